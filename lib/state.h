@@ -1,0 +1,64 @@
+/*
+ * The on-disk state of one gate: a versioned, line-oriented text format.
+ * state_parse() validates everything it reads; state_format() writes it.
+ */
+#ifndef GATERUN_STATE_H
+#define GATERUN_STATE_H
+
+#include <sys/types.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proc.h"
+
+#define STATE_MAGIC		"gaterun-state"
+#define STATE_VERSION		1
+#define STATE_MAX_SLOTS		4096		/* largest limit */
+#define STATE_MAX_WAITERS	100000
+#define STATE_MAX_BYTES		(64u << 20)	/* refuse larger files */
+#define STATE_MAX_STR		1024		/* cwd and command, decoded */
+#define STATE_ADDR_LEN		16		/* wake socket name, hex */
+
+/* One holder or waiter. */
+struct entry {
+	int		slot;		/* holder: 0..; waiter: -1 */
+	uint64_t	ticket;		/* arrival order */
+	struct procid	wrapper;	/* the gaterun process */
+	struct procid	cmd;		/* holder's command; pid 0 until forked */
+	uid_t		uid;
+	int64_t		time_ns;	/* realtime: started (holder), queued */
+	char		addr[STATE_ADDR_LEN + 1]; /* waiter's wake socket */
+	char		*cwd;		/* malloc'd */
+	char		*command;	/* malloc'd, argv joined by spaces */
+};
+
+struct state {
+	unsigned	limit;
+	uint64_t	next_ticket;
+	uint64_t	acquired;	/* slots granted, ever */
+	uint64_t	wait_ns;	/* time spent queued by those, ever */
+	char		boot[40];	/* boot id the records belong to */
+	struct entry	*h;		/* holders, any order */
+	size_t		nh;
+	struct entry	*w;		/* waiters, by ascending ticket */
+	size_t		nw;
+};
+
+/*
+ * Parse buf into st (zeroed first). Returns 0, or -1 with errno EINVAL and
+ * *why set to a static reason. With salvage set, lines that fail are
+ * skipped instead, the header takes defaults, and only the records that
+ * parse are kept: that is how holders survive a damaged file.
+ */
+int	state_parse(const char *, size_t, struct state *, int, const char **);
+/* Format st into a malloc'd buffer; returns 0 or -1. */
+int	state_format(const struct state *, char **, size_t *);
+/* Append a copy of e to holders or waiters; returns 0 or -1. */
+int	state_add(struct entry **, size_t *, const struct entry *);
+/* Remove element i, keeping order; frees its strings. */
+void	state_remove(struct entry *, size_t *, size_t);
+/* Free the records and zero st. */
+void	state_free(struct state *);
+
+#endif

@@ -1,0 +1,26 @@
+/*
+ * EINTR-safe system helpers: the one place that retries interrupted calls
+ * and loops on short transfers.
+ */
+#ifndef GATERUN_SYS_H
+#define GATERUN_SYS_H
+
+#include <sys/types.h>
+
+#include <stdint.h>
+
+/* close(2) that keeps errno; returns 0 or -1. */
+int	xclose(int);
+/* Read up to len bytes, looping on short reads; returns bytes read or -1. */
+ssize_t	read_full(int, void *, size_t);
+/* Write all len bytes, looping on short writes; returns 0 or -1. */
+int	write_full(int, const void *, size_t);
+/* Take an exclusive flock(2), retrying on EINTR unless *stop is set. */
+int	lock_fd(int, const volatile int *);
+/* Read a whole file (at most max bytes) into a malloc'd, NUL-ended buffer. */
+int	read_fd_all(int, size_t, char **, size_t *);
+/* CLOCK_MONOTONIC and CLOCK_REALTIME in nanoseconds. */
+int64_t	mono_ns(void);
+int64_t	real_ns(void);
+
+#endif

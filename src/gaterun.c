@@ -1,0 +1,732 @@
+/*
+ * gaterun: run a command when a slot of a shared job gate is free, or
+ * inspect and change the gate. This file is the command line only: options,
+ * modes, signals, fork/exec/wait and exit codes. The engine is lib/gate.c.
+ */
+#include "config.h"
+
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "exitcodes.h"
+#include "gate.h"
+#include "report.h"
+#include "sys.h"
+
+#define __dead	__attribute__((__noreturn__))
+
+enum mode { MODE_RUN, MODE_STATUS, MODE_LIMIT, MODE_KILL, MODE_ACTIVE };
+
+struct opts {
+	enum mode	mode;
+	int		nmodes;
+	const char	*gate;
+	const char	*dir;
+	unsigned	deflimit;
+	unsigned	limit;		/* --limit N */
+	int		nowait;		/* -n */
+	double		wait;		/* -w SECS; < 0: forever */
+	int		conflict;	/* exit code when no slot */
+	int		json;
+	int		sig;		/* --kill-all signal */
+	double		grace;
+	pid_t		pid;		/* --is-active */
+	char		**cmd;
+};
+
+/* The only global state: what signal handlers saw. */
+static volatile sig_atomic_t got_stop;		/* leave the queue */
+static volatile sig_atomic_t got_chld;
+static volatile sig_atomic_t pending[NSIG];	/* to forward to CMD */
+
+/* Signals forwarded to CMD (and that end a wait in line). */
+static const int fwd_sigs[] = {
+	SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT
+};
+#define NFWD	(sizeof(fwd_sigs) / sizeof(fwd_sigs[0]))
+
+static void __dead
+usage(int status)
+{
+	FILE *fp = status ? stderr : stdout;
+
+	(void)fprintf(fp,
+"usage: gaterun [-g GATE] [-n | -w SECONDS] [-E CODE] [--] COMMAND [ARG...]\n"
+"       gaterun [-g GATE] --status [--json]\n"
+"       gaterun [-g GATE] --limit N [--json]\n"
+"       gaterun [-g GATE] --kill-all [--signal SIG] [--grace SECONDS] [--json]\n"
+"       gaterun [-g GATE] --is-active PID\n"
+"       gaterun --help | --version\n");
+	if (status)
+		exit(status);
+	(void)fprintf(fp, "\n"
+"Run COMMAND when the gate has a free slot; at most the gate's limit of\n"
+"commands run at once, across every shell and user sharing the gate.\n"
+"\n"
+"  -g, --gate NAME        gate to use (default: $GATERUN_GATE or 'default')\n"
+"  -n, --no-wait          fail at once when the gate is full\n"
+"  -w, --wait SECONDS     wait at most SECONDS (decimals allowed)\n"
+"  -E, --conflict-exit-code CODE  exit code when no slot (default 75)\n"
+"  -s, --status           show slots, PIDs, utilization and waiters\n"
+"  -j, --json             print --status, --limit or --kill-all as JSON\n"
+"  -l, --limit N          set the gate's limit (0..4096; 0 pauses the gate)\n"
+"  -K, --kill-all         stop every running command of the gate\n"
+"  -S, --signal SIG       signal for --kill-all (default TERM)\n"
+"  -G, --grace SECONDS    then SIGKILL what is left (default 5)\n"
+"  -a, --is-active PID    exit 0 if PID runs in a slot of the gate, else 1\n"
+"  -h, --help             show this help\n"
+"  -V, --version          show the version\n"
+"\n"
+"Environment: GATERUN_DIR (state directory), GATERUN_GATE, GATERUN_LIMIT\n"
+"(limit of a gate made on first use, default 5). COMMAND gets\n"
+"GATERUN_SLOT (0..limit-1) and GATERUN_GATE.\n"
+"\n"
+"Exit status:\n"
+"  child     COMMAND's own exit status, passed through\n"
+"  75        no slot: gate full with -n, or -w ran out (EX_TEMPFAIL)\n"
+"  125       gaterun itself failed (usage, bad value, state file, locking, fork)\n"
+"  126       COMMAND found but could not be executed\n"
+"  127       COMMAND not found\n"
+"  signal N  COMMAND was killed by signal N: gaterun releases the slot, then\n"
+"            dies of the same signal (the shell shows 128+N)\n"
+"--status and --limit exit 0 or 125; --kill-all exits 1 when some process\n"
+"could not be signalled; --is-active exits 0 or 1.\n");
+	exit(0);
+}
+
+/* Seconds as a non-negative decimal, at most a year. */
+static double
+parse_secs(const char *s, const char *what)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (*s == '\0' || *end != '\0' || errno != 0 || !isfinite(v) ||
+	    v < 0 || v > 31536000 || strchr(s, 'x') || strchr(s, 'X'))
+		errx(EXIT_GATERUN, "%s is not a number of seconds: '%s'",
+		    what, s);
+	return v;
+}
+
+/* A signal by name (TERM, SIGTERM, term) or number. */
+static int
+parse_signal(const char *s)
+{
+	const char *errstr, *abbr;
+	int n;
+
+	n = (int)strtonum(s, 1, NSIG - 1, &errstr);
+	if (errstr == NULL)
+		return n;
+	if (strncasecmp(s, "SIG", 3) == 0)
+		s += 3;
+	for (n = 1; n < NSIG; n++)
+		if ((abbr = sigabbrev_np(n)) != NULL && strcasecmp(s, abbr) == 0)
+			return n;
+	errx(EXIT_GATERUN, "unknown signal: '%s'", s);
+}
+
+/* A limit: an integer 0..4096, nothing else. */
+static unsigned
+parse_limit(const char *s, const char *what)
+{
+	const char *errstr;
+	long long v;
+
+	if (*s == '\0' || s[strspn(s, "0123456789")] != '\0')
+		errx(EXIT_GATERUN, "%s must be an integer from 0 to %d: '%s'",
+		    what, GATE_MAX_LIMIT, s);
+	v = strtonum(s, 0, GATE_MAX_LIMIT, &errstr);
+	if (errstr != NULL)
+		errx(EXIT_GATERUN, "%s is %s (0 to %d): '%s'", what, errstr,
+		    GATE_MAX_LIMIT, s);
+	return (unsigned)v;
+}
+
+/* Where gates live: $GATERUN_DIR, /run/gaterun, $XDG_RUNTIME_DIR/gaterun. */
+static const char *
+state_dir(void)
+{
+	static char buf[PATH_MAX];
+	const char *d;
+
+	if ((d = getenv("GATERUN_DIR")) != NULL && *d != '\0')
+		return d;
+	if (geteuid() == 0)
+		return "/run/gaterun";
+	if ((d = getenv("XDG_RUNTIME_DIR")) != NULL && d[0] == '/' &&
+	    (size_t)snprintf(buf, sizeof(buf), "%s/gaterun", d) < sizeof(buf))
+		return buf;
+	(void)snprintf(buf, sizeof(buf), "/tmp/gaterun-%u",
+	    (unsigned)geteuid());
+	return buf;
+}
+
+static void
+set_mode(struct opts *o, enum mode m)
+{
+	o->mode = m;
+	o->nmodes++;
+}
+
+static void
+parse_args(int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {
+		{ "gate",		required_argument, NULL, 'g' },
+		{ "no-wait",		no_argument,	   NULL, 'n' },
+		{ "nonblock",		no_argument,	   NULL, 'n' },
+		{ "wait",		required_argument, NULL, 'w' },
+		{ "timeout",		required_argument, NULL, 'w' },
+		{ "conflict-exit-code",	required_argument, NULL, 'E' },
+		{ "status",		no_argument,	   NULL, 's' },
+		{ "json",		no_argument,	   NULL, 'j' },
+		{ "limit",		required_argument, NULL, 'l' },
+		{ "kill-all",		no_argument,	   NULL, 'K' },
+		{ "signal",		required_argument, NULL, 'S' },
+		{ "grace",		required_argument, NULL, 'G' },
+		{ "is-active",		required_argument, NULL, 'a' },
+		{ "help",		no_argument,	   NULL, 'h' },
+		{ "version",		no_argument,	   NULL, 'V' },
+		{ NULL,			0,		   NULL, 0 }
+	};
+	const char *errstr, *e;
+	int ch, sigset = 0, graceset = 0;
+
+	o->gate = (e = getenv("GATERUN_GATE")) != NULL && *e ? e : "default";
+	o->wait = -1;
+	o->conflict = EXIT_NOSLOT;
+	o->sig = SIGTERM;
+	o->grace = 5;
+	o->deflimit = GATE_DEFAULT_LIMIT;
+	if ((e = getenv("GATERUN_LIMIT")) != NULL)
+		o->deflimit = parse_limit(e, "GATERUN_LIMIT");
+	while ((ch = getopt_long(argc, argv, "+g:nw:E:sjl:KS:G:a:hV",
+	    longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'g':
+			o->gate = optarg;
+			break;
+		case 'n':
+			o->nowait = 1;
+			break;
+		case 'w':
+			o->wait = parse_secs(optarg, "--wait");
+			break;
+		case 'E':
+			o->conflict = (int)strtonum(optarg, 0, 255, &errstr);
+			if (errstr != NULL)
+				errx(EXIT_GATERUN, "exit code is %s (0 to 255): "
+				    "'%s'", errstr, optarg);
+			break;
+		case 's':
+			set_mode(o, MODE_STATUS);
+			break;
+		case 'j':
+			o->json = 1;
+			break;
+		case 'l':
+			o->limit = parse_limit(optarg, "limit");
+			set_mode(o, MODE_LIMIT);
+			break;
+		case 'K':
+			set_mode(o, MODE_KILL);
+			break;
+		case 'S':
+			o->sig = parse_signal(optarg);
+			sigset = 1;
+			break;
+		case 'G':
+			o->grace = parse_secs(optarg, "--grace");
+			graceset = 1;
+			break;
+		case 'a':
+			o->pid = (pid_t)strtonum(optarg, 1, INT32_MAX, &errstr);
+			if (errstr != NULL)
+				errx(EXIT_GATERUN, "PID is %s: '%s'", errstr,
+				    optarg);
+			set_mode(o, MODE_ACTIVE);
+			break;
+		case 'h':
+			usage(0);
+			/* NOTREACHED */
+		case 'V':
+			(void)printf("gaterun %s\n", PACKAGE_VERSION);
+			exit(0);
+		default:
+			usage(EXIT_GATERUN);
+		}
+	}
+	o->cmd = argv + optind;
+	if (!gate_name_valid(o->gate))
+		errx(EXIT_GATERUN, "invalid gate name '%s': use 1 to %d of "
+		    "A-Z a-z 0-9 . _ -, not starting with '.'", o->gate,
+		    GATE_NAME_MAX);
+	if (o->nmodes > 1)
+		errx(EXIT_GATERUN, "--status, --limit, --kill-all and "
+		    "--is-active exclude each other");
+	if (o->mode != MODE_RUN && *o->cmd != NULL)
+		errx(EXIT_GATERUN, "a command makes no sense with --status, "
+		    "--limit, --kill-all or --is-active: '%s'", *o->cmd);
+	if (o->mode == MODE_RUN && *o->cmd == NULL)
+		errx(EXIT_GATERUN, "no command given (try 'gaterun --help')");
+	if (o->mode != MODE_RUN && (o->nowait || o->wait >= 0))
+		errx(EXIT_GATERUN, "-n and -w only go with a command");
+	if (o->nowait && o->wait >= 0)
+		errx(EXIT_GATERUN, "-n and -w exclude each other");
+	if (o->mode != MODE_KILL && (sigset || graceset))
+		errx(EXIT_GATERUN, "--signal and --grace only go with --kill-all");
+	if (o->json && o->mode != MODE_STATUS && o->mode != MODE_LIMIT &&
+	    o->mode != MODE_KILL)
+		errx(EXIT_GATERUN, "--json goes with --status, --limit or "
+		    "--kill-all");
+	o->dir = state_dir();
+}
+
+/* Print an engine warning the way every diagnostic is printed. */
+static void
+on_notify(void *arg, const char *msg)
+{
+	(void)arg;
+	warnx("%s", msg);
+}
+
+static struct gate *
+open_gate(const struct opts *o, int create)
+{
+	struct gate *g;
+
+	if (gate_open(&g, o->dir, o->gate, o->deflimit, create, on_notify,
+	    NULL) == -1)
+		err(EXIT_GATERUN, "cannot open gate '%s' in %s", o->gate,
+		    o->dir);
+	return g;
+}
+
+static int
+do_status(const struct opts *o)
+{
+	struct gate_info gi;
+	struct gate *g = open_gate(o, 0);
+
+	if (gate_info(g, &gi) == -1)
+		err(EXIT_GATERUN, "cannot read gate '%s' in %s", o->gate, o->dir);
+	if (o->json)
+		report_status_json(stdout, o->gate, &gi);
+	else
+		report_status(stdout, o->gate, &gi);
+	gate_info_free(&gi);
+	gate_close(g);
+	return 0;
+}
+
+static int
+do_limit(const struct opts *o)
+{
+	struct gate *g = open_gate(o, 1);
+	unsigned old;
+
+	if (gate_set_limit(g, o->limit, &old) == -1)
+		err(EXIT_GATERUN, "cannot set the limit of gate '%s'", o->gate);
+	if (o->json) {
+		(void)fputs("{\"gate\":", stdout);
+		json_str(stdout, o->gate);
+		(void)printf(",\"old_limit\":%u,\"new_limit\":%u}\n", old,
+		    o->limit);
+	} else
+		(void)printf("gate '%s': limit %u -> %u%s\n", o->gate, old,
+		    o->limit, o->limit == 0 ? " (paused)" : "");
+	gate_close(g);
+	return 0;
+}
+
+static int
+do_kill(const struct opts *o)
+{
+	struct gate_kill *k;
+	struct gate *g = open_gate(o, 0);
+	size_t n, i, nok = 0;
+	int failed = 0;
+
+	if (gate_kill_all(g, o->sig, o->grace, &k, &n) == -1)
+		err(EXIT_GATERUN, "cannot kill the commands of gate '%s'",
+		    o->gate);
+	for (i = 0; i < n; i++)
+		if (k[i].error == 0)
+			nok++;
+		else if (k[i].error != ESRCH) {
+			errno = k[i].error;
+			warn("cannot signal %d", (int)k[i].pid);
+			failed = 1;
+		}
+	if (o->json) {
+		(void)printf("{\"gate\":");
+		json_str(stdout, o->gate);
+		(void)printf(",\"killed_count\":%zu,\"killed_pids\":[", nok);
+		for (i = 0, nok = 0; i < n; i++)
+			if (k[i].error == 0)
+				(void)printf("%s%d", nok++ ? "," : "",
+				    (int)k[i].pid);
+		(void)printf("],\"failed_pids\":[");
+		for (i = 0, nok = 0; i < n; i++)
+			if (k[i].error != 0 && k[i].error != ESRCH)
+				(void)printf("%s%d", nok++ ? "," : "",
+				    (int)k[i].pid);
+		(void)printf("]}\n");
+	} else {
+		(void)printf("killed %zu process%s%s", nok, nok == 1 ? "" : "es",
+		    nok ? ":" : "");
+		for (i = 0; i < n; i++)
+			if (k[i].error == 0)
+				(void)printf(" %d", (int)k[i].pid);
+		(void)printf("\n");
+	}
+	free(k);
+	gate_close(g);
+	return failed;
+}
+
+static int
+do_active(const struct opts *o)
+{
+	struct gate *g = open_gate(o, 0);
+	int r;
+
+	if ((r = gate_is_active(g, o->pid)) == -1)
+		err(EXIT_GATERUN, "cannot read gate '%s'", o->gate);
+	gate_close(g);
+	return r ? 0 : 1;
+}
+
+/* Handlers only set flags; the main flow acts on them. */
+static void
+on_signal(int sig, siginfo_t *si, void *ctx)
+{
+	(void)ctx;
+	if (sig == SIGCHLD) {
+		got_chld = 1;
+		return;
+	}
+	if (sig != SIGWINCH && sig != SIGCONT)
+		got_stop = sig;
+	/*
+	 * A terminal's signal (SI_KERNEL) went to the whole foreground
+	 * process group, CMD included: forwarding it would deliver it twice.
+	 */
+	if (si == NULL || si->si_code != SI_KERNEL)
+		pending[sig] = 1;
+}
+
+/* Signal state inherited from the caller, restored in the child. */
+struct sigsaved {
+	sigset_t	mask;		/* caller's mask */
+	sigset_t	ours;		/* signals we handle */
+	int		ignored[NSIG];
+};
+
+/*
+ * Catch the forwarded signals and SIGCHLD, and block them until we sleep.
+ * Signals the caller ignored stay ignored (nohup, background jobs), except
+ * SIGCHLD, which we need to wait for CMD.
+ */
+static void
+signals_setup(struct sigsaved *ss)
+{
+	struct sigaction sa, old;
+	size_t i;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_signal;
+	sa.sa_flags = SA_SIGINFO;
+	sigfillset(&sa.sa_mask);
+	sigemptyset(&ss->ours);
+	for (i = 0; i <= NFWD; i++) {
+		int sig = i < NFWD ? fwd_sigs[i] : SIGCHLD;
+
+		if (sigaction(sig, NULL, &old) == -1)
+			err(EXIT_GATERUN, "sigaction");
+		ss->ignored[sig] = old.sa_handler == SIG_IGN;
+		if (ss->ignored[sig] && sig != SIGCHLD)
+			continue;
+		sigaddset(&ss->ours, sig);
+	}
+	if (sigprocmask(SIG_BLOCK, &ss->ours, &ss->mask) == -1)
+		err(EXIT_GATERUN, "sigprocmask");
+	for (i = 0; i <= NFWD; i++) {
+		int sig = i < NFWD ? fwd_sigs[i] : SIGCHLD;
+
+		if (sigismember(&ss->ours, sig) &&
+		    sigaction(sig, &sa, NULL) == -1)
+			err(EXIT_GATERUN, "sigaction");
+	}
+}
+
+/* In the child: the caller's dispositions and mask, as if never wrapped. */
+static void
+signals_restore(const struct sigsaved *ss)
+{
+	size_t i;
+
+	for (i = 0; i <= NFWD; i++) {
+		int sig = i < NFWD ? fwd_sigs[i] : SIGCHLD;
+
+		(void)signal(sig, ss->ignored[sig] ? SIG_IGN : SIG_DFL);
+	}
+	(void)sigprocmask(SIG_SETMASK, &ss->mask, NULL);
+}
+
+/* Die of sig as CMD did, without a core file of our own. */
+static void __dead
+die_of(int sig, const struct sigsaved *ss)
+{
+	struct rlimit rl = { 0, 0 };
+	sigset_t set;
+
+	(void)setrlimit(RLIMIT_CORE, &rl);
+	(void)fflush(stdout);
+	(void)signal(sig, SIG_DFL);
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	(void)sigprocmask(SIG_UNBLOCK, &set, NULL);
+	(void)raise(sig);
+	(void)ss;
+	_exit(128 + sig);
+}
+
+/* argv joined by spaces, for status and ps. */
+static char *
+join_cmd(char **argv)
+{
+	size_t len = 0, i;
+	char *s;
+
+	for (i = 0; argv[i] != NULL; i++)
+		len += strlen(argv[i]) + 1;
+	if ((s = malloc(len + 1)) == NULL)
+		err(EXIT_GATERUN, "malloc");
+	s[0] = '\0';
+	for (i = 0; argv[i] != NULL; i++) {
+		if (i > 0)
+			(void)strlcat(s, " ", len + 1);
+		(void)strlcat(s, argv[i], len + 1);
+	}
+	return s;
+}
+
+/* ps shows where a waiter stands. */
+static void
+on_progress(void *arg, size_t pos, size_t nq)
+{
+	const char *sfx = pos % 100 >= 11 && pos % 100 <= 13 ? "th" :
+	    pos % 10 == 1 ? "st" : pos % 10 == 2 ? "nd" :
+	    pos % 10 == 3 ? "rd" : "th";
+
+	(void)nq;
+	setproctitle("waiting on '%s' (%zu%s in line)", (const char *)arg,
+	    pos, sfx);
+}
+
+/* The child: wait for the go-ahead (the slot number), then exec CMD. */
+static void __dead
+child(int go, const struct opts *o, const struct sigsaved *ss)
+{
+	char slot[16];
+	ssize_t n;
+
+	signals_restore(ss);
+	n = read_full(go, slot, sizeof(slot) - 1);
+	if (n <= 0)
+		_exit(EXIT_GATERUN);	/* the wrapper died: no slot, no run */
+	slot[n] = '\0';
+	(void)xclose(go);
+	if (setenv("GATERUN_SLOT", slot, 1) == -1 ||
+	    setenv("GATERUN_GATE", o->gate, 1) == -1)
+		_exit(EXIT_GATERUN);
+	execvp(o->cmd[0], o->cmd);
+	warn("%s", o->cmd[0]);
+	_exit(errno == ENOENT || errno == ENOTDIR ? EXIT_NOTFOUND :
+	    EXIT_NOEXEC);
+}
+
+/* Forward what arrived for CMD. */
+static void
+forward(pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < NFWD; i++)
+		if (pending[fwd_sigs[i]]) {
+			pending[fwd_sigs[i]] = 0;
+			(void)kill(pid, fwd_sigs[i]);
+		}
+}
+
+/*
+ * Wait for CMD, reaping orphans we adopted as subreaper on the way.
+ * Returns CMD's wait status, or -1.
+ */
+static int
+wait_cmd(pid_t pid, const sigset_t *sleepmask)
+{
+	int st, cst = 0, done = 0;
+	pid_t p;
+
+	for (;;) {
+		got_chld = 0;
+		while ((p = waitpid(-1, &st, WNOHANG)) > 0)
+			if (p == pid) {
+				cst = st;
+				done = 1;
+			}
+		if (p == -1 && errno != ECHILD && errno != EINTR)
+			return -1;
+		if (done)
+			return cst;
+		if (p == -1 && errno == ECHILD)
+			return -1;
+		forward(pid);
+		if (!got_chld)
+			(void)sigsuspend(sleepmask);
+	}
+}
+
+static int
+do_run(const struct opts *o)
+{
+	struct gate_req req;
+	struct gate_wait gw;
+	struct sigsaved ss;
+	sigset_t sleepmask;
+	char cwd[PATH_MAX], slot[16];
+	struct gate *g;
+	size_t active;
+	unsigned limit;
+	int go[2], r, st;
+	pid_t pid;
+
+	signals_setup(&ss);
+	sleepmask = ss.mask;
+	for (r = 1; r < NSIG; r++)
+		if (sigismember(&ss.ours, r))
+			(void)sigdelset(&sleepmask, r);
+	g = open_gate(o, 1);
+	req.cwd = getcwd(cwd, sizeof(cwd)) ? cwd : "";
+	req.command = join_cmd(o->cmd);
+	memset(&gw, 0, sizeof(gw));
+	gw.deadline = o->wait < 0 ? -1 : mono_ns() + (int64_t)(o->wait * 1e9);
+	gw.sigmask = &sleepmask;
+	gw.stop = &got_stop;
+	gw.progress = on_progress;
+	gw.arg = (void *)o->gate;
+	r = gate_acquire(g, &req, o->nowait ? NULL : &gw);
+	if (r == -1 && errno == EINTR)
+		die_of(got_stop, &ss);
+	if (r == -1)
+		err(EXIT_GATERUN, "cannot take a slot of gate '%s' in %s",
+		    o->gate, o->dir);
+	if (r == 0) {
+		gate_counts(g, &active, &limit);
+		gate_close(g);
+		errx(o->conflict, "cannot start: maximum concurrent processes "
+		    "reached (%zu/%u on gate '%s')", active, limit, o->gate);
+	}
+
+	/* Slot held: from here every path reaches gate_release(). */
+	st = -1;
+	if (got_stop) {		/* told to stop just as the slot came */
+		(void)gate_release(g);
+		die_of(got_stop, &ss);
+	}
+	(void)prctl(PR_SET_CHILD_SUBREAPER, 1);
+	if (pipe2(go, O_CLOEXEC) == -1) {
+		warn("pipe");
+		goto out;
+	}
+	if ((pid = fork()) == -1) {
+		warn("fork");
+		(void)xclose(go[0]);
+		(void)xclose(go[1]);
+		goto out;
+	}
+	if (pid == 0) {
+		(void)xclose(go[1]);
+		child(go[0], o, &ss);
+	}
+	(void)xclose(go[0]);
+	if (gate_set_cmd(g, pid) == -1) {
+		/* Unrecorded, CMD must not run: the closed pipe stops it. */
+		warn("cannot record the command in gate '%s'", o->gate);
+		(void)xclose(go[1]);
+		(void)wait_cmd(pid, &sleepmask);
+		goto out;
+	}
+	r = snprintf(slot, sizeof(slot), "%d", gate_slot(g));
+	(void)write_full(go[1], slot, (size_t)r);
+	(void)xclose(go[1]);
+	setproctitle("running on '%s': %s", o->gate, req.command);
+	if ((st = wait_cmd(pid, &sleepmask)) == -1)
+		warn("wait for %s", o->cmd[0]);
+out:
+	if (gate_release(g) == -1)
+		warn("cannot release the slot of gate '%s' (it is freed when "
+		    "this process is gone)", o->gate);
+	gate_close(g);
+	free((void *)req.command);
+	if (st == -1)
+		return EXIT_GATERUN;
+	if (WIFSIGNALED(st))
+		die_of(WTERMSIG(st), &ss);
+	return WEXITSTATUS(st);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct opts o;
+	char **args;
+	int i;
+
+	/*
+	 * setproctitle reuses the argv area: keep our own copy of argv
+	 * first, since CMD's arguments live there.
+	 */
+	if ((args = reallocarray(NULL, (size_t)argc + 1, sizeof(*args))) == NULL)
+		err(EXIT_GATERUN, "malloc");
+	for (i = 0; i < argc; i++)
+		if ((args[i] = strdup(argv[i])) == NULL)
+			err(EXIT_GATERUN, "malloc");
+	args[argc] = NULL;
+	setproctitle_init(argc, argv, environ);
+	memset(&o, 0, sizeof(o));
+	parse_args(argc, args, &o);
+	switch (o.mode) {
+	case MODE_STATUS:
+		return do_status(&o);
+	case MODE_LIMIT:
+		return do_limit(&o);
+	case MODE_KILL:
+		return do_kill(&o);
+	case MODE_ACTIVE:
+		return do_active(&o);
+	case MODE_RUN:
+		break;
+	}
+	return do_run(&o);
+}

@@ -1,0 +1,230 @@
+/*
+ * Status output. The JSON keeps the field names monitoring already uses
+ * (active_processes, max_allowed, utilization_percent, can_start_new,
+ * active_pids, waiting, slots); "schema" versions the object.
+ */
+#include "config.h"
+
+#include <sys/types.h>
+
+#include <pwd.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "report.h"
+#include "sys.h"
+
+/* Length of the valid UTF-8 sequence at s, or 0 if it is not one. */
+static size_t
+utf8_len(const unsigned char *s)
+{
+	size_t n, i;
+	uint32_t c;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2, c = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3, c = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4, c = s[0] & 0x07;
+	else
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = (c << 6) | (s[i] & 0x3f);
+	}
+	/* No overlong forms, no surrogates, nothing past U+10FFFF. */
+	if ((n == 3 && c < 0x800) || (n == 4 && c < 0x10000) ||
+	    (c >= 0xd800 && c <= 0xdfff) || c > 0x10ffff)
+		return 0;
+	return n;
+}
+
+void
+json_str(FILE *fp, const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t n;
+
+	(void)fputc('"', fp);
+	while (*s != '\0') {
+		if (*s == '"' || *s == '\\')
+			(void)fprintf(fp, "\\%c", *s++);
+		else if (*s == '\n')
+			(void)fputs("\\n", fp), s++;
+		else if (*s == '\t')
+			(void)fputs("\\t", fp), s++;
+		else if (*s < 0x20 || *s == 0x7f)
+			(void)fprintf(fp, "\\u%04x", *s++);
+		else if ((n = utf8_len(s)) == 0)
+			(void)fputs("\\ufffd", fp), s++;
+		else {
+			(void)fwrite(s, 1, n, fp);
+			s += n;
+		}
+	}
+	(void)fputc('"', fp);
+}
+
+/* ISO 8601 UTC with seconds, from realtime nanoseconds. */
+static const char *
+iso8601(char *buf, size_t len, int64_t ns)
+{
+	time_t t = (time_t)(ns / 1000000000);
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		(void)strlcpy(buf, "1970-01-01T00:00:00Z", len);
+	return buf;
+}
+
+/* A user's name, or the number when it has none. */
+static const char *
+user_name(uid_t uid, char *buf, size_t len)
+{
+	struct passwd *pw;
+
+	if ((pw = getpwuid(uid)) != NULL)
+		return pw->pw_name;
+	(void)snprintf(buf, len, "%u", (unsigned)uid);
+	return buf;
+}
+
+/* Elapsed time as [D-]HH:MM:SS or MM:SS, as ps(1) shows it. */
+static const char *
+elapsed(char *buf, size_t len, int64_t since_ns, int64_t now_ns)
+{
+	long long s = since_ns < now_ns ? (now_ns - since_ns) / 1000000000 : 0;
+
+	if (s >= 86400)
+		(void)snprintf(buf, len, "%lld-%02lld:%02lld:%02lld", s / 86400,
+		    s / 3600 % 24, s / 60 % 60, s % 60);
+	else if (s >= 3600)
+		(void)snprintf(buf, len, "%02lld:%02lld:%02lld", s / 3600,
+		    s / 60 % 60, s % 60);
+	else
+		(void)snprintf(buf, len, "%02lld:%02lld", s / 60, s % 60);
+	return buf;
+}
+
+static double
+utilization(const struct gate_info *gi)
+{
+	if (gi->limit == 0)
+		return 100.0;
+	return 100.0 * (double)gi->nh / gi->limit;
+}
+
+static int
+can_start(const struct gate_info *gi)
+{
+	return gi->nh < gi->limit && gi->nw == 0;
+}
+
+/* Printable, shortened command: control bytes become '?'. */
+static void
+short_cmd(char *dst, size_t len, const char *src)
+{
+	size_t i;
+
+	for (i = 0; src[i] != '\0' && i + 1 < len; i++)
+		dst[i] = (unsigned char)src[i] < 0x20 || src[i] == 0x7f ?
+		    '?' : src[i];
+	dst[i] = '\0';
+	if (src[i] != '\0' && len > 4)
+		memcpy(dst + len - 4, "...", 4);
+}
+
+void
+report_status(FILE *fp, const char *name, const struct gate_info *gi)
+{
+	char ub[32], eb[32], cb[61];
+	int64_t now = real_ns();
+	size_t i;
+
+	(void)fprintf(fp, "gate '%s': %zu/%u active (%.0f%%%s), %zu waiting, "
+	    "can start: %s\n", name, gi->nh, gi->limit, utilization(gi),
+	    gi->limit == 0 ? ", paused" : "", gi->nw,
+	    can_start(gi) ? "yes" : "no");
+	if (gi->nh > 0)
+		(void)fprintf(fp, "%4s %8s %8s %-10s %11s  %s\n", "SLOT", "PID",
+		    "WRAPPER", "USER", "ELAPSED", "COMMAND");
+	for (i = 0; i < gi->nh; i++) {
+		const struct gate_proc *p = &gi->h[i];
+
+		short_cmd(cb, sizeof(cb), p->command);
+		(void)fprintf(fp, "%4d %8d %8d %-10.10s %11s  %s\n", p->slot,
+		    (int)p->pid, (int)p->wrapper_pid,
+		    user_name(p->uid, ub, sizeof(ub)),
+		    elapsed(eb, sizeof(eb), p->time_ns, now), cb);
+	}
+	for (i = 0; i < gi->nw; i++) {
+		const struct gate_proc *p = &gi->w[i];
+
+		short_cmd(cb, sizeof(cb), p->command);
+		(void)fprintf(fp, "%4s %8s %8d %-10.10s %11s  %s (waiting #%zu)\n",
+		    "-", "-", (int)p->wrapper_pid,
+		    user_name(p->uid, ub, sizeof(ub)),
+		    elapsed(eb, sizeof(eb), p->time_ns, now), cb, i + 1);
+	}
+}
+
+/* The fields one holder or waiter has in JSON. */
+static void
+proc_json(FILE *fp, const struct gate_proc *p, int64_t now)
+{
+	char ub[32], tb[32];
+
+	(void)fprintf(fp, "\"wrapper_pid\":%d,\"uid\":%u,\"user\":",
+	    (int)p->wrapper_pid, (unsigned)p->uid);
+	json_str(fp, user_name(p->uid, ub, sizeof(ub)));
+	(void)fprintf(fp, ",\"%s\":\"%s\",\"elapsed_seconds\":%.3f,\"cwd\":",
+	    p->slot >= 0 ? "started" : "queued",
+	    iso8601(tb, sizeof(tb), p->time_ns),
+	    p->time_ns < now ? (double)(now - p->time_ns) / 1e9 : 0.0);
+	json_str(fp, p->cwd);
+	(void)fputs(",\"command\":", fp);
+	json_str(fp, p->command);
+}
+
+void
+report_status_json(FILE *fp, const char *name, const struct gate_info *gi)
+{
+	int64_t now = real_ns();
+	char tb[32];
+	size_t i;
+
+	(void)fprintf(fp, "{\"schema\":%d,\"gate\":", REPORT_SCHEMA);
+	json_str(fp, name);
+	(void)fprintf(fp, ",\"timestamp\":\"%s\",\"active_processes\":%zu,"
+	    "\"max_allowed\":%u,\"utilization_percent\":%.1f,"
+	    "\"can_start_new\":%s,\"paused\":%s,\"waiting\":%zu,"
+	    "\"acquired_total\":%llu,\"wait_seconds_total\":%.3f,"
+	    "\"active_pids\":[", iso8601(tb, sizeof(tb), now), gi->nh,
+	    gi->limit, utilization(gi), can_start(gi) ? "true" : "false",
+	    gi->limit == 0 ? "true" : "false", gi->nw,
+	    (unsigned long long)gi->acquired, (double)gi->wait_ns / 1e9);
+	for (i = 0; i < gi->nh; i++)
+		(void)fprintf(fp, "%s%d", i ? "," : "",
+		    (int)(gi->h[i].pid ? gi->h[i].pid : gi->h[i].wrapper_pid));
+	(void)fputs("],\"slots\":[", fp);
+	for (i = 0; i < gi->nh; i++) {
+		(void)fprintf(fp, "%s{\"slot\":%d,\"pid\":%d,", i ? "," : "",
+		    gi->h[i].slot, (int)gi->h[i].pid);
+		proc_json(fp, &gi->h[i], now);
+		(void)fputc('}', fp);
+	}
+	(void)fputs("],\"waiters\":[", fp);
+	for (i = 0; i < gi->nw; i++) {
+		(void)fprintf(fp, "%s{\"position\":%zu,", i ? "," : "", i + 1);
+		proc_json(fp, &gi->w[i], now);
+		(void)fputc('}', fp);
+	}
+	(void)fputs("]}\n", fp);
+}
