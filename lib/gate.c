@@ -147,6 +147,15 @@ trusted(int fd, mode_t type)
 	return 0;
 }
 
+/* 1 if path itself is a symbolic link. */
+static int
+is_symlink(const char *path)
+{
+	struct stat sb;
+
+	return lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode);
+}
+
 int
 gate_open(struct gate **gp, const char *dir, const char *name,
     unsigned deflimit, int create, gate_notify_fn *fn, void *arg)
@@ -185,8 +194,8 @@ gate_open(struct gate **gp, const char *dir, const char *name,
 			*gp = g;
 			return 0;
 		}
-		if (errno == ELOOP)
-			errno = EPERM;	/* a symlink where the directory is */
+		if (errno == ENOTDIR && is_symlink(dir))
+			errno = ELOOP;	/* a symlink where the directory is */
 		goto fail;
 	}
 	g->dirfd = fd;
@@ -215,11 +224,8 @@ lockfile_open(struct gate *g)
 	}
 	if (g->create)
 		flags |= O_CREAT;
-	if ((fd = openat(g->dirfd, g->lockname, flags, g->mode)) == -1) {
-		if (errno == ELOOP)
-			errno = EPERM;
+	if ((fd = openat(g->dirfd, g->lockname, flags, g->mode)) == -1)
 		return -1;
-	}
 	if (trusted(fd, S_IFREG) == -1) {
 		(void)xclose(fd);
 		return -1;
@@ -257,16 +263,12 @@ state_load(struct gate *g, struct txn *t)
 	const char *why;
 	size_t len;
 	char *buf;
-	int fd;
+	int fd, r;
 
 	fd = openat(g->dirfd, g->statename, O_RDONLY | O_NOFOLLOW |
 	    O_CLOEXEC);
-	if (fd == -1 && errno != ENOENT) {
-		if (errno != ELOOP)
-			return -1;
-		why = "a symlink";
-		goto damaged;
-	}
+	if (fd == -1 && errno != ENOENT)
+		return -1;	/* ELOOP: a symlink is refused, never followed */
 	if (fd == -1) {
 		t->st.limit = g->deflimit;
 		memcpy(t->st.boot, g->boot, sizeof(g->boot));
@@ -281,7 +283,8 @@ state_load(struct gate *g, struct txn *t)
 		if (errno != EFBIG)
 			return -1;
 		why = "larger than any real gate";
-		goto damaged;
+		move_aside(g, why);
+		goto salvaged;
 	}
 	(void)xclose(fd);
 	if (state_parse(buf, len, &t->st, 0, &why) == 0) {
@@ -293,11 +296,10 @@ state_load(struct gate *g, struct txn *t)
 		return -1;
 	}
 	move_aside(g, why);
-	(void)state_parse(buf, len, &t->st, 1, &why);
+	r = state_parse(buf, len, &t->st, 1, &why);
 	free(buf);
-	goto salvaged;
-damaged:
-	move_aside(g, why);
+	if (r == -1)
+		return -1;	/* out of memory: salvage never fails else */
 salvaged:
 	if (t->st.limit == UINT_MAX)
 		t->st.limit = g->deflimit;

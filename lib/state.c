@@ -173,35 +173,41 @@ split(char *line, char **f, int max)
 	return n;
 }
 
-/* Header line "KEY VALUE": stores into st; returns 0, -1. */
+/* Header line "KEY VALUE": stores into st only if valid; 0 or -1. */
 static int
 header_parse(char **f, int nf, struct state *st, int *seen)
 {
-	int bad = 0;
+	static const char *const keys[] = {
+		"boot", "limit", "ticket", "acquired", "waitns"
+	};
+	long long v = 0;
+	int bad = 0, k;
 
 	if (nf != 2)
 		return -1;
-	if (strcmp(f[0], "boot") == 0) {
+	for (k = 0; k < 5 && strcmp(f[0], keys[k]) != 0; k++)
+		;
+	if (k == 5)
+		return -1;
+	if (k == 0) {
 		if (strlen(f[1]) != 36 ||
 		    strspn(f[1], "0123456789abcdef-") != 36)
 			return -1;
 		memcpy(st->boot, f[1], 37);
-		*seen |= 1;
-	} else if (strcmp(f[0], "limit") == 0) {
-		st->limit = (unsigned)num(f[1], 0, STATE_MAX_SLOTS, &bad);
-		*seen |= 2;
-	} else if (strcmp(f[0], "ticket") == 0) {
-		st->next_ticket = (uint64_t)num(f[1], 0, LLONG_MAX, &bad);
-		*seen |= 4;
-	} else if (strcmp(f[0], "acquired") == 0) {
-		st->acquired = (uint64_t)num(f[1], 0, LLONG_MAX, &bad);
-		*seen |= 8;
-	} else if (strcmp(f[0], "waitns") == 0) {
-		st->wait_ns = (uint64_t)num(f[1], 0, LLONG_MAX, &bad);
-		*seen |= 16;
 	} else
+		v = num(f[1], 0, k == 1 ? STATE_MAX_SLOTS : LLONG_MAX, &bad);
+	if (bad)
 		return -1;
-	return bad ? -1 : 0;
+	if (k == 1)
+		st->limit = (unsigned)v;
+	else if (k == 2)
+		st->next_ticket = (uint64_t)v;
+	else if (k == 3)
+		st->acquired = (uint64_t)v;
+	else if (k == 4)
+		st->wait_ns = (uint64_t)v;
+	*seen |= 1 << k;
+	return 0;
 }
 
 /* Add a parsed record, enforcing ceilings, unique slots, ticket order. */
@@ -265,8 +271,11 @@ state_parse(const char *buf, size_t len, struct state *st, int salvage,
 	if ((line = malloc(LINE_MAX_BYTES + 1)) == NULL)
 		return -1;
 	for (; p < end; p = nl + 1, lineno++) {
-		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL) {
+			if (salvage)
+				break;
 			FAIL("last line is not complete");
+		}
 		if (ended)
 			FAIL("data after the end line");
 		if ((size_t)(nl - p) > LINE_MAX_BYTES ||

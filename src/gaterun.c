@@ -300,6 +300,21 @@ parse_args(int argc, char **argv, struct opts *o)
 	o->dir = state_dir();
 }
 
+/* Die with the reason a person can act on. */
+static void __dead
+die_gate(const struct opts *o, const char *what)
+{
+	if (errno == ELOOP)
+		errx(EXIT_GATERUN, "%s gate '%s' in %s: a symlink stands where "
+		    "the state directory or a state file should be: refused",
+		    what, o->gate, o->dir);
+	if (errno == EPERM)
+		errx(EXIT_GATERUN, "%s gate '%s' in %s: the state directory or "
+		    "file is not owned by you or root, or others may write it: "
+		    "refused", what, o->gate, o->dir);
+	err(EXIT_GATERUN, "%s gate '%s' in %s", what, o->gate, o->dir);
+}
+
 /* Print an engine warning the way every diagnostic is printed. */
 static void
 on_notify(void *arg, const char *msg)
@@ -315,8 +330,7 @@ open_gate(const struct opts *o, int create)
 
 	if (gate_open(&g, o->dir, o->gate, o->deflimit, create, on_notify,
 	    NULL) == -1)
-		err(EXIT_GATERUN, "cannot open gate '%s' in %s", o->gate,
-		    o->dir);
+		die_gate(o, "cannot open");
 	return g;
 }
 
@@ -327,7 +341,7 @@ do_status(const struct opts *o)
 	struct gate *g = open_gate(o, 0);
 
 	if (gate_info(g, &gi) == -1)
-		err(EXIT_GATERUN, "cannot read gate '%s' in %s", o->gate, o->dir);
+		die_gate(o, "cannot read");
 	if (o->json)
 		report_status_json(stdout, o->gate, &gi);
 	else
@@ -344,7 +358,7 @@ do_limit(const struct opts *o)
 	unsigned old;
 
 	if (gate_set_limit(g, o->limit, &old) == -1)
-		err(EXIT_GATERUN, "cannot set the limit of gate '%s'", o->gate);
+		die_gate(o, "cannot set the limit of");
 	if (o->json) {
 		(void)fputs("{\"gate\":", stdout);
 		json_str(stdout, o->gate);
@@ -366,8 +380,7 @@ do_kill(const struct opts *o)
 	int failed = 0;
 
 	if (gate_kill_all(g, o->sig, o->grace, &k, &n) == -1)
-		err(EXIT_GATERUN, "cannot kill the commands of gate '%s'",
-		    o->gate);
+		die_gate(o, "cannot kill the commands of");
 	for (i = 0; i < n; i++)
 		if (k[i].error == 0)
 			nok++;
@@ -410,7 +423,7 @@ do_active(const struct opts *o)
 	int r;
 
 	if ((r = gate_is_active(g, o->pid)) == -1)
-		err(EXIT_GATERUN, "cannot read gate '%s'", o->gate);
+		die_gate(o, "cannot read");
 	gate_close(g);
 	return r ? 0 : 1;
 }
@@ -639,8 +652,7 @@ do_run(const struct opts *o)
 	if (r == -1 && errno == EINTR)
 		die_of(got_stop, &ss);
 	if (r == -1)
-		err(EXIT_GATERUN, "cannot take a slot of gate '%s' in %s",
-		    o->gate, o->dir);
+		die_gate(o, "cannot take a slot of");
 	if (r == 0) {
 		gate_counts(g, &active, &limit);
 		gate_close(g);

@@ -1,0 +1,59 @@
+# Shared helpers for the command-line tests: every test gets a fresh state
+# directory, and every process a test starts is stopped by PID at teardown.
+# shellcheck shell=bash
+
+G=${GATERUN:-$BATS_TEST_DIRNAME/../../src/gaterun}
+BG_PIDS=()
+
+setup() {
+	export GATERUN_DIR="$BATS_TEST_TMPDIR/state"
+	unset GATERUN_GATE GATERUN_LIMIT
+	cd "$BATS_TEST_TMPDIR" || return 1
+}
+
+teardown() {
+	local p
+	for p in "${BG_PIDS[@]}"; do
+		kill -KILL "$p" 2>/dev/null || true
+	done
+	for p in "${BG_PIDS[@]}"; do
+		wait "$p" 2>/dev/null || true
+	done
+	return 0
+}
+
+# Start a command in the background and remember its PID in $BG. A shell
+# starts background jobs with INT and QUIT ignored (POSIX); give them back
+# their defaults, as a job in an interactive shell has them.
+bg() {
+	env --default-signal=INT,QUIT "$@" &
+	BG=$!
+	BG_PIDS+=("$BG")
+}
+
+# wait for a background PID and put its exit status in $status.
+wait_status() {
+	status=0
+	wait "$1" || status=$?
+}
+
+# Wait (at most ~10 s) until a shell condition holds.
+until_true() {
+	local i
+	for ((i = 0; i < 1000; i++)); do
+		if eval "$1"; then
+			return 0
+		fi
+		sleep 0.01
+	done
+	echo "timed out waiting for: $1" >&2
+	return 1
+}
+
+# Field of --status --json, by jq path.
+status_field() {
+	"$G" --status --json ${2:+-g "$2"} | jq -r "$1"
+}
+
+active() { status_field .active_processes "${1:-}"; }
+waiting() { status_field .waiting "${1:-}"; }

@@ -1,0 +1,78 @@
+#!/usr/bin/env bats
+# The limit under load, first-come first-served order, idle waiters.
+
+load common
+
+# Largest number of intervals open at once, from "s NS" / "e NS" lines.
+max_overlap() {
+	sort -k2,2n -k1,1 "$1" | awk '$1 == "s" { n++; if (n > m) m = n } $1 == "e" { n-- } END { print m + 0 }'
+}
+
+@test "60 jobs of sleep 0.1 on limit 3: never more than 3 at once, and 3 reached" {
+	"$G" --limit 3 >/dev/null
+	pids=()
+	for i in $(seq 60); do
+		"$G" -- sh -c 'echo "s $(date +%s%N)" >> log; sleep 0.1; echo "e $(date +%s%N)" >> log' &
+		pids+=($!)
+		BG_PIDS+=($!)
+	done
+	for p in "${pids[@]}"; do
+		wait "$p"
+	done
+	[ "$(grep -c '^s' log)" -eq 60 ]
+	[ "$(grep -c '^e' log)" -eq 60 ]
+	m=$(max_overlap log)
+	echo "max overlap: $m"
+	[ "$m" -eq 3 ]
+	[ "$(active)" -eq 0 ]
+	[ "$(waiting)" -eq 0 ]
+}
+
+@test "waiters start in the order they arrived" {
+	"$G" --limit 1 >/dev/null
+	bg "$G" -- sleep 30
+	holder=$BG
+	until_true '[ "$(active)" -eq 1 ]'
+	pids=()
+	for i in $(seq 12); do
+		bg "$G" -- sh -c "echo $i >> order"
+		pids+=("$BG")
+		until_true "[ \"\$(waiting)\" -eq $i ]"
+	done
+	kill -TERM "$holder"
+	for p in "${pids[@]}"; do
+		wait "$p"
+	done
+	[ "$(tr '\n' ' ' < order)" = "1 2 3 4 5 6 7 8 9 10 11 12 " ]
+}
+
+@test "a waiting wrapper burns no CPU" {
+	"$G" --limit 1 >/dev/null
+	bg "$G" -- sleep 30
+	until_true '[ "$(active)" -eq 1 ]'
+	bg "$G" -- true
+	w=$BG
+	until_true '[ "$(waiting)" -eq 1 ]'
+	t0=$(awk '{ print $14 + $15 }' "/proc/$w/stat")
+	sleep 1
+	t1=$(awk '{ print $14 + $15 }' "/proc/$w/stat")
+	echo "CPU ticks while waiting 1 s: $((t1 - t0))"
+	[ $((t1 - t0)) -le 1 ]
+}
+
+@test "a hand-off is quick: 20 waiters of true drain at once" {
+	"$G" --limit 1 >/dev/null
+	bg "$G" -- sleep 0.2
+	until_true '[ "$(active)" -eq 1 ]'
+	pids=()
+	for i in $(seq 20); do
+		bg "$G" -- true
+		pids+=("$BG")
+	done
+	until_true '[ "$(waiting)" -eq 20 ]'
+	for p in "${pids[@]}"; do
+		wait "$p"
+	done
+	[ "$(active)" -eq 0 ]
+	[ "$(waiting)" -eq 0 ]
+}

@@ -1,0 +1,109 @@
+#!/usr/bin/env bats
+# Crashes: SIGKILL of a waiting wrapper, of a holding wrapper, of the
+# command; damaged state. The next call recovers by itself.
+
+load common
+
+@test "a SIGKILLed waiting wrapper leaves no ghost and blocks nobody" {
+	"$G" --limit 1 >/dev/null
+	bg "$G" -- sleep 0.5
+	until_true '[ "$(active)" -eq 1 ]'
+	bg "$G" -- touch never
+	dead=$BG
+	until_true '[ "$(waiting)" -eq 1 ]'
+	bg "$G" -- touch ran
+	until_true '[ "$(waiting)" -eq 2 ]'
+	kill -KILL "$dead"
+	until_true '[ -e ran ]'
+	[ ! -e never ]
+	until_true '[ "$(active)" -eq 0 ]'
+	[ "$(waiting)" -eq 0 ]
+}
+
+@test "a SIGKILLed holding wrapper keeps the slot while its command runs, then frees it" {
+	"$G" --limit 1 >/dev/null
+	bg "$G" -- sh -c 'sleep 0.6; echo end > held-end'
+	h=$BG
+	until_true '[ "$(active)" -eq 1 ]'
+	bg "$G" -- sh -c 'test -e held-end && echo after > next'
+	until_true '[ "$(waiting)" -eq 1 ]'
+	kill -KILL "$h"
+	sleep 0.2
+	[ "$(active)" -eq 1 ]
+	run "$G" -n -- true
+	[ "$status" -eq 75 ]
+	# The waiter watches the command's pidfd: it starts when the command ends.
+	until_true '[ -e next ]'
+	[ "$(cat next)" = after ]
+	until_true '[ "$(active)" -eq 0 ]'
+}
+
+@test "a SIGKILLed command frees its slot; gaterun dies of SIGKILL too" {
+	bg "$G" -- sleep 30
+	w=$BG
+	until_true '[ "$(active)" -eq 1 ]'
+	kill -KILL "$(status_field '.slots[0].pid')"
+	wait_status "$w"
+	[ "$status" -eq 137 ]
+	[ "$(active)" -eq 0 ]
+}
+
+@test "a slot whose wrapper and command are both SIGKILLed is reclaimed by the next run" {
+	"$G" --limit 1 >/dev/null
+	bg "$G" -- sleep 30
+	w=$BG
+	until_true '[ "$(active)" -eq 1 ]'
+	c=$(status_field '.slots[0].pid')
+	kill -STOP "$w"
+	kill -KILL "$c" "$w"
+	run "$G" -n -- echo reclaimed
+	[ "$status" -eq 0 ]
+	[ "$output" = reclaimed ]
+}
+
+@test "a damaged state file is moved aside with a warning and the gate works" {
+	"$G" -- true
+	printf 'gaterun-state 1\nlimit banana\n' > "$GATERUN_DIR/default.gate"
+	run "$G" -- echo works
+	[ "$status" -eq 0 ]
+	[[ "${lines[0]}" == "gaterun: state file default.gate is damaged ("*"): moved aside to default.corrupt-"* ]]
+	[ "${lines[1]}" = works ]
+	ls "$GATERUN_DIR"/default.corrupt-*
+	run "$G" -- echo quiet
+	[ "$output" = quiet ]
+}
+
+@test "random bytes and an empty file as state" {
+	"$G" -- true
+	head -c 4096 /dev/urandom > "$GATERUN_DIR/default.gate"
+	run "$G" -- echo ok
+	[ "$status" -eq 0 ]
+	[ "${lines[-1]}" = ok ]
+	: > "$GATERUN_DIR/default.gate"
+	run "$G" -- echo ok
+	[ "$status" -eq 0 ]
+	[ "${lines[-1]}" = ok ]
+}
+
+@test "a symlink as state directory or state file is refused" {
+	mkdir real
+	ln -s real "$GATERUN_DIR"
+	run "$G" -- true
+	[ "$status" -eq 125 ]
+	[[ "$output" == *"a symlink stands where"* ]]
+	rm "$GATERUN_DIR"
+	mkdir -m 700 "$GATERUN_DIR"
+	ln -s "$BATS_TEST_TMPDIR/victim" "$GATERUN_DIR/default.gate"
+	echo keep > victim
+	run "$G" -- true
+	[ "$status" -eq 125 ]
+	[ "$(cat victim)" = keep ]
+}
+
+@test "a world-writable state directory is refused" {
+	mkdir -m 777 "$GATERUN_DIR"
+	chmod 777 "$GATERUN_DIR"
+	run "$G" -- true
+	[ "$status" -eq 125 ]
+	[[ "$output" == *"refused"* ]]
+}

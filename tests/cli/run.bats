@@ -1,0 +1,136 @@
+#!/usr/bin/env bats
+# Running a command: exit status, transparency, -n, -w, -E, named gates.
+
+load common
+
+@test "exit status of the command is passed through" {
+	run "$G" -- sh -c 'exit 3'
+	[ "$status" -eq 3 ]
+	run "$G" -- true
+	[ "$status" -eq 0 ]
+}
+
+@test "argv reaches the command unchanged" {
+	run "$G" -- printf '[%s]' 'a b' '' "c'd" '$HOME' '--'
+	[ "$status" -eq 0 ]
+	[ "$output" = "[a b][][c'd][\$HOME][--]" ]
+}
+
+@test "options after the command belong to the command" {
+	run "$G" echo -n --status
+	[ "$status" -eq 0 ]
+	[ "$output" = "--status" ]
+}
+
+@test "environment, cwd and stdin are the caller's, plus GATERUN_SLOT and GATERUN_GATE" {
+	mkdir sub && cd sub
+	run env FOO=bar "$G" -g envgate -- sh -c 'cat; echo "$FOO $PWD $GATERUN_SLOT $GATERUN_GATE"' <<<"input"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "input" ]
+	[ "${lines[1]}" = "bar $BATS_TEST_TMPDIR/sub 0 envgate" ]
+}
+
+@test "no file descriptor of gaterun reaches the command" {
+	base=$(sh -c 'ls /proc/self/fd' | sort | tr '\n' ' ')
+	run "$G" -- sh -c 'ls /proc/self/fd'
+	[ "$status" -eq 0 ]
+	got=$(printf '%s\n' "${lines[@]}" | sort | tr '\n' ' ')
+	[ "$got" = "$base" ]
+}
+
+@test "missing command exits 127, not executable exits 126" {
+	run "$G" -- /nonexistent/cmd
+	[ "$status" -eq 127 ]
+	[[ "$output" == *"gaterun: /nonexistent/cmd: No such file or directory"* ]]
+	run "$G" -- no-such-command-anywhere
+	[ "$status" -eq 127 ]
+	printf 'echo hi\n' > noexec
+	run "$G" -- ./noexec
+	[ "$status" -eq 126 ]
+	[ "$(active)" -eq 0 ]
+}
+
+@test "a command killed by a signal kills gaterun with the same signal" {
+	run "$G" -- sh -c 'kill -USR1 $$'
+	[ "$status" -eq $((128 + 10)) ]
+	run bash -c '"$0" -- sh -c "kill -SEGV \$\$"; echo "rc=$?"' "$G"
+	[[ "$output" == *"rc=139"* ]]
+	[ "$(active)" -eq 0 ]
+}
+
+@test "-n fails at once with 75 when the gate is full" {
+	"$G" --limit 1 >/dev/null
+	bg "$G" -- sleep 30
+	until_true '[ "$(active)" -eq 1 ]'
+	run "$G" -n -- true
+	[ "$status" -eq 75 ]
+	[ "$output" = "gaterun: cannot start: maximum concurrent processes reached (1/1 on gate 'default')" ]
+	run "$G" -n -E 9 -- true
+	[ "$status" -eq 9 ]
+	[ "$(waiting)" -eq 0 ]
+}
+
+@test "-n runs when there is room" {
+	run "$G" -n -- echo ok
+	[ "$status" -eq 0 ]
+	[ "$output" = "ok" ]
+}
+
+@test "-w gives up after the time and leaves no waiter" {
+	"$G" --limit 1 >/dev/null
+	bg "$G" -- sleep 30
+	until_true '[ "$(active)" -eq 1 ]'
+	start=$(date +%s%N)
+	run "$G" -w 0.3 -- true
+	end=$(date +%s%N)
+	[ "$status" -eq 75 ]
+	[ $(( (end - start) / 1000000 )) -ge 300 ]
+	[ "$(waiting)" -eq 0 ]
+}
+
+@test "-w runs the command when a slot frees in time" {
+	"$G" --limit 1 >/dev/null
+	bg "$G" -- sleep 0.3
+	until_true '[ "$(active)" -eq 1 ]'
+	run "$G" -w 20 -- echo ran
+	[ "$status" -eq 0 ]
+	[ "$output" = "ran" ]
+}
+
+@test "named gates are independent" {
+	"$G" -g one --limit 1 >/dev/null
+	bg "$G" -g one -- sleep 30
+	until_true '[ "$(active one)" -eq 1 ]'
+	run "$G" -g two -n -- echo two
+	[ "$status" -eq 0 ]
+	run env GATERUN_GATE=one "$G" -n -- true
+	[ "$status" -eq 75 ]
+}
+
+@test "a gate is created with GATERUN_LIMIT" {
+	GATERUN_LIMIT=7 "$G" -- true
+	[ "$(status_field .max_allowed)" -eq 7 ]
+	GATERUN_LIMIT=2 "$G" -- true
+	[ "$(status_field .max_allowed)" -eq 7 ]
+}
+
+@test "a parent that ignores SIGCHLD changes nothing" {
+	run perl -e '$SIG{CHLD} = "IGNORE"; exec @ARGV' "$G" -- sh -c 'exit 4'
+	[ "$status" -eq 4 ]
+	[ "$(active)" -eq 0 ]
+}
+
+@test "ignored signals stay ignored in the command (nohup, background jobs)" {
+	run perl -e '$SIG{INT} = "IGNORE"; exec @ARGV' "$G" -- sh -c 'kill -INT $$; echo survived'
+	[ "$status" -eq 0 ]
+	[ "$output" = "survived" ]
+}
+
+@test "the state directory is made with mode 0700 for a user, and re-made when gone" {
+	"$G" -- true
+	[ -f "$GATERUN_DIR/default.gate" ]
+	rm -rf "$GATERUN_DIR"
+	run "$G" -- echo again
+	[ "$status" -eq 0 ]
+	[ -d "$GATERUN_DIR" ]
+}

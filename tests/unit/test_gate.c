@@ -1,1 +1,443 @@
-int main(void){return 0;}
+/*
+ * Unit tests of lib/gate.c: slots, FIFO order, reaping of the dead, limit
+ * changes, damaged state. Each test gets a fresh directory.
+ */
+#include "config.h"
+
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gate.h"
+#include "proc.h"
+#include "sys.h"
+
+static char dir[64];
+static int notified;
+
+static void
+tmpdir_setup(void)
+{
+	strcpy(dir, "/tmp/gaterun-unit-XXXXXX");
+	cr_assert(not(eq(ptr, mkdtemp(dir), NULL)));
+	notified = 0;
+}
+
+static void
+tmpdir_teardown(void)
+{
+	char cmd[128];
+
+	(void)snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	(void)system(cmd);
+}
+
+static void
+on_notify(void *arg, const char *msg)
+{
+	(void)arg;
+	(void)msg;
+	notified++;
+}
+
+static struct gate *
+gopen(unsigned limit)
+{
+	struct gate *g;
+
+	cr_assert(eq(int, gate_open(&g, dir, "t", limit, 1, on_notify, NULL),
+	    0));
+	return g;
+}
+
+static const struct gate_req req = { "/", "test" };
+
+TestSuite(gate, .init = tmpdir_setup, .fini = tmpdir_teardown);
+
+Test(gate, names)
+{
+	cr_assert(gate_name_valid("default"));
+	cr_assert(gate_name_valid("cc.gpu-1_x"));
+	cr_assert(not(gate_name_valid("")));
+	cr_assert(not(gate_name_valid(".hidden")));
+	cr_assert(not(gate_name_valid("a/b")));
+	cr_assert(not(gate_name_valid("a b")));
+	cr_assert(not(gate_name_valid(
+	    "x2345678901234567890123456789012345678901234567890123456789012345")));
+}
+
+Test(gate, try_until_full_then_release)
+{
+	struct gate *a = gopen(2), *b = gopen(2), *c = gopen(2);
+	size_t active;
+	unsigned limit;
+
+	cr_assert(eq(int, gate_acquire(a, &req, NULL), 1));
+	cr_assert(eq(int, gate_acquire(b, &req, NULL), 1));
+	cr_assert(eq(int, gate_slot(a), 0));
+	cr_assert(eq(int, gate_slot(b), 1));
+	cr_assert(eq(int, gate_acquire(c, &req, NULL), 0));
+	gate_counts(c, &active, &limit);
+	cr_assert(eq(sz, active, 2));
+	cr_assert(eq(u32, limit, 2));
+	cr_assert(eq(int, gate_release(a), 0));
+	cr_assert(eq(int, gate_acquire(c, &req, NULL), 1));
+	cr_assert(eq(int, gate_slot(c), 0), "the lowest free slot");
+	gate_close(a);
+	gate_close(b);
+	gate_close(c);
+}
+
+Test(gate, status_of_unused_gate_creates_nothing)
+{
+	struct gate_info gi;
+	struct gate *g;
+	char sub[128];
+
+	(void)snprintf(sub, sizeof(sub), "%s/none", dir);
+	cr_assert(eq(int, gate_open(&g, sub, "t", 5, 0, NULL, NULL), 0));
+	cr_assert(eq(int, gate_info(g, &gi), 0));
+	cr_assert(eq(int, gi.exists, 0));
+	cr_assert(eq(u32, gi.limit, 5));
+	cr_assert(eq(sz, gi.nh, 0));
+	gate_info_free(&gi);
+	gate_close(g);
+	cr_assert(eq(int, access(sub, F_OK), -1));
+}
+
+Test(gate, limit_zero_pauses)
+{
+	struct gate *a = gopen(1);
+	unsigned old;
+
+	cr_assert(eq(int, gate_set_limit(a, 0, &old), 0));
+	cr_assert(eq(u32, old, 1));
+	cr_assert(eq(int, gate_acquire(a, &req, NULL), 0));
+	cr_assert(eq(int, gate_set_limit(a, 1, &old), 0));
+	cr_assert(eq(u32, old, 0));
+	cr_assert(eq(int, gate_acquire(a, &req, NULL), 1));
+	cr_assert(eq(int, gate_set_limit(a, 4097, &old), -1));
+	gate_close(a);
+}
+
+Test(gate, lowering_kills_nothing)
+{
+	struct gate *a = gopen(3), *b = gopen(3), *c = gopen(3);
+	struct gate_info gi;
+	unsigned old;
+
+	cr_assert(eq(int, gate_acquire(a, &req, NULL), 1));
+	cr_assert(eq(int, gate_acquire(b, &req, NULL), 1));
+	cr_assert(eq(int, gate_set_limit(a, 1, &old), 0));
+	cr_assert(eq(int, gate_info(a, &gi), 0));
+	cr_assert(eq(sz, gi.nh, 2));
+	gate_info_free(&gi);
+	cr_assert(eq(int, gate_release(a), 0));
+	cr_assert(eq(int, gate_acquire(c, &req, NULL), 0),
+	    "1 active is not below the new limit 1");
+	cr_assert(eq(int, gate_release(b), 0));
+	cr_assert(eq(int, gate_acquire(c, &req, NULL), 1));
+	gate_close(a);
+	gate_close(b);
+	gate_close(c);
+}
+
+/* A child that takes a slot and dies without releasing it. */
+Test(gate, dead_holder_is_reaped)
+{
+	struct gate *a;
+	pid_t pid;
+	int st;
+
+	if ((pid = fork()) == 0) {
+		struct gate *g = gopen(1);
+
+		_exit(gate_acquire(g, &req, NULL) == 1 ? 0 : 1);
+	}
+	cr_assert(eq(int, waitpid(pid, &st, 0), pid));
+	cr_assert(eq(int, WEXITSTATUS(st), 0));
+	a = gopen(1);
+	cr_assert(eq(int, gate_acquire(a, &req, NULL), 1));
+	gate_close(a);
+}
+
+/* Fork a waiter that reports its index on fd once it holds a slot. */
+static pid_t
+waiter(int fd, char id, int hold)
+{
+	pid_t pid;
+
+	if ((pid = fork()) == 0) {
+		struct gate_wait gw = { -1, NULL, NULL, NULL, NULL };
+		struct gate *g;
+
+		/* A failed assertion must not leave waiters behind. */
+		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+		g = gopen(1);
+
+		if (gate_acquire(g, &req, &gw) != 1)
+			_exit(1);
+		(void)write(fd, &id, 1);
+		if (hold)
+			pause();
+		gate_close(g);
+		_exit(0);
+	}
+	return pid;
+}
+
+/* Wait until n are queued. */
+static void
+until_queued(struct gate *g, size_t n)
+{
+	struct gate_info gi;
+	size_t nw;
+
+	do {
+		cr_assert(eq(int, gate_info(g, &gi), 0));
+		nw = gi.nw;
+		gate_info_free(&gi);
+		if (nw != n)
+			usleep(2000);
+	} while (nw != n);
+}
+
+Test(gate, waiters_are_served_in_order)
+{
+	struct gate *a = gopen(1);
+	pid_t pids[8];
+	char got[9];
+	int p[2], i;
+
+	cr_assert(eq(int, pipe(p), 0));
+	cr_assert(eq(int, gate_acquire(a, &req, NULL), 1));
+	for (i = 0; i < 8; i++) {
+		pids[i] = waiter(p[1], (char)('a' + i), 0);
+		until_queued(a, (size_t)i + 1);
+	}
+	cr_assert(eq(int, gate_release(a), 0));
+	cr_assert(eq(int, (int)read_full(p[0], got, 8), 8));
+	got[8] = '\0';
+	cr_assert(eq(str, got, "abcdefgh"));
+	for (i = 0; i < 8; i++)
+		(void)waitpid(pids[i], NULL, 0);
+	gate_close(a);
+}
+
+Test(gate, dead_waiter_leaves_the_queue)
+{
+	struct gate *a = gopen(1);
+	pid_t x, y;
+	int p[2];
+	char c;
+
+	cr_assert(eq(int, pipe(p), 0));
+	cr_assert(eq(int, gate_acquire(a, &req, NULL), 1));
+	x = waiter(p[1], 'x', 0);
+	until_queued(a, 1);
+	y = waiter(p[1], 'y', 0);
+	until_queued(a, 2);
+	(void)kill(x, SIGKILL);
+	(void)waitpid(x, NULL, 0);
+	cr_assert(eq(int, gate_release(a), 0));
+	cr_assert(eq(int, (int)read(p[0], &c, 1), 1));
+	cr_assert(eq(chr, c, 'y'));
+	(void)waitpid(y, NULL, 0);
+	gate_close(a);
+}
+
+Test(gate, killed_holder_wakes_the_head)
+{
+	struct gate *a = gopen(1);
+	pid_t h, w;
+	int p[2];
+	char c;
+
+	cr_assert(eq(int, pipe(p), 0));
+	h = waiter(p[1], 'h', 1);		/* takes the free slot, holds */
+	cr_assert(eq(int, (int)read(p[0], &c, 1), 1));
+	w = waiter(p[1], 'w', 0);
+	until_queued(a, 1);
+	(void)kill(h, SIGKILL);		/* no release: the pidfd tells */
+	(void)waitpid(h, NULL, 0);
+	cr_assert(eq(int, (int)read(p[0], &c, 1), 1));
+	cr_assert(eq(chr, c, 'w'));
+	(void)waitpid(w, NULL, 0);
+	gate_close(a);
+}
+
+Test(gate, raised_limit_wakes_waiters)
+{
+	struct gate *a = gopen(1);
+	unsigned old;
+	pid_t w1, w2;
+	int p[2];
+	char c[2];
+
+	cr_assert(eq(int, pipe(p), 0));
+	cr_assert(eq(int, gate_acquire(a, &req, NULL), 1));
+	w1 = waiter(p[1], '1', 1);
+	until_queued(a, 1);
+	w2 = waiter(p[1], '2', 1);
+	until_queued(a, 2);
+	cr_assert(eq(int, gate_set_limit(a, 3, &old), 0));
+	/* Both start in the one transaction that raised the limit. */
+	cr_assert(eq(int, (int)read_full(p[0], c, 2), 2));
+	cr_assert(eq(int, c[0] + c[1], '1' + '2'));
+	(void)kill(w1, SIGKILL);
+	(void)kill(w2, SIGKILL);
+	(void)waitpid(w1, NULL, 0);
+	(void)waitpid(w2, NULL, 0);
+	gate_close(a);
+}
+
+Test(gate, deadline_gives_up)
+{
+	struct gate *a = gopen(1), *b = gopen(1);
+	struct gate_wait gw = { 0, NULL, NULL, NULL, NULL };
+	struct gate_info gi;
+
+	cr_assert(eq(int, gate_acquire(a, &req, NULL), 1));
+	gw.deadline = mono_ns() + 50000000;
+	cr_assert(eq(int, gate_acquire(b, &req, &gw), 0));
+	cr_assert(eq(int, gate_info(a, &gi), 0));
+	cr_assert(eq(sz, gi.nw, 0), "a waiter that gave up is gone");
+	gate_info_free(&gi);
+	gate_close(a);
+	gate_close(b);
+}
+
+Test(gate, is_active)
+{
+	struct gate *a = gopen(1);
+
+	cr_assert(eq(int, gate_is_active(a, getpid()), 0));
+	cr_assert(eq(int, gate_acquire(a, &req, NULL), 1));
+	cr_assert(eq(int, gate_is_active(a, getpid()), 1));
+	cr_assert(eq(int, gate_is_active(a, 1), 0));
+	gate_close(a);
+}
+
+/* Write a state file by hand. */
+static void
+write_state(const char *text)
+{
+	char path[128];
+	int fd;
+
+	(void)snprintf(path, sizeof(path), "%s/t.gate", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	cr_assert(ne(int, fd, -1));
+	cr_assert(eq(int, write_full(fd, text, strlen(text)), 0));
+	close(fd);
+}
+
+static int
+count_corrupt(void)
+{
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	int n = 0;
+
+	while ((de = readdir(d)) != NULL)
+		n += strncmp(de->d_name, "t.corrupt-", 10) == 0;
+	closedir(d);
+	return n;
+}
+
+Test(gate, damaged_state_is_moved_aside_and_live_holders_kept)
+{
+	struct gate *a = gopen(1), *b = gopen(1);
+	struct gate_info gi;
+	char text[512], boot[40];
+	struct procid self;
+	FILE *fp;
+
+	/* A live holder (this process) in a file with a broken header. */
+	fp = fopen("/proc/sys/kernel/random/boot_id", "r");
+	cr_assert(not(eq(ptr, fgets(boot, sizeof(boot), fp), NULL)));
+	fclose(fp);
+	boot[36] = '\0';
+	cr_assert(eq(int, gate_acquire(a, &req, NULL), 1));
+	cr_assert(eq(int, proc_id(getpid(), &self), 0));
+	(void)snprintf(text, sizeof(text), "gaterun-state 1\nboot %s\n"
+	    "limit 1\nticket 1\nacquired !!\nwaitns 0\n"
+	    "h 0 0 %d %llu 0 0 0 1 - :/ :kept\nend\n", boot, (int)self.pid,
+	    self.start);
+	write_state(text);
+	cr_assert(eq(int, gate_acquire(b, &req, NULL), 0),
+	    "the surviving holder still fills the gate");
+	cr_assert(eq(int, notified, 1));
+	cr_assert(eq(int, count_corrupt(), 1));
+	cr_assert(eq(int, gate_info(b, &gi), 0));
+	cr_assert(eq(sz, gi.nh, 1));
+	cr_assert(eq(str, gi.h[0].command, "kept"));
+	gate_info_free(&gi);
+	gate_close(b);
+	gate_close(a);
+}
+
+Test(gate, garbage_state_starts_afresh)
+{
+	struct gate *a = gopen(2);
+
+	write_state("\x01\x02 not a gate \xff");
+	cr_assert(eq(int, gate_acquire(a, &req, NULL), 1));
+	cr_assert(eq(int, notified, 1));
+	cr_assert(eq(int, count_corrupt(), 1));
+	gate_close(a);
+}
+
+Test(gate, records_from_another_boot_are_dropped)
+{
+	struct gate *a = gopen(1);
+
+	write_state("gaterun-state 1\nboot 00000000-0000-4000-8000-000000000000\n"
+	    "limit 1\nticket 5\nacquired 0\nwaitns 0\n"
+	    "h 0 0 1 1 0 0 0 1 - :/ :old\nend\n");
+	cr_assert(eq(int, gate_acquire(a, &req, NULL), 1));
+	cr_assert(eq(int, notified, 0));
+	gate_close(a);
+}
+
+Test(gate, symlinked_state_is_refused)
+{
+	struct gate *g;
+	char path[128], target[128];
+
+	(void)snprintf(path, sizeof(path), "%s/link", dir);
+	(void)snprintf(target, sizeof(target), "%s/real", dir);
+	cr_assert(eq(int, mkdir(target, 0700), 0));
+	cr_assert(eq(int, symlink(target, path), 0));
+	cr_assert(eq(int, gate_open(&g, path, "t", 1, 1, NULL, NULL), -1));
+	cr_assert(eq(int, errno, ELOOP));
+	(void)snprintf(path, sizeof(path), "%s/t.lock", dir);
+	cr_assert(eq(int, symlink("/etc/passwd", path), 0));
+	g = gopen(1);
+	cr_assert(eq(int, gate_acquire(g, &req, NULL), -1));
+	cr_assert(eq(int, errno, ELOOP));
+	gate_close(g);
+}
+
+Test(gate, world_writable_dir_is_refused)
+{
+	struct gate *g;
+	char sub[128];
+
+	(void)snprintf(sub, sizeof(sub), "%s/ww", dir);
+	cr_assert(eq(int, mkdir(sub, 0700), 0));
+	cr_assert(eq(int, chmod(sub, 0777), 0));
+	cr_assert(eq(int, gate_open(&g, sub, "t", 1, 1, NULL, NULL), -1));
+	cr_assert(eq(int, errno, EPERM));
+}

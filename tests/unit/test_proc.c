@@ -1,1 +1,104 @@
-int main(void){return 0;}
+/* Unit tests of lib/proc.c: identity, liveness, zombies, process trees. */
+#include "config.h"
+
+#include <sys/wait.h>
+
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "proc.h"
+#include "sys.h"
+
+Test(proc, self_is_alive)
+{
+	struct procid id;
+
+	cr_assert(eq(int, proc_id(getpid(), &id), 0));
+	cr_assert(eq(int, id.pid, getpid()));
+	cr_assert(eq(int, proc_alive(&id), 1));
+}
+
+Test(proc, other_start_time_is_dead)
+{
+	struct procid id;
+
+	cr_assert(eq(int, proc_id(getpid(), &id), 0));
+	id.start += 1;		/* a reused PID has another start time */
+	cr_assert(eq(int, proc_alive(&id), 0));
+	cr_assert(eq(int, proc_pidfd_id(&id), -1));
+	cr_assert(eq(int, errno, ESRCH));
+}
+
+Test(proc, zombie_is_dead)
+{
+	struct procid id;
+	pid_t pid;
+	int st;
+
+	if ((pid = fork()) == 0)
+		_exit(0);
+	cr_assert(eq(int, proc_id(pid, &id), 0));
+	/* Not reaped yet: a zombie, which kill(pid, 0) would call alive. */
+	while (proc_alive(&id))
+		usleep(1000);
+	cr_assert(eq(int, kill(pid, 0), 0));
+	cr_assert(eq(int, waitpid(pid, &st, 0), pid));
+	cr_assert(eq(int, proc_alive(&id), 0));
+}
+
+Test(proc, missing_pid_is_dead)
+{
+	struct procid id = { 0, 0 };
+
+	cr_assert(eq(int, proc_alive(&id), 0));
+	id.pid = 0x3ffffff0;	/* above any pid_max */
+	cr_assert(eq(int, proc_alive(&id), 0));
+	cr_assert(eq(int, proc_id(id.pid, &id), -1));
+}
+
+Test(proc, descendants_include_grandchildren)
+{
+	struct procid *d;
+	size_t n, i;
+	int p[2], found = 0;
+	pid_t child, grand;
+	char c;
+
+	cr_assert(eq(int, pipe(p), 0));
+	if ((child = fork()) == 0) {
+		if (fork() == 0) {
+			(void)write(p[1], "x", 1);
+			pause();
+			_exit(0);
+		}
+		pause();
+		_exit(0);
+	}
+	cr_assert(eq(int, (int)read(p[0], &c, 1), 1));
+	cr_assert(eq(int, proc_descendants(getpid(), &d, &n), 0));
+	grand = 0;
+	for (i = 0; i < n; i++) {
+		if (d[i].pid == child)
+			found++;
+		else
+			grand = d[i].pid;
+	}
+	cr_assert(eq(int, found, 1));
+	cr_assert(ne(int, grand, 0));
+	(void)kill(grand, SIGKILL);
+	(void)kill(child, SIGKILL);
+	(void)waitpid(child, NULL, 0);
+	free(d);
+}
+
+Test(proc, bootid_reads)
+{
+	char b[40];
+
+	cr_assert(eq(int, proc_bootid(b, sizeof(b)), 0));
+	cr_assert(eq(sz, strlen(b), 36));
+}
