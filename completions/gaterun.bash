@@ -1,0 +1,77 @@
+# bash completion for gaterun(1)
+# shellcheck shell=bash
+
+# Gate names: the state files in the state directory.
+_gaterun_gates()
+{
+	local dir=${GATERUN_DIR:-}
+	if [[ -z $dir ]]; then
+		if ((EUID == 0)); then
+			dir=/run/gaterun
+		elif [[ -n ${XDG_RUNTIME_DIR:-} ]]; then
+			dir=$XDG_RUNTIME_DIR/gaterun
+		else
+			dir=/tmp/gaterun-$EUID
+		fi
+	fi
+	local f
+	for f in "$dir"/*.gate; do
+		[[ -e $f ]] || continue
+		f=${f##*/}
+		printf '%s\n' "${f%.gate}"
+	done
+}
+
+_gaterun()
+{
+	local cur prev words cword
+	_init_completion || return
+
+	local i
+	# After the command (or --), complete the command's own arguments.
+	for ((i = 1; i < cword; i++)); do
+		case ${words[i]} in
+		--)
+			_command_offset $((i + 1))
+			return
+			;;
+		-g | --gate | -w | --wait | --timeout | -E | --conflict-exit-code | \
+			-l | --limit | -S | --signal | -G | --grace | -a | --is-active)
+			((i++))
+			;;
+		-*) ;;
+		*)
+			_command_offset "$i"
+			return
+			;;
+		esac
+	done
+
+	case $prev in
+	-g | --gate)
+		mapfile -t COMPREPLY < <(compgen -W "$(_gaterun_gates)" -- "$cur")
+		return
+		;;
+	-S | --signal)
+		mapfile -t COMPREPLY < <(compgen -W "$(compgen -A signal | sed 's/^SIG//')" -- "${cur#SIG}")
+		return
+		;;
+	-a | --is-active)
+		_pids
+		return
+		;;
+	-w | --wait | --timeout | -E | --conflict-exit-code | -l | --limit | -G | --grace)
+		return
+		;;
+	esac
+
+	if [[ $cur == -* ]]; then
+		mapfile -t COMPREPLY < <(compgen -W '-g --gate -n --no-wait -w --wait
+		    -E --conflict-exit-code -s --status -j --json -l --limit
+		    -K --kill-all -S --signal -G --grace -a --is-active
+		    -h --help -V --version --' -- "$cur")
+		return
+	fi
+	_command_offset "$cword"
+} &&
+	complete -F _gaterun gaterun

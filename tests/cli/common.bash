@@ -14,7 +14,7 @@ setup() {
 teardown() {
 	local p
 	for p in "${BG_PIDS[@]}"; do
-		kill -KILL "$p" 2>/dev/null || true
+		kill_tree "$p"
 	done
 	for p in "${BG_PIDS[@]}"; do
 		wait "$p" 2>/dev/null || true
@@ -22,16 +22,27 @@ teardown() {
 	return 0
 }
 
+# SIGKILL a process and everything below it, children first (by PID).
+kill_tree() {
+	local c
+	kill -STOP "$1" 2>/dev/null || return 0
+	for c in $(pgrep -P "$1"); do
+		kill_tree "$c"
+	done
+	kill -KILL "$1" 2>/dev/null || true
+}
+
 # Start a command in the background and remember its PID in $BG. A shell
 # starts background jobs with INT and QUIT ignored (POSIX); give them back
 # their defaults, as a job in an interactive shell has them.
 bg() {
-	env --default-signal=INT,QUIT "$@" &
+	env --default-signal=INT,QUIT "$@" >>"$BATS_TEST_TMPDIR/bg.out" 2>&1 &
 	BG=$!
 	BG_PIDS+=("$BG")
 }
 
-# wait for a background PID and put its exit status in $status.
+# wait for a background PID and put its exit status in $status, as run does.
+# shellcheck disable=SC2034
 wait_status() {
 	status=0
 	wait "$1" || status=$?

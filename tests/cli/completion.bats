@@ -1,0 +1,51 @@
+#!/usr/bin/env bats
+# The bash completion offers every option, gate names, signals and the
+# wrapped command's own completion.
+
+load common
+
+complete_words() {
+	# shellcheck disable=SC1091
+	source /usr/share/bash-completion/bash_completion
+	# shellcheck disable=SC1091
+	source "$BATS_TEST_DIRNAME/../../completions/gaterun.bash"
+	COMP_WORDS=("$@")
+	COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+	COMP_LINE="${COMP_WORDS[*]}"
+	COMP_POINT=${#COMP_LINE}
+	COMPREPLY=()
+	_gaterun gaterun "${COMP_WORDS[-1]}" "${COMP_WORDS[-2]}"
+	printf '%s\n' "${COMPREPLY[@]}"
+}
+
+setup_file() {
+	[ -f /usr/share/bash-completion/bash_completion ] || skip "bash-completion not installed"
+}
+
+@test "every long option of --help is completed" {
+	out=$(complete_words gaterun --)
+	for o in $("$G" --help | grep -o -- '--[a-z-]*' | sort -u); do
+		[[ $'\n'"$out"$'\n' == *$'\n'"$o"$'\n'* ]] || { echo "missing $o"; false; }
+	done
+}
+
+@test "gate names come from the state directory" {
+	"$G" -g alpha -- true
+	"$G" -g beta -- true
+	out=$(complete_words gaterun -g '')
+	[ "$(sort <<<"$out" | tr '\n' ' ')" = "alpha beta " ]
+	out=$(complete_words gaterun --gate al)
+	[ "$out" = alpha ]
+}
+
+@test "signal names for --signal" {
+	out=$(complete_words gaterun --kill-all --signal TE)
+	[ "$out" = TERM ]
+}
+
+@test "after -- the command is completed" {
+	out=$(complete_words gaterun -- gaterun-no-such-prefix)
+	[ -z "$out" ]
+	out=$(complete_words gaterun -g x -- bat)
+	[[ $'\n'"$out"$'\n' == *$'\n'bats$'\n'* ]]
+}
