@@ -39,14 +39,11 @@ load common
 }
 
 @test "missing command exits 127, not executable exits 126" {
-	run "$G" -- /nonexistent/cmd
-	[ "$status" -eq 127 ]
+	run -127 "$G" -- /nonexistent/cmd
 	[[ "$output" == *"gaterun: /nonexistent/cmd: No such file or directory"* ]]
-	run "$G" -- no-such-command-anywhere
-	[ "$status" -eq 127 ]
+	run -127 "$G" -- no-such-command-anywhere
 	printf 'echo hi\n' > noexec
-	run "$G" -- ./noexec
-	[ "$status" -eq 126 ]
+	run -126 "$G" -- ./noexec
 	[ "$(active)" -eq 0 ]
 }
 
@@ -126,11 +123,27 @@ load common
 	[ "$output" = "survived" ]
 }
 
-@test "the state directory is made with mode 0700 for a user, and re-made when gone" {
+@test "the state directory is made with mode 0755 for root, 0700 for a user, and re-made when gone" {
 	"$G" -- true
 	[ -f "$GATERUN_DIR/default.gate" ]
+	if [ "$(id -u)" -eq 0 ]; then want=755; else want=700; fi
+	[ "$(stat -c %a "$GATERUN_DIR")" = "$want" ]
 	rm -rf "$GATERUN_DIR"
 	run "$G" -- echo again
 	[ "$status" -eq 0 ]
 	[ -d "$GATERUN_DIR" ]
+}
+
+@test "gaterun works inside a pipeline, at both ends" {
+	run bash -c 'printf "b\na\nc\n" | "$0" -- sort | "$0" -- head -n 2' "$G"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf 'a\nb')" ]
+	[ "$(active)" -eq 0 ]
+}
+
+@test "a user's state directory defaults to XDG_RUNTIME_DIR, not /run" {
+	[ "$(id -u)" -ne 0 ] || skip "root uses /run/gaterun"
+	unset GATERUN_DIR
+	XDG_RUNTIME_DIR=$BATS_TEST_TMPDIR "$G" -- true
+	[ -f "$BATS_TEST_TMPDIR/gaterun/default.gate" ]
 }
