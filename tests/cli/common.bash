@@ -2,6 +2,8 @@
 # directory, and every process a test starts is stopped by PID at teardown.
 # shellcheck shell=bash
 
+bats_require_minimum_version 1.5.0
+
 G=${GATERUN:-$BATS_TEST_DIRNAME/../../src/gaterun}
 BG_PIDS=()
 
