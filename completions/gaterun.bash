@@ -67,7 +67,7 @@ _gaterun()
 
 	if [[ $cur == -* ]]; then
 		mapfile -t COMPREPLY < <(compgen -W '-g --gate -n --no-wait -w --wait
-		    -E --conflict-exit-code -s --status -j --json -l --limit
+		    -E --conflict-exit-code -x --exec -s --status -j --json -l --limit
 		    -K --kill-all -S --signal -G --grace -a --is-active
 		    -h --help -V --version --' -- "$cur")
 		return

@@ -552,7 +552,22 @@ txn_abort(struct gate *g, struct txn *t)
 	state_free(&t->st);
 }
 
-/* Our record: holder index (>= 0) or waiter index (encoded -2 - i). */
+/*
+ * We hold holder record i: note the slot, and in exec mode record this
+ * process as the command too, in the same transaction.
+ */
+static void
+claim(struct gate *g, struct txn *t, size_t i, const struct gate_req *req)
+{
+	g->slot = t->st.h[i].slot;
+	g->queued = 0;
+	if (req != NULL && req->self_cmd && t->st.h[i].cmd.pid == 0) {
+		t->st.h[i].cmd = g->self;
+		t->dirty = 1;
+	}
+}
+
+/* Our record: holder (1) or waiter (0) with its index in *idx, or -1. */
 static int
 find_self(const struct gate *g, const struct state *st, ssize_t *idx)
 {
@@ -655,6 +670,8 @@ take_now(struct gate *g, struct txn *t, const struct gate_req *req)
 		return -1;
 	e.slot = slot;
 	e.addr[0] = '\0';
+	if (req != NULL && req->self_cmd)
+		e.cmd = g->self;
 	if (state_add(&t->st.h, &t->st.nh, &e) == -1) {
 		free(e.cwd);
 		free(e.command);
@@ -742,9 +759,9 @@ sock_drain(struct gate *g)
 		;
 }
 
-/* Leave the queue: give up our place, or the slot already granted. */
+/* Leave the queue: give up our place, or keep the slot already granted. */
 static int
-leave(struct gate *g, int keep)
+leave(struct gate *g, const struct gate_req *keep)
 {
 	struct txn t;
 	ssize_t i;
@@ -753,8 +770,8 @@ leave(struct gate *g, int keep)
 	if (txn_begin(g, &t) == -1)
 		return -1;
 	where = find_self(g, &t.st, &i);
-	if (where == 1 && keep) {
-		g->slot = t.st.h[i].slot;
+	if (where == 1 && keep != NULL) {
+		claim(g, &t, (size_t)i, keep);
 		r = 1;
 	} else {
 		if (where == 1)
@@ -793,8 +810,7 @@ wait_check(struct gate *g, const struct gate_req *req, struct watch *w,
 	if (promote(&t) == -1)
 		goto fail;
 	if ((where = find_self(g, &t.st, &i)) == 1) {
-		g->slot = t.st.h[i].slot;
-		g->queued = 0;
+		claim(g, &t, (size_t)i, req);
 		return txn_commit(g, &t) == -1 ? -1 : 1;
 	}
 	if (where == -1) {
@@ -807,8 +823,7 @@ wait_check(struct gate *g, const struct gate_req *req, struct watch *w,
 		if (promote(&t) == -1)
 			goto fail;
 		if (find_self(g, &t.st, &i) == 1) {
-			g->slot = t.st.h[i].slot;
-			g->queued = 0;
+			claim(g, &t, (size_t)i, req);
 			return txn_commit(g, &t) == -1 ? -1 : 1;
 		}
 	}
@@ -894,7 +909,7 @@ acquire_wait(struct gate *g, const struct gate_req *req,
 			break;
 		sock_drain(g);
 		if (gw->stop != NULL && *gw->stop) {
-			r = leave(g, 0);
+			r = leave(g, NULL);
 			if (r == 0) {
 				errno = EINTR;
 				r = -1;
@@ -902,7 +917,7 @@ acquire_wait(struct gate *g, const struct gate_req *req,
 			break;
 		}
 		if (gw->deadline >= 0 && mono_ns() >= gw->deadline) {
-			r = leave(g, 1);
+			r = leave(g, req);
 			break;
 		}
 	}
@@ -923,14 +938,13 @@ gate_acquire(struct gate *g, const struct gate_req *req,
 		errno = EBUSY;
 		return -1;
 	}
-	if (gw != NULL && sock_open(g) == -1)
-		return -1;
 	if (txn_begin(g, &t) == -1)
 		return -1;
 	if (promote(&t) == -1 || (r = take_now(g, &t, req)) == -1)
 		goto fail;
 	if (r == 0 && gw != NULL) {
-		if (self_entry(g, &t, req, &e) == -1)
+		/* Only a waiter needs a wake socket: made here, not before. */
+		if (sock_open(g) == -1 || self_entry(g, &t, req, &e) == -1)
 			goto fail;
 		if (state_add(&t.st.w, &t.st.nw, &e) == -1) {
 			free(e.cwd);
@@ -1017,7 +1031,7 @@ gate_close(struct gate *g)
 	if (g->slot != -1)
 		(void)gate_release(g);
 	else if (g->queued)
-		(void)leave(g, 0);
+		(void)leave(g, NULL);
 	(void)xclose(g->lockfd);
 	(void)xclose(g->sock);
 	(void)xclose(g->sendsock);

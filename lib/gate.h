@@ -22,6 +22,7 @@ struct gate;
 struct gate_req {
 	const char	*cwd;
 	const char	*command;	/* argv joined by spaces */
+	int		self_cmd;	/* the caller will exec the command */
 };
 
 /* How a blocking acquire waits. */

@@ -40,6 +40,7 @@ struct opts {
 	unsigned	deflimit;
 	unsigned	limit;		/* --limit N */
 	int		nowait;		/* -n */
+	int		exec;		/* -x: become the command */
 	double		wait;		/* -w SECS; < 0: forever */
 	int		conflict;	/* exit code when no slot */
 	int		json;
@@ -66,7 +67,7 @@ usage(int status)
 	FILE *fp = status ? stderr : stdout;
 
 	(void)fprintf(fp,
-"usage: gaterun [-g GATE] [-n | -w SECONDS] [-E CODE] [--] COMMAND [ARG...]\n"
+"usage: gaterun [-g GATE] [-n | -w SECONDS] [-E CODE] [-x] [--] COMMAND [ARG...]\n"
 "       gaterun [-g GATE] --status [--json]\n"
 "       gaterun [-g GATE] --limit N [--json]\n"
 "       gaterun [-g GATE] --kill-all [--signal SIG] [--grace SECONDS] [--json]\n"
@@ -82,6 +83,8 @@ usage(int status)
 "  -n, --no-wait          fail at once when the gate is full\n"
 "  -w, --wait SECONDS     wait at most SECONDS (decimals allowed)\n"
 "  -E, --conflict-exit-code CODE  exit code when no slot (default 75)\n"
+"  -x, --exec             become COMMAND once the slot is taken: no wrapper\n"
+"                         process; the slot is free when COMMAND ends\n"
 "  -s, --status           show slots, PIDs, utilization and waiters\n"
 "  -j, --json             print --status, --limit or --kill-all as JSON\n"
 "  -l, --limit N          set the gate's limit (0..4096; 0 pauses the gate)\n"
@@ -196,6 +199,7 @@ parse_args(int argc, char **argv, struct opts *o)
 		{ "wait",		required_argument, NULL, 'w' },
 		{ "timeout",		required_argument, NULL, 'w' },
 		{ "conflict-exit-code",	required_argument, NULL, 'E' },
+		{ "exec",		no_argument,	   NULL, 'x' },
 		{ "status",		no_argument,	   NULL, 's' },
 		{ "json",		no_argument,	   NULL, 'j' },
 		{ "limit",		required_argument, NULL, 'l' },
@@ -218,7 +222,7 @@ parse_args(int argc, char **argv, struct opts *o)
 	o->deflimit = GATE_DEFAULT_LIMIT;
 	if ((e = getenv("GATERUN_LIMIT")) != NULL)
 		o->deflimit = parse_limit(e, "GATERUN_LIMIT");
-	while ((ch = getopt_long(argc, argv, "+g:nw:E:sjl:KS:G:a:hV",
+	while ((ch = getopt_long(argc, argv, "+g:nw:E:xsjl:KS:G:a:hV",
 	    longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'g':
@@ -235,6 +239,9 @@ parse_args(int argc, char **argv, struct opts *o)
 			if (errstr != NULL)
 				errx(EXIT_GATERUN, "exit code is %s (0 to 255): "
 				    "'%s'", errstr, optarg);
+			break;
+		case 'x':
+			o->exec = 1;
 			break;
 		case 's':
 			set_mode(o, MODE_STATUS);
@@ -287,8 +294,8 @@ parse_args(int argc, char **argv, struct opts *o)
 		    "--limit, --kill-all or --is-active: '%s'", *o->cmd);
 	if (o->mode == MODE_RUN && *o->cmd == NULL)
 		errx(EXIT_GATERUN, "no command given (try 'gaterun --help')");
-	if (o->mode != MODE_RUN && (o->nowait || o->wait >= 0))
-		errx(EXIT_GATERUN, "-n and -w only go with a command");
+	if (o->mode != MODE_RUN && (o->nowait || o->wait >= 0 || o->exec))
+		errx(EXIT_GATERUN, "-n, -w and -x only go with a command");
 	if (o->nowait && o->wait >= 0)
 		errx(EXIT_GATERUN, "-n and -w exclude each other");
 	if (o->mode != MODE_KILL && (sigset || graceset))
@@ -578,6 +585,34 @@ child(int go, const struct opts *o, const struct sigsaved *ss)
 	    EXIT_NOEXEC);
 }
 
+/*
+ * Exec mode: the slot is recorded under this very process (PID and start
+ * time survive execve), so CMD holds it with no wrapper around it and the
+ * engine frees it once CMD is gone, as for any holder that never released.
+ */
+static void __dead
+exec_cmd(struct gate *g, const struct opts *o, const struct sigsaved *ss)
+{
+	char slot[16];
+	int e;
+
+	if (got_stop) {
+		(void)gate_release(g);
+		die_of(got_stop, ss);
+	}
+	(void)snprintf(slot, sizeof(slot), "%d", gate_slot(g));
+	if (setenv("GATERUN_SLOT", slot, 1) == -1 ||
+	    setenv("GATERUN_GATE", o->gate, 1) == -1)
+		err(EXIT_GATERUN, "setenv");
+	signals_restore(ss);
+	execvp(o->cmd[0], o->cmd);
+	e = errno;
+	(void)gate_release(g);
+	errno = e;
+	warn("%s", o->cmd[0]);
+	exit(e == ENOENT || e == ENOTDIR ? EXIT_NOTFOUND : EXIT_NOEXEC);
+}
+
 /* Forward what arrived for CMD. */
 static void
 forward(pid_t pid)
@@ -642,6 +677,7 @@ do_run(const struct opts *o)
 	g = open_gate(o, 1);
 	req.cwd = getcwd(cwd, sizeof(cwd)) ? cwd : "";
 	req.command = join_cmd(o->cmd);
+	req.self_cmd = o->exec;
 	memset(&gw, 0, sizeof(gw));
 	gw.deadline = o->wait < 0 ? -1 : mono_ns() + (int64_t)(o->wait * 1e9);
 	gw.sigmask = &sleepmask;
@@ -659,6 +695,9 @@ do_run(const struct opts *o)
 		errx(o->conflict, "cannot start: maximum concurrent processes "
 		    "reached (%zu/%u on gate '%s')", active, limit, o->gate);
 	}
+
+	if (o->exec)
+		exec_cmd(g, o, &ss);
 
 	/* Slot held: from here every path reaches gate_release(). */
 	st = -1;

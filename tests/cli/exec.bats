@@ -1,0 +1,68 @@
+#!/usr/bin/env bats
+# Exec mode (-x): gaterun becomes the command; the command's own PID and
+# start time hold the slot, which the engine frees when it is gone.
+
+load common
+
+@test "-x: the command replaces gaterun (same PID) and its status is exact" {
+	run bash -c 'exec "$0" -x -- sh -c "echo \$\$; exit 5"' "$G"
+	[ "$status" -eq 5 ]
+	bg "$G" -x -- sleep 30
+	w=$BG
+	until_true '[ "$(active)" -eq 1 ]'
+	[ "$(status_field '.slots[0].pid')" -eq "$w" ]
+	[ "$(status_field '.slots[0].wrapper_pid')" -eq "$w" ]
+	[ "$(ps -o comm= -p "$w")" = sleep ]
+	run "$G" --is-active "$w"
+	[ "$status" -eq 0 ]
+}
+
+@test "-x: the slot is freed when the command ends, and the next waiter starts" {
+	"$G" --limit 1 >/dev/null
+	bg "$G" -x -- sleep 0.3
+	until_true '[ "$(active)" -eq 1 ]'
+	run "$G" -n -- true
+	[ "$status" -eq 75 ]
+	run "$G" -w 20 -- echo next
+	[ "$status" -eq 0 ]
+	[ "$output" = next ]
+	[ "$(active)" -eq 0 ]
+}
+
+@test "-x: a SIGKILLed command wakes the waiter at once" {
+	"$G" --limit 1 >/dev/null
+	bg "$G" -x -- sleep 30
+	h=$BG
+	until_true '[ "$(active)" -eq 1 ]'
+	bg "$G" -- touch ran
+	until_true '[ "$(waiting)" -eq 1 ]'
+	kill -KILL "$h"
+	until_true '[ -e ran ]'
+}
+
+@test "-x: a missing command gives 127 and frees the slot" {
+	"$G" --limit 1 >/dev/null
+	run -127 "$G" -x -- /nonexistent/cmd
+	[ "$(active)" -eq 0 ]
+	run "$G" -n -- echo free
+	[ "$output" = free ]
+}
+
+@test "-x: --kill-all stops the command and its children" {
+	bg "$G" -x -- sh -c 'sleep 300 & wait'
+	w=$BG
+	until_true '[ "$(active)" -eq 1 ]'
+	until_true '[ -n "$(pgrep -P "$w")" ]'
+	kid=$(pgrep -P "$w")
+	run "$G" --kill-all
+	[ "$status" -eq 0 ]
+	[ "$output" = "killed 2 processes: $w $kid" ]
+	wait_status "$w"
+	[ "$status" -eq 143 ]
+	[ "$(active)" -eq 0 ]
+}
+
+@test "-x only goes with a command" {
+	run "$G" -x --status
+	[ "$status" -eq 125 ]
+}
