@@ -216,12 +216,12 @@ echo "== scale" >&2
 "$G" -g scale --limit 0 >/dev/null
 list=()
 for ((i = 0; i < N_SCALE; i++)); do
-	"$G" -g scale -- "$STAMP" "$DATA/order.log" "$i" &
+	"$G" -g scale -- "$STAMP" "$DATA/order.log" ppid &
 	list+=($!)
-	# Arrival order is what the queue must keep: let each one queue.
-	((i % 50 != 49)) || until_n scale $((i + 1))
 done
 until_n scale "$N_SCALE"
+# Arrival order is the queue's (ticket) order, as status lists it.
+"$G" -g scale --status --json > "$DATA/queue.json"
 w1=${list[$((N_SCALE / 2))]}
 pss=$(awk '/^Pss:/ { print $2 }' "/proc/$w1/smaps_rollup")
 rss=$(awk '/^Rss:/ { print $2 }' "/proc/$w1/smaps_rollup")
@@ -233,7 +233,7 @@ t0=$(now)
 "$G" -g scale --limit 1 >/dev/null
 for p in "${list[@]}"; do wait "$p"; done
 t_drain=$(elapsed "$t0" "$(now)")
-order=$(python3 "$here/stats.py" order "$DATA/order.log")
+order=$(python3 "$here/stats.py" order "$DATA/order.log" "$DATA/queue.json")
 # The same drain for setlock and flock: N_DRAIN of the probe queued behind
 # one holder; drain = last probe's stamp - the holder's last stamp.
 drain_lock() {	# drain_lock NAME TOOL...

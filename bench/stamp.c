@@ -1,7 +1,8 @@
 /*
  * stamp: append "TAG NS\n" (CLOCK_REALTIME nanoseconds) to FILE in one
  * write, then exit, or die of SIGKILL with "kill": the probe command of the
- * latency benchmarks. Linked statically so its own start-up is small.
+ * latency benchmarks. TAG "ppid" writes the parent's PID instead. Linked
+ * statically so its own start-up is small.
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -20,8 +21,12 @@ main(int argc, char **argv)
 	if (argc < 3)
 		return 2;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	n = snprintf(buf, sizeof(buf), "%s %lld\n", argv[2],
-	    (long long)ts.tv_sec * 1000000000 + ts.tv_nsec);
+	if (strcmp(argv[2], "ppid") == 0)
+		n = snprintf(buf, sizeof(buf), "%d %lld\n", (int)getppid(),
+		    (long long)ts.tv_sec * 1000000000 + ts.tv_nsec);
+	else
+		n = snprintf(buf, sizeof(buf), "%s %lld\n", argv[2],
+		    (long long)ts.tv_sec * 1000000000 + ts.tv_nsec);
 	if ((fd = open(argv[1], O_WRONLY | O_APPEND | O_CREAT, 0644)) == -1 ||
 	    write(fd, buf, (size_t)n) != n)
 		return 1;

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
 """Small statistics for bench/run.sh: latencies from stamp logs, overlap."""
+import json
 import sys
 
 
@@ -47,15 +48,18 @@ def drain(path):
     print("%.3f" % ((s - h) / 1e9))
 
 
-def order(path):
-    """Whether probes tagged 0..N-1 started in that order."""
+def order(path, queue):
+    """Whether the probes (tagged with their wrapper's PID) started in the
+    order of the queue that --status --json showed."""
+    with open(queue) as f:
+        want = [w["wrapper_pid"] for w in json.load(f)["waiters"]]
     with open(path) as f:
         ev = sorted((int(ns), int(t)) for t, ns in (l.split() for l in f))
-    tags = [t for _, t in ev]
-    bad = sum(1 for a, b in zip(tags, tags[1:]) if b < a)
-    print("in order (%d of %d)" % (len(tags), len(tags)) if bad == 0
-          else "%d inversions among %d" % (bad, len(tags)))
+    got = [t for _, t in ev]
+    print("in order (%d of %d)" % (len(got), len(want)) if got == want
+          else "NOT in order (%d started, %d queued)" % (len(got), len(want)))
 
 
 if __name__ == "__main__":
-    {"gaps": gaps, "overlap": overlap, "drain": drain, "order": order}[sys.argv[1]](sys.argv[2])
+    {"gaps": gaps, "overlap": overlap, "drain": drain,
+     "order": order}[sys.argv[1]](*sys.argv[2:])
