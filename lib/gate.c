@@ -76,6 +76,7 @@ struct gate {
 	int		sendsock;	/* for waking others, or -1 */
 	uint64_t	ticket;		/* ours while queued or holding */
 	int		slot;		/* held slot, or -1 */
+	int		has_cmd;	/* the held slot records its command */
 	int		queued;
 	size_t		last_active;
 	unsigned	last_limit;
@@ -565,6 +566,7 @@ claim(struct gate *g, struct txn *t, size_t i, const struct gate_req *req)
 		t->st.h[i].cmd = g->self;
 		t->dirty = 1;
 	}
+	g->has_cmd = t->st.h[i].cmd.pid != 0;
 }
 
 /* Our record: holder (1) or waiter (0) with its index in *idx, or -1. */
@@ -606,6 +608,8 @@ self_entry(struct gate *g, struct txn *t, const struct gate_req *req,
 	e->slot = -1;			/* a waiter until promoted */
 	e->ticket = g->ticket = t->st.next_ticket++;
 	e->wrapper = g->self;
+	if (req != NULL && req->self_cmd)
+		e->cmd = g->self;	/* promotion then needs no second step */
 	e->uid = g->uid;
 	e->time_ns = real_ns();
 	(void)strlcpy(e->addr, g->addr, sizeof(e->addr));
@@ -670,8 +674,11 @@ take_now(struct gate *g, struct txn *t, const struct gate_req *req)
 		return -1;
 	e.slot = slot;
 	e.addr[0] = '\0';
-	if (req != NULL && req->self_cmd)
-		e.cmd = g->self;
+	if (req != NULL && req->cmd > 0 && proc_id(req->cmd, &e.cmd) == -1) {
+		free(e.cwd);
+		free(e.command);
+		return -1;
+	}
 	if (state_add(&t->st.h, &t->st.nh, &e) == -1) {
 		free(e.cwd);
 		free(e.command);
@@ -679,6 +686,7 @@ take_now(struct gate *g, struct txn *t, const struct gate_req *req)
 	}
 	t->st.acquired++;
 	g->slot = slot;
+	g->has_cmd = e.cmd.pid != 0;
 	return 1;
 }
 
@@ -744,8 +752,10 @@ watch_build(struct gate *g, const struct state *st, size_t pos,
 	for (i = 0; i < st->nh; i++)
 		if (proc_alive(&st->h[i].wrapper))
 			watch_add(w, &st->h[i].wrapper);
-		else
+		else if (st->h[i].cmd.pid > 0)
 			watch_add(w, &st->h[i].cmd);
+		else
+			w->now = 1;	/* a dead holder: reap it */
 	return 0;
 }
 
@@ -972,6 +982,12 @@ gate_slot(const struct gate *g)
 	return g->slot;
 }
 
+int
+gate_has_cmd(const struct gate *g)
+{
+	return g->slot != -1 && g->has_cmd;
+}
+
 void
 gate_counts(const struct gate *g, size_t *active, unsigned *limit)
 {
@@ -998,6 +1014,7 @@ gate_set_cmd(struct gate *g, pid_t pid)
 		return -1;
 	}
 	t.dirty = 1;
+	g->has_cmd = 1;
 	return txn_commit(g, &t);
 }
 

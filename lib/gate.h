@@ -23,6 +23,8 @@ struct gate_req {
 	const char	*cwd;
 	const char	*command;	/* argv joined by spaces */
 	int		self_cmd;	/* the caller will exec the command */
+	pid_t		cmd;		/* a child already forked: recorded if
+					   the slot is taken at once, else 0 */
 };
 
 /* How a blocking acquire waits. */
@@ -86,6 +88,8 @@ int	gate_acquire(struct gate *, const struct gate_req *,
 	    const struct gate_wait *);
 /* The slot index held (0..limit-1), or -1. */
 int	gate_slot(const struct gate *);
+/* 1 if the held slot already records its command (see gate_req.cmd). */
+int	gate_has_cmd(const struct gate *);
 /* Active count and limit seen by the last transaction (for messages). */
 void	gate_counts(const struct gate *, size_t *, unsigned *);
 /* Record the held slot's command, started by this process. */

@@ -133,7 +133,7 @@ entry_parse(char **f, struct entry *e)
 	e->ticket = (uint64_t)num(f[2], 0, LLONG_MAX, &bad);
 	e->wrapper.pid = (pid_t)num(f[3], 1, INT32_MAX, &bad);
 	e->wrapper.start = (unsigned long long)num(f[4], 0, LLONG_MAX, &bad);
-	e->cmd.pid = (pid_t)num(f[5], 0, holder ? INT32_MAX : 0, &bad);
+	e->cmd.pid = (pid_t)num(f[5], 0, INT32_MAX, &bad);
 	e->cmd.start = (unsigned long long)num(f[6], 0,
 	    e->cmd.pid ? LLONG_MAX : 0, &bad);
 	e->uid = (uid_t)num(f[7], 0, UINT32_MAX - 1, &bad);

@@ -470,6 +470,7 @@ static void
 signals_setup(struct sigsaved *ss)
 {
 	struct sigaction sa, old;
+	sigset_t block;
 	size_t i;
 
 	memset(&sa, 0, sizeof(sa));
@@ -487,7 +488,13 @@ signals_setup(struct sigsaved *ss)
 			continue;
 		sigaddset(&ss->ours, sig);
 	}
-	if (sigprocmask(SIG_BLOCK, &ss->ours, &ss->mask) == -1)
+	/*
+	 * SIGPIPE stays blocked in the wrapper alone: writing the go-ahead to
+	 * a child that has just died must not kill us before we release.
+	 */
+	block = ss->ours;
+	sigaddset(&block, SIGPIPE);
+	if (sigprocmask(SIG_BLOCK, &block, &ss->mask) == -1)
 		err(EXIT_GATERUN, "sigprocmask");
 	for (i = 0; i <= NFWD; i++) {
 		int sig = i < NFWD ? fwd_sigs[i] : SIGCHLD;
@@ -655,9 +662,65 @@ wait_cmd(pid_t pid, const sigset_t *sleepmask)
 	}
 }
 
+/* The command's child while it waits for the go-ahead. */
+struct runner {
+	const struct opts	*o;
+	const struct sigsaved	*ss;
+	pid_t			pid;	/* parked child, or -1 */
+	int			go;	/* write end of its go pipe */
+};
+
+/* Fork the child that will exec CMD once told its slot. */
+static int
+park(struct runner *rn)
+{
+	int go[2];
+
+	if (pipe2(go, O_CLOEXEC) == -1)
+		return -1;
+	if ((rn->pid = fork()) == -1) {
+		(void)xclose(go[0]);
+		(void)xclose(go[1]);
+		return -1;
+	}
+	if (rn->pid == 0) {
+		(void)xclose(go[1]);
+		child(go[0], rn->o, rn->ss);
+	}
+	(void)xclose(go[0]);
+	rn->go = go[1];
+	return 0;
+}
+
+/* Let the parked child go without running CMD: it sees EOF and exits. */
+static void
+unpark(struct runner *rn)
+{
+	if (rn->pid <= 0)
+		return;
+	(void)xclose(rn->go);
+	while (waitpid(rn->pid, NULL, 0) == -1 && errno == EINTR)
+		;
+	rn->pid = -1;
+}
+
+/*
+ * Queued after all: a parked child is not kept for the whole wait (it
+ * would double a waiter's memory); one is forked when the slot comes.
+ */
+static void
+on_queued(void *arg, size_t pos, size_t nq)
+{
+	struct runner *rn = arg;
+
+	unpark(rn);
+	on_progress((void *)rn->o->gate, pos, nq);
+}
+
 static int
 do_run(const struct opts *o)
 {
+	struct runner rn = { o, NULL, -1, -1 };
 	struct gate_req req;
 	struct gate_wait gw;
 	struct sigsaved ss;
@@ -666,25 +729,38 @@ do_run(const struct opts *o)
 	struct gate *g;
 	size_t active;
 	unsigned limit;
-	int go[2], r, st;
-	pid_t pid;
+	int r, st = -1;
 
 	signals_setup(&ss);
+	rn.ss = &ss;
 	sleepmask = ss.mask;
 	for (r = 1; r < NSIG; r++)
 		if (sigismember(&ss.ours, r))
 			(void)sigdelset(&sleepmask, r);
 	g = open_gate(o, 1);
+	memset(&req, 0, sizeof(req));
 	req.cwd = getcwd(cwd, sizeof(cwd)) ? cwd : "";
 	req.command = join_cmd(o->cmd);
 	req.self_cmd = o->exec;
+	/*
+	 * Fork first, so a slot free now is taken and its command recorded
+	 * in one transaction. Orphans of CMD are to stay below us.
+	 */
+	if (!o->exec) {
+		(void)prctl(PR_SET_CHILD_SUBREAPER, 1);
+		if (park(&rn) == -1)
+			err(EXIT_GATERUN, "fork");
+		req.cmd = rn.pid;
+	}
 	memset(&gw, 0, sizeof(gw));
 	gw.deadline = o->wait < 0 ? -1 : mono_ns() + (int64_t)(o->wait * 1e9);
 	gw.sigmask = &sleepmask;
 	gw.stop = &got_stop;
-	gw.progress = on_progress;
-	gw.arg = (void *)o->gate;
+	gw.progress = on_queued;
+	gw.arg = &rn;
 	r = gate_acquire(g, &req, o->nowait ? NULL : &gw);
+	if (r != 1)
+		unpark(&rn);
 	if (r == -1 && errno == EINTR)
 		die_of(got_stop, &ss);
 	if (r == -1)
@@ -700,39 +776,29 @@ do_run(const struct opts *o)
 		exec_cmd(g, o, &ss);
 
 	/* Slot held: from here every path reaches gate_release(). */
-	st = -1;
 	if (got_stop) {		/* told to stop just as the slot came */
+		unpark(&rn);
 		(void)gate_release(g);
 		die_of(got_stop, &ss);
 	}
-	(void)prctl(PR_SET_CHILD_SUBREAPER, 1);
-	if (pipe2(go, O_CLOEXEC) == -1) {
-		warn("pipe");
-		goto out;
-	}
-	if ((pid = fork()) == -1) {
-		warn("fork");
-		(void)xclose(go[0]);
-		(void)xclose(go[1]);
-		goto out;
-	}
-	if (pid == 0) {
-		(void)xclose(go[1]);
-		child(go[0], o, &ss);
-	}
-	(void)xclose(go[0]);
-	if (gate_set_cmd(g, pid) == -1) {
-		/* Unrecorded, CMD must not run: the closed pipe stops it. */
-		warn("cannot record the command in gate '%s'", o->gate);
-		(void)xclose(go[1]);
-		(void)wait_cmd(pid, &sleepmask);
-		goto out;
+	if (!gate_has_cmd(g)) {
+		unpark(&rn);
+		if (park(&rn) == -1) {
+			warn("fork");
+			goto out;
+		}
+		if (gate_set_cmd(g, rn.pid) == -1) {
+			/* Unrecorded, CMD must not run: EOF stops it. */
+			warn("cannot record the command in gate '%s'", o->gate);
+			unpark(&rn);
+			goto out;
+		}
 	}
 	r = snprintf(slot, sizeof(slot), "%d", gate_slot(g));
-	(void)write_full(go[1], slot, (size_t)r);
-	(void)xclose(go[1]);
+	(void)write_full(rn.go, slot, (size_t)r);	/* EPIPE: it died */
+	(void)xclose(rn.go);
 	setproctitle("running on '%s': %s", o->gate, req.command);
-	if ((st = wait_cmd(pid, &sleepmask)) == -1)
+	if ((st = wait_cmd(rn.pid, &sleepmask)) == -1)
 		warn("wait for %s", o->cmd[0]);
 out:
 	if (gate_release(g) == -1)

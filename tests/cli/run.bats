@@ -65,6 +65,10 @@ load common
 	run "$G" -n -E 9 -- true
 	[ "$status" -eq 9 ]
 	[ "$(waiting)" -eq 0 ]
+	# The child forked ahead of the slot never runs the command.
+	run "$G" -n -- touch ran
+	[ "$status" -eq 75 ]
+	[ ! -e ran ]
 }
 
 @test "-n runs when there is room" {

@@ -61,7 +61,7 @@ gopen(unsigned limit)
 	return g;
 }
 
-static const struct gate_req req = { "/", "test", 0 };
+static const struct gate_req req = { .cwd = "/", .command = "test" };
 
 TestSuite(gate, .init = tmpdir_setup, .fini = tmpdir_teardown);
 
