@@ -128,10 +128,9 @@ gate_name_valid(const char *s)
  * they are our own.
  */
 static int
-trusted(int fd, mode_t type)
+trusted(int fd, mode_t type, uid_t uid)
 {
 	struct stat sb;
-	uid_t uid = geteuid();
 
 	if (fstat(fd, &sb) == -1)
 		return -1;
@@ -185,10 +184,14 @@ gate_open(struct gate **gp, const char *dir, const char *name,
 	if (proc_id(getpid(), &g->self) == -1 ||
 	    proc_bootid(g->boot, sizeof(g->boot)) == -1)
 		goto fail;
-	if (create && mkdir(dir, g->uid == 0 ? 0755 : 0700) == -1 &&
-	    errno != EEXIST)
-		goto fail;
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1 && errno == ENOENT && create) {
+		/* First use, or /run was emptied by a reboot. */
+		if (mkdir(dir, g->uid == 0 ? 0755 : 0700) == -1 &&
+		    errno != EEXIST)
+			goto fail;
+		fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	}
 	if (fd == -1) {
 		if (errno == ENOENT && !create) {
 			g->dirfd = -1;	/* never used: status shows defaults */
@@ -200,7 +203,7 @@ gate_open(struct gate **gp, const char *dir, const char *name,
 		goto fail;
 	}
 	g->dirfd = fd;
-	if (trusted(fd, S_IFDIR) == -1) {
+	if (trusted(fd, S_IFDIR, g->uid) == -1) {
 		(void)xclose(fd);
 		goto fail;
 	}
@@ -227,7 +230,7 @@ lockfile_open(struct gate *g)
 		flags |= O_CREAT;
 	if ((fd = openat(g->dirfd, g->lockname, flags, g->mode)) == -1)
 		return -1;
-	if (trusted(fd, S_IFREG) == -1) {
+	if (trusted(fd, S_IFREG, g->uid) == -1) {
 		(void)xclose(fd);
 		return -1;
 	}
@@ -275,7 +278,7 @@ state_load(struct gate *g, struct txn *t)
 		memcpy(t->st.boot, g->boot, sizeof(g->boot));
 		return 0;
 	}
-	if (trusted(fd, S_IFREG) == -1) {
+	if (trusted(fd, S_IFREG, g->uid) == -1) {
 		(void)xclose(fd);
 		return -1;
 	}
