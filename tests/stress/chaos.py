@@ -1,0 +1,300 @@
+#!/usr/bin/env python3
+"""Chaos test of gaterun: many wrappers on a few gates while, at random,
+wrappers and commands are SIGKILLed, wrappers get TERM or INT, limits go up
+and down, --kill-all and --status run. Afterwards it checks:
+
+  - at no command start were more commands running than the limit in force
+    (a limit lowered counts only once it is in force; a command that was
+    killed is taken to end when the kill was sent, so a measured interval
+    is never longer than the real one and no alarm is false);
+  - every gate ends with 0 active and 0 waiting (no leaked slot, no ghost);
+  - every wrapper left alone ran its command and exited 0 (no starvation);
+  - waiters seen queued in order started in that order;
+  - no process it started is left (checked by PID).
+
+Prints the figures and exits 1 on any violation.
+
+    chaos.py GATERUN PROBE [--seconds S] [--gates N] [--wrappers M] [--seed X]
+"""
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+LIMITS = (1, 2, 3, 4)
+
+
+def zombie(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def now_ns():
+    return time.clock_gettime_ns(time.CLOCK_REALTIME)
+
+
+class Chaos:
+    def __init__(self, a):
+        self.a = a
+        self.rng = random.Random(a.seed)
+        self.dir = tempfile.mkdtemp(prefix="gaterun-chaos-")
+        self.env = dict(os.environ, GATERUN_DIR=os.path.join(self.dir, "state"))
+        self.log = os.path.join(self.dir, "probe.log")
+        self.gates = ["g%d" % i for i in range(a.gates)]
+        self.limit_events = {g: [] for g in self.gates}   # (begin, end, value)
+        self.live = []          # wrapper records still running
+        self.done = []
+        self.next_id = 0
+        self.kill_time = {}     # probe id -> ns a kill was sent to it
+        self.killall_times = {g: [] for g in self.gates}
+        self.queue_orders = []  # lists of wrapper ids, in queue order
+        self.n = dict(started=0, wrapper_kills=0, cmd_kills=0, terms=0,
+                      limit_changes=0, kill_alls=0, statuses=0)
+
+    def gaterun(self, *args, check=True):
+        r = subprocess.run([self.a.gaterun, *args], env=self.env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, timeout=60)
+        if check and r.returncode != 0:
+            raise RuntimeError("gaterun %s: %d %s" % (args, r.returncode, r.stderr))
+        return r
+
+    def set_limit(self, g, v):
+        b = now_ns()
+        self.gaterun("-g", g, "--limit", str(v))
+        self.limit_events[g].append((b, now_ns(), v))
+        self.n["limit_changes"] += 1
+
+    def start(self):
+        g = self.rng.choice(self.gates)
+        wid = "w%d" % self.next_id
+        self.next_id += 1
+        ms = self.rng.choice((5, 10, 20, 40, 80))
+        args = [self.a.gaterun, "-g", g]
+        if self.rng.random() < 0.25:
+            args.append("-x")
+        if self.rng.random() < 0.1:
+            args += ["-w", "0.3"]
+        args += ["--", self.a.probe, self.log, wid, str(ms)]
+        p = subprocess.Popen(args, env=self.env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        self.live.append(dict(id=wid, gate=g, p=p, harmed=False,
+                              timed="-w" in args, exec="-x" in args))
+        self.n["started"] += 1
+
+    def probe_pid(self, w):
+        """The probe of wrapper w, if it runs: the wrapper itself (-x) or
+        its child."""
+        if w["exec"]:
+            return w["p"].pid
+        try:
+            with open("/proc/%d/task/%d/children" % (w["p"].pid, w["p"].pid)) as f:
+                kids = f.read().split()
+            return int(kids[0]) if kids else None
+        except OSError:
+            return None
+
+    def act(self):
+        r = self.rng.random()
+        if len(self.live) < self.a.wrappers and r < 0.55:
+            self.start()
+        elif r < 0.62 and self.live:
+            w = self.rng.choice(self.live)
+            w["harmed"] = True
+            self.kill_time[w["id"]] = now_ns()
+            w["p"].send_signal(signal.SIGKILL)
+            self.n["wrapper_kills"] += 1
+        elif r < 0.68 and self.live:
+            w = self.rng.choice(self.live)
+            pid = self.probe_pid(w)
+            if pid:
+                w["harmed"] = True
+                self.kill_time[w["id"]] = now_ns()
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    self.n["cmd_kills"] += 1
+                except ProcessLookupError:
+                    pass
+        elif r < 0.73 and self.live:
+            w = self.rng.choice(self.live)
+            w["harmed"] = True
+            self.kill_time[w["id"]] = now_ns()
+            w["p"].send_signal(self.rng.choice((signal.SIGTERM, signal.SIGINT)))
+            self.n["terms"] += 1
+        elif r < 0.80:
+            self.set_limit(self.rng.choice(self.gates), self.rng.choice(LIMITS))
+        elif r < 0.81:
+            g = self.rng.choice(self.gates)
+            b = now_ns()
+            for w in self.live:
+                if w["gate"] == g:
+                    w["harmed"] = True
+                    self.kill_time.setdefault(w["id"], b)
+            self.killall_times[g].append(b)
+            self.gaterun("-g", g, "--kill-all", "--grace", "1", check=False)
+            self.n["kill_alls"] += 1
+        else:
+            g = self.rng.choice(self.gates)
+            out = self.gaterun("-g", g, "--status", "--json").stdout
+            st = json.loads(out)
+            self.n["statuses"] += 1
+            pid2id = {w["p"].pid: w["id"] for w in self.live}
+            order = [pid2id.get(x["wrapper_pid"]) for x in st["waiters"]]
+            self.queue_orders.append([x for x in order if x])
+        self.reap()
+
+    def reap(self):
+        for w in list(self.live):
+            rc = w["p"].poll()
+            if rc is not None:
+                w["rc"] = rc
+                self.live.remove(w)
+                self.done.append(w)
+
+    def run(self):
+        for g in self.gates:
+            self.set_limit(g, self.rng.choice(LIMITS))
+        end = time.time() + self.a.seconds
+        while time.time() < end:
+            self.act()
+            time.sleep(self.rng.random() * 0.01)
+        # Drain: limits up, nothing more harmed, everyone finishes.
+        for g in self.gates:
+            self.set_limit(g, max(LIMITS))
+        deadline = time.time() + 120
+        while self.live and time.time() < deadline:
+            self.reap()
+            time.sleep(0.02)
+        for w in self.live:      # bounded: anything left is a failure
+            w["p"].kill()
+            w["p"].wait()
+            w["rc"] = "hung"
+            self.done.append(w)
+        self.live = []
+
+    # ---- checks ----------------------------------------------------------
+    def intervals(self):
+        st, en, pids = {}, {}, {}
+        with open(self.log) as f:
+            for line in f:
+                tag, wid, pid, ns = line.split()
+                (st if tag == "s" else en)[wid] = int(ns)
+                pids[wid] = int(pid)
+        for wid in st:
+            if wid not in en or (wid in self.kill_time and self.kill_time[wid] < en[wid]):
+                en[wid] = min(en.get(wid, 1 << 62), self.kill_time.get(wid, 1 << 62))
+        return st, en, pids
+
+    def allowed(self, g, t):
+        """Largest limit that may be in force at t: the last change ended
+        before t, any change under way, and, for a start just after a
+        lowering, the limit of the 200 ms before (grant -> probe start)."""
+        cand, last = [], None
+        for b, e, v in self.limit_events[g]:
+            if e <= t - 200_000_000:
+                last = v
+            elif b <= t:
+                cand.append(v)
+        if last is not None:
+            cand.append(last)
+        return max(cand) if cand else max(LIMITS)
+
+    def check(self):
+        bad = []
+        st, en, pids = self.intervals()
+        gate_of = {w["id"]: w["gate"] for w in self.done}
+        worst = {}
+        for wid, t in st.items():
+            g = gate_of[wid]
+            open_now = sum(1 for o, s in st.items()
+                           if gate_of[o] == g and s <= t and en.get(o, 1 << 62) > t)
+            lim = self.allowed(g, t)
+            worst[g] = max(worst.get(g, (0, 0)), (open_now, lim))
+            if open_now > lim:
+                bad.append("gate %s: %d running at %d, limit %d" % (g, open_now, t, lim))
+        # Commands orphaned by a SIGKILLed wrapper hold their slots until
+        # they end: let them (they sleep 80 ms at most).
+        deadline = time.time() + 10
+        while time.time() < deadline and any(
+                os.path.exists("/proc/%d" % p) and not zombie(p) for p in pids.values()):
+            time.sleep(0.02)
+        leaked = 0
+        for g in self.gates:
+            s = json.loads(self.gaterun("-g", g, "--status", "--json").stdout)
+            leaked += s["active_processes"] + s["waiting"]
+            if s["active_processes"] or s["waiting"]:
+                bad.append("gate %s ends with %d active, %d waiting" %
+                           (g, s["active_processes"], s["waiting"]))
+        starved = 0
+        for w in self.done:
+            if w["harmed"] or (w["timed"] and w["rc"] == 75):
+                continue
+            if w["rc"] != 0 or w["id"] not in en:
+                starved += 1
+                bad.append("wrapper %s (gate %s) left alone ended %s" %
+                           (w["id"], w["gate"], w["rc"]))
+        inversions = 0
+        for order in self.queue_orders:
+            ran = [x for x in order if x in st]
+            for a, b in zip(ran, ran[1:]):
+                if st[b] + 50_000_000 < st[a]:
+                    inversions += 1
+                    bad.append("%s queued before %s but started after it" % (a, b))
+        left = [w["p"].pid for w in self.done if w["rc"] == "hung"]
+        for pid in pids.values():
+            try:
+                with open("/proc/%d/cmdline" % pid, "rb") as f:
+                    if self.log.encode() in f.read():
+                        left.append(pid)
+                        os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        if left:
+            bad.append("processes left behind: %s" % left)
+        print("chaos: %d s, %d gates, seed %d: %d wrappers started, %d wrappers "
+              "SIGKILLed, %d commands SIGKILLed, %d TERM/INT, %d limit changes, "
+              "%d kill-alls, %d status calls" % (
+                  self.a.seconds, len(self.gates), self.a.seed, self.n["started"],
+                  self.n["wrapper_kills"], self.n["cmd_kills"], self.n["terms"],
+                  self.n["limit_changes"], self.n["kill_alls"], self.n["statuses"]))
+        for g in self.gates:
+            o, lim = worst.get(g, (0, 0))
+            print("chaos: gate %s: max running at a start %d, limit then %d" % (g, o, lim))
+        print("chaos: %d commands ran; leaked slots %d; starved %d; order "
+              "inversions %d; processes left %d" % (len(st), leaked, starved,
+                                                      inversions, len(left)))
+        for b in bad[:20]:
+            print("chaos: FAIL: " + b)
+        return not bad
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("gaterun")
+    ap.add_argument("probe")
+    ap.add_argument("--seconds", type=int, default=20)
+    ap.add_argument("--gates", type=int, default=2)
+    ap.add_argument("--wrappers", type=int, default=30)
+    ap.add_argument("--seed", type=int, default=int(time.time()))
+    c = Chaos(ap.parse_args())
+    try:
+        c.run()
+        ok = c.check()
+    finally:
+        for w in c.live:
+            w["p"].kill()
+        shutil.rmtree(c.dir, ignore_errors=True)
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
