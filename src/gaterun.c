@@ -813,6 +813,17 @@ out:
 	return WEXITSTATUS(st);
 }
 
+/* Our copy of argv, freed so memory checkers see a clean exit. */
+static void
+free_args(char **args)
+{
+	size_t i;
+
+	for (i = 0; args[i] != NULL; i++)
+		free(args[i]);
+	free(args);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -835,15 +846,21 @@ main(int argc, char **argv)
 	parse_args(argc, args, &o);
 	switch (o.mode) {
 	case MODE_STATUS:
-		return do_status(&o);
+		i = do_status(&o);
+		break;
 	case MODE_LIMIT:
-		return do_limit(&o);
+		i = do_limit(&o);
+		break;
 	case MODE_KILL:
-		return do_kill(&o);
+		i = do_kill(&o);
+		break;
 	case MODE_ACTIVE:
-		return do_active(&o);
-	case MODE_RUN:
+		i = do_active(&o);
+		break;
+	default:
+		i = do_run(&o);
 		break;
 	}
-	return do_run(&o);
+	free_args(args);
+	return i;
 }

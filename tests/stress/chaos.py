@@ -5,8 +5,8 @@ and down, --kill-all and --status run. Afterwards it checks:
 
   - at no command start were more commands running than the limit in force
     (a limit lowered counts only once it is in force; a command that was
-    killed is taken to end when the kill was sent, so a measured interval
-    is never longer than the real one and no alarm is false);
+    killed is taken to end when the first kill was sent, so a measured
+    interval is never longer than the real one and no alarm is false);
   - every gate ends with 0 active and 0 waiting (no leaked slot, no ghost);
   - every wrapper left alone ran its command and exited 0 (no starvation);
   - waiters seen queued in order started in that order;
@@ -49,6 +49,7 @@ class Chaos:
         self.dir = tempfile.mkdtemp(prefix="gaterun-chaos-")
         self.env = dict(os.environ, GATERUN_DIR=os.path.join(self.dir, "state"))
         self.log = os.path.join(self.dir, "probe.log")
+        self.errlog = open(os.path.join(self.dir, "stderr.log"), "w")
         self.gates = ["g%d" % i for i in range(a.gates)]
         self.limit_events = {g: [] for g in self.gates}   # (begin, end, value)
         self.live = []          # wrapper records still running
@@ -86,7 +87,7 @@ class Chaos:
             args += ["-w", "0.3"]
         args += ["--", self.a.probe, self.log, wid, str(ms)]
         p = subprocess.Popen(args, env=self.env, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
+                             stderr=self.errlog)
         self.live.append(dict(id=wid, gate=g, p=p, harmed=False,
                               timed="-w" in args, exec="-x" in args))
         self.n["started"] += 1
@@ -110,7 +111,7 @@ class Chaos:
         elif r < 0.62 and self.live:
             w = self.rng.choice(self.live)
             w["harmed"] = True
-            self.kill_time[w["id"]] = now_ns()
+            self.kill_time.setdefault(w["id"], now_ns())  # the first harm ends it
             w["p"].send_signal(signal.SIGKILL)
             self.n["wrapper_kills"] += 1
         elif r < 0.68 and self.live:
@@ -118,7 +119,7 @@ class Chaos:
             pid = self.probe_pid(w)
             if pid:
                 w["harmed"] = True
-                self.kill_time[w["id"]] = now_ns()
+                self.kill_time.setdefault(w["id"], now_ns())  # the first harm ends it
                 try:
                     os.kill(pid, signal.SIGKILL)
                     self.n["cmd_kills"] += 1
@@ -127,7 +128,7 @@ class Chaos:
         elif r < 0.73 and self.live:
             w = self.rng.choice(self.live)
             w["harmed"] = True
-            self.kill_time[w["id"]] = now_ns()
+            self.kill_time.setdefault(w["id"], now_ns())  # the first harm ends it
             w["p"].send_signal(self.rng.choice((signal.SIGTERM, signal.SIGINT)))
             self.n["terms"] += 1
         elif r < 0.80:
@@ -212,6 +213,7 @@ class Chaos:
         bad = []
         st, en, pids = self.intervals()
         gate_of = {w["id"]: w["gate"] for w in self.done}
+        self.flags = {w["id"]: w for w in self.done}
         worst = {}
         for wid, t in st.items():
             g = gate_of[wid]
@@ -220,7 +222,17 @@ class Chaos:
             lim = self.allowed(g, t)
             worst[g] = max(worst.get(g, (0, 0)), (open_now, lim))
             if open_now > lim:
-                bad.append("gate %s: %d running at %d, limit %d" % (g, open_now, t, lim))
+                who = ["%s%s%s%s rc=%s [%d..%d]" % (o, "(x)" if self.flags[o]["exec"] else "",
+                                         "(w)" if self.flags[o]["timed"] else "",
+                                         "(killed at %d)" % ((self.kill_time[o] - t) // 1000000) if o in self.kill_time else "",
+                                         self.flags[o].get("rc"),
+                                         (s - t) // 1000000, (en.get(o, 1 << 62) - t) // 1000000)
+                       for o, s in st.items()
+                       if gate_of[o] == g and s <= t and en.get(o, 1 << 62) > t]
+                near = [((b - t) // 1000000, v) for b, e, v in self.limit_events[g]
+                        if abs(b - t) < 2_000_000_000]
+                bad.append("gate %s: %d running at %d, limit %d: %s; limit changes "
+                           "(ms, value) %s" % (g, open_now, t, lim, who, near))
         # Commands orphaned by a SIGKILLed wrapper hold their slots until
         # they end: let them (they sleep 80 ms at most).
         deadline = time.time() + 10
@@ -274,6 +286,11 @@ class Chaos:
                                                       inversions, len(left)))
         for b in bad[:20]:
             print("chaos: FAIL: " + b)
+        self.errlog.flush()
+        with open(self.errlog.name) as f:
+            errs = [l for l in f if "cannot start" not in l]
+        print("chaos: %d lines on the wrappers' stderr%s" % (
+            len(errs), "".join("\nchaos:   " + l.rstrip() for l in errs[:10])))
         return not bad
 
 
