@@ -288,6 +288,7 @@ state_load(struct gate *g, struct txn *t)
 			return -1;
 		why = "larger than any real gate";
 		move_aside(g, why);
+		t->st.limit = UINT_MAX;		/* nothing read: defaults */
 		goto salvaged;
 	}
 	(void)xclose(fd);

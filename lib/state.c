@@ -290,8 +290,11 @@ state_parse(const char *buf, size_t len, struct state *st, int salvage,
 			if (strcmp(line, STATE_MAGIC " 1") == 0)
 				continue;
 			if (strncmp(line, STATE_MAGIC " ",
-			    sizeof(STATE_MAGIC)) == 0)
+			    sizeof(STATE_MAGIC)) == 0) {
+				if (salvage)
+					break;	/* nothing of it can be read */
 				FAIL("unknown format version");
+			}
 			if (!salvage)
 				FAIL("bad magic");
 		}

@@ -62,7 +62,8 @@ max_overlap() {
 
 @test "a hand-off is quick: 20 waiters of true drain at once" {
 	"$G" --limit 1 >/dev/null
-	bg "$G" -- sleep 0.2
+	bg "$G" -- sleep 30
+	holder=$BG
 	until_true '[ "$(active)" -eq 1 ]'
 	pids=()
 	for i in $(seq 20); do
@@ -70,6 +71,7 @@ max_overlap() {
 		pids+=("$BG")
 	done
 	until_true '[ "$(waiting)" -eq 20 ]'
+	kill -TERM "$holder"
 	for p in "${pids[@]}"; do
 		wait "$p"
 	done

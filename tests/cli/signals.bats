@@ -66,7 +66,7 @@ load common
 	w=$BG
 	until_true '[ "$(waiting)" -eq 1 ]'
 	until_true '[[ "$(cat /proc/$w/cmdline | tr "\0" " ")" == *"waiting on '"'default'"' (1st in line)"* ]]'
-	[[ "$(tr '\0' ' ' < /proc/$h/cmdline)" == *"running on 'default': sleep 30"* ]]
+	[[ "$(tr '\0' ' ' < "/proc/$h/cmdline")" == *"running on 'default': sleep 30"* ]]
 }
 
 # A real terminal: the command and gaterun share the foreground process

@@ -1,0 +1,106 @@
+#!/usr/bin/env bats
+# Faults from outside: a writer SIGKILLed while it holds the lock, a full
+# disk, absurd state files, a directory owned by someone else, PID reuse.
+
+load common
+
+@test "SIGKILL while holding the lock mid-update: the old state stays whole, the gate works" {
+	command -v strace >/dev/null || skip "strace needed to hold a transaction open"
+	"$G" --limit 2 >/dev/null
+	bg "$G" -- sleep 30
+	until_true '[ "$(active)" -eq 1 ]'
+	before=$(cat "$GATERUN_DIR/default.gate")
+	# Delay the rename that commits a new holder by 5 s, with the lock held.
+	bg strace -f -o /dev/null -e inject=renameat:delay_enter=5000000 "$G" -- true
+	tracer=$BG
+	until_true '[ -n "$(pgrep -P "$tracer")" ]'
+	victim=$(pgrep -P "$tracer")
+	until_true '! flock -n "$GATERUN_DIR/default.lock" true'
+	kill -STOP "$victim"
+	kill -KILL "$victim"
+	wait_status "$tracer"
+	# The lock died with it; the committed state is the old one, whole.
+	[ "$(cat "$GATERUN_DIR/default.gate")" = "$before" ]
+	run "$G" -n -- echo works
+	[ "$status" -eq 0 ]
+	[ "$output" = works ]
+	[ "$(active)" -eq 1 ]
+}
+
+@test "a full disk: a clear error, no slot granted unrecorded, the old state intact" {
+	[ "$(id -u)" -eq 0 ] || skip "needs root for a private tmpfs"
+	command -v unshare >/dev/null || skip "unshare needed"
+	unshare -m true 2>/dev/null || skip "no mount namespaces here"
+	cat > full.sh <<'SH'
+set -e
+mount -t tmpfs -o size=64k tmpfs "$GATERUN_DIR"
+"$G" --limit 3 >/dev/null
+"$G" -- true
+cp "$GATERUN_DIR/default.gate" before
+dd if=/dev/zero of="$GATERUN_DIR/filler" bs=4k 2>/dev/null || true
+set +e
+"$G" -- touch ran; echo "rc=$?"
+cmp -s before "$GATERUN_DIR/default.gate" && echo intact
+"$G" --status
+rm "$GATERUN_DIR/filler"
+"$G" -- echo "works again"
+SH
+	mkdir -p "$GATERUN_DIR"
+	run env G="$G" unshare -m sh full.sh
+	echo "$output"
+	[[ "$output" == *"No space left on device"* ]]
+	[[ "$output" == *"rc=125"* ]]
+	[[ "$output" == *intact* ]]
+	[[ "$output" == *"0/3 active"* ]]
+	[[ "$output" == *"works again"* ]]
+	[ ! -e ran ]
+}
+
+@test "absurd state files: huge counts, a huge file, another version" {
+	"$G" -- true
+	{
+		echo "gaterun-state 1"
+		echo "boot $(cat /proc/sys/kernel/random/boot_id)"
+		echo "limit 2147483648"
+		for i in $(seq 5000); do echo "h $i 1 1 1 0 0 0 1 - :/ :x"; done
+		echo end
+	} > "$GATERUN_DIR/default.gate"
+	run "$G" -- echo ok
+	[ "$status" -eq 0 ]
+	[ "${lines[-1]}" = ok ]
+	[[ "$output" == *"moved aside"* ]]
+	echo "gaterun-state 2" > "$GATERUN_DIR/default.gate"
+	run "$G" --status
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"unknown format version"* ]]
+	head -c $((65 << 20)) /dev/zero > "$GATERUN_DIR/default.gate"
+	run "$G" -- echo ok
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"larger than any real gate"* ]]
+}
+
+@test "a state directory owned by another user is refused" {
+	[ "$(id -u)" -eq 0 ] || skip "needs root to chown"
+	mkdir -m 700 "$GATERUN_DIR"
+	chown nobody "$GATERUN_DIR"
+	run "$G" -- true
+	[ "$status" -eq 125 ]
+	[[ "$output" == *"not owned by you or root"* ]]
+}
+
+@test "a dead holder whose PID now belongs to another process does not keep its slot" {
+	"$G" --limit 1 >/dev/null
+	bg sleep 30
+	other=$BG
+	# A holder record naming a live PID with another start time: PID reuse.
+	{
+		echo "gaterun-state 1"
+		echo "boot $(cat /proc/sys/kernel/random/boot_id)"
+		printf 'limit 1\nticket 1\nacquired 1\nwaitns 0\n'
+		echo "h 0 0 $other 1 $other 1 0 1 - :/ :old"
+		echo end
+	} > "$GATERUN_DIR/default.gate"
+	run "$G" -n -- echo reused
+	[ "$status" -eq 0 ]
+	[ "$output" = reused ]
+}
