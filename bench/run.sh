@@ -188,7 +188,7 @@ for ((i = 0; i < N_LAT; i++)); do "$STAMP" "$DATA/lat_none.log" s; done
 tsp -S 1 >/dev/null
 tsp -n sleep 0.5 >/dev/null
 for ((i = 0; i < N_LAT; i++)); do tsp -n "$STAMP" "$DATA/lat_t.log" s >/dev/null; done
-while [ "$(cat "$DATA/lat_t.log" 2>/dev/null | wc -l)" -lt "$N_LAT" ]; do sleep 0.05; done
+while [ "$( { wc -l < "$DATA/lat_t.log"; } 2>/dev/null || echo 0)" -lt "$N_LAT" ]; do sleep 0.05; done
 if ((!quick)); then
 	sem --id lat$$ -j1 sleep 0.5
 	for ((i = 0; i < 50; i++)); do sem --id lat$$ -j1 "$STAMP" "$DATA/lat_sem.log" s; done
