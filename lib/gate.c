@@ -68,6 +68,8 @@ struct gate {
 	char		statename[GATE_NAME_MAX + 8];
 	char		tmpname[GATE_NAME_MAX + 8];
 	mode_t		mode;		/* for files created */
+	int		shared;		/* a group-writable gate directory */
+	gid_t		gid;		/* its group */
 	char		boot[40];
 	struct procid	self;
 	uid_t		uid;
@@ -123,14 +125,20 @@ gate_name_valid(const char *s)
 }
 
 /*
- * Files and directories we trust: not a symlink (O_NOFOLLOW did that), of
- * the right type, owned by us or root, and writable by nobody else unless
- * they are our own.
+ * Files and directories we trust. The directory: not a symlink (O_NOFOLLOW
+ * did that), owned by us or root, writable by others only with the sticky
+ * bit; group-writable makes it a shared gate directory, whose members are
+ * all trusted with its gates. A file: not a symlink, not writable by
+ * others, owned by us, by root, or, in a shared directory, by a member
+ * (its group is the directory's). Root never follows a link a member
+ * planted (O_NOFOLLOW), never writes into an existing file (new state is a
+ * new file, O_EXCL) and only flocks the lock file.
  */
 static int
-trusted(int fd, mode_t type, uid_t uid)
+trusted(struct gate *g, int fd, mode_t type)
 {
 	struct stat sb;
+	int ours;
 
 	if (fstat(fd, &sb) == -1)
 		return -1;
@@ -138,13 +146,38 @@ trusted(int fd, mode_t type, uid_t uid)
 		errno = type == S_IFDIR ? ENOTDIR : EINVAL;
 		return -1;
 	}
-	if ((sb.st_uid != uid && sb.st_uid != 0) ||
-	    (sb.st_uid != uid && (sb.st_mode & (S_IWGRP | S_IWOTH))) ||
-	    (sb.st_mode & S_IWOTH && !(sb.st_mode & S_ISVTX))) {
-		errno = EPERM;
-		return -1;
+	ours = sb.st_uid == g->uid || sb.st_uid == 0;
+	if (type == S_IFDIR) {
+		if (!ours || (sb.st_mode & S_IWOTH && !(sb.st_mode & S_ISVTX)))
+			goto refuse;
+		g->shared = (sb.st_mode & S_IWGRP) != 0;
+		g->gid = sb.st_gid;
+		return 0;
 	}
+	if (sb.st_mode & S_IWOTH)
+		goto refuse;
+	if (g->shared ? !ours && sb.st_gid != g->gid :
+	    !ours || (sb.st_uid != g->uid && sb.st_mode & S_IWGRP))
+		goto refuse;
 	return 0;
+refuse:
+	errno = EPERM;
+	return -1;
+}
+
+/*
+ * A file we just made: in a shared directory it belongs to the directory's
+ * group and is read-write for it, whatever the umask or primary group.
+ */
+static void
+share_file(const struct gate *g, int fd)
+{
+	struct stat sb;
+
+	if (!g->shared || fstat(fd, &sb) == -1 || sb.st_uid != g->uid)
+		return;		/* a member's file is the member's business */
+	(void)fchown(fd, (uid_t)-1, g->gid);
+	(void)fchmod(fd, 0660);
 }
 
 /* 1 if path itself is a symbolic link. */
@@ -203,7 +236,7 @@ gate_open(struct gate **gp, const char *dir, const char *name,
 		goto fail;
 	}
 	g->dirfd = fd;
-	if (trusted(fd, S_IFDIR, g->uid) == -1) {
+	if (trusted(g, fd, S_IFDIR) == -1) {
 		(void)xclose(fd);
 		goto fail;
 	}
@@ -230,10 +263,11 @@ lockfile_open(struct gate *g)
 		flags |= O_CREAT;
 	if ((fd = openat(g->dirfd, g->lockname, flags, g->mode)) == -1)
 		return -1;
-	if (trusted(fd, S_IFREG, g->uid) == -1) {
+	if (trusted(g, fd, S_IFREG) == -1) {
 		(void)xclose(fd);
 		return -1;
 	}
+	share_file(g, fd);
 	g->lockfd = fd;
 	return 0;
 }
@@ -278,7 +312,7 @@ state_load(struct gate *g, struct txn *t)
 		memcpy(t->st.boot, g->boot, sizeof(g->boot));
 		return 0;
 	}
-	if (trusted(fd, S_IFREG, g->uid) == -1) {
+	if (trusted(g, fd, S_IFREG) == -1) {
 		(void)xclose(fd);
 		return -1;
 	}
@@ -504,6 +538,7 @@ state_store(struct gate *g, const struct state *st)
 		free(buf);
 		return -1;
 	}
+	share_file(g, fd);
 	r = write_full(fd, buf, len);
 	free(buf);
 	if (close(fd) == -1)

@@ -153,13 +153,13 @@ report_status(FILE *fp, const char *name, const struct gate_info *gi)
 	    gi->limit == 0 ? ", paused" : "", gi->nw,
 	    can_start(gi) ? "yes" : "no");
 	if (gi->nh > 0)
-		(void)fprintf(fp, "%4s %8s %8s %-10s %11s  %s\n", "SLOT", "PID",
+		(void)fprintf(fp, "%4s %8s %8s %-12s %11s  %s\n", "SLOT", "PID",
 		    "WRAPPER", "USER", "ELAPSED", "COMMAND");
 	for (i = 0; i < gi->nh; i++) {
 		const struct gate_proc *p = &gi->h[i];
 
 		short_cmd(cb, sizeof(cb), p->command);
-		(void)fprintf(fp, "%4d %8d %8d %-10.10s %11s  %s\n", p->slot,
+		(void)fprintf(fp, "%4d %8d %8d %-12s %11s  %s\n", p->slot,
 		    (int)p->pid, (int)p->wrapper_pid,
 		    user_name(p->uid, ub, sizeof(ub)),
 		    elapsed(eb, sizeof(eb), p->time_ns, now), cb);
@@ -168,7 +168,7 @@ report_status(FILE *fp, const char *name, const struct gate_info *gi)
 		const struct gate_proc *p = &gi->w[i];
 
 		short_cmd(cb, sizeof(cb), p->command);
-		(void)fprintf(fp, "%4s %8s %8d %-10.10s %11s  %s (waiting #%zu)\n",
+		(void)fprintf(fp, "%4s %8s %8d %-12s %11s  %s (waiting #%zu)\n",
 		    "-", "-", (int)p->wrapper_pid,
 		    user_name(p->uid, ub, sizeof(ub)),
 		    elapsed(eb, sizeof(eb), p->time_ns, now), cb, i + 1);

@@ -14,6 +14,11 @@ setup() {
 }
 
 teardown() {
+	stop_bg
+}
+
+# Stop every background process a test started, with all below them.
+stop_bg() {
 	local p
 	for p in "${BG_PIDS[@]}"; do
 		kill_tree "$p"
@@ -50,10 +55,10 @@ wait_status() {
 	wait "$1" || status=$?
 }
 
-# Wait (at most ~10 s) until a shell condition holds.
+# Wait (at most ~10 s, or $2 hundredths) until a shell condition holds.
 until_true() {
 	local i
-	for ((i = 0; i < 1000; i++)); do
+	for ((i = 0; i < ${2:-1000}; i++)); do
 		if eval "$1"; then
 			return 0
 		fi

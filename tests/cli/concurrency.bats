@@ -78,3 +78,30 @@ max_overlap() {
 	[ "$(active)" -eq 0 ]
 	[ "$(waiting)" -eq 0 ]
 }
+
+@test "1000 waiters on a limit-1 gate burn no CPU, then all run, in arrival order" {
+	"$G" --limit 0 >/dev/null
+	pids=()
+	for i in $(seq 1000); do
+		"$G" -x -- sh -c 'echo $$ >> order' &
+		pids+=($!)
+		BG_PIDS+=($!)
+	done
+	until_true '[ "$(waiting)" -eq 1000 ]' 6000
+	"$G" --status --json | jq -r '.waiters[].wrapper_pid' > queued
+	t0=0
+	for p in "${pids[@]}"; do t0=$((t0 + $(awk '{ print $14 + $15 }' "/proc/$p/stat"))); done
+	sleep 1
+	t1=0
+	for p in "${pids[@]}"; do t1=$((t1 + $(awk '{ print $14 + $15 }' "/proc/$p/stat"))); done
+	echo "CPU ticks of 1000 waiters in 1 s: $((t1 - t0))"
+	[ $((t1 - t0)) -le 2 ]
+	"$G" --limit 1 >/dev/null
+	for p in "${pids[@]}"; do
+		wait "$p"
+	done
+	[ "$(wc -l < order)" -eq 1000 ]
+	cmp queued order
+	[ "$(active)" -eq 0 ]
+	[ "$(waiting)" -eq 0 ]
+}
