@@ -1037,23 +1037,28 @@ gate_counts(const struct gate *g, size_t *active, unsigned *limit)
 int
 gate_set_cmd(struct gate *g, pid_t pid)
 {
+	struct entry *e;
 	struct txn t;
 	ssize_t i;
+	int where;
 
-	if (g->slot == -1) {
+	if (g->slot == -1 && !g->queued) {
 		errno = EINVAL;
 		return -1;
 	}
 	if (txn_begin(g, &t) == -1)
 		return -1;
-	if (find_self(g, &t.st, &i) != 1 ||
-	    proc_id(pid, &t.st.h[i].cmd) == -1) {
+	where = find_self(g, &t.st, &i);
+	e = where == 1 ? &t.st.h[i] : where == 0 ? &t.st.w[i] : NULL;
+	if (e == NULL || proc_id(pid, &e->cmd) == -1) {
 		txn_abort(g, &t);
 		errno = ESRCH;
 		return -1;
 	}
 	t.dirty = 1;
-	g->has_cmd = 1;
+	/* A waiter's command rides along when it is promoted. */
+	if (where == 1)
+		g->has_cmd = 1;
 	return txn_commit(g, &t);
 }
 

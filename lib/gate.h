@@ -92,7 +92,10 @@ int	gate_slot(const struct gate *);
 int	gate_has_cmd(const struct gate *);
 /* Active count and limit seen by the last transaction (for messages). */
 void	gate_counts(const struct gate *, size_t *, unsigned *);
-/* Record the held slot's command, started by this process. */
+/*
+ * Record the command this process started for its slot: the held one, or,
+ * while queued, the one it will get (the record carries it on promotion).
+ */
 int	gate_set_cmd(struct gate *, pid_t);
 /* Give the held slot back. Returns 0 or -1. */
 int	gate_release(struct gate *);

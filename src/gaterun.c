@@ -666,8 +666,10 @@ wait_cmd(pid_t pid, const sigset_t *sleepmask)
 struct runner {
 	const struct opts	*o;
 	const struct sigsaved	*ss;
+	struct gate		*g;
 	pid_t			pid;	/* parked child, or -1 */
 	int			go;	/* write end of its go pipe */
+	int			recorded; /* in our waiter record */
 };
 
 /* Fork the child that will exec CMD once told its slot. */
@@ -702,25 +704,36 @@ unpark(struct runner *rn)
 	while (waitpid(rn->pid, NULL, 0) == -1 && errno == EINTR)
 		;
 	rn->pid = -1;
+	rn->recorded = 0;
 }
 
 /*
- * Queued after all: a parked child is not kept for the whole wait (it
- * would double a waiter's memory); one is forked when the slot comes.
+ * Queued after all: a parked child is not kept behind others (it would
+ * double every waiter's memory), but the head of the queue forks its child
+ * now and records it in its place, so when the slot comes the command
+ * starts at once, with no fork and no second transaction on the way. FIFO
+ * means the head stays the head until it is served.
  */
 static void
 on_queued(void *arg, size_t pos, size_t nq)
 {
 	struct runner *rn = arg;
 
-	unpark(rn);
+	if (pos > 1)
+		unpark(rn);
+	else if ((rn->pid > 0 || park(rn) == 0) && !rn->recorded) {
+		if (gate_set_cmd(rn->g, rn->pid) == 0)
+			rn->recorded = 1;
+		else
+			unpark(rn);	/* forked again when served */
+	}
 	on_progress((void *)rn->o->gate, pos, nq);
 }
 
 static int
 do_run(const struct opts *o)
 {
-	struct runner rn = { o, NULL, -1, -1 };
+	struct runner rn = { o, NULL, NULL, -1, -1, 0 };
 	struct gate_req req;
 	struct gate_wait gw;
 	struct sigsaved ss;
@@ -738,6 +751,7 @@ do_run(const struct opts *o)
 		if (sigismember(&ss.ours, r))
 			(void)sigdelset(&sleepmask, r);
 	g = open_gate(o, 1);
+	rn.g = g;
 	memset(&req, 0, sizeof(req));
 	req.cwd = getcwd(cwd, sizeof(cwd)) ? cwd : "";
 	req.command = join_cmd(o->cmd);
