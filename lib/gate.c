@@ -127,8 +127,8 @@ gate_name_valid(const char *s)
 /*
  * Files and directories we trust. The directory: not a symlink (O_NOFOLLOW
  * did that), owned by us or root, writable by others only with the sticky
- * bit; group-writable makes it a shared gate directory, whose members are
- * all trusted with its gates. A file: not a symlink, not writable by
+ * bit; group-writable with the set-group-ID bit makes it a shared gate
+ * directory, whose members are all trusted with its gates. A file: not a symlink, not writable by
  * others, owned by us, by root, or, in a shared directory, by a member
  * (its group is the directory's). Root never follows a link a member
  * planted (O_NOFOLLOW), never writes into an existing file (new state is a
@@ -148,7 +148,12 @@ trusted(struct gate *g, int fd, mode_t type)
 	}
 	ours = sb.st_uid == g->uid || sb.st_uid == 0;
 	if (type == S_IFDIR) {
-		if (!ours || (sb.st_mode & S_IWOTH && !(sb.st_mode & S_ISVTX)))
+		/*
+		 * Group-writable only as a shared gate directory, marked so by
+		 * its set-group-ID bit (2770); by mistake (0775) it is refused.
+		 */
+		if (!ours || (sb.st_mode & S_IWOTH && !(sb.st_mode & S_ISVTX)) ||
+		    (sb.st_mode & S_IWGRP && !(sb.st_mode & (S_ISGID | S_ISVTX))))
 			goto refuse;
 		g->shared = (sb.st_mode & S_IWGRP) != 0;
 		g->gid = sb.st_gid;

@@ -107,3 +107,15 @@ load common
 	[ "$status" -eq 125 ]
 	[[ "$output" == *"refused"* ]]
 }
+
+@test "a group-writable state directory not marked shared (no set-group-ID bit) is refused" {
+	mkdir -m 775 "$GATERUN_DIR"
+	chmod 775 "$GATERUN_DIR"
+	run "$G" -- true
+	[ "$status" -eq 125 ]
+	[[ "$output" == *"refused"* ]]
+	chmod 2775 "$GATERUN_DIR"
+	run "$G" -- echo shared
+	[ "$status" -eq 0 ]
+	[ "$output" = shared ]
+}
