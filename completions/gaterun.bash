@@ -36,7 +36,8 @@ _gaterun()
 			return
 			;;
 		-g | --gate | -w | --wait | --timeout | -E | --conflict-exit-code | \
-			-l | --limit | -S | --signal | -G | --grace | -a | --is-active)
+			-l | --limit | -S | --signal | -G | --grace | -a | --is-active | \
+			-W | --warn | -C | --crit | -M | --max-wait)
 			((i++))
 			;;
 		-*) ;;
@@ -60,7 +61,8 @@ _gaterun()
 		_pids
 		return
 		;;
-	-w | --wait | --timeout | -E | --conflict-exit-code | -l | --limit | -G | --grace)
+	-w | --wait | --timeout | -E | --conflict-exit-code | -l | --limit | -G | --grace | \
+		-W | --warn | -C | --crit | -M | --max-wait)
 		return
 		;;
 	esac
@@ -69,6 +71,7 @@ _gaterun()
 		mapfile -t COMPREPLY < <(compgen -W '-g --gate -n --no-wait -w --wait
 		    -E --conflict-exit-code -x --exec -s --status -j --json -l --limit
 		    -K --kill-all -S --signal -G --grace -a --is-active
+		    -A --all -c --check -W --warn -C --crit -M --max-wait -m --metrics
 		    -h --help -V --version --' -- "$cur")
 		return
 	fi

@@ -38,6 +38,7 @@
 #include <sys/un.h>
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -122,6 +123,55 @@ gate_name_valid(const char *s)
 	return n >= 1 && n <= GATE_NAME_MAX && s[0] != '.' &&
 	    strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 	    "0123456789._-") == n;
+}
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void
+gate_list_free(char **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* Every NAME.gate in dir whose NAME is a valid gate name. */
+int
+gate_list(const char *dir, char ***outp, size_t *np)
+{
+	char **v = NULL, **nv, *name;
+	struct dirent *de;
+	size_t n = 0, len;
+	DIR *d;
+
+	*outp = NULL;
+	*np = 0;
+	if ((d = opendir(dir)) == NULL)
+		return errno == ENOENT ? 0 : -1;
+	while ((de = readdir(d)) != NULL) {
+		len = strlen(de->d_name);
+		if (len <= 5 || strcmp(de->d_name + len - 5, ".gate") != 0 ||
+		    (name = strndup(de->d_name, len - 5)) == NULL)
+			continue;
+		if (!gate_name_valid(name) ||
+		    (nv = reallocarray(v, n + 1, sizeof(*v))) == NULL) {
+			free(name);
+			continue;
+		}
+		v = nv;
+		v[n++] = name;
+	}
+	(void)closedir(d);
+	qsort(v, n, sizeof(*v), name_cmp);
+	*outp = v;
+	*np = n;
+	return 0;
 }
 
 /*

@@ -71,6 +71,12 @@ typedef void	gate_notify_fn(void *, const char *);
 /* 1 if name is a valid gate name (1-64 of [A-Za-z0-9._-], no leading .) */
 int	gate_name_valid(const char *);
 /*
+ * The gates in directory dir, sorted by name, as a malloc'd array of
+ * malloc'd names (free with gate_list_free). A missing directory has none.
+ */
+int	gate_list(const char *, char ***, size_t *);
+void	gate_list_free(char **, size_t);
+/*
  * Open gate name in directory dir. With create set, the directory and the
  * gate are made on first use, with limit deflimit. Returns 0 or -1.
  */

@@ -30,7 +30,10 @@
 
 #define __dead	__attribute__((__noreturn__))
 
-enum mode { MODE_RUN, MODE_STATUS, MODE_LIMIT, MODE_KILL, MODE_ACTIVE };
+enum mode {
+	MODE_RUN, MODE_STATUS, MODE_LIMIT, MODE_KILL, MODE_ACTIVE, MODE_CHECK,
+	MODE_METRICS
+};
 
 struct opts {
 	enum mode	mode;
@@ -44,6 +47,9 @@ struct opts {
 	double		wait;		/* -w SECS; < 0: forever */
 	int		conflict;	/* exit code when no slot */
 	int		json;
+	int		all;		/* --all: every gate of the directory */
+	unsigned	warn, crit;	/* --check thresholds, percent */
+	double		maxwait;	/* --check: a waiter stuck this long */
 	int		sig;		/* --kill-all signal */
 	double		grace;
 	pid_t		pid;		/* --is-active */
@@ -68,7 +74,9 @@ usage(int status)
 
 	(void)fprintf(fp,
 "usage: gaterun [-g GATE] [-n | -w SECONDS] [-E CODE] [-x] [--] COMMAND [ARG...]\n"
-"       gaterun [-g GATE] --status [--json]\n"
+"       gaterun [-g GATE | --all] --status [--json]\n"
+"       gaterun [-g GATE | --all] --check [--warn PCT] [--crit PCT] [--max-wait SECONDS]\n"
+"       gaterun [-g GATE | --all] --metrics\n"
 "       gaterun [-g GATE] --limit N [--json]\n"
 "       gaterun [-g GATE] --kill-all [--signal SIG] [--grace SECONDS] [--json]\n"
 "       gaterun [-g GATE] --is-active PID\n"
@@ -87,6 +95,13 @@ usage(int status)
 "                         process; the slot is free when COMMAND ends\n"
 "  -s, --status           show slots, PIDs, utilization and waiters\n"
 "  -j, --json             print --status, --limit or --kill-all as JSON\n"
+"  -A, --all              --status, --check or --metrics of every gate\n"
+"  -c, --check            health check, as a Nagios/Icinga plugin: exit 0 OK,\n"
+"                         1 WARNING, 2 CRITICAL, 3 UNKNOWN\n"
+"  -W, --warn PCT         --check: WARNING above this utilization (default 80)\n"
+"  -C, --crit PCT         --check: CRITICAL above this utilization (default 95)\n"
+"  -M, --max-wait SECONDS --check: CRITICAL when a waiter waited longer (600)\n"
+"  -m, --metrics          Prometheus text format (node_exporter textfile)\n"
 "  -l, --limit N          set the gate's limit (0..4096; 0 pauses the gate)\n"
 "  -K, --kill-all         stop every running command of the gate\n"
 "  -S, --signal SIG       signal for --kill-all (default TERM)\n"
@@ -108,7 +123,7 @@ usage(int status)
 "  signal N  COMMAND was killed by signal N: gaterun releases the slot, then\n"
 "            dies of the same signal (the shell shows 128+N)\n"
 "--status and --limit exit 0 or 125; --kill-all exits 1 when some process\n"
-"could not be signalled; --is-active exits 0 or 1.\n");
+"could not be signalled; --is-active exits 0 or 1; --check exits 0-3.\n");
 	exit(0);
 }
 
@@ -207,12 +222,18 @@ parse_args(int argc, char **argv, struct opts *o)
 		{ "signal",		required_argument, NULL, 'S' },
 		{ "grace",		required_argument, NULL, 'G' },
 		{ "is-active",		required_argument, NULL, 'a' },
+		{ "all",		no_argument,	   NULL, 'A' },
+		{ "check",		no_argument,	   NULL, 'c' },
+		{ "warn",		required_argument, NULL, 'W' },
+		{ "crit",		required_argument, NULL, 'C' },
+		{ "max-wait",		required_argument, NULL, 'M' },
+		{ "metrics",		no_argument,	   NULL, 'm' },
 		{ "help",		no_argument,	   NULL, 'h' },
 		{ "version",		no_argument,	   NULL, 'V' },
 		{ NULL,			0,		   NULL, 0 }
 	};
 	const char *errstr, *e;
-	int ch, sigset = 0, graceset = 0;
+	int ch, sigset = 0, graceset = 0, checkset = 0;
 
 	o->gate = (e = getenv("GATERUN_GATE")) != NULL && *e ? e : "default";
 	o->wait = -1;
@@ -220,9 +241,12 @@ parse_args(int argc, char **argv, struct opts *o)
 	o->sig = SIGTERM;
 	o->grace = 5;
 	o->deflimit = GATE_DEFAULT_LIMIT;
+	o->warn = 80;
+	o->crit = 95;
+	o->maxwait = 600;
 	if ((e = getenv("GATERUN_LIMIT")) != NULL)
 		o->deflimit = parse_limit(e, "GATERUN_LIMIT");
-	while ((ch = getopt_long(argc, argv, "+g:nw:E:xsjl:KS:G:a:hV",
+	while ((ch = getopt_long(argc, argv, "+g:nw:E:xsjl:KS:G:a:AcW:C:M:mhV",
 	    longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'g':
@@ -271,6 +295,28 @@ parse_args(int argc, char **argv, struct opts *o)
 				    optarg);
 			set_mode(o, MODE_ACTIVE);
 			break;
+		case 'A':
+			o->all = 1;
+			break;
+		case 'c':
+			set_mode(o, MODE_CHECK);
+			break;
+		case 'W':
+		case 'C':
+			*(ch == 'W' ? &o->warn : &o->crit) =
+			    (unsigned)strtonum(optarg, 0, 100, &errstr);
+			if (errstr != NULL)
+				errx(EXIT_GATERUN, "--%s is %s (0 to 100): '%s'",
+				    ch == 'W' ? "warn" : "crit", errstr, optarg);
+			checkset = 1;
+			break;
+		case 'M':
+			o->maxwait = parse_secs(optarg, "--max-wait");
+			checkset = 1;
+			break;
+		case 'm':
+			set_mode(o, MODE_METRICS);
+			break;
 		case 'h':
 			usage(0);
 			/* NOTREACHED */
@@ -287,11 +333,21 @@ parse_args(int argc, char **argv, struct opts *o)
 		    "A-Z a-z 0-9 . _ -, not starting with '.'", o->gate,
 		    GATE_NAME_MAX);
 	if (o->nmodes > 1)
-		errx(EXIT_GATERUN, "--status, --limit, --kill-all and "
-		    "--is-active exclude each other");
+		errx(EXIT_GATERUN, "--status, --check, --metrics, --limit, "
+		    "--kill-all and --is-active exclude each other");
+	if (o->all && o->mode != MODE_STATUS && o->mode != MODE_CHECK &&
+	    o->mode != MODE_METRICS)
+		errx(EXIT_GATERUN, "--all goes with --status, --check or "
+		    "--metrics");
+	if (checkset && o->mode != MODE_CHECK)
+		errx(EXIT_GATERUN, "--warn, --crit and --max-wait only go with "
+		    "--check");
+	if (o->warn > o->crit)
+		errx(EXIT_GATERUN, "--warn %u is above --crit %u", o->warn,
+		    o->crit);
 	if (o->mode != MODE_RUN && *o->cmd != NULL)
-		errx(EXIT_GATERUN, "a command makes no sense with --status, "
-		    "--limit, --kill-all or --is-active: '%s'", *o->cmd);
+		errx(EXIT_GATERUN, "a command makes no sense with an admin "
+		    "option (--status, --limit...): '%s'", *o->cmd);
 	if (o->mode == MODE_RUN && *o->cmd == NULL)
 		errx(EXIT_GATERUN, "no command given (try 'gaterun --help')");
 	if (o->mode != MODE_RUN && (o->nowait || o->wait >= 0 || o->exec))
@@ -341,21 +397,95 @@ open_gate(const struct opts *o, int create)
 	return g;
 }
 
+/* The gates an admin command looks at: -g's, or every one with --all. */
 static int
-do_status(const struct opts *o)
+gates_of(const struct opts *o, char ***names, size_t *n)
 {
-	struct gate_info gi;
-	struct gate *g = open_gate(o, 0);
-
-	if (gate_info(g, &gi) == -1)
-		die_gate(o, "cannot read");
-	if (o->json)
-		report_status_json(stdout, o->gate, &gi);
-	else
-		report_status(stdout, o->gate, &gi);
-	gate_info_free(&gi);
-	gate_close(g);
+	if (o->all)
+		return gate_list(o->dir, names, n);
+	if ((*names = calloc(1, sizeof(**names))) == NULL ||
+	    ((*names)[0] = strdup(o->gate)) == NULL)
+		return -1;
+	*n = 1;
 	return 0;
+}
+
+/* Snapshots of the named gates; the gate name is set on failure. */
+static int
+infos_of(const struct opts *o, char **names, size_t n, struct gate_info **gip,
+    const char **failed)
+{
+	struct gate_info *gi;
+	struct gate *g;
+	size_t i;
+
+	if ((gi = calloc(n + 1, sizeof(*gi))) == NULL)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (gate_open(&g, o->dir, names[i], o->deflimit, 0, on_notify,
+		    NULL) == -1 || (gate_info(g, &gi[i]) == -1 &&
+		    (gate_close(g), 1))) {
+			*failed = names[i];
+			while (i-- > 0)
+				gate_info_free(&gi[i]);
+			free(gi);
+			return -1;
+		}
+		gate_close(g);
+	}
+	*gip = gi;
+	return 0;
+}
+
+static void
+infos_free(struct gate_info *gi, char **names, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		gate_info_free(&gi[i]);
+	free(gi);
+	gate_list_free(names, n);
+}
+
+/* --status, --metrics and --check, of one gate or all. */
+static int
+do_show(const struct opts *o)
+{
+	struct gate_info *gi;
+	const char *failed = o->gate;
+	char **names;
+	size_t n, i;
+	int r = 0;
+
+	if (gates_of(o, &names, &n) == -1 ||
+	    infos_of(o, names, n, &gi, &failed) == -1) {
+		if (o->mode == MODE_CHECK) {
+			(void)printf("GATERUN UNKNOWN - cannot read gate '%s' in "
+			    "%s: %s\n", failed, o->dir, strerror(errno));
+			exit(3);
+		}
+		die_gate(o, "cannot read");
+	}
+	if (o->mode == MODE_CHECK)
+		r = report_check(stdout, names, gi, n, o->warn, o->crit,
+		    o->maxwait);
+	else if (o->mode == MODE_METRICS)
+		report_metrics(stdout, names, gi, n);
+	else if (o->json && o->all)
+		report_status_all_json(stdout, names, gi, n);
+	else if (o->json)
+		report_status_json(stdout, names[0], &gi[0]);
+	else if (o->all && n == 0)
+		(void)printf("no gates in %s\n", o->dir);
+	else
+		for (i = 0; i < n; i++) {
+			if (i > 0)
+				(void)putchar('\n');
+			report_status(stdout, names[i], &gi[i]);
+		}
+	infos_free(gi, names, n);
+	return r;
 }
 
 static int
@@ -860,7 +990,9 @@ main(int argc, char **argv)
 	parse_args(argc, args, &o);
 	switch (o.mode) {
 	case MODE_STATUS:
-		i = do_status(&o);
+	case MODE_CHECK:
+	case MODE_METRICS:
+		i = do_show(&o);
 		break;
 	case MODE_LIMIT:
 		i = do_limit(&o);

@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 
+#include <math.h>
 #include <pwd.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -175,6 +176,8 @@ report_status(FILE *fp, const char *name, const struct gate_info *gi)
 	}
 }
 
+static void	status_obj(FILE *, const char *, const struct gate_info *);
+
 /* The fields one holder or waiter has in JSON. */
 static void
 proc_json(FILE *fp, const struct gate_proc *p, int64_t now)
@@ -195,6 +198,29 @@ proc_json(FILE *fp, const struct gate_proc *p, int64_t now)
 
 void
 report_status_json(FILE *fp, const char *name, const struct gate_info *gi)
+{
+	status_obj(fp, name, gi);
+	(void)fputc('\n', fp);
+}
+
+void
+report_status_all_json(FILE *fp, char **names, const struct gate_info *gi,
+    size_t n)
+{
+	size_t i;
+
+	(void)fprintf(fp, "{\"schema\":%d,\"gates\":[", REPORT_SCHEMA);
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			(void)fputc(',', fp);
+		status_obj(fp, names[i], &gi[i]);
+	}
+	(void)fputs("]}\n", fp);
+}
+
+/* The status object of one gate, without a newline. */
+static void
+status_obj(FILE *fp, const char *name, const struct gate_info *gi)
 {
 	int64_t now = real_ns();
 	char tb[32];
@@ -226,5 +252,94 @@ report_status_json(FILE *fp, const char *name, const struct gate_info *gi)
 		proc_json(fp, &gi->w[i], now);
 		(void)fputc('}', fp);
 	}
-	(void)fputs("]}\n", fp);
+	(void)fputs("]}", fp);
+}
+
+/* One metric family: HELP, TYPE, then a sample per gate. */
+static void
+metric(FILE *fp, const char *name, const char *type, const char *help,
+    char **names, const struct gate_info *gi, size_t n,
+    double (*value)(const struct gate_info *))
+{
+	size_t i;
+
+	(void)fprintf(fp, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
+	    type);
+	for (i = 0; i < n; i++)	/* gate names need no label escaping */
+		(void)fprintf(fp, "%s{gate=\"%s\"} %.9g\n", name, names[i],
+		    value(&gi[i]));
+}
+
+static double m_active(const struct gate_info *g) { return (double)g->nh; }
+static double m_limit(const struct gate_info *g) { return g->limit; }
+static double m_util(const struct gate_info *g) { return utilization(g) / 100; }
+static double m_waiting(const struct gate_info *g) { return (double)g->nw; }
+static double m_acquired(const struct gate_info *g) { return (double)g->acquired; }
+static double m_wait(const struct gate_info *g) { return (double)g->wait_ns / 1e9; }
+
+void
+report_metrics(FILE *fp, char **names, const struct gate_info *gi, size_t n)
+{
+	metric(fp, "gaterun_active_processes", "gauge",
+	    "Commands running in a slot of the gate.", names, gi, n, m_active);
+	metric(fp, "gaterun_max_allowed", "gauge",
+	    "The gate's limit (0: paused).", names, gi, n, m_limit);
+	metric(fp, "gaterun_utilization_ratio", "gauge",
+	    "Active commands over the limit (1 when paused).", names, gi, n,
+	    m_util);
+	metric(fp, "gaterun_waiting", "gauge",
+	    "Wrappers waiting in line for a slot.", names, gi, n, m_waiting);
+	metric(fp, "gaterun_acquired_total", "counter",
+	    "Slots granted since the gate was made.", names, gi, n, m_acquired);
+	metric(fp, "gaterun_wait_seconds_total", "counter",
+	    "Time the served waiters spent in line.", names, gi, n, m_wait);
+}
+
+/* Seconds the longest waiter of gi has been in line. */
+static double
+oldest_wait(const struct gate_info *gi, int64_t now)
+{
+	return gi->nw > 0 && gi->w[0].time_ns < now ?
+	    (double)(now - gi->w[0].time_ns) / 1e9 : 0;
+}
+
+int
+report_check(FILE *fp, char **names, const struct gate_info *gi, size_t n,
+    unsigned warn, unsigned crit, double maxwait)
+{
+	static const char *const word[] = { "OK", "WARNING", "CRITICAL" };
+	int64_t now = real_ns();
+	int worst = 0, st;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		double u = utilization(&gi[i]);
+
+		/* Paused is an admin's choice: a warning, whatever waits. */
+		st = gi[i].limit == 0 ? 1 :
+		    u > crit || oldest_wait(&gi[i], now) > maxwait ? 2 :
+		    u > warn ? 1 : 0;
+		if (st > worst)
+			worst = st;
+	}
+	(void)fprintf(fp, "GATERUN %s -", word[worst]);
+	if (n == 0)
+		(void)fprintf(fp, " no gates");
+	for (i = 0; i < n; i++)
+		(void)fprintf(fp, "%s %s %zu/%u (%.0f%%%s%s)", i ? "," : "",
+		    names[i], gi[i].nh, gi[i].limit, utilization(&gi[i]),
+		    gi[i].limit == 0 ? ", paused" : "",
+		    oldest_wait(&gi[i], now) > maxwait ? ", waiter stuck" : "");
+	(void)fputs(" |", fp);
+	for (i = 0; i < n; i++) {
+		const char *pfx = n > 1 ? names[i] : "";
+
+		(void)fprintf(fp, " %s%sactive=%zu;%.0f;%.0f;0;%u %s%swaiting=%zu",
+		    pfx, n > 1 ? "_" : "", gi[i].nh,
+		    ceil(gi[i].limit * warn / 100.0),
+		    ceil(gi[i].limit * crit / 100.0), gi[i].limit,
+		    pfx, n > 1 ? "_" : "", gi[i].nw);
+	}
+	(void)fputc('\n', fp);
+	return worst;
 }

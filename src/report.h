@@ -18,5 +18,16 @@ void	json_str(FILE *, const char *);
 void	report_status(FILE *, const char *, const struct gate_info *);
 /* One JSON object, one line. */
 void	report_status_json(FILE *, const char *, const struct gate_info *);
+/* {"schema":N,"gates":[...]}: the objects of n gates, one line. */
+void	report_status_all_json(FILE *, char **, const struct gate_info *,
+	    size_t);
+/* Prometheus text exposition of n gates (node_exporter textfile format). */
+void	report_metrics(FILE *, char **, const struct gate_info *, size_t);
+/*
+ * A Nagios/Icinga plugin line for n gates; returns the plugin's exit code:
+ * 0 OK, 1 WARNING, 2 CRITICAL.
+ */
+int	report_check(FILE *, char **, const struct gate_info *, size_t,
+	    unsigned, unsigned, double);
 
 #endif

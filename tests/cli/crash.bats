@@ -56,6 +56,9 @@ load common
 	c=$(status_field '.slots[0].pid')
 	kill -STOP "$w"
 	kill -KILL "$c" "$w"
+	# SIGKILL lands asynchronously: wait until both are gone (or zombies).
+	wait_status "$w"
+	until_true "[ ! -d /proc/$c ] || grep -q '^State:.Z' /proc/$c/status"
 	run "$G" -n -- echo reclaimed
 	[ "$status" -eq 0 ]
 	[ "$output" = reclaimed ]
