@@ -53,3 +53,17 @@ need_completion() {
 	out=$(complete_words gaterun -g x -- bat)
 	[[ $'\n'"$out"$'\n' == *$'\n'bats$'\n'* ]]
 }
+
+@test "the fish completion loads and offers the options" {
+	command -v fish >/dev/null || skip "fish not installed"
+	run fish -c "source $BATS_TEST_DIRNAME/../../completions/gaterun.fish; complete -C 'gaterun --met'"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"--metrics"* ]]
+}
+
+@test "the zsh completion loads" {
+	command -v zsh >/dev/null || skip "zsh not installed"
+	run zsh -c "autoload -U compinit && compinit -u && fpath=($BATS_TEST_DIRNAME/../../completions \$fpath) && autoload -U _gaterun && whence -w _gaterun"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"function"* ]]
+}

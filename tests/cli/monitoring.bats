@@ -76,7 +76,8 @@ load common
 	grep -qx 'gaterun_utilization_ratio{gate="x"} 0.5' <<<"$output"
 	grep -qx 'gaterun_acquired_total{gate="x"} 2' <<<"$output"
 	# Every sample line is NAME{gate="..."} NUMBER.
-	! grep -v '^#' <<<"$output" | grep -vqE '^gaterun_[a-z_]+\{gate="[A-Za-z0-9._-]+"\} [0-9.e+-]+$'
+	bad=$(grep -v '^#' <<<"$output" | grep -vE '^gaterun_[a-z_]+\{gate="[A-Za-z0-9._-]+"\} [0-9.e+-]+$' || true)
+	[ -z "$bad" ]
 	if command -v promtool >/dev/null; then
 		promtool check metrics <<<"$output"
 	fi

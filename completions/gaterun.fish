@@ -1,0 +1,40 @@
+# fish completion for gaterun(1)
+
+function __gaterun_gates
+    set -l dir $GATERUN_DIR
+    if test -z "$dir"
+        if test (id -u) -eq 0
+            set dir /run/gaterun
+        else if set -q XDG_RUNTIME_DIR
+            set dir $XDG_RUNTIME_DIR/gaterun
+        else
+            set dir /tmp/gaterun-(id -u)
+        end
+    end
+    for f in $dir/*.gate
+        basename $f .gate
+    end
+end
+
+# Options stop at the command: complete it and its own arguments after.
+complete -c gaterun -x -a '(__fish_complete_subcommand)' -n 'not __fish_seen_subcommand_from --'
+complete -c gaterun -s g -l gate -x -a '(__gaterun_gates)' -d 'gate to use'
+complete -c gaterun -s n -l no-wait -d 'fail at once when the gate is full'
+complete -c gaterun -s w -l wait -x -d 'wait at most SECONDS'
+complete -c gaterun -s E -l conflict-exit-code -x -d 'exit code when no slot'
+complete -c gaterun -s x -l exec -d 'become the command once the slot is taken'
+complete -c gaterun -s s -l status -d 'show slots, PIDs, utilization and waiters'
+complete -c gaterun -s j -l json -d 'print as JSON'
+complete -c gaterun -s A -l all -d 'every gate of the state directory'
+complete -c gaterun -s c -l check -d 'health check as a Nagios plugin'
+complete -c gaterun -s W -l warn -x -d '--check warning threshold, percent'
+complete -c gaterun -s C -l crit -x -d '--check critical threshold, percent'
+complete -c gaterun -s M -l max-wait -x -d '--check: longest acceptable wait'
+complete -c gaterun -s m -l metrics -d 'Prometheus text format'
+complete -c gaterun -s l -l limit -x -d 'set the limit (0 pauses)'
+complete -c gaterun -s K -l kill-all -d 'stop every running command of the gate'
+complete -c gaterun -s S -l signal -x -a '(string replace SIG "" (__fish_make_completion_signals | string replace -r "\t.*" ""))' -d 'signal for --kill-all'
+complete -c gaterun -s G -l grace -x -d 'seconds before SIGKILL'
+complete -c gaterun -s a -l is-active -x -a '(__fish_complete_pids)' -d 'exit 0 if PID runs in a slot'
+complete -c gaterun -s h -l help -d 'show help'
+complete -c gaterun -s V -l version -d 'show version'
