@@ -16,11 +16,14 @@
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
+#include <pwd.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "exitcodes.h"
@@ -47,6 +50,7 @@ struct opts {
 	double		wait;		/* -w SECS; < 0: forever */
 	int		conflict;	/* exit code when no slot */
 	int		json;
+	int		log;		/* --log or GATERUN_LOG: syslog events */
 	int		all;		/* --all: every gate of the directory */
 	unsigned	warn, crit;	/* --check thresholds, percent */
 	double		maxwait;	/* --check: a waiter stuck this long */
@@ -102,6 +106,8 @@ usage(int status)
 "  -C, --crit PCT         --check: CRITICAL above this utilization (default 95)\n"
 "  -M, --max-wait SECONDS --check: CRITICAL when a waiter waited longer (600)\n"
 "  -m, --metrics          Prometheus text format (node_exporter textfile)\n"
+"  -L, --log              log takes, releases, limit changes and kill-alls\n"
+"                         to syslog (also GATERUN_LOG=1; =stderr copies)\n"
 "  -l, --limit N          set the gate's limit (0..4096; 0 pauses the gate)\n"
 "  -K, --kill-all         stop every running command of the gate\n"
 "  -S, --signal SIG       signal for --kill-all (default TERM)\n"
@@ -110,7 +116,7 @@ usage(int status)
 "  -h, --help             show this help\n"
 "  -V, --version          show the version\n"
 "\n"
-"Environment: GATERUN_DIR (state directory), GATERUN_GATE, GATERUN_LIMIT\n"
+"Environment: GATERUN_DIR (state directory), GATERUN_GATE, GATERUN_LOG,\nGATERUN_LIMIT "
 "(limit of a gate made on first use, default 5). COMMAND gets\n"
 "GATERUN_SLOT (0..limit-1) and GATERUN_GATE.\n"
 "\n"
@@ -223,6 +229,7 @@ parse_args(int argc, char **argv, struct opts *o)
 		{ "grace",		required_argument, NULL, 'G' },
 		{ "is-active",		required_argument, NULL, 'a' },
 		{ "all",		no_argument,	   NULL, 'A' },
+		{ "log",		no_argument,	   NULL, 'L' },
 		{ "check",		no_argument,	   NULL, 'c' },
 		{ "warn",		required_argument, NULL, 'W' },
 		{ "crit",		required_argument, NULL, 'C' },
@@ -246,7 +253,7 @@ parse_args(int argc, char **argv, struct opts *o)
 	o->maxwait = 600;
 	if ((e = getenv("GATERUN_LIMIT")) != NULL)
 		o->deflimit = parse_limit(e, "GATERUN_LIMIT");
-	while ((ch = getopt_long(argc, argv, "+g:nw:E:xsjl:KS:G:a:AcW:C:M:mhV",
+	while ((ch = getopt_long(argc, argv, "+g:nw:E:xsjl:KS:G:a:AcW:C:M:mLhV",
 	    longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'g':
@@ -297,6 +304,9 @@ parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case 'A':
 			o->all = 1;
+			break;
+		case 'L':
+			o->log = 1;
 			break;
 		case 'c':
 			set_mode(o, MODE_CHECK);
@@ -361,6 +371,38 @@ parse_args(int argc, char **argv, struct opts *o)
 		errx(EXIT_GATERUN, "--json goes with --status, --limit or "
 		    "--kill-all");
 	o->dir = state_dir();
+	if ((e = getenv("GATERUN_LOG")) != NULL && *e != '\0' &&
+	    strcmp(e, "0") != 0)
+		o->log = 1;
+	if (o->log)	/* GATERUN_LOG=stderr copies each event to stderr */
+		openlog("gaterun", LOG_PID | (e != NULL &&
+		    strcmp(e, "stderr") == 0 ? LOG_PERROR : 0), LOG_USER);
+}
+
+/* One event to syslog (journald picks it up), when logging is on. */
+static void __attribute__((__format__(__printf__, 2, 3)))
+logev(const struct opts *o, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!o->log)
+		return;
+	va_start(ap, fmt);
+	vsyslog(LOG_INFO, fmt, ap);
+	va_end(ap);
+}
+
+/* The caller's user name, for the log. */
+static const char *
+me(void)
+{
+	static char buf[32];
+	struct passwd *pw;
+
+	if ((pw = getpwuid(getuid())) != NULL)
+		return pw->pw_name;
+	(void)snprintf(buf, sizeof(buf), "%u", (unsigned)getuid());
+	return buf;
 }
 
 /* Die with the reason a person can act on. */
@@ -496,6 +538,8 @@ do_limit(const struct opts *o)
 
 	if (gate_set_limit(g, o->limit, &old) == -1)
 		die_gate(o, "cannot set the limit of");
+	logev(o, "gate '%s': limit %u -> %u by %s", o->gate, old, o->limit,
+	    me());
 	if (o->json) {
 		(void)fputs("{\"gate\":", stdout);
 		json_str(stdout, o->gate);
@@ -548,6 +592,9 @@ do_kill(const struct opts *o)
 				(void)printf(" %d", (int)k[i].pid);
 		(void)printf("\n");
 	}
+	logev(o, "gate '%s': kill-all by %s: signal %d sent to %zu "
+	    "processes%s", o->gate, me(), o->sig, nok,
+	    failed ? ", some not permitted" : "");
 	free(k);
 	gate_close(g);
 	return failed;
@@ -738,6 +785,9 @@ exec_cmd(struct gate *g, const struct opts *o, const struct sigsaved *ss)
 		die_of(got_stop, ss);
 	}
 	(void)snprintf(slot, sizeof(slot), "%d", gate_slot(g));
+	logev(o, "gate '%s': slot %d taken by %s, pid %d (exec): %s", o->gate,
+	    gate_slot(g), me(), (int)getpid(), o->cmd[0]);
+	closelog();
 	if (setenv("GATERUN_SLOT", slot, 1) == -1 ||
 	    setenv("GATERUN_GATE", o->gate, 1) == -1)
 		err(EXIT_GATERUN, "setenv");
@@ -872,8 +922,10 @@ do_run(const struct opts *o)
 	struct gate *g;
 	size_t active;
 	unsigned limit;
+	int64_t t0;
 	int r, st = -1;
 
+	t0 = mono_ns();
 	signals_setup(&ss);
 	rn.ss = &ss;
 	sleepmask = ss.mask;
@@ -942,8 +994,20 @@ do_run(const struct opts *o)
 	(void)write_full(rn.go, slot, (size_t)r);	/* EPIPE: it died */
 	(void)xclose(rn.go);
 	setproctitle("running on '%s': %s", o->gate, req.command);
+	logev(o, "gate '%s': slot %d taken by %s, pid %d, after %.3f s: %s",
+	    o->gate, gate_slot(g), me(), (int)rn.pid,
+	    (double)(mono_ns() - t0) / 1e9, req.command);
+	t0 = mono_ns();
 	if ((st = wait_cmd(rn.pid, &sleepmask)) == -1)
 		warn("wait for %s", o->cmd[0]);
+	else if (WIFSIGNALED(st))
+		logev(o, "gate '%s': slot %d released: pid %d killed by signal "
+		    "%d after %.3f s", o->gate, gate_slot(g), (int)rn.pid,
+		    WTERMSIG(st), (double)(mono_ns() - t0) / 1e9);
+	else
+		logev(o, "gate '%s': slot %d released: pid %d exited %d after "
+		    "%.3f s", o->gate, gate_slot(g), (int)rn.pid,
+		    WEXITSTATUS(st), (double)(mono_ns() - t0) / 1e9);
 out:
 	if (gate_release(g) == -1)
 		warn("cannot release the slot of gate '%s' (it is freed when "

@@ -107,3 +107,22 @@ load common
 	run "$G" --check --metrics
 	[ "$status" -eq 125 ]
 }
+
+@test "--log and GATERUN_LOG log takes, releases, limit changes and kill-alls" {
+	run env GATERUN_LOG=stderr "$G" -- sh -c 'exit 3'
+	[ "$status" -eq 3 ]
+	[[ "$output" == *"gate 'default': slot 0 taken by $(id -un), pid "*", after "*" s: sh -c exit 3"* ]]
+	[[ "$output" == *"gate 'default': slot 0 released: pid "*" exited 3 after "* ]]
+	run env GATERUN_LOG=stderr "$G" --limit 2
+	[[ "$output" == *"limit 5 -> 2 by $(id -un)"* ]]
+	run env GATERUN_LOG=stderr "$G" -- sh -c 'kill -TERM $$'
+	[[ "$output" == *"killed by signal 15"* ]]
+	run env GATERUN_LOG=stderr "$G" --kill-all
+	[[ "$output" == *"kill-all by $(id -un): signal 15 sent to 0 processes"* ]]
+	# Off by default and with GATERUN_LOG=0; no fd of the log reaches CMD.
+	run env GATERUN_LOG=0 "$G" -- true
+	[ -z "$output" ]
+	base=$(sh -c 'ls /proc/self/fd' | sort | tr '\n' ' ')
+	run env GATERUN_LOG=1 "$G" -- sh -c 'ls /proc/self/fd'
+	[ "$(printf '%s\n' "${lines[@]}" | sort | tr '\n' ' ')" = "$base" ]
+}
