@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <sys/inotify.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/types.h>
@@ -16,6 +17,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -52,6 +54,7 @@ struct opts {
 	int		json;
 	int		log;		/* --log or GATERUN_LOG: syslog events */
 	int		all;		/* --all: every gate of the directory */
+	double		watch;		/* --watch: redraw period; < 0 off */
 	unsigned	warn, crit;	/* --check thresholds, percent */
 	double		maxwait;	/* --check: a waiter stuck this long */
 	int		sig;		/* --kill-all signal */
@@ -78,7 +81,7 @@ usage(int status)
 
 	(void)fprintf(fp,
 "usage: gaterun [-g GATE] [-n | -w SECONDS] [-E CODE] [-x] [--] COMMAND [ARG...]\n"
-"       gaterun [-g GATE | --all] --status [--json]\n"
+"       gaterun [-g GATE | --all] --status [--json | --watch[=SECONDS]]\n"
 "       gaterun [-g GATE | --all] --check [--warn PCT] [--crit PCT] [--max-wait SECONDS]\n"
 "       gaterun [-g GATE | --all] --metrics\n"
 "       gaterun [-g GATE] --limit N [--json]\n"
@@ -100,6 +103,7 @@ usage(int status)
 "  -s, --status           show slots, PIDs, utilization and waiters\n"
 "  -j, --json             print --status, --limit or --kill-all as JSON\n"
 "  -A, --all              --status, --check or --metrics of every gate\n"
+"      --watch[=SECONDS]  --status redrawn on every change and every SECONDS\n"
 "  -c, --check            health check, as a Nagios/Icinga plugin: exit 0 OK,\n"
 "                         1 WARNING, 2 CRITICAL, 3 UNKNOWN\n"
 "  -W, --warn PCT         --check: WARNING above this utilization (default 80)\n"
@@ -235,6 +239,7 @@ parse_args(int argc, char **argv, struct opts *o)
 		{ "crit",		required_argument, NULL, 'C' },
 		{ "max-wait",		required_argument, NULL, 'M' },
 		{ "metrics",		no_argument,	   NULL, 'm' },
+		{ "watch",		optional_argument, NULL, 'T' },
 		{ "help",		no_argument,	   NULL, 'h' },
 		{ "version",		no_argument,	   NULL, 'V' },
 		{ NULL,			0,		   NULL, 0 }
@@ -250,6 +255,7 @@ parse_args(int argc, char **argv, struct opts *o)
 	o->deflimit = GATE_DEFAULT_LIMIT;
 	o->warn = 80;
 	o->crit = 95;
+	o->watch = -1;
 	o->maxwait = 600;
 	if ((e = getenv("GATERUN_LIMIT")) != NULL)
 		o->deflimit = parse_limit(e, "GATERUN_LIMIT");
@@ -327,6 +333,12 @@ parse_args(int argc, char **argv, struct opts *o)
 		case 'm':
 			set_mode(o, MODE_METRICS);
 			break;
+		case 'T':
+			o->watch = optarg ? parse_secs(optarg, "--watch") : 2;
+			if (o->watch < 0.1)
+				errx(EXIT_GATERUN, "--watch period is too small "
+				    "(0.1 s at least): '%s'", optarg);
+			break;
 		case 'h':
 			usage(0);
 			/* NOTREACHED */
@@ -349,6 +361,8 @@ parse_args(int argc, char **argv, struct opts *o)
 	    o->mode != MODE_METRICS)
 		errx(EXIT_GATERUN, "--all goes with --status, --check or "
 		    "--metrics");
+	if (o->watch >= 0 && (o->mode != MODE_STATUS || o->json))
+		errx(EXIT_GATERUN, "--watch goes with --status, without --json");
 	if (checkset && o->mode != MODE_CHECK)
 		errx(EXIT_GATERUN, "--warn, --crit and --max-wait only go with "
 		    "--check");
@@ -490,9 +504,9 @@ infos_free(struct gate_info *gi, char **names, size_t n)
 	gate_list_free(names, n);
 }
 
-/* --status, --metrics and --check, of one gate or all. */
+/* --status, --metrics and --check, of one gate or all, once. */
 static int
-do_show(const struct opts *o)
+show_once(const struct opts *o)
 {
 	struct gate_info *gi;
 	const char *failed = o->gate;
@@ -528,6 +542,38 @@ do_show(const struct opts *o)
 		}
 	infos_free(gi, names, n);
 	return r;
+}
+
+/*
+ * --status --watch: redraw at once when a gate's state file is replaced
+ * (inotify on the directory), and every period for the elapsed times,
+ * until interrupted.
+ */
+static int
+do_show(const struct opts *o)
+{
+	struct pollfd pfd;
+	char buf[4096];
+
+	if (o->watch < 0)
+		return show_once(o);
+	pfd.fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	pfd.events = POLLIN;
+	if (pfd.fd != -1 && inotify_add_watch(pfd.fd, o->dir, IN_MOVED_TO |
+	    IN_CREATE | IN_DELETE | IN_MOVED_FROM) == -1) {
+		(void)close(pfd.fd);	/* no directory yet: redraw by time */
+		pfd.fd = -1;
+	}
+	for (;;) {
+		(void)printf("\033[H\033[2J");	/* home, clear */
+		(void)show_once(o);
+		(void)printf("\n(every %.1f s and on every change; Ctrl-C to "
+		    "stop)\n", o->watch);
+		(void)fflush(stdout);
+		if (poll(&pfd, 1, (int)(o->watch * 1000)) > 0)
+			while (read(pfd.fd, buf, sizeof(buf)) > 0)
+				;
+	}
 }
 
 static int

@@ -126,3 +126,19 @@ load common
 	run env GATERUN_LOG=1 "$G" -- sh -c 'ls /proc/self/fd'
 	[ "$(printf '%s\n' "${lines[@]}" | sort | tr '\n' ' ')" = "$base" ]
 }
+
+@test "--status --watch redraws on every change, and on time" {
+	"$G" -- true
+	bg timeout 3 "$G" --status --watch=1
+	until_true "grep -q \"gate 'default': 0/5\" \"$BATS_TEST_TMPDIR/bg.out\""
+	"$G" -- sleep 0.5 &
+	# The change shows well before the 1 s period: inotify, not time.
+	until_true "grep -q \"gate 'default': 1/5\" \"$BATS_TEST_TMPDIR/bg.out\"" 50
+	wait
+	run "$G" --watch
+	[ "$status" -eq 125 ]
+	run "$G" --status --json --watch
+	[ "$status" -eq 125 ]
+	run "$G" --status --watch=0.01
+	[ "$status" -eq 125 ]
+}
