@@ -71,7 +71,7 @@ _gaterun()
 		mapfile -t COMPREPLY < <(compgen -W '-g --gate -n --no-wait -w --wait
 		    -E --conflict-exit-code -x --exec -s --status -j --json -l --limit
 		    -K --kill-all -S --signal -G --grace -a --is-active
-		    -A --all -c --check -W --warn -C --crit -M --max-wait -m --metrics -L --log --watch
+		    -A --all -c --check -W --warn -C --crit -M --max-wait -m --metrics -L --log --watch -P --persist
 		    -h --help -V --version --' -- "$cur")
 		return
 	fi

@@ -28,6 +28,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "conffile.h"
 #include "exitcodes.h"
 #include "gate.h"
 #include "report.h"
@@ -53,6 +54,8 @@ struct opts {
 	int		conflict;	/* exit code when no slot */
 	int		json;
 	int		log;		/* --log or GATERUN_LOG: syslog events */
+	int		persist;	/* --limit N --persist */
+	const char	*conf;		/* configuration file */
 	int		all;		/* --all: every gate of the directory */
 	double		watch;		/* --watch: redraw period; < 0 off */
 	unsigned	warn, crit;	/* --check thresholds, percent */
@@ -84,7 +87,7 @@ usage(int status)
 "       gaterun [-g GATE | --all] --status [--json | --watch[=SECONDS]]\n"
 "       gaterun [-g GATE | --all] --check [--warn PCT] [--crit PCT] [--max-wait SECONDS]\n"
 "       gaterun [-g GATE | --all] --metrics\n"
-"       gaterun [-g GATE] --limit N [--json]\n"
+"       gaterun [-g GATE] --limit N [--persist] [--json]\n"
 "       gaterun [-g GATE] --kill-all [--signal SIG] [--grace SECONDS] [--json]\n"
 "       gaterun [-g GATE] --is-active PID\n"
 "       gaterun --help | --version\n");
@@ -113,6 +116,7 @@ usage(int status)
 "  -L, --log              log takes, releases, limit changes and kill-alls\n"
 "                         to syslog (also GATERUN_LOG=1; =stderr copies)\n"
 "  -l, --limit N          set the gate's limit (0..4096; 0 pauses the gate)\n"
+"  -P, --persist          with --limit: also save it in the configuration file\n"
 "  -K, --kill-all         stop every running command of the gate\n"
 "  -S, --signal SIG       signal for --kill-all (default TERM)\n"
 "  -G, --grace SECONDS    then SIGKILL what is left (default 5)\n"
@@ -120,7 +124,8 @@ usage(int status)
 "  -h, --help             show this help\n"
 "  -V, --version          show the version\n"
 "\n"
-"Environment: GATERUN_DIR (state directory), GATERUN_GATE, GATERUN_LOG,\nGATERUN_LIMIT "
+"Environment: GATERUN_DIR (state directory), GATERUN_GATE, GATERUN_LOG,\n"
+"GATERUN_CONF (configuration file, " GATERUN_CONF "),\nGATERUN_LIMIT "
 "(limit of a gate made on first use, default 5). COMMAND gets\n"
 "GATERUN_SLOT (0..limit-1) and GATERUN_GATE.\n"
 "\n"
@@ -207,6 +212,27 @@ state_dir(void)
 	return buf;
 }
 
+/*
+ * Defaults from the configuration file ($GATERUN_CONF or the configured
+ * path): the limit a new gate gets (GATERUN_LIMIT overrides it), logging.
+ */
+static void
+configure(struct opts *o)
+{
+	struct config c;
+	const char *e;
+	char err[512];
+
+	o->conf = (e = getenv("GATERUN_CONF")) != NULL && *e ? e : GATERUN_CONF;
+	if (config_read(o->conf, o->gate, &c, err, sizeof(err)) == -1)
+		errx(EXIT_GATERUN, "%s", err);
+	o->deflimit = c.limit >= 0 ? (unsigned)c.limit : GATE_DEFAULT_LIMIT;
+	if ((e = getenv("GATERUN_LIMIT")) != NULL)
+		o->deflimit = parse_limit(e, "GATERUN_LIMIT");
+	if (c.log == 1)
+		o->log = 1;
+}
+
 static void
 set_mode(struct opts *o, enum mode m)
 {
@@ -234,6 +260,7 @@ parse_args(int argc, char **argv, struct opts *o)
 		{ "is-active",		required_argument, NULL, 'a' },
 		{ "all",		no_argument,	   NULL, 'A' },
 		{ "log",		no_argument,	   NULL, 'L' },
+		{ "persist",		no_argument,	   NULL, 'P' },
 		{ "check",		no_argument,	   NULL, 'c' },
 		{ "warn",		required_argument, NULL, 'W' },
 		{ "crit",		required_argument, NULL, 'C' },
@@ -252,14 +279,11 @@ parse_args(int argc, char **argv, struct opts *o)
 	o->conflict = EXIT_NOSLOT;
 	o->sig = SIGTERM;
 	o->grace = 5;
-	o->deflimit = GATE_DEFAULT_LIMIT;
 	o->warn = 80;
 	o->crit = 95;
 	o->watch = -1;
 	o->maxwait = 600;
-	if ((e = getenv("GATERUN_LIMIT")) != NULL)
-		o->deflimit = parse_limit(e, "GATERUN_LIMIT");
-	while ((ch = getopt_long(argc, argv, "+g:nw:E:xsjl:KS:G:a:AcW:C:M:mLhV",
+	while ((ch = getopt_long(argc, argv, "+g:nw:E:xsjl:KS:G:a:AcW:C:M:mLPhV",
 	    longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'g':
@@ -312,7 +336,10 @@ parse_args(int argc, char **argv, struct opts *o)
 			o->all = 1;
 			break;
 		case 'L':
-			o->log = 1;
+			o->log = 2;	/* asked for: GATERUN_LOG=0 cannot undo */
+			break;
+		case 'P':
+			o->persist = 1;
 			break;
 		case 'c':
 			set_mode(o, MODE_CHECK);
@@ -384,10 +411,12 @@ parse_args(int argc, char **argv, struct opts *o)
 	    o->mode != MODE_KILL)
 		errx(EXIT_GATERUN, "--json goes with --status, --limit or "
 		    "--kill-all");
+	if (o->persist && o->mode != MODE_LIMIT)
+		errx(EXIT_GATERUN, "--persist only goes with --limit");
 	o->dir = state_dir();
-	if ((e = getenv("GATERUN_LOG")) != NULL && *e != '\0' &&
-	    strcmp(e, "0") != 0)
-		o->log = 1;
+	configure(o);
+	if ((e = getenv("GATERUN_LOG")) != NULL && *e != '\0')
+		o->log = o->log == 2 || strcmp(e, "0") != 0;
 	if (o->log)	/* GATERUN_LOG=stderr copies each event to stderr */
 		openlog("gaterun", LOG_PID | (e != NULL &&
 		    strcmp(e, "stderr") == 0 ? LOG_PERROR : 0), LOG_USER);
@@ -580,12 +609,17 @@ static int
 do_limit(const struct opts *o)
 {
 	struct gate *g = open_gate(o, 1);
+	char err[512];
 	unsigned old;
 
 	if (gate_set_limit(g, o->limit, &old) == -1)
 		die_gate(o, "cannot set the limit of");
 	logev(o, "gate '%s': limit %u -> %u by %s", o->gate, old, o->limit,
 	    me());
+	if (o->persist && config_set_limit(o->conf, o->gate, o->limit, err,
+	    sizeof(err)) == -1)
+		errx(EXIT_GATERUN, "limit set to %u, but not saved: %s",
+		    o->limit, err);
 	if (o->json) {
 		(void)fputs("{\"gate\":", stdout);
 		json_str(stdout, o->gate);

@@ -9,7 +9,8 @@ BG_PIDS=()
 
 setup() {
 	export GATERUN_DIR="$BATS_TEST_TMPDIR/state"
-	unset GATERUN_GATE GATERUN_LIMIT
+	export GATERUN_CONF="$BATS_TEST_TMPDIR/gaterun.conf"
+	unset GATERUN_GATE GATERUN_LIMIT GATERUN_LOG
 	cd "$BATS_TEST_TMPDIR" || return 1
 }
 

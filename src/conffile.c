@@ -1,0 +1,215 @@
+/*
+ * The configuration file, one "key = value" a line, '#' comments:
+ *
+ *	limit = 5		# every new gate
+ *	log = no
+ *	[gate cc]
+ *	limit = 4		# gate "cc" only
+ *
+ * Read when a gate is made; --limit N --persist writes a gate's limit back.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conffile.h"
+#include "gate.h"
+#include "sys.h"
+
+/* Strip comments and surrounding white space in place. */
+static char *
+trim(char *s)
+{
+	char *e;
+
+	if ((e = strchr(s, '#')) != NULL)
+		*e = '\0';
+	while (isspace((unsigned char)*s))
+		s++;
+	for (e = s + strlen(s); e > s && isspace((unsigned char)e[-1]); e--)
+		;
+	*e = '\0';
+	return s;
+}
+
+/* "[gate NAME]": the name, or NULL if the line is no section header. */
+static const char *
+section(char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 8 || strncmp(s, "[gate ", 6) != 0 || s[n - 1] != ']')
+		return NULL;
+	s[n - 1] = '\0';
+	return trim(s + 6);
+}
+
+/* One "key = value" into c; NULL, or the reason it is wrong. */
+static const char *
+setting(char *line, struct config *c)
+{
+	const char *errstr;
+	char *eq, *k, *v;
+
+	if ((eq = strchr(line, '=')) == NULL)
+		return "expected key = value";
+	*eq = '\0';
+	k = trim(line);
+	v = trim(eq + 1);
+	if (strcmp(k, "limit") == 0) {
+		c->limit = (int)strtonum(v, 0, GATE_MAX_LIMIT, &errstr);
+		return errstr != NULL || !isdigit((unsigned char)*v) ?
+		    "limit must be an integer from 0 to 4096" : NULL;
+	}
+	if (strcmp(k, "log") == 0) {
+		if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0 ||
+		    strcmp(v, "1") == 0)
+			c->log = 1;
+		else if (strcmp(v, "no") == 0 || strcmp(v, "false") == 0 ||
+		    strcmp(v, "0") == 0)
+			c->log = 0;
+		else
+			return "log must be yes or no";
+		return NULL;
+	}
+	return "unknown key (limit and log are known)";
+}
+
+int
+config_read(const char *path, const char *gate, struct config *c, char *err,
+    size_t errlen)
+{
+	struct config other;
+	char *line = NULL, *s;
+	const char *name, *why = NULL;
+	size_t cap = 0;
+	int lineno = 0, ours = 1;
+	FILE *fp;
+
+	c->limit = c->log = -1;
+	if ((fp = fopen(path, "re")) == NULL) {
+		/* None, or one this user may not read (root's own): defaults. */
+		if (errno == ENOENT || errno == EACCES || errno == ENOTDIR)
+			return 0;
+		(void)snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	while (why == NULL && getline(&line, &cap, fp) != -1) {
+		lineno++;
+		if (*(s = trim(line)) == '\0')
+			continue;
+		if (*s == '[') {
+			if ((name = section(s)) == NULL || !gate_name_valid(name))
+				why = "expected [gate NAME] with a valid name";
+			else
+				ours = strcmp(name, gate) == 0;
+			continue;
+		}
+		/* Other gates' sections are checked too, then dropped. */
+		why = setting(s, ours ? c : &other);
+	}
+	free(line);
+	(void)fclose(fp);
+	if (why != NULL) {
+		(void)snprintf(err, errlen, "%s:%d: %s", path, lineno, why);
+		return -1;
+	}
+	return 0;
+}
+
+/* Write text over path through a new file and a rename. */
+static int
+replace_file(const char *path, const char *text, mode_t mode)
+{
+	char tmp[4096];
+	int fd, r;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.new.%d", path,
+	    (int)getpid()) >= sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    mode);
+	if (fd == -1)
+		return -1;
+	r = write_full(fd, text, strlen(text));
+	if (close(fd) == -1)
+		r = -1;
+	if (r == 0 && rename(tmp, path) == 0)
+		return 0;
+	(void)unlink(tmp);
+	return -1;
+}
+
+int
+config_set_limit(const char *path, const char *gate, unsigned limit,
+    char *err, size_t errlen)
+{
+	char *line = NULL, *out = NULL, *copy, *s, newl[32];
+	const char *name;
+	size_t cap = 0, olen = 0;
+	int in = 0, done = 0;
+	mode_t mode = 0644;
+	struct stat sb;
+	FILE *fp, *o;
+
+	(void)snprintf(newl, sizeof(newl), "limit = %u\n", limit);
+	if ((o = open_memstream(&out, &olen)) == NULL)
+		goto fail;
+	if ((fp = fopen(path, "re")) != NULL) {
+		if (fstat(fileno(fp), &sb) == 0)
+			mode = sb.st_mode & 07777;
+		while (getline(&line, &cap, fp) != -1) {
+			if ((copy = strdup(line)) == NULL)
+				break;
+			s = trim(copy);
+			if (*s == '[') {
+				if (in && !done) {	/* section had none */
+					(void)fputs(newl, o);
+					done = 1;
+				}
+				name = section(s);
+				in = name != NULL && strcmp(name, gate) == 0;
+			} else if (in && !done && strncmp(s, "limit", 5) == 0 &&
+			    trim(s + 5)[0] == '=') {
+				(void)fputs(newl, o);
+				done = 1;
+				free(copy);
+				continue;
+			}
+			free(copy);
+			(void)fputs(line, o);
+		}
+		(void)fclose(fp);
+	} else if (errno != ENOENT)
+		goto fail;
+	if (!done) {
+		(void)fflush(o);
+		if (olen > 0 && out[olen - 1] != '\n')
+			(void)fputc('\n', o);
+		if (in)		/* the last section, and it had no limit */
+			(void)fputs(newl, o);
+		else
+			(void)fprintf(o, "%s[gate %s]\n%s", olen ? "\n" : "",
+			    gate, newl);
+	}
+	if (fclose(o) == EOF || replace_file(path, out, mode) == -1)
+		goto fail;
+	free(line);
+	free(out);
+	return 0;
+fail:
+	(void)snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	free(line);
+	free(out);
+	return -1;
+}

@@ -1,0 +1,70 @@
+#!/usr/bin/env bats
+# The configuration file: defaults for new gates, logging, --persist.
+
+load common
+
+@test "a new gate takes its limit from the file: its section, else the global key" {
+	printf '# defaults\nlimit = 7\n\n[gate cc]\nlimit = 2   # compilers\n' > "$GATERUN_CONF"
+	[ "$(status_field .max_allowed)" -eq 7 ]
+	[ "$(status_field .max_allowed cc)" -eq 2 ]
+	run env GATERUN_LIMIT=3 "$G" -g cc --status --json
+	[ "$(jq -r .max_allowed <<<"$output")" -eq 3 ]
+	# Read when a gate is made, not after.
+	"$G" -g cc -- true
+	printf 'limit = 9\n' > "$GATERUN_CONF"
+	[ "$(status_field .max_allowed cc)" -eq 2 ]
+}
+
+@test "log = yes turns logging on; GATERUN_LOG=0 turns it off" {
+	printf 'log = yes\n' > "$GATERUN_CONF"
+	run env GATERUN_LOG=stderr "$G" -- true
+	[[ "$output" == *"slot 0 taken"* ]]
+	run env GATERUN_LOG=0 "$G" -- true
+	[ -z "$output" ]
+}
+
+@test "--limit --persist writes the gate's limit into its section" {
+	printf 'limit = 4\n[gate cc]\nlog = no\n[gate other]\nlimit = 1\n' > "$GATERUN_CONF"
+	run "$G" -g cc --limit 6 --persist
+	[ "$status" -eq 0 ]
+	[ "$output" = "gate 'cc': limit 4 -> 6" ]
+	[ "$(cat "$GATERUN_CONF")" = "$(printf 'limit = 4\n[gate cc]\nlog = no\nlimit = 6\n[gate other]\nlimit = 1')" ]
+	run "$G" -g cc --limit 8 --persist
+	[ "$(grep -c 'limit = 8' "$GATERUN_CONF")" -eq 1 ]
+	run "$G" -g fresh --limit 3 --persist
+	[ "$(tail -2 "$GATERUN_CONF")" = "$(printf '[gate fresh]\nlimit = 3')" ]
+	rm -rf "$GATERUN_DIR"		# a reboot empties /run
+	[ "$(status_field .max_allowed fresh)" -eq 3 ]
+}
+
+@test "errors name the file and the line, and change nothing" {
+	printf 'limit = 4\nlimt = 3\n' > "$GATERUN_CONF"
+	run "$G" -- true
+	[ "$status" -eq 125 ]
+	[ "$output" = "gaterun: $GATERUN_CONF:2: unknown key (limit and log are known)" ]
+	for bad in 'limit = 4097' 'limit = -1' 'limit = x' 'log = maybe' '[gate a/b]' '[oops]' 'just words'; do
+		printf '%s\n' "$bad" > "$GATERUN_CONF"
+		run "$G" --status
+		[ "$status" -eq 125 ]
+		[[ "$output" == "gaterun: $GATERUN_CONF:1: "* ]]
+	done
+	[ ! -e "$GATERUN_DIR" ]
+	run "$G" --status --persist
+	[ "$status" -eq 125 ]
+}
+
+@test "a limit that cannot be saved is still set, and says so" {
+	mkdir "$BATS_TEST_TMPDIR/ro"
+	export GATERUN_CONF=$BATS_TEST_TMPDIR/ro/missing-dir/gaterun.conf
+	run "$G" --limit 2 --persist
+	[ "$status" -eq 125 ]
+	[[ "$output" == *"limit set to 2, but not saved: $GATERUN_CONF: "* ]]
+	[ "$(status_field .max_allowed)" -eq 2 ]
+}
+
+@test "a configuration file the caller may not read is skipped" {
+	[ "$(id -u)" -ne 0 ] || skip "root reads every file"
+	printf 'limit = 2\n' > "$GATERUN_CONF"
+	chmod 000 "$GATERUN_CONF"
+	[ "$(status_field .max_allowed)" -eq 5 ]
+}
