@@ -231,8 +231,9 @@ share_file(const struct gate *g, int fd)
 
 	if (!g->shared || fstat(fd, &sb) == -1 || sb.st_uid != g->uid)
 		return;		/* a member's file is the member's business */
-	(void)fchown(fd, (uid_t)-1, g->gid);
-	(void)fchmod(fd, 0660);
+	/* Fails only for a caller outside the group: then nobody shares. */
+	if (fchown(fd, (uid_t)-1, g->gid) == 0)
+		(void)fchmod(fd, 0660);
 }
 
 /* 1 if path itself is a symbolic link. */

@@ -40,7 +40,8 @@ tmpdir_teardown(void)
 	char cmd[128];
 
 	(void)snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	(void)system(cmd);
+	if (system(cmd) != 0)
+		cr_log_warn("could not remove %s", dir);
 }
 
 static void
@@ -188,7 +189,8 @@ waiter(int fd, char id, int hold)
 
 		if (gate_acquire(g, &req, &gw) != 1)
 			_exit(1);
-		(void)write(fd, &id, 1);
+		if (write(fd, &id, 1) != 1)
+			_exit(1);
 		if (hold)
 			pause();
 		gate_close(g);

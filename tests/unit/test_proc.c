@@ -71,7 +71,8 @@ Test(proc, descendants_include_grandchildren)
 	cr_assert(eq(int, pipe(p), 0));
 	if ((child = fork()) == 0) {
 		if (fork() == 0) {
-			(void)write(p[1], "x", 1);
+			if (write(p[1], "x", 1) != 1)
+				_exit(1);
 			pause();
 			_exit(0);
 		}
