@@ -3,6 +3,7 @@
  *
  *	limit = 5		# every new gate
  *	log = no
+ *	group = builders	# a new state directory is shared with it
  *	[gate cc]
  *	limit = 4		# gate "cc" only
  *
@@ -80,7 +81,13 @@ setting(char *line, struct config *c)
 			return "log must be yes or no";
 		return NULL;
 	}
-	return "unknown key (limit and log are known)";
+	if (strcmp(k, "group") == 0) {
+		if (*v == '\0' || strlen(v) >= sizeof(c->group))
+			return "group must be a group name";
+		(void)strlcpy(c->group, v, sizeof(c->group));
+		return NULL;
+	}
+	return "unknown key (limit, log and group are known)";
 }
 
 int
@@ -95,6 +102,7 @@ config_read(const char *path, const char *gate, struct config *c, char *err,
 	FILE *fp;
 
 	c->limit = c->log = -1;
+	c->group[0] = '\0';
 	if ((fp = fopen(path, "re")) == NULL) {
 		/* None, or one this user may not read (root's own): defaults. */
 		if (errno == ENOENT || errno == EACCES || errno == ENOTDIR)

@@ -10,6 +10,7 @@
 struct config {
 	int	limit;		/* default limit of a new gate; -1: unset */
 	int	log;		/* log events: 1, 0, or -1: unset */
+	char	group[64];	/* group a new state directory is shared with */
 };
 
 /*

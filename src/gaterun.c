@@ -7,6 +7,7 @@
 
 #include <sys/inotify.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -18,6 +19,7 @@
 #include <limits.h>
 #include <math.h>
 #include <poll.h>
+#include <grp.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -213,6 +215,27 @@ state_dir(void)
 }
 
 /*
+ * "group = NAME": a state directory made now is shared with that group
+ * (mode 2770, the mark of a shared gate directory). One that exists is
+ * left as it is: an admin's choice is not second-guessed.
+ */
+static void
+shared_dir(const char *dir, const char *group, const char *conf)
+{
+	struct group *gr;
+
+	if ((gr = getgrnam(group)) == NULL)
+		errx(EXIT_GATERUN, "%s: group '%s' does not exist", conf, group);
+	if (mkdir(dir, 0700) == -1) {
+		if (errno == EEXIST)
+			return;
+		err(EXIT_GATERUN, "cannot make %s", dir);
+	}
+	if (chown(dir, (uid_t)-1, gr->gr_gid) == -1 || chmod(dir, 02770) == -1)
+		err(EXIT_GATERUN, "cannot share %s with group '%s'", dir, group);
+}
+
+/*
  * Defaults from the configuration file ($GATERUN_CONF or the configured
  * path): the limit a new gate gets (GATERUN_LIMIT overrides it), logging.
  */
@@ -231,6 +254,8 @@ configure(struct opts *o)
 		o->deflimit = parse_limit(e, "GATERUN_LIMIT");
 	if (c.log == 1)
 		o->log = 1;
+	if (c.group[0] != '\0')
+		shared_dir(o->dir, c.group, o->conf);
 }
 
 static void

@@ -41,7 +41,7 @@ load common
 	printf 'limit = 4\nlimt = 3\n' > "$GATERUN_CONF"
 	run "$G" -- true
 	[ "$status" -eq 125 ]
-	[ "$output" = "gaterun: $GATERUN_CONF:2: unknown key (limit and log are known)" ]
+	[ "$output" = "gaterun: $GATERUN_CONF:2: unknown key (limit, log and group are known)" ]
 	for bad in 'limit = 4097' 'limit = -1' 'limit = x' 'log = maybe' '[gate a/b]' '[oops]' 'just words'; do
 		printf '%s\n' "$bad" > "$GATERUN_CONF"
 		run "$G" --status
@@ -67,4 +67,19 @@ load common
 	printf 'limit = 2\n' > "$GATERUN_CONF"
 	chmod 000 "$GATERUN_CONF"
 	[ "$(status_field .max_allowed)" -eq 5 ]
+}
+
+@test "group = NAME: a state directory made now is shared with the group" {
+	grp=$(id -gn)
+	printf 'group = %s\n' "$grp" > "$GATERUN_CONF"
+	run "$G" -- echo ok
+	[ "$status" -eq 0 ]
+	[ "$output" = ok ]
+	[ "$(stat -c '%a %G' "$GATERUN_DIR")" = "2770 $grp" ]
+	[ "$(stat -c '%a %G' "$GATERUN_DIR/default.gate")" = "660 $grp" ]
+	printf 'group = no-such-group-here\n' > "$GATERUN_CONF"
+	rm -rf "$GATERUN_DIR"
+	run "$G" -- true
+	[ "$status" -eq 125 ]
+	[[ "$output" == *"group 'no-such-group-here' does not exist"* ]]
 }
