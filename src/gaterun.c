@@ -22,7 +22,6 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,11 +72,16 @@ static volatile sig_atomic_t got_stop;		/* leave the queue */
 static volatile sig_atomic_t got_chld;
 static volatile sig_atomic_t pending[NSIG];	/* to forward to CMD */
 
-/* Signals forwarded to CMD (and that end a wait in line). */
-static const int fwd_sigs[] = {
-	SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT
+/*
+ * Signals we catch: those forwarded to CMD (they also end a wait in
+ * line), then SIGCHLD.
+ */
+static const int our_sigs[] = {
+	SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT,
+	SIGCHLD		/* last: caught, never forwarded */
 };
-#define NFWD	(sizeof(fwd_sigs) / sizeof(fwd_sigs[0]))
+#define NOURS	(sizeof(our_sigs) / sizeof(our_sigs[0]))
+#define NFWD	(NOURS - 1)
 
 static void __dead
 usage(int status)
@@ -447,18 +451,14 @@ parse_args(int argc, char **argv, struct opts *o)
 		    strcmp(e, "stderr") == 0 ? LOG_PERROR : 0), LOG_USER);
 }
 
-/* One event to syslog (journald picks it up), when logging is on. */
-static void __attribute__((__format__(__printf__, 2, 3)))
-logev(const struct opts *o, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!o->log)
-		return;
-	va_start(ap, fmt);
-	vsyslog(LOG_INFO, fmt, ap);
-	va_end(ap);
-}
+/*
+ * One event to syslog (journald picks it up), when logging is on. A macro,
+ * so that its arguments (a user lookup among them) cost nothing when off.
+ */
+#define logev(o, ...)	do {						\
+	if ((o)->log)							\
+		syslog(LOG_INFO, __VA_ARGS__);				\
+} while (0)
 
 /* The caller's user name, for the log. */
 static const char *
@@ -760,8 +760,8 @@ signals_setup(struct sigsaved *ss)
 	sa.sa_flags = SA_SIGINFO;
 	sigfillset(&sa.sa_mask);
 	sigemptyset(&ss->ours);
-	for (i = 0; i <= NFWD; i++) {
-		int sig = i < NFWD ? fwd_sigs[i] : SIGCHLD;
+	for (i = 0; i < NOURS; i++) {
+		int sig = our_sigs[i];
 
 		if (sigaction(sig, NULL, &old) == -1)
 			err(EXIT_GATERUN, "sigaction");
@@ -778,8 +778,8 @@ signals_setup(struct sigsaved *ss)
 	sigaddset(&block, SIGPIPE);
 	if (sigprocmask(SIG_BLOCK, &block, &ss->mask) == -1)
 		err(EXIT_GATERUN, "sigprocmask");
-	for (i = 0; i <= NFWD; i++) {
-		int sig = i < NFWD ? fwd_sigs[i] : SIGCHLD;
+	for (i = 0; i < NOURS; i++) {
+		int sig = our_sigs[i];
 
 		if (sigismember(&ss->ours, sig) &&
 		    sigaction(sig, &sa, NULL) == -1)
@@ -793,8 +793,8 @@ signals_restore(const struct sigsaved *ss)
 {
 	size_t i;
 
-	for (i = 0; i <= NFWD; i++) {
-		int sig = i < NFWD ? fwd_sigs[i] : SIGCHLD;
+	for (i = 0; i < NOURS; i++) {
+		int sig = our_sigs[i];
 
 		(void)signal(sig, ss->ignored[sig] ? SIG_IGN : SIG_DFL);
 	}
@@ -912,9 +912,9 @@ forward(pid_t pid)
 	size_t i;
 
 	for (i = 0; i < NFWD; i++)
-		if (pending[fwd_sigs[i]]) {
-			pending[fwd_sigs[i]] = 0;
-			(void)kill(pid, fwd_sigs[i]);
+		if (pending[our_sigs[i]]) {
+			pending[our_sigs[i]] = 0;
+			(void)kill(pid, our_sigs[i]);
 		}
 }
 
