@@ -29,6 +29,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "common.h"
 #include "conffile.h"
 #include "exitcodes.h"
 #include "gate.h"
@@ -148,74 +149,37 @@ usage(int status)
 	exit(0);
 }
 
-/* Seconds as a non-negative decimal, at most a year. */
+/* The shared parsers (common.c), dying with the value named. */
 static double
 parse_secs(const char *s, const char *what)
 {
-	char *end;
 	double v;
 
-	errno = 0;
-	v = strtod(s, &end);
-	if (*s == '\0' || *end != '\0' || errno != 0 || !isfinite(v) ||
-	    v < 0 || v > 31536000 || strchr(s, 'x') || strchr(s, 'X'))
+	if (secs_parse(s, &v) == -1)
 		errx(EXIT_GATERUN, "%s is not a number of seconds: '%s'",
 		    what, s);
 	return v;
 }
 
-/* A signal by name (TERM, SIGTERM, term) or number. */
 static int
 parse_signal(const char *s)
 {
-	const char *errstr, *abbr;
 	int n;
 
-	n = (int)strtonum(s, 1, NSIG - 1, &errstr);
-	if (errstr == NULL)
-		return n;
-	if (strncasecmp(s, "SIG", 3) == 0)
-		s += 3;
-	for (n = 1; n < NSIG; n++)
-		if ((abbr = sigabbrev_np(n)) != NULL && strcasecmp(s, abbr) == 0)
-			return n;
-	errx(EXIT_GATERUN, "unknown signal: '%s'", s);
+	if ((n = signal_parse(s)) == -1)
+		errx(EXIT_GATERUN, "unknown signal: '%s'", s);
+	return n;
 }
 
-/* A limit: an integer 0..4096, nothing else. */
 static unsigned
 parse_limit(const char *s, const char *what)
 {
-	const char *errstr;
-	long long v;
+	unsigned v;
 
-	if (*s == '\0' || s[strspn(s, "0123456789")] != '\0')
+	if (limit_parse(s, 0, &v) == -1)
 		errx(EXIT_GATERUN, "%s must be an integer from 0 to %d: '%s'",
 		    what, GATE_MAX_LIMIT, s);
-	v = strtonum(s, 0, GATE_MAX_LIMIT, &errstr);
-	if (errstr != NULL)
-		errx(EXIT_GATERUN, "%s is %s (0 to %d): '%s'", what, errstr,
-		    GATE_MAX_LIMIT, s);
-	return (unsigned)v;
-}
-
-/* Where gates live: $GATERUN_DIR, /run/gaterun, $XDG_RUNTIME_DIR/gaterun. */
-static const char *
-state_dir(void)
-{
-	static char buf[PATH_MAX];
-	const char *d;
-
-	if ((d = getenv("GATERUN_DIR")) != NULL && *d != '\0')
-		return d;
-	if (geteuid() == 0)
-		return "/run/gaterun";
-	if ((d = getenv("XDG_RUNTIME_DIR")) != NULL && d[0] == '/' &&
-	    (size_t)snprintf(buf, sizeof(buf), "%s/gaterun", d) < sizeof(buf))
-		return buf;
-	(void)snprintf(buf, sizeof(buf), "/tmp/gaterun-%u",
-	    (unsigned)geteuid());
-	return buf;
+	return v;
 }
 
 /*
@@ -645,12 +609,9 @@ do_limit(const struct opts *o)
 	    sizeof(err)) == -1)
 		errx(EXIT_GATERUN, "limit set to %u, but not saved: %s",
 		    o->limit, err);
-	if (o->json) {
-		(void)fputs("{\"gate\":", stdout);
-		json_str(stdout, o->gate);
-		(void)printf(",\"old_limit\":%u,\"new_limit\":%u}\n", old,
-		    o->limit);
-	} else
+	if (o->json)
+		report_limit_json(stdout, o->gate, old, o->limit);
+	else
 		(void)printf("gate '%s': limit %u -> %u%s\n", o->gate, old,
 		    o->limit, o->limit == 0 ? " (paused)" : "");
 	gate_close(g);
@@ -675,21 +636,9 @@ do_kill(const struct opts *o)
 			warn("cannot signal %d", (int)k[i].pid);
 			failed = 1;
 		}
-	if (o->json) {
-		(void)printf("{\"gate\":");
-		json_str(stdout, o->gate);
-		(void)printf(",\"killed_count\":%zu,\"killed_pids\":[", nok);
-		for (i = 0, nok = 0; i < n; i++)
-			if (k[i].error == 0)
-				(void)printf("%s%d", nok++ ? "," : "",
-				    (int)k[i].pid);
-		(void)printf("],\"failed_pids\":[");
-		for (i = 0, nok = 0; i < n; i++)
-			if (k[i].error != 0 && k[i].error != ESRCH)
-				(void)printf("%s%d", nok++ ? "," : "",
-				    (int)k[i].pid);
-		(void)printf("]}\n");
-	} else {
+	if (o->json)
+		report_kill_json(stdout, o->gate, k, n);
+	else {
 		(void)printf("killed %zu process%s%s", nok, nok == 1 ? "" : "es",
 		    nok ? ":" : "");
 		for (i = 0; i < n; i++)

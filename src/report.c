@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 
+#include <errno.h>
 #include <math.h>
 #include <pwd.h>
 #include <stdint.h>
@@ -85,14 +86,19 @@ iso8601(char *buf, size_t len, int64_t ns)
 	return buf;
 }
 
-/* A user's name, or the number when it has none. */
+/*
+ * A user's name, or the number when it has none. Reentrant: the HTTP
+ * server renders status in several threads at once.
+ */
 static const char *
 user_name(uid_t uid, char *buf, size_t len)
 {
-	struct passwd *pw;
+	struct passwd pw, *res;
+	char pwbuf[1024];
 
-	if ((pw = getpwuid(uid)) != NULL)
-		return pw->pw_name;
+	if (getpwuid_r(uid, &pw, pwbuf, sizeof(pwbuf), &res) == 0 &&
+	    res != NULL && strlcpy(buf, pw.pw_name, len) < len)
+		return buf;
 	(void)snprintf(buf, len, "%u", (unsigned)uid);
 	return buf;
 }
@@ -176,8 +182,6 @@ report_status(FILE *fp, const char *name, const struct gate_info *gi)
 	}
 }
 
-static void	status_obj(FILE *, const char *, const struct gate_info *);
-
 /* The fields one holder or waiter has in JSON. */
 static void
 proc_json(FILE *fp, const struct gate_proc *p, int64_t now)
@@ -199,7 +203,7 @@ proc_json(FILE *fp, const struct gate_proc *p, int64_t now)
 void
 report_status_json(FILE *fp, const char *name, const struct gate_info *gi)
 {
-	status_obj(fp, name, gi);
+	report_status_obj(fp, name, gi);
 	(void)fputc('\n', fp);
 }
 
@@ -213,14 +217,13 @@ report_status_all_json(FILE *fp, char **names, const struct gate_info *gi,
 	for (i = 0; i < n; i++) {
 		if (i > 0)
 			(void)fputc(',', fp);
-		status_obj(fp, names[i], &gi[i]);
+		report_status_obj(fp, names[i], &gi[i]);
 	}
 	(void)fputs("]}\n", fp);
 }
 
-/* The status object of one gate, without a newline. */
-static void
-status_obj(FILE *fp, const char *name, const struct gate_info *gi)
+void
+report_status_obj(FILE *fp, const char *name, const struct gate_info *gi)
 {
 	int64_t now = real_ns();
 	char tb[32];
@@ -253,6 +256,45 @@ status_obj(FILE *fp, const char *name, const struct gate_info *gi)
 		(void)fputc('}', fp);
 	}
 	(void)fputs("]}", fp);
+}
+
+void
+report_limit_json(FILE *fp, const char *name, unsigned old, unsigned limit)
+{
+	(void)fputs("{\"gate\":", fp);
+	json_str(fp, name);
+	(void)fprintf(fp, ",\"old_limit\":%u,\"new_limit\":%u}\n", old, limit);
+}
+
+/* The PIDs of k[0..n) whose signalling succeeded (ok) or failed. */
+static size_t
+kill_pids(FILE *fp, const struct gate_kill *k, size_t n, int ok)
+{
+	size_t i, m = 0;
+
+	for (i = 0; i < n; i++)
+		if (ok ? k[i].error == 0 : k[i].error != 0 &&
+		    k[i].error != ESRCH)
+			(void)fprintf(fp, "%s%d", m++ ? "," : "", (int)k[i].pid);
+	return m;
+}
+
+void
+report_kill_json(FILE *fp, const char *name, const struct gate_kill *k,
+    size_t n)
+{
+	size_t i, nok = 0;
+
+	for (i = 0; i < n; i++)
+		if (k[i].error == 0)
+			nok++;
+	(void)fputs("{\"gate\":", fp);
+	json_str(fp, name);
+	(void)fprintf(fp, ",\"killed_count\":%zu,\"killed_pids\":[", nok);
+	(void)kill_pids(fp, k, n, 1);
+	(void)fputs("],\"failed_pids\":[", fp);
+	(void)kill_pids(fp, k, n, 0);
+	(void)fputs("]}\n", fp);
 }
 
 /* One metric family: HELP, TYPE, then a sample per gate. */

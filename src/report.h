@@ -16,10 +16,17 @@
 void	json_str(FILE *, const char *);
 /* Human summary line and slot table. */
 void	report_status(FILE *, const char *, const struct gate_info *);
+/* The JSON object of one gate, without a newline. */
+void	report_status_obj(FILE *, const char *, const struct gate_info *);
 /* One JSON object, one line. */
 void	report_status_json(FILE *, const char *, const struct gate_info *);
 /* {"schema":N,"gates":[...]}: the objects of n gates, one line. */
 void	report_status_all_json(FILE *, char **, const struct gate_info *,
+	    size_t);
+/* {"gate":..,"old_limit":N,"new_limit":N}, one line. */
+void	report_limit_json(FILE *, const char *, unsigned, unsigned);
+/* {"gate":..,"killed_count":N,"killed_pids":[..],"failed_pids":[..]}. */
+void	report_kill_json(FILE *, const char *, const struct gate_kill *,
 	    size_t);
 /* Prometheus text exposition of n gates (node_exporter textfile format). */
 void	report_metrics(FILE *, char **, const struct gate_info *, size_t);

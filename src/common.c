@@ -1,0 +1,85 @@
+/*
+ * Shared by gaterun and gaterun-httpd: the state directory and the
+ * parsers of seconds, signals and limits.
+ */
+#include "config.h"
+
+#include <sys/types.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "gate.h"
+
+const char *
+state_dir(void)
+{
+	static char buf[PATH_MAX];
+	const char *d;
+
+	if ((d = getenv("GATERUN_DIR")) != NULL && *d != '\0')
+		return d;
+	if (geteuid() == 0)
+		return "/run/gaterun";
+	if ((d = getenv("XDG_RUNTIME_DIR")) != NULL && d[0] == '/' &&
+	    (size_t)snprintf(buf, sizeof(buf), "%s/gaterun", d) < sizeof(buf))
+		return buf;
+	(void)snprintf(buf, sizeof(buf), "/tmp/gaterun-%u",
+	    (unsigned)geteuid());
+	return buf;
+}
+
+int
+secs_parse(const char *s, double *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (*s == '\0' || *end != '\0' || errno != 0 || !isfinite(v) ||
+	    v < 0 || v > 31536000 || strchr(s, 'x') || strchr(s, 'X'))
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int
+signal_parse(const char *s)
+{
+	const char *errstr, *abbr;
+	int n;
+
+	n = (int)strtonum(s, 1, NSIG - 1, &errstr);
+	if (errstr == NULL)
+		return n;
+	if (strncasecmp(s, "SIG", 3) == 0)
+		s += 3;
+	for (n = 1; n < NSIG; n++)
+		if ((abbr = sigabbrev_np(n)) != NULL && strcasecmp(s, abbr) == 0)
+			return n;
+	return -1;
+}
+
+int
+limit_parse(const char *s, unsigned min, unsigned *out)
+{
+	const char *errstr;
+	long long v;
+
+	if (*s == '\0' || s[strspn(s, "0123456789")] != '\0')
+		return -1;
+	v = strtonum(s, min, GATE_MAX_LIMIT, &errstr);
+	if (errstr != NULL)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}

@@ -1,0 +1,21 @@
+/*
+ * What the command line and the HTTP server share: where gates live and
+ * how the values a person types are read. Nothing here exits: callers
+ * word the error their own way (a message on stderr, a JSON 400).
+ */
+#ifndef GATERUN_COMMON_H
+#define GATERUN_COMMON_H
+
+/*
+ * The state directory: $GATERUN_DIR, /run/gaterun for root, else
+ * $XDG_RUNTIME_DIR/gaterun or /tmp/gaterun-UID. A static buffer.
+ */
+const char	*state_dir(void);
+/* Seconds: a non-negative decimal, at most a year. 0, or -1. */
+int	secs_parse(const char *, double *);
+/* A signal by name (TERM, SIGTERM, term) or number; -1 if none. */
+int	signal_parse(const char *);
+/* An integer min..GATE_MAX_LIMIT, digits only. 0, or -1. */
+int	limit_parse(const char *, unsigned, unsigned *);
+
+#endif

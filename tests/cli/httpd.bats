@@ -1,0 +1,384 @@
+#!/usr/bin/env bats
+# gaterun-httpd: every endpoint, every error, the token, limits on
+# clients, and many clients at once, against a server on a free loopback
+# port started by each test.
+
+load common
+
+H=${GATERUN_HTTPD:-$BATS_TEST_DIRNAME/../../src/gaterun-httpd}
+
+# Start the server with the given options on 127.0.0.1:0 (a free port);
+# sets URL, TOKEN (the token file's) and HPID.
+start_httpd() {
+	TOKEN=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
+	printf '%s\n' "$TOKEN" >"$BATS_TEST_TMPDIR/token"
+	chmod 600 "$BATS_TEST_TMPDIR/token"
+	"$H" "$@" >"$BATS_TEST_TMPDIR/httpd.out" 2>"$BATS_TEST_TMPDIR/httpd.err" &
+	HPID=$!
+	BG_PIDS+=("$HPID")
+	until_true "grep -q listening '$BATS_TEST_TMPDIR/httpd.out'"
+	URL=http://127.0.0.1:$(sed -n 's|.*http://127.0.0.1:\([0-9]*\)/.*|\1|p' \
+	    "$BATS_TEST_TMPDIR/httpd.out")
+}
+
+with_token() { start_httpd -t "$BATS_TEST_TMPDIR/token" "$@" 127.0.0.1:0; }
+
+# curl printing the body, then the status code on a line of its own.
+req() {
+	curl -s -w '\n%{http_code}\n' "$@"
+}
+auth() { req -H "Authorization: Bearer $TOKEN" "$@"; }
+code() { tail -n 1 <<<"$output"; }
+body() { sed '$d' <<<"$output"; }
+
+@test "httpd: --help and --version; no token and no --public-read is refused" {
+	run "$H" --help
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"--token-file"* ]]
+	run "$H" --version
+	[[ "$output" == "gaterun-httpd "* ]]
+	run "$H" 127.0.0.1:0
+	[ "$status" -eq 125 ]
+	[[ "$output" == "gaterun-httpd: no --token-file"* ]]
+	run "$H" --bogus
+	[ "$status" -eq 125 ]
+}
+
+@test "httpd: a token file others can read, a short token, a bad address are refused" {
+	echo 0123456789abcdef0123 >tok
+	chmod 644 tok
+	run "$H" -t tok 127.0.0.1:0
+	[ "$status" -eq 125 ]
+	[[ "$output" == *"cannot use token file tok: others than its owner"* ]]
+	echo short >tok
+	chmod 600 tok
+	run "$H" -t tok 127.0.0.1:0
+	[[ "$output" == *"16 to 255 characters"* ]]
+	run "$H" -t missing 127.0.0.1:0
+	[[ "$output" == *"No such file"* ]]
+	run "$H" -r 127.0.0.1:99999
+	[[ "$output" == *"bad port: '99999'"* ]]
+	run "$H" -r 'not an address:80'
+	[ "$status" -eq 125 ]
+	run "$H" -r -W 101 0
+	[[ "$output" == *"--warn must be an integer from 0 to 100"* ]]
+	run "$H" -r -g a/b 0
+	[[ "$output" == *"bad gate name"* ]]
+}
+
+@test "httpd: status is the command line's JSON, behind the token" {
+	"$G" --limit 4 >/dev/null
+	bg "$G" -- sleep 30
+	until_true '[ "$(active)" = 1 ]'
+	with_token
+	run req "$URL/api/process-status"
+	[ "$(code)" = 401 ]
+	[ "$(body | jq -r .error)" = "missing or wrong bearer token" ]
+	run req -H "Authorization: Bearer wrong$TOKEN" "$URL/api/process-status"
+	[ "$(code)" = 401 ]
+	run auth "$URL/api/process-status"
+	[ "$(code)" = 200 ]
+	cli=$("$G" --status --json | jq -c 'del(.timestamp, .slots[].elapsed_seconds)')
+	[ "$(body | jq -c 'del(.timestamp, .slots[].elapsed_seconds)')" = "$cli" ]
+	[ "$(body | jq -r '.active_processes, .max_allowed, .utilization_percent, .can_start_new' | xargs)" = "1 4 25 true" ]
+	[ "$(body | jq '.active_pids | length')" = 1 ]
+	run auth -I "$URL/api/process-status"
+	[[ "$output" == *"Content-Type: application/json"* ]]
+}
+
+@test "httpd: --public-read opens GETs, not POSTs" {
+	start_httpd -r 127.0.0.1:0
+	run req "$URL/api/process-status"
+	[ "$(code)" = 200 ]
+	run req -d max_concurrent=3 "$URL/api/process-limit"
+	[ "$(code)" = 403 ]
+	[[ "$(body | jq -r .error)" == "changes are disabled"* ]]
+	[ "$(status_field .max_allowed)" = 5 ]
+}
+
+@test "httpd: gates by name, unknown gate 404, bad name 400, unknown parameter 400" {
+	"$G" -g build -- true
+	"$G" -g test -- true
+	with_token -r
+	run req "$URL/api/process-status?gate=build"
+	[ "$(body | jq -r .gate)" = build ]
+	run req "$URL/api/process-status?gate=nope"
+	[ "$(code)" = 404 ]
+	[ "$(body | jq -r .error)" = "no gate 'nope'" ]
+	run req "$URL/api/process-status?gate=a/b"
+	[ "$(code)" = 400 ]
+	run req "$URL/api/process-status?colour=red"
+	[ "$(code)" = 400 ]
+	[[ "$(body | jq -r .error)" == *"unknown parameter 'colour'"* ]]
+	run req "$URL/api/gates"
+	[ "$(code)" = 200 ]
+	[ "$(body | jq -r '.gates[].gate' | xargs)" = "build test" ]
+	run req "$URL/nowhere"
+	[ "$(code)" = 404 ]
+	[ "$(body | jq -r .code)" = 404 ]
+}
+
+@test "httpd: limit by JSON body, form body and query; the state changes" {
+	with_token
+	run auth -d '{"max_concurrent": 10}' "$URL/api/process-limit"
+	[ "$(code)" = 200 ]
+	[ "$(body | jq -c .)" = '{"gate":"default","old_limit":5,"new_limit":10}' ]
+	[ "$(status_field .max_allowed)" = 10 ]
+	run auth -d max_concurrent=7 "$URL/api/process-limit"
+	[ "$(body | jq -r .new_limit)" = 7 ]
+	run auth -X POST "$URL/api/process-limit?max_concurrent=6"
+	[ "$(body | jq -r .old_limit)" = 7 ]
+	"$G" -g other -- true
+	run auth -H 'Content-Type: application/json' \
+	    -d '{"gate":"other","max_concurrent":2}' "$URL/api/process-limit"
+	[ "$(body | jq -c .)" = '{"gate":"other","old_limit":5,"new_limit":2}' ]
+	[ "$(status_field .max_allowed other)" = 2 ]
+	grep -q "gate 'other': limit 5 -> 2" "$BATS_TEST_TMPDIR/httpd.err"
+}
+
+@test "httpd: bad limits, methods, tokens and bodies change nothing" {
+	with_token
+	for v in 0 -1 abc 1e9 4097 99999999999 1.5 '"10"' '' null; do
+		run auth -d "{\"max_concurrent\":$v}" "$URL/api/process-limit"
+		[ "$(code)" = 400 ] || { echo "$v: $output"; false; }
+		body | jq -e .error >/dev/null
+	done
+	run auth -d '{}' "$URL/api/process-limit"
+	[ "$(code)" = 400 ]
+	[ "$(body | jq -r .error)" = "max_concurrent is missing" ]
+	run auth -d '{"max_concurrent":3,"max_concurrent":4}' "$URL/api/process-limit"
+	[ "$(code)" = 400 ]
+	run auth -d '{"max_concurrent":3' "$URL/api/process-limit"
+	[ "$(code)" = 400 ]
+	run auth -d '{"max_concurrent":3,"gate":"nope"}' "$URL/api/process-limit"
+	[ "$(code)" = 404 ]
+	run req -d max_concurrent=3 "$URL/api/process-limit"
+	[ "$(code)" = 401 ]
+	run req -H "Authorization: Bearer ${TOKEN}x" -d max_concurrent=3 "$URL/api/process-limit"
+	[ "$(code)" = 401 ]
+	run auth -I "$URL/api/process-limit"
+	[[ "$output" == *"405 Method Not Allowed"* && "$output" == *"Allow: POST"* ]]
+	run auth -X PUT -d max_concurrent=3 "$URL/api/process-limit"
+	[ "$(code)" = 405 ]
+	run auth -X DELETE "$URL/api/process-status"
+	[ "$(code)" = 405 ]
+	head -c 5000 /dev/zero | tr '\0' ' ' >big
+	run auth --data-binary @big "$URL/api/process-limit?max_concurrent=3"
+	[ "$(code)" = 413 ]
+	run auth -H 'Transfer-Encoding: chunked' --data-binary @big \
+	    "$URL/api/process-limit?max_concurrent=3"
+	[ "$(code)" = 413 ]
+	[ "$(status_field .max_allowed)" = 5 ]
+	[ ! -e "$GATERUN_DIR/nope.gate" ]
+}
+
+@test "httpd: kill-all stops every wrapped command and names them" {
+	"$G" --limit 3 >/dev/null
+	bg "$G" -- sleep 30
+	w1=$BG
+	bg "$G" -- sleep 30
+	w2=$BG
+	until_true '[ "$(active)" = 2 ]'
+	pids=$(status_field '.active_pids | sort | join(" ")')
+	with_token
+	run auth -X POST "$URL/api/process-kill-all?grace=2"
+	[ "$(code)" = 200 ]
+	[ "$(body | jq -r .killed_count)" = 2 ]
+	[ "$(body | jq -r '.killed_pids | sort | join(" ")')" = "$pids" ]
+	wait_status "$w1"
+	[ "$status" -eq 143 ]
+	wait_status "$w2"
+	[ "$status" -eq 143 ]
+	[ "$(active)" = 0 ]
+	run auth -X POST "$URL/api/process-kill-all?signal=BOGUS"
+	[ "$(code)" = 400 ]
+	run auth -X POST "$URL/api/process-kill-all?grace=-1"
+	[ "$(code)" = 400 ]
+	run auth -d '{"gate":"nope"}' "$URL/api/process-kill-all"
+	[ "$(code)" = 404 ]
+	run req -X POST "$URL/api/process-kill-all"
+	[ "$(code)" = 401 ]
+}
+
+@test "httpd: health is healthy, then warning above --warn, 503 when unreadable" {
+	"$G" --limit 2 >/dev/null
+	with_token -r -W 50
+	run req "$URL/api/health"
+	[ "$(code)" = 200 ]
+	[ "$(body | jq -r .status)" = healthy ]
+	[ "$(body | jq -r .details.max_allowed)" = 2 ]
+	bg "$G" -- sleep 30
+	bg "$G" -- sleep 30
+	until_true '[ "$(active)" = 2 ]'
+	run req "$URL/api/health"
+	[ "$(code)" = 200 ]
+	[ "$(body | jq -r .status)" = warning ]
+	[[ "$(body | jq -r .message)" == "gate 'default': 2/2 active (100%, warning above 50%)"* ]]
+	stop_bg
+	# A symlink where the state directory should be: refused, so 503.
+	mv "$GATERUN_DIR" "$BATS_TEST_TMPDIR/real"
+	ln -s "$BATS_TEST_TMPDIR/real" "$GATERUN_DIR"
+	start_httpd -r 127.0.0.1:0
+	run req "$URL/api/health"
+	[ "$(code)" = 503 ]
+	[ "$(body | jq -r .status)" = unavailable ]
+	[[ "$(body | jq -r .message)" == *symlink* ]]
+}
+
+@test "httpd: /metrics is the command line's Prometheus text" {
+	"$G" -g cc -- true
+	with_token -r
+	run curl -s -o got -w '%{http_code}' "$URL/metrics"
+	[ "$output" = 200 ]
+	"$G" --all --metrics >want
+	diff want got
+	run curl -sI "$URL/metrics"
+	[[ "$output" == *"Content-Type: text/plain; version=0.0.4"* ]]
+	if command -v promtool >/dev/null; then
+		promtool check metrics <got
+	fi
+}
+
+@test "httpd: /events pushes a status object on every change, no polling" {
+	with_token -r
+	curl -sN "$URL/events" >events &
+	cpid=$!
+	BG_PIDS+=("$cpid")
+	until_true 'grep -q "^event: status" events'
+	grep -q '^retry: 2000' events
+	bg "$G" -- sleep 30
+	until_true 'grep "^data: " events | tail -n 1 | cut -c7- | jq -e ".gates[0].active_processes == 1" >/dev/null'
+	kill_tree "$BG"
+	"$G" --limit 9 >/dev/null
+	until_true 'grep "^data: " events | tail -n 1 | cut -c7- | jq -e ".gates[0].max_allowed == 9 and .gates[0].active_processes == 0" >/dev/null'
+	# One gate by name; an unknown one is 404 before any stream.
+	run req "$URL/events?gate=nope"
+	[ "$(code)" = 404 ]
+	run curl -s -m 1 -D - "$URL/events?gate=default"
+	[[ "$output" == *"Content-Type: text/event-stream"* ]]
+	[[ "$output" == *'data: {"schema":1,"gate":"default"'* ]]
+}
+
+@test "httpd: the server's CPU time stays flat while streams wait" {
+	with_token -r
+	curl -sN "$URL/events" >/dev/null &
+	BG_PIDS+=("$!")
+	curl -sN "$URL/events" >/dev/null &
+	BG_PIDS+=("$!")
+	sleep 0.3
+	t0=$(awk '{print $14 + $15}' /proc/"$HPID"/stat)
+	sleep 1
+	t1=$(awk '{print $14 + $15}' /proc/"$HPID"/stat)
+	[ $((t1 - t0)) -le 1 ]
+}
+
+@test "httpd: a gate directory made after the server started is watched" {
+	rm -rf "$GATERUN_DIR"
+	with_token -r
+	curl -sN "$URL/events" >events &
+	BG_PIDS+=("$!")
+	until_true 'grep -q "^event: status" events'
+	"$G" -g late -- true
+	until_true 'grep "^data: " events | tail -n 1 | cut -c7- | jq -e ".gates[0].gate == \"late\"" >/dev/null'
+}
+
+@test "httpd: a foreign Host on a loopback server is refused (DNS rebinding)" {
+	with_token -r
+	run req -H 'Host: evil.example:8080' "$URL/api/process-status"
+	[ "$(code)" = 403 ]
+	run req -H 'Host: localhost:8080' "$URL/api/process-status"
+	[ "$(code)" = 200 ]
+}
+
+@test "httpd: the dashboard page is self-contained and locked down" {
+	with_token
+	run curl -s -D headers "$URL/"
+	[ "$status" -eq 0 ]
+	grep -qi '^Content-Type: text/html' headers
+	grep -qi "^Content-Security-Policy: default-src 'none'" headers
+	grep -qi '^X-Frame-Options: DENY' headers
+	[[ "$output" == *"<title>gaterun</title>"* ]]
+	# No external asset: no src= or href= that leaves the page.
+	! grep -Eq '(src|href)="(https?:)?//' <<<"$output"
+}
+
+@test "httpd: per-address connection limit and idle timeout" {
+	start_httpd -r -p 2 -T 2 127.0.0.1:0
+	curl -sN "$URL/events" >/dev/null &
+	s1=$!
+	BG_PIDS+=("$s1")
+	curl -sN "$URL/events" >/dev/null &
+	s2=$!
+	BG_PIDS+=("$s2")
+	until_true '[ "$(ss -Htn state established "( sport = :${URL##*:} )" | wc -l)" -ge 2 ]'
+	run req -m 2 "$URL/api/health"
+	[ "$(code)" = 000 ]
+	kill "$s1"
+	# A stream's end is seen at its next write: a ping, every -T / 2.
+	until_true '[ "$(req -m 2 "$URL/api/health" | tail -n 1)" = 200 ]' 500
+	kill "$s2"
+	# A client that connects and says nothing is closed after -T.
+	run timeout 10 bash -c 'exec 5<>"/dev/tcp/127.0.0.1/$1" && cat <&5' _ "${URL##*:}"
+	[ "$status" -eq 0 ]
+}
+
+@test "httpd: 1000 requests from 20 clients while wrappers come and go" {
+	"$G" --limit 3 >/dev/null
+	with_token -r -c 64 -p 64
+	(
+		for _ in $(seq 30); do
+			"$G" -- sleep 0.02 &
+		done
+		wait
+	) &
+	BG_PIDS+=("$!")
+	urls=()
+	for _ in $(seq 50); do
+		urls+=("$URL/api/process-status")
+	done
+	for c in $(seq 20); do
+		curl -s "${urls[@]}" >"out.$c" &
+		BG_PIDS+=("$!")
+	done
+	for p in "${BG_PIDS[@]:1}"; do
+		wait "$p"
+	done
+	cat out.* >all
+	[ "$(wc -l <all)" -eq 1000 ]
+	# Every answer valid JSON, none over the limit.
+	[ "$(jq -c 'select(.active_processes <= .max_allowed)' all | wc -l)" -eq 1000 ]
+	[ "$(active)" = 0 ]
+}
+
+@test "httpd: SIGHUP re-reads the token; SIGTERM ends it, streams and all" {
+	with_token
+	old=$TOKEN
+	run auth "$URL/api/health"
+	[ "$(code)" = 200 ]
+	curl -sN -H "Authorization: Bearer $TOKEN" "$URL/events" >/dev/null &
+	BG_PIDS+=("$!")
+	TOKEN=0123456789abcdefNEW
+	printf '%s\n' "$TOKEN" >"$BATS_TEST_TMPDIR/token"
+	kill -HUP "$HPID"
+	until_true 'grep -q "token re-read" "$BATS_TEST_TMPDIR/httpd.err"'
+	run auth "$URL/api/health"
+	[ "$(code)" = 200 ]
+	run req -H "Authorization: Bearer $old" "$URL/api/health"
+	[ "$(code)" = 401 ]
+	kill -TERM "$HPID"
+	wait_status "$HPID"
+	[ "$status" -eq 0 ]
+}
+
+@test "httpd: the systemd unit verifies and is hardened (exposure under 3)" {
+	command -v systemd-analyze >/dev/null || skip "no systemd-analyze"
+	sed "s|%%BINDIR%%|$(cd "$(dirname "$H")" && pwd)|" \
+	    "$BATS_TEST_DIRNAME/../../systemd/gaterun-httpd.service.in" \
+	    >gaterun-httpd.service
+	run systemd-analyze verify --man=no ./gaterun-httpd.service
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	run systemd-analyze security --offline=true ./gaterun-httpd.service
+	echo "$output" | tail -n 1
+	level=$(sed -n 's/.*Overall exposure level for .*: \([0-9.]*\) .*/\1/p' <<<"$output")
+	awk -v l="$level" 'BEGIN { exit !(l != "" && l < 3) }'
+}
