@@ -382,3 +382,21 @@ body() { sed '$d' <<<"$output"; }
 	level=$(sed -n 's/.*Overall exposure level for .*: \([0-9.]*\) .*/\1/p' <<<"$output")
 	awk -v l="$level" 'BEGIN { exit !(l != "" && l < 3) }'
 }
+
+@test "httpd: the dashboard in a real browser: shows commands, raises the limit, kills all" {
+	if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+		skip "chromium and chromium-driver are not installed"
+	fi
+	"$G" --limit 3 >/dev/null
+	with_token -r
+	shot=${GATERUN_ARTIFACTS:-$BATS_TEST_TMPDIR}/dashboard.png
+	run timeout 120 python3 "$BATS_TEST_DIRNAME/dashboard.py" "$G" "$URL/" \
+	    "$TOKEN" "$shot"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	echo "# $(grep '^screenshot:' <<<"$output")" >&3
+	[ "$(status_field .max_allowed)" = 4 ]
+	grep -q "gate 'default': limit 3 -> 4" "$BATS_TEST_TMPDIR/httpd.err"
+	grep -q "gate 'default': kill-all: signal 15 sent to 2 processes" \
+	    "$BATS_TEST_TMPDIR/httpd.err"
+}
