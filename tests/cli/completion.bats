@@ -67,3 +67,40 @@ need_completion() {
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"function"* ]]
 }
+
+complete_httpd() {
+	# shellcheck disable=SC1091
+	source /usr/share/bash-completion/bash_completion
+	# shellcheck disable=SC1091
+	source "$BATS_TEST_DIRNAME/../../completions/gaterun-httpd.bash"
+	COMP_WORDS=("$@")
+	COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+	COMP_LINE="${COMP_WORDS[*]}"
+	COMP_POINT=${#COMP_LINE}
+	COMPREPLY=()
+	_gaterun_httpd gaterun-httpd "${COMP_WORDS[-1]}" "${COMP_WORDS[-2]}"
+	printf '%s\n' "${COMPREPLY[@]}"
+}
+
+@test "gaterun-httpd: every long option is completed, gate names too" {
+	need_completion
+	[ -x "${GATERUN_HTTPD:-}" ] || skip "gaterun-httpd not built"
+	out=$(complete_httpd gaterun-httpd --)
+	for o in $("$GATERUN_HTTPD" --help | grep -o -- '--[a-z-]*' | sort -u); do
+		[[ $'\n'"$out"$'\n' == *$'\n'"$o"$'\n'* ]] || { echo "missing $o"; false; }
+	done
+	"$G" -g alpha -- true
+	out=$(complete_httpd gaterun-httpd -g al)
+	[ "$out" = alpha ]
+}
+
+@test "gaterun-httpd: the fish and zsh completions load" {
+	if command -v fish >/dev/null; then
+		run fish -c "source $BATS_TEST_DIRNAME/../../completions/gaterun-httpd.fish; complete -C 'gaterun-httpd --per'"
+		[[ "$output" == *"--per-ip"* ]]
+	fi
+	if command -v zsh >/dev/null; then
+		run zsh -c "autoload -U compinit && compinit -u && fpath=($BATS_TEST_DIRNAME/../../completions \$fpath) && autoload -U _gaterun-httpd && whence -w _gaterun-httpd"
+		[[ "$output" == *"function"* ]]
+	fi
+}

@@ -26,3 +26,18 @@ README=$BATS_TEST_DIRNAME/../../README.md
 		grep -q "^| $code " "$README" || { echo "README lacks $code"; false; }
 	done
 }
+
+@test "gaterun-httpd: every option of --help has a man page entry; mandoc clean" {
+	[ -x "${GATERUN_HTTPD:-}" ] || skip "gaterun-httpd not built"
+	man8=$BATS_TEST_DIRNAME/../../man/gaterun-httpd.8
+	for o in $("$GATERUN_HTTPD" --help | grep -o -- '--[a-z-]*' | sort -u); do
+		grep -q -- "^\.It \(Fl .*\)\?Fl ${o#-}\b" "$man8" || { echo "no entry for $o"; false; }
+	done
+	# Every endpoint of --help is described.
+	for e in $("$GATERUN_HTTPD" --help | grep -o '/[a-z/-]*' | grep -v '^/$' | sort -u); do
+		grep -q -- "$e" "$man8" || { echo "no entry for $e"; false; }
+	done
+	if command -v mandoc >/dev/null; then
+		mandoc -Tlint -W warning "$man8"
+	fi
+}
