@@ -48,6 +48,7 @@
 #define BODY_MAX	4096		/* a POST body larger is 413 */
 #define TOKEN_MAX	256
 #define SSE_GAP_NS	50000000LL	/* at most 20 pushes a second */
+#define GEN_SLOTS	256		/* a collision costs a spare push */
 
 static const char dashboard[] =
 #include "dashboard.inc"
@@ -65,6 +66,8 @@ static struct {
 	pthread_mutex_t	mu;		/* guards what follows */
 	pthread_cond_t	changed;
 	uint64_t	gen;		/* bumped on every state change */
+	uint64_t	all_gen;	/* gen when every gate may have changed */
+	uint64_t	gate_gen[GEN_SLOTS]; /* gen a gate (by hash) last changed */
 	int		stopping;
 	char		token[TOKEN_MAX];
 	size_t		tokenlen;
@@ -850,9 +853,22 @@ api_kill(struct MHD_Connection *c, const struct params *p)
 	return send_out(c, MHD_HTTP_OK, &o, JSON, NULL);
 }
 
+/* Hash of a gate name, into S.gate_gen (FNV-1a). */
+static size_t
+gen_slot(const char *name, size_t len)
+{
+	uint32_t h = 2166136261u;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		h = (h ^ (unsigned char)name[i]) * 16777619u;
+	return h % GEN_SLOTS;
+}
+
 /* One client of /events: what it was sent, what is left to send. */
 struct sse {
 	char		*gate;		/* NULL: every gate */
+	size_t		slot;		/* gen_slot(gate) */
 	uint64_t	gen;
 	int		fresh;		/* nothing sent yet */
 	int64_t		last_ns;
@@ -898,6 +914,15 @@ done:
 	return fclose(e->o.fp) == EOF ? -1 : 0;
 }
 
+/* Did what e streams change since it was last sent? S.mu held. */
+static int
+changed_for(const struct sse *e)
+{
+	if (e->gate == NULL)
+		return S.gen != e->gen;
+	return S.gate_gen[e->slot] > e->gen || S.all_gen > e->gen;
+}
+
 /*
  * The event stream, read by libmicrohttpd in this connection's own
  * thread: hand out what is rendered, else sleep on the condition until
@@ -931,10 +956,10 @@ sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 			(void)clock_gettime(CLOCK_REALTIME, &ts);
 			ts.tv_sec += e->ping_s;
 			(void)pthread_mutex_lock(&S.mu);
-			while (!S.stopping && S.gen == e->gen &&
+			while (!S.stopping && !changed_for(e) &&
 			    pthread_cond_timedwait(&S.changed, &S.mu, &ts) == 0)
 				;
-			changed = S.gen != e->gen;
+			changed = changed_for(e);
 			e->gen = S.gen;
 			if (S.stopping) {
 				(void)pthread_mutex_unlock(&S.mu);
@@ -994,6 +1019,8 @@ api_events(struct MHD_Connection *c, const struct params *p, unsigned tmo)
 		return MHD_NO;
 	}
 	e->fresh = 1;
+	if (name != NULL)
+		e->slot = gen_slot(name, strlen(name));
 	/* Pings well inside the idle timeout keep a live client's stream. */
 	e->ping_s = tmo > 2 ? tmo / 2 : 1;
 	(void)pthread_mutex_lock(&S.mu);
@@ -1165,12 +1192,19 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 	warnx("%s", buf);
 }
 
-/* Wake every event stream: a gate changed (or we stop). */
+/*
+ * Wake the event streams: gate name (len bytes) changed, or with name
+ * NULL every gate may have; stop ends them.
+ */
 static void
-bump(int stop)
+bump(const char *name, size_t len, int stop)
 {
 	(void)pthread_mutex_lock(&S.mu);
 	S.gen++;
+	if (name != NULL)
+		S.gate_gen[gen_slot(name, len)] = S.gen;
+	else
+		S.all_gen = S.gen;
 	if (stop)
 		S.stopping = 1;
 	(void)pthread_cond_broadcast(&S.changed);
@@ -1208,7 +1242,7 @@ watcher(void *arg)
 			    IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE |
 			    IN_DELETE_SELF | IN_MOVE_SELF);
 			if (wd != -1) {
-				bump(0);	/* it may have been made */
+				bump(NULL, 0, 0); /* it may have been made */
 				if (pwd != -1)
 					(void)inotify_rm_watch(fd, pwd);
 				pwd = -1;
@@ -1238,11 +1272,11 @@ watcher(void *arg)
 				if (!(ev->mask & IN_IGNORED))
 					(void)inotify_rm_watch(fd, wd);
 				wd = -1;	/* gone: wait for it again */
-				bump(0);
+				bump(NULL, 0, 0);
 			} else if (ev->wd == wd && ev->len > 0 &&
 			    (len = strlen(ev->name)) > 5 &&
 			    strcmp(ev->name + len - 5, ".gate") == 0)
-				bump(0);
+				bump(ev->name, len - 5, 0);
 			/* Events on the parent: the loop's top looks again. */
 		}
 	}
@@ -1455,7 +1489,7 @@ main(int argc, char **argv)
 			warnx("SIGHUP: token re-read");
 		}
 	}
-	bump(1);		/* event streams end */
+	bump(NULL, 0, 1);	/* event streams end */
 	MHD_stop_daemon(d);
 	return 0;
 }

@@ -299,7 +299,8 @@ body() { sed '$d' <<<"$output"; }
 	grep -qi '^X-Frame-Options: DENY' headers
 	[[ "$output" == *"<title>gaterun</title>"* ]]
 	# No external asset: no src= or href= that leaves the page.
-	! grep -Eq '(src|href)="(https?:)?//' <<<"$output"
+	run grep -Eq '(src|href)="(https?:)?//' <<<"$output"
+	[ "$status" -eq 1 ]
 }
 
 @test "httpd: per-address connection limit and idle timeout" {
@@ -399,4 +400,21 @@ body() { sed '$d' <<<"$output"; }
 	grep -q "gate 'default': limit 3 -> 4" "$BATS_TEST_TMPDIR/httpd.err"
 	grep -q "gate 'default': kill-all: signal 15 sent to 2 processes" \
 	    "$BATS_TEST_TMPDIR/httpd.err"
+}
+
+@test "httpd: a stream of one gate is not pushed when another gate changes" {
+	"$G" -g a -- true
+	"$G" -g b -- true
+	with_token -r
+	curl -sN "$URL/events?gate=a" >a.events &
+	BG_PIDS+=("$!")
+	curl -sN "$URL/events" >all.events &
+	BG_PIDS+=("$!")
+	until_true '[ "$(grep -c "^data: " a.events)" = 1 ] && [ "$(grep -c "^data: " all.events)" = 1 ]'
+	"$G" -g b --limit 7 >/dev/null
+	until_true 'grep -q "\"max_allowed\":7" all.events'
+	sleep 0.2
+	[ "$(grep -c '^data: ' a.events)" = 1 ]
+	"$G" -g a --limit 6 >/dev/null
+	until_true 'grep "^data: " a.events | tail -n 1 | grep -q "\"max_allowed\":6"'
 }
