@@ -450,7 +450,7 @@ promote_head(struct txn *t, int slot, int64_t now)
 	if (state_add(&t->st.h, &t->st.nh, &e) == -1)
 		return -1;
 	wake_add(t, e.addr);
-	t->st.w[0].cwd = t->st.w[0].command = NULL;	/* moved */
+	t->st.w[0].strs = NULL;		/* moved */
 	state_remove(t->st.w, &t->st.nw, 0);
 	t->st.acquired++;
 	t->dirty = 1;
@@ -687,13 +687,6 @@ find_self(const struct gate *g, const struct state *st, ssize_t *idx)
 	return -1;
 }
 
-/* A copy of s cut to what the state keeps; NULL counts as empty. */
-static char *
-str_bounded(const char *s)
-{
-	return s == NULL ? strdup("") : strndup(s, STATE_MAX_STR);
-}
-
 /* A new record for this process. */
 static int
 self_entry(struct gate *g, struct txn *t, const struct gate_req *req,
@@ -708,15 +701,9 @@ self_entry(struct gate *g, struct txn *t, const struct gate_req *req,
 	e->uid = g->uid;
 	e->time_ns = real_ns();
 	(void)strlcpy(e->addr, g->addr, sizeof(e->addr));
-	e->cwd = str_bounded(req ? req->cwd : NULL);
-	e->command = str_bounded(req ? req->command : NULL);
 	t->dirty = 1;
-	if (e->cwd == NULL || e->command == NULL) {
-		free(e->cwd);
-		free(e->command);
-		return -1;
-	}
-	return 0;
+	return state_entry_encode(e, req ? req->cwd : NULL,
+	    req ? req->command : NULL);
 }
 
 /* Bind our wake socket to a kernel-chosen abstract name. */
@@ -769,14 +756,9 @@ take_now(struct gate *g, struct txn *t, const struct gate_req *req)
 		return -1;
 	e.slot = slot;
 	e.addr[0] = '\0';
-	if (req != NULL && req->cmd > 0 && proc_id(req->cmd, &e.cmd) == -1) {
-		free(e.cwd);
-		free(e.command);
-		return -1;
-	}
-	if (state_add(&t->st.h, &t->st.nh, &e) == -1) {
-		free(e.cwd);
-		free(e.command);
+	if ((req != NULL && req->cmd > 0 && proc_id(req->cmd, &e.cmd) == -1) ||
+	    state_add(&t->st.h, &t->st.nh, &e) == -1) {
+		free(e.strs);
 		return -1;
 	}
 	t->st.acquired++;
@@ -1052,8 +1034,7 @@ gate_acquire(struct gate *g, const struct gate_req *req,
 		if (sock_open(g) == -1 || self_entry(g, &t, req, &e) == -1)
 			goto fail;
 		if (state_add(&t.st.w, &t.st.nw, &e) == -1) {
-			free(e.cwd);
-			free(e.command);
+			free(e.strs);
 			goto fail;
 		}
 		g->queued = 1;
@@ -1166,9 +1147,7 @@ proc_copy(struct gate_proc *p, const struct entry *e)
 	p->wrapper_pid = e->wrapper.pid;
 	p->uid = e->uid;
 	p->time_ns = e->time_ns;
-	p->cwd = strdup(e->cwd ? e->cwd : "");
-	p->command = strdup(e->command ? e->command : "");
-	return p->cwd && p->command ? 0 : -1;
+	return state_entry_decode(e, &p->cwd, &p->command);
 }
 
 static int

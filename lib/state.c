@@ -38,9 +38,9 @@
 static void
 entry_free(struct entry *e)
 {
-	free(e->cwd);
-	free(e->command);
-	e->cwd = e->command = NULL;
+	free(e->strs);
+	e->strs = NULL;
+	e->strslen = 0;
 }
 
 void
@@ -83,40 +83,137 @@ state_remove(struct entry *v, size_t *n, size_t i)
 	(*n)--;
 }
 
-/* A bounded number; sets *bad on any error. */
+/*
+ * A bounded decimal number: digits only (no sign, no space), lo..hi;
+ * sets *bad on anything else. Hand-rolled: eight of them a record.
+ */
 static long long
 num(const char *s, long long lo, long long hi, int *bad)
 {
-	const char *errstr;
-	long long v;
+	unsigned long long v = 0;
+	const char *p;
 
-	if (*s == '\0' || *s == '+' || *s == ' ') {
-		*bad = 1;
-		return 0;
+	for (p = s; *p >= '0' && *p <= '9'; p++) {
+		if (v > (unsigned long long)LLONG_MAX / 10)
+			goto bad;
+		v = v * 10 + (unsigned)(*p - '0');
+		if (v > (unsigned long long)LLONG_MAX)
+			goto bad;
 	}
-	v = strtonum(s, lo, hi, &errstr);
-	if (errstr != NULL)
-		*bad = 1;
-	return v;
+	if (p == s || *p != '\0' || (long long)v < lo || (long long)v > hi)
+		goto bad;
+	return (long long)v;
+bad:
+	*bad = 1;
+	return 0;
 }
 
-/* Decode a ':'-prefixed vis string into a malloc'd one. */
-static char *
-str_decode(const char *s, int *bad)
+/*
+ * The decoded length of the forms our encoder writes (\ooo and the C
+ * escapes), or -1 when s holds another form, which strunvis() judges.
+ */
+static long
+vis_fast_len(const char *s, size_t len)
 {
-	char *d;
-	int n;
+	const char *p, *end = s + len;
+	long n = 0;
 
-	if (*s++ != ':' || (d = malloc(strlen(s) + 1)) == NULL) {
-		*bad = 1;
-		return NULL;
+	for (p = s; p < end; n++) {
+		if (*p++ != '\\')
+			continue;
+		if (p < end && strchr("\\ntrbavfs", *p) != NULL && *p != '\0')
+			p++;
+		else if (end - p >= 3 && p[0] >= '0' && p[0] <= '3' &&
+		    p[1] >= '0' && p[1] <= '7' && p[2] >= '0' && p[2] <= '7')
+			p += 3;
+		else
+			return -1;
 	}
-	if ((n = strunvis(d, s)) < 0 || n > STATE_MAX_STR) {
+	return n;
+}
+
+/*
+ * A ':'-prefixed vis string that decodes to at most STATE_MAX_STR bytes?
+ * Checked without decoding where the form is ours: this runs for every
+ * record of every transaction.
+ */
+static int
+str_valid(const char *s, size_t len)
+{
+	char buf[4 * STATE_MAX_STR + 2];
+	long n;
+
+	if (len == 0 || s[0] != ':')
+		return 0;
+	if ((n = vis_fast_len(s + 1, len - 1)) >= 0)
+		return n <= STATE_MAX_STR;
+	if (len > sizeof(buf))
+		return 0;
+	n = strunvis(buf, s + 1);
+	return n >= 0 && n <= STATE_MAX_STR;
+}
+
+/* Decode one ':'-prefixed vis string of len bytes into a malloc'd one. */
+static char *
+str_decode(const char *s, size_t len)
+{
+	char *enc, *d;
+
+	if (len == 0 || s[0] != ':' || (enc = strndup(s + 1, len - 1)) == NULL)
+		return NULL;
+	if ((d = malloc(len)) != NULL && strunvis(d, enc) < 0) {
 		free(d);
-		*bad = 1;
-		return NULL;
+		d = NULL;
 	}
+	free(enc);
 	return d;
+}
+
+int
+state_entry_decode(const struct entry *e, char **cwd, char **command)
+{
+	const char *sp;
+
+	*cwd = *command = NULL;
+	if (e->strs == NULL)
+		return (*cwd = strdup("")) == NULL ||
+		    (*command = strdup("")) == NULL ? -1 : 0;
+	if ((sp = memchr(e->strs, ' ', e->strslen)) == NULL ||
+	    (*cwd = str_decode(e->strs, (size_t)(sp - e->strs))) == NULL ||
+	    (*command = str_decode(sp + 1, e->strslen -
+	    (size_t)(sp + 1 - e->strs))) == NULL) {
+		free(*cwd);
+		*cwd = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+int
+state_entry_encode(struct entry *e, const char *cwd, const char *command)
+{
+	char *c = NULL, *m = NULL, *ec = NULL, *em = NULL;
+	int r = -1;
+
+	/* Cut to what the state keeps, then encode: no space survives. */
+	if ((c = strndup(cwd ? cwd : "", STATE_MAX_STR)) == NULL ||
+	    (m = strndup(command ? command : "", STATE_MAX_STR)) == NULL ||
+	    stravis(&ec, c, VIS_WHITE | VIS_OCTAL | VIS_CSTYLE) < 0 ||
+	    stravis(&em, m, VIS_WHITE | VIS_OCTAL | VIS_CSTYLE) < 0)
+		goto out;
+	free(e->strs);
+	if (asprintf(&e->strs, ":%s :%s", ec, em) < 0) {
+		e->strs = NULL;
+		goto out;
+	}
+	e->strslen = strlen(e->strs);
+	r = 0;
+out:
+	free(c);
+	free(m);
+	free(ec);
+	free(em);
+	return r;
 }
 
 /* Parse one record line (already split into fields). */
@@ -124,7 +221,7 @@ static int
 entry_parse(char **f, struct entry *e)
 {
 	int bad = 0, holder = f[0][0] == 'h';
-	size_t alen;
+	size_t alen, l10, l11;
 
 	memset(e, 0, sizeof(*e));
 	e->slot = holder ? (int)num(f[1], 0, STATE_MAX_SLOTS - 1, &bad) : -1;
@@ -149,12 +246,15 @@ entry_parse(char **f, struct entry *e)
 		memcpy(e->addr, f[9], alen + 1);
 	if (bad)
 		return -1;
-	e->cwd = str_decode(f[10], &bad);
-	e->command = bad ? NULL : str_decode(f[11], &bad);
-	if (bad) {
-		entry_free(e);
+	l10 = strlen(f[10]);
+	l11 = strlen(f[11]);
+	if (!str_valid(f[10], l10) || !str_valid(f[11], l11) ||
+	    (e->strs = malloc(l10 + l11 + 2)) == NULL)
 		return -1;
-	}
+	memcpy(e->strs, f[10], l10);
+	e->strs[l10] = ' ';
+	memcpy(e->strs + l10 + 1, f[11], l11 + 1);
+	e->strslen = l10 + 1 + l11;
 	return 0;
 }
 
@@ -330,67 +430,111 @@ bad:
 	return -1;
 }
 
-/* Append a ' :'-prefixed vis encoding of s (NULL counts as empty). */
-static int
-str_encode(FILE *fp, const char *s)
-{
-	char *enc;
-	int r;
+/*
+ * The formatter writes into one buffer it grows, with its own integer
+ * conversion: a transaction rewrites every record, so this is the hot
+ * path of a long queue (printf and vis per record cost ten times more).
+ */
+struct wbuf {
+	char	*p;
+	size_t	len, cap;
+	int	err;
+};
 
-	if (stravis(&enc, s ? s : "", VIS_WHITE | VIS_OCTAL | VIS_CSTYLE) < 0)
-		return -1;
-	r = fprintf(fp, " :%s", enc);
-	free(enc);
-	return r < 0 ? -1 : 0;
+static void
+wb_put(struct wbuf *b, const char *s, size_t n)
+{
+	char *np;
+	size_t cap;
+
+	if (b->err)
+		return;
+	if (n > b->cap - b->len) {
+		for (cap = b->cap ? b->cap : 4096; n > cap - b->len; cap *= 2)
+			;
+		if ((np = realloc(b->p, cap)) == NULL) {
+			b->err = 1;
+			return;
+		}
+		b->p = np;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+}
+
+/* ' ' then v in decimal (minus sign when neg). */
+static void
+wb_num(struct wbuf *b, uint64_t v, int neg)
+{
+	char d[24], *p = d + sizeof(d);
+
+	do
+		*--p = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	if (neg)
+		*--p = '-';
+	*--p = ' ';
+	wb_put(b, p, (size_t)(d + sizeof(d) - p));
 }
 
 /* One record line. */
-static int
-entry_format(FILE *fp, const struct entry *e)
+static void
+entry_format(struct wbuf *b, const struct entry *e)
 {
-	char slot[16];
-
+	if (e->slot >= 0) {
+		wb_put(b, "h", 1);
+		wb_num(b, (uint64_t)e->slot, 0);
+	} else
+		wb_put(b, "w -", 3);
+	wb_num(b, e->ticket, 0);
+	wb_num(b, (uint64_t)e->wrapper.pid, 0);
+	wb_num(b, e->wrapper.start, 0);
+	wb_num(b, (uint64_t)e->cmd.pid, 0);
+	wb_num(b, e->cmd.start, 0);
+	wb_num(b, e->uid, 0);
+	wb_num(b, e->time_ns < 0 ? -(uint64_t)e->time_ns : (uint64_t)e->time_ns,
+	    e->time_ns < 0);
 	if (e->slot >= 0)
-		(void)snprintf(slot, sizeof(slot), "h %d", e->slot);
+		wb_put(b, " - ", 3);
+	else {
+		wb_put(b, " ", 1);
+		wb_put(b, e->addr, strlen(e->addr));
+		wb_put(b, " ", 1);
+	}
+	if (e->strs != NULL)
+		wb_put(b, e->strs, e->strslen);
 	else
-		(void)snprintf(slot, sizeof(slot), "w -");
-	if (fprintf(fp, "%s %llu %d %llu %d %llu %u %lld %s", slot,
-	    (unsigned long long)e->ticket, (int)e->wrapper.pid,
-	    e->wrapper.start, (int)e->cmd.pid, e->cmd.start,
-	    (unsigned)e->uid, (long long)e->time_ns,
-	    e->slot >= 0 ? "-" : e->addr) < 0)
-		return -1;
-	if (str_encode(fp, e->cwd) == -1 || str_encode(fp, e->command) == -1)
-		return -1;
-	return fputc('\n', fp) == EOF ? -1 : 0;
+		wb_put(b, ": :", 3);
+	wb_put(b, "\n", 1);
 }
 
 int
 state_format(const struct state *st, char **bufp, size_t *lenp)
 {
+	struct wbuf b = { NULL, 0, 0, 0 };
+	char head[256];
 	size_t i;
-	FILE *fp;
-	int r = 0;
+	int n;
 
-	if ((fp = open_memstream(bufp, lenp)) == NULL)
-		return -1;
-	if (fprintf(fp, STATE_MAGIC " %d\nboot %s\nlimit %u\nticket %llu\n"
-	    "acquired %llu\nwaitns %llu\n", STATE_VERSION, st->boot,
-	    st->limit, (unsigned long long)st->next_ticket,
+	n = snprintf(head, sizeof(head), STATE_MAGIC " %d\nboot %s\nlimit %u\n"
+	    "ticket %llu\nacquired %llu\nwaitns %llu\n", STATE_VERSION,
+	    st->boot, st->limit, (unsigned long long)st->next_ticket,
 	    (unsigned long long)st->acquired,
-	    (unsigned long long)st->wait_ns) < 0)
-		r = -1;
-	for (i = 0; r == 0 && i < st->nh; i++)
-		r = entry_format(fp, &st->h[i]);
-	for (i = 0; r == 0 && i < st->nw; i++)
-		r = entry_format(fp, &st->w[i]);
-	if (r == 0 && fputs("end\n", fp) == EOF)
-		r = -1;
-	if (fclose(fp) == EOF)
-		r = -1;
-	if (r == -1) {
-		free(*bufp);
-		*bufp = NULL;
+	    (unsigned long long)st->wait_ns);
+	if (n < 0 || (size_t)n >= sizeof(head))
+		return -1;
+	wb_put(&b, head, (size_t)n);
+	for (i = 0; i < st->nh; i++)
+		entry_format(&b, &st->h[i]);
+	for (i = 0; i < st->nw; i++)
+		entry_format(&b, &st->w[i]);
+	wb_put(&b, "end\n", 4);
+	if (b.err) {
+		free(b.p);
+		return -1;
 	}
-	return r;
+	*bufp = b.p;
+	*lenp = b.len;
+	return 0;
 }

@@ -29,8 +29,14 @@ struct entry {
 	uid_t		uid;
 	int64_t		time_ns;	/* realtime: started (holder), queued */
 	char		addr[STATE_ADDR_LEN + 1]; /* waiter's wake socket */
-	char		*cwd;		/* malloc'd */
-	char		*command;	/* malloc'd, argv joined by spaces */
+	/*
+	 * cwd and command (argv joined by spaces) as the file holds them:
+	 * ":CWD :COMMAND", vis(3)-encoded, malloc'd. Kept encoded so that a
+	 * transaction copies them through untouched; state_entry_decode()
+	 * gives them back to the few callers that show them.
+	 */
+	char		*strs;
+	size_t		strslen;
 };
 
 struct state {
@@ -54,7 +60,11 @@ struct state {
 int	state_parse(const char *, size_t, struct state *, int, const char **);
 /* Format st into a malloc'd buffer; returns 0 or -1. */
 int	state_format(const struct state *, char **, size_t *);
-/* Append a copy of e to holders or waiters; returns 0 or -1. */
+/* Set e's strings from cwd and command (NULL: empty); 0 or -1. */
+int	state_entry_encode(struct entry *, const char *, const char *);
+/* Decode e's strings into malloc'd *cwd and *command; 0 or -1. */
+int	state_entry_decode(const struct entry *, char **, char **);
+/* Append e (taking its strings) to holders or waiters; 0 or -1. */
 int	state_add(struct entry **, size_t *, const struct entry *);
 /* Remove element i, keeping order; frees its strings. */
 void	state_remove(struct entry *, size_t *, size_t);

@@ -14,6 +14,19 @@
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
+/* What the parser accepted must decode, within bounds. */
+static void
+decodes(const struct entry *e)
+{
+	char *cwd, *cmd;
+
+	if (state_entry_decode(e, &cwd, &cmd) == -1 ||
+	    strlen(cwd) > STATE_MAX_STR || strlen(cmd) > STATE_MAX_STR)
+		abort();
+	free(cwd);
+	free(cmd);
+}
+
 /* Same records, field by field. */
 static int
 same(const struct entry *a, const struct entry *b)
@@ -24,7 +37,8 @@ same(const struct entry *a, const struct entry *b)
 	    a->cmd.pid == b->cmd.pid && a->cmd.start == b->cmd.start &&
 	    a->uid == b->uid && a->time_ns == b->time_ns &&
 	    (a->slot >= 0 || strcmp(a->addr, b->addr) == 0) &&
-	    strcmp(a->cwd, b->cwd) == 0 && strcmp(a->command, b->command) == 0;
+	    a->strslen == b->strslen &&
+	    memcmp(a->strs, b->strs, a->strslen) == 0;
 }
 
 static void
@@ -43,12 +57,16 @@ round_trip(const struct state *st)
 		abort();
 	if (back.nh != st->nh || back.nw != st->nw || back.limit != st->limit)
 		abort();
-	for (i = 0; i < st->nh; i++)
+	for (i = 0; i < st->nh; i++) {
+		decodes(&st->h[i]);
 		if (!same(&st->h[i], &back.h[i]))
 			abort();
-	for (i = 0; i < st->nw; i++)
+	}
+	for (i = 0; i < st->nw; i++) {
+		decodes(&st->w[i]);
 		if (!same(&st->w[i], &back.w[i]))
 			abort();
+	}
 	state_free(&back);
 	free(buf);
 }

@@ -27,7 +27,7 @@ Test(state, round_trip_keeps_everything)
 	struct entry e;
 	const char *why;
 	size_t len;
-	char *buf;
+	char *buf, *cwd, *cmd;
 
 	memset(&st, 0, sizeof(st));
 	st.limit = 7;
@@ -44,8 +44,8 @@ Test(state, round_trip_keeps_everything)
 	e.cmd.start = 556;
 	e.uid = 1000;
 	e.time_ns = 99;
-	e.cwd = strdup("/tmp/a dir\nwith newline");
-	e.command = strdup("sh -c 'echo \"x\\y\"' \t\xff\xfe tail");
+	cr_assert(eq(int, state_entry_encode(&e, "/tmp/a dir\nwith newline",
+	    "sh -c 'echo \"x\\y\"' \t\xff\xfe tail"), 0));
 	cr_assert(eq(int, state_add(&st.h, &st.nh, &e), 0));
 	memset(&e, 0, sizeof(e));
 	e.slot = -1;
@@ -53,8 +53,7 @@ Test(state, round_trip_keeps_everything)
 	e.wrapper.pid = 200;
 	e.wrapper.start = 7;
 	strcpy(e.addr, "0a1b2");
-	e.cwd = strdup("");
-	e.command = strdup("make -j4");
+	cr_assert(eq(int, state_entry_encode(&e, NULL, "make -j4"), 0));
 	cr_assert(eq(int, state_add(&st.w, &st.nw, &e), 0));
 
 	cr_assert(eq(int, state_format(&st, &buf, &len), 0));
@@ -69,11 +68,17 @@ Test(state, round_trip_keeps_everything)
 	cr_assert(eq(int, back.h[0].slot, 3));
 	cr_assert(eq(int, back.h[0].cmd.pid, 101));
 	cr_assert(eq(u64, back.h[0].cmd.start, 556));
-	cr_assert(eq(str, back.h[0].cwd, st.h[0].cwd));
-	cr_assert(eq(str, back.h[0].command, st.h[0].command));
+	cr_assert(eq(int, state_entry_decode(&back.h[0], &cwd, &cmd), 0));
+	cr_assert(eq(str, cwd, "/tmp/a dir\nwith newline"));
+	cr_assert(eq(str, cmd, "sh -c 'echo \"x\\y\"' \t\xff\xfe tail"));
+	free(cwd);
+	free(cmd);
 	cr_assert(eq(str, back.w[0].addr, "0a1b2"));
-	cr_assert(eq(str, back.w[0].command, "make -j4"));
-	cr_assert(eq(str, back.w[0].cwd, ""));
+	cr_assert(eq(int, state_entry_decode(&back.w[0], &cwd, &cmd), 0));
+	cr_assert(eq(str, cmd, "make -j4"));
+	cr_assert(eq(str, cwd, ""));
+	free(cwd);
+	free(cmd);
 	/* One record a line: the encoded strings hold no newline. */
 	cr_assert(eq(sz, (size_t)(strchr(buf, 'h') - buf) > 0, 1));
 	free(buf);
@@ -171,11 +176,15 @@ Test(state, salvage_keeps_valid_records)
 	    "w - 4 12 20 0 0 0 5 ab :/ :waiter\n";
 	struct state st;
 	const char *why;
+	char *cwd, *cmd;
 
 	cr_assert(eq(int, state_parse(s, strlen(s), &st, 1, &why), 0));
 	cr_assert(eq(u32, st.limit, 3));
 	cr_assert(eq(sz, st.nh, 1));
-	cr_assert(eq(str, st.h[0].command, "ok"));
+	cr_assert(eq(int, state_entry_decode(&st.h[0], &cwd, &cmd), 0));
+	cr_assert(eq(str, cmd, "ok"));
+	free(cwd);
+	free(cmd);
 	cr_assert(eq(sz, st.nw, 1));
 	cr_assert(eq(u64, st.next_ticket, 5));
 	state_free(&st);
