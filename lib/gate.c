@@ -14,8 +14,10 @@
  * Liveness. A record names its processes by PID and start time (proc.c).
  * A holder's slot is taken while its wrapper or its command lives, so a
  * SIGKILLed wrapper whose command runs on still counts. Dead holders are
- * reaped by every transaction; dead waiters when they reach the head of
- * the queue, when the waiter behind them notices, or by a status call.
+ * reaped by a transaction that finds the gate full (they would keep
+ * someone out; with room, nobody needs to read their /proc entries) and
+ * by every status call; dead waiters when they reach the head of the
+ * queue, when the waiter behind them notices, or by a status call.
  *
  * Queue and wake-ups. Waiters are served by ticket. Any transaction that
  * frees capacity hands slots to the waiters at the head ("promotes" them:
@@ -93,11 +95,12 @@ struct txn {
 	int		dirty;
 	int		exists;		/* a lock file was there */
 	int		reaped_holder;
+	int		reaped;		/* reap_holders() ran */
 	uint64_t	head;		/* ticket of the head waiter at start */
 	int		has_head;
 	char		wake[MAX_WAKES][STATE_ADDR_LEN + 1];
 	size_t		nwake;
-	int		wake_all;	/* more than MAX_WAKES: wake every waiter */
+	int		wake_all;	/* more than MAX_WAKES: see txn_commit */
 };
 
 /* Tell the caller something a person should know. */
@@ -457,6 +460,21 @@ promote_head(struct txn *t, int slot, int64_t now)
 	return 0;
 }
 
+static void	reap_holders(struct txn *);
+
+/*
+ * Dead holders matter only when they would keep someone out: reap them
+ * (once a transaction) when the gate looks full. A take or a release on
+ * a gate with room then reads no /proc entry at all, however many hold.
+ */
+static void
+reap_if_full(struct txn *t)
+{
+	if (!t->reaped && (t->st.nh >= t->st.limit ||
+	    free_slot(&t->st) == -1))
+		reap_holders(t);
+}
+
 /* Hand free capacity to the waiters at the head, in order. */
 static int
 promote(struct txn *t)
@@ -464,7 +482,10 @@ promote(struct txn *t)
 	int64_t now = real_ns();
 	int slot;
 
-	while (t->st.nh < t->st.limit && t->st.nw > 0) {
+	while (t->st.nw > 0) {
+		reap_if_full(t);
+		if (t->st.nh >= t->st.limit)
+			break;
 		if (!proc_alive(&t->st.w[0].wrapper)) {
 			state_remove(t->st.w, &t->st.nw, 0);
 			t->dirty = 1;
@@ -484,6 +505,7 @@ reap_holders(struct txn *t)
 {
 	size_t i;
 
+	t->reaped = 1;
 	for (i = 0; i < t->st.nh;)
 		if (!holder_alive(&t->st.h[i])) {
 			state_remove(t->st.h, &t->st.nh, i);
@@ -522,7 +544,7 @@ reap_ahead(struct txn *t, size_t pos)
 }
 
 /*
- * Begin a transaction: lock, load, reap dead holders. Returns 0, -1, or
+ * Begin a transaction: lock, load, forget a former boot. Returns 0, -1, or
  * 1 when the gate was never created and g->create is off (t holds the
  * defaults and no lock is held).
  */
@@ -554,7 +576,6 @@ txn_begin(struct gate *g, struct txn *t)
 	}
 	if ((t->has_head = t->st.nw > 0))
 		t->head = t->st.w[0].ticket;
-	reap_holders(t);
 	return 0;
 }
 
@@ -630,8 +651,16 @@ txn_commit(struct gate *g, struct txn *t)
 	for (i = 0; i < t->nwake && !t->wake_all; i++)
 		if (strcmp(t->wake[i], g->addr) != 0)
 			wake_send(g, t->wake[i]);
+	/*
+	 * Too many to list: every waiter, and every holder that still has a
+	 * wake address, which only those promoted in this transaction have.
+	 */
 	for (i = 0; t->wake_all && i < t->st.nw; i++)
 		wake_send(g, t->st.w[i].addr);
+	for (i = 0; t->wake_all && i < t->st.nh; i++)
+		if (t->st.h[i].addr[0] != '\0' &&
+		    strcmp(t->st.h[i].addr, g->addr) != 0)
+			wake_send(g, t->st.h[i].addr);
 	if (t->dirty && state_store(g, &t->st) == -1)
 		r = -1;
 	(void)flock(g->lockfd, LOCK_UN);
@@ -749,8 +778,10 @@ take_now(struct gate *g, struct txn *t, const struct gate_req *req)
 	struct entry e;
 	int slot;
 
-	if (t->st.nw > 0 || t->st.nh >= t->st.limit ||
-	    (slot = free_slot(&t->st)) == -1)
+	if (t->st.nw > 0)
+		return 0;
+	reap_if_full(t);
+	if (t->st.nh >= t->st.limit || (slot = free_slot(&t->st)) == -1)
 		return 0;
 	if (self_entry(g, t, req, &e) == -1)
 		return -1;
@@ -1186,6 +1217,7 @@ gate_info(struct gate *g, struct gate_info *gi)
 	if ((r = txn_begin(g, &t)) == -1)
 		return -1;
 	if (r == 0) {
+		reap_holders(&t);
 		reap_waiters(&t);
 		if (promote(&t) == -1)
 			goto fail;
@@ -1262,6 +1294,23 @@ gate_is_active(struct gate *g, pid_t pid)
 		return -1;
 	}
 	return txn_commit(g, &t) == -1 ? -1 : found;
+}
+
+/* A transaction that only reaps the dead and hands their slots on. */
+static int
+reap_now(struct gate *g)
+{
+	struct txn t;
+	int r;
+
+	if ((r = txn_begin(g, &t)) != 0)
+		return r == 1 ? 0 : -1;
+	reap_holders(&t);
+	if (promote(&t) == -1) {
+		txn_abort(g, &t);
+		return -1;
+	}
+	return txn_commit(g, &t);
 }
 
 /* pidfd_send_signal(2): no PID-reuse race between checking and signalling. */
@@ -1469,7 +1518,7 @@ gate_kill_all(struct gate *g, int sig, double grace, struct gate_kill **outp,
 	plist_free(&h);
 	plist_free(&tg);
 	/* Reap what died, so the slots are free when we return. */
-	return gate_is_active(g, 0) == -1 ? -1 : 0;
+	return reap_now(g);
 fail:
 	plist_free(&h);
 	plist_free(&tg);

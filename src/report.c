@@ -93,13 +93,20 @@ iso8601(char *buf, size_t len, int64_t ns)
 static const char *
 user_name(uid_t uid, char *buf, size_t len)
 {
+	/* A status lists many records of few users: remember the last one. */
+	static __thread char last[64];
+	static __thread uid_t last_uid;
 	struct passwd pw, *res;
 	char pwbuf[1024];
 
-	if (getpwuid_r(uid, &pw, pwbuf, sizeof(pwbuf), &res) == 0 &&
-	    res != NULL && strlcpy(buf, pw.pw_name, len) < len)
-		return buf;
-	(void)snprintf(buf, len, "%u", (unsigned)uid);
+	if (last[0] == '\0' || last_uid != uid) {
+		if (getpwuid_r(uid, &pw, pwbuf, sizeof(pwbuf), &res) != 0 ||
+		    res == NULL || strlcpy(last, pw.pw_name, sizeof(last)) >=
+		    sizeof(last))
+			(void)snprintf(last, sizeof(last), "%u", (unsigned)uid);
+		last_uid = uid;
+	}
+	(void)strlcpy(buf, last, len);
 	return buf;
 }
 

@@ -105,3 +105,19 @@ max_overlap() {
 	[ "$(active)" -eq 0 ]
 	[ "$(waiting)" -eq 0 ]
 }
+
+@test "a limit raised past many waiters at once wakes every one it promotes" {
+	# More promotions in one transaction than the engine lists by name.
+	"$G" --limit 0 >/dev/null
+	for _ in $(seq 30); do
+		bg "$G" -- true
+	done
+	until_true '[ "$(waiting)" = 30 ]'
+	"$G" --limit 20 >/dev/null
+	until_true '[ "$(active)" = 0 ] && [ "$(waiting)" = 0 ]'
+	for p in "${BG_PIDS[@]}"; do
+		wait_status "$p"
+		[ "$status" -eq 0 ]
+	done
+	[ "$(status_field .acquired_total)" = 30 ]
+}
