@@ -38,9 +38,11 @@
 static void
 entry_free(struct entry *e)
 {
-	free(e->strs);
+	if (!e->strs_shared)
+		free(e->strs);
 	e->strs = NULL;
 	e->strslen = 0;
+	e->strs_shared = 0;
 }
 
 void
@@ -54,6 +56,7 @@ state_free(struct state *st)
 		entry_free(&st->w[i]);
 	free(st->h);
 	free(st->w);
+	free(st->arena);
 	memset(st, 0, sizeof(*st));
 }
 
@@ -201,7 +204,7 @@ state_entry_encode(struct entry *e, const char *cwd, const char *command)
 	    stravis(&ec, c, VIS_WHITE | VIS_OCTAL | VIS_CSTYLE) < 0 ||
 	    stravis(&em, m, VIS_WHITE | VIS_OCTAL | VIS_CSTYLE) < 0)
 		goto out;
-	free(e->strs);
+	entry_free(e);
 	if (asprintf(&e->strs, ":%s :%s", ec, em) < 0) {
 		e->strs = NULL;
 		goto out;
@@ -246,15 +249,16 @@ entry_parse(char **f, struct entry *e)
 		memcpy(e->addr, f[9], alen + 1);
 	if (bad)
 		return -1;
+	/* Fields split in place: the two strings sit side by side. */
 	l10 = strlen(f[10]);
 	l11 = strlen(f[11]);
-	if (!str_valid(f[10], l10) || !str_valid(f[11], l11) ||
-	    (e->strs = malloc(l10 + l11 + 2)) == NULL)
+	if (f[11] != f[10] + l10 + 1 || !str_valid(f[10], l10) ||
+	    !str_valid(f[11], l11))
 		return -1;
-	memcpy(e->strs, f[10], l10);
-	e->strs[l10] = ' ';
-	memcpy(e->strs + l10 + 1, f[11], l11 + 1);
+	f[10][l10] = ' ';
+	e->strs = f[10];
 	e->strslen = l10 + 1 + l11;
+	e->strs_shared = 1;
 	return 0;
 }
 
@@ -359,8 +363,7 @@ state_parse(const char *buf, size_t len, struct state *st, int salvage,
     const char **why)
 {
 	unsigned char slots[STATE_MAX_SLOTS / 8];
-	char *line = NULL, *f[NFIELDS + 1];
-	const char *p = buf, *end = buf + len, *nl;
+	char *line, *f[NFIELDS + 1], *p, *end, *nl;
 	int nf, lineno = 0, seen = 0, ended = 0;
 	struct entry e;
 
@@ -368,8 +371,16 @@ state_parse(const char *buf, size_t len, struct state *st, int salvage,
 	memset(slots, 0, sizeof(slots));
 	st->limit = UINT_MAX;		/* "not seen", for salvage */
 	*why = NULL;
-	if ((line = malloc(LINE_MAX_BYTES + 1)) == NULL)
+	/*
+	 * One copy of the text, split in place: the records' strings stay
+	 * where they are (no allocation a record), freed with the state.
+	 */
+	if ((st->arena = malloc(len + 1)) == NULL)
 		return -1;
+	memcpy(st->arena, buf, len);
+	st->arena[len] = '\0';
+	p = st->arena;
+	end = p + len;
 	for (; p < end; p = nl + 1, lineno++) {
 		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL) {
 			if (salvage)
@@ -384,8 +395,8 @@ state_parse(const char *buf, size_t len, struct state *st, int salvage,
 				continue;
 			FAIL("line too long or holds a NUL byte");
 		}
-		memcpy(line, p, (size_t)(nl - p));
-		line[nl - p] = '\0';
+		line = p;
+		*nl = '\0';
 		if (lineno == 0) {
 			if (strcmp(line, STATE_MAGIC " 1") == 0)
 				continue;
@@ -421,10 +432,8 @@ state_parse(const char *buf, size_t len, struct state *st, int salvage,
 		FAIL("header incomplete");
 	if (tickets_valid(st, salvage) == -1)
 		FAIL("ticket at or above the next ticket");
-	free(line);
 	return 0;
 bad:
-	free(line);
 	state_free(st);
 	errno = EINVAL;
 	return -1;

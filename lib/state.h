@@ -37,6 +37,7 @@ struct entry {
 	 */
 	char		*strs;
 	size_t		strslen;
+	int		strs_shared;	/* in state.arena: not freed alone */
 };
 
 struct state {
@@ -49,6 +50,7 @@ struct state {
 	size_t		nh;
 	struct entry	*w;		/* waiters, by ascending ticket */
 	size_t		nw;
+	char		*arena;		/* the parsed text: records' strings */
 };
 
 /*
