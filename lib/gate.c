@@ -81,7 +81,7 @@ struct gate {
 	int		sendsock;	/* for waking others, or -1 */
 	uint64_t	ticket;		/* ours while queued or holding */
 	int		slot;		/* held slot, or -1 */
-	int		has_cmd;	/* our record records the command */
+	int		has_cmd;	/* the held slot records its command */
 	int		queued;
 	size_t		last_active;
 	unsigned	last_limit;
@@ -727,7 +727,6 @@ self_entry(struct gate *g, struct txn *t, const struct gate_req *req,
 	e->wrapper = g->self;
 	if (req != NULL && req->self_cmd)
 		e->cmd = g->self;	/* promotion then needs no second step */
-	g->has_cmd = e->cmd.pid != 0;	/* a new record: nothing else yet */
 	e->uid = g->uid;
 	e->time_ns = real_ns();
 	(void)strlcpy(e->addr, g->addr, sizeof(e->addr));
@@ -914,10 +913,10 @@ leave(struct gate *g, const struct gate_req *keep)
  * 0 (still waiting; *w built), -1.
  */
 static int
-wait_check(struct gate *g, const struct gate_req *req, pid_t cmd,
-    struct watch *w, size_t *pos, size_t *nq)
+wait_check(struct gate *g, const struct gate_req *req, struct watch *w,
+    size_t *pos, size_t *nq)
 {
-	struct entry e, *me;
+	struct entry e;
 	struct txn t;
 	ssize_t i;
 	int where;
@@ -926,18 +925,6 @@ wait_check(struct gate *g, const struct gate_req *req, pid_t cmd,
 		return -1;
 	if (find_self(g, &t.st, &i) == 0)
 		reap_ahead(&t, (size_t)i);
-	/*
-	 * First in line (or just given a slot) with a child forked: record
-	 * it now, so no second transaction stands between the slot and the
-	 * command; promotion carries it along.
-	 */
-	where = find_self(g, &t.st, &i);
-	me = where == 1 ? &t.st.h[i] : where == 0 && i == 0 ? &t.st.w[0] : NULL;
-	if (cmd > 0 && me != NULL && me->cmd.pid == 0 &&
-	    proc_id(cmd, &me->cmd) == 0) {
-		t.dirty = 1;
-		g->has_cmd = 1;
-	}
 	if (promote(&t) == -1)
 		goto fail;
 	if ((where = find_self(g, &t.st, &i)) == 1) {
@@ -990,10 +977,7 @@ nofile_raise(struct rlimit *saved)
 		(void)setrlimit(RLIMIT_NOFILE, &rl);
 }
 
-/*
- * Sleep until woken, a watched process dies, a signal, or the deadline.
- * Returns 1 for the first two, 0 for the others, -1 on error.
- */
+/* Sleep until woken, a watched process dies, a signal, or the deadline. */
 static int
 wait_sleep(const struct gate_wait *gw, struct watch *w)
 {
@@ -1018,9 +1002,7 @@ wait_sleep(const struct gate_wait *gw, struct watch *w)
 		tsp = &ts;
 	}
 	r = ppoll(w->fds, w->n, tsp, gw->sigmask);
-	if (r == -1)
-		return errno == EINTR ? 0 : -1;
-	return r > 0;
+	return r == -1 && errno != EINTR ? -1 : 0;
 }
 
 /* Wait in line; see gate_acquire. */
@@ -1031,12 +1013,11 @@ acquire_wait(struct gate *g, const struct gate_req *req,
 	struct rlimit saved;
 	struct watch w;
 	size_t pos, nq;
-	pid_t cmd = req != NULL ? req->cmd : 0;
 	int r;
 
 	nofile_raise(&saved);
 	for (;;) {
-		if ((r = wait_check(g, req, cmd, &w, &pos, &nq)) != 0)
+		if ((r = wait_check(g, req, &w, &pos, &nq)) != 0)
 			break;
 		if (gw->progress != NULL)
 			gw->progress(gw->arg, pos + 1, nq);
@@ -1044,8 +1025,6 @@ acquire_wait(struct gate *g, const struct gate_req *req,
 		watch_close(&w);
 		if (r == -1)
 			break;
-		/* A wake or a death ahead, not a signal: fork ahead. */
-		cmd = r == 1 && gw->prefork != NULL ? gw->prefork(gw->arg) : 0;
 		sock_drain(g);
 		if (gw->stop != NULL && *gw->stop) {
 			r = leave(g, NULL);
@@ -1113,7 +1092,7 @@ gate_slot(const struct gate *g)
 int
 gate_has_cmd(const struct gate *g)
 {
-	return (g->slot != -1 || g->queued) && g->has_cmd;
+	return g->slot != -1 && g->has_cmd;
 }
 
 void
@@ -1146,7 +1125,8 @@ gate_set_cmd(struct gate *g, pid_t pid)
 	}
 	t.dirty = 1;
 	/* A waiter's command rides along when it is promoted. */
-	g->has_cmd = 1;
+	if (where == 1)
+		g->has_cmd = 1;
 	return txn_commit(g, &t);
 }
 

@@ -24,8 +24,7 @@ struct gate_req {
 	const char	*command;	/* argv joined by spaces */
 	int		self_cmd;	/* the caller will exec the command */
 	pid_t		cmd;		/* a child already forked: recorded if
-					   the slot is taken at once or we are
-					   first in line at once, else 0 */
+					   the slot is taken at once, else 0 */
 };
 
 /* How a blocking acquire waits. */
@@ -34,12 +33,6 @@ struct gate_wait {
 	const sigset_t	*sigmask;	/* mask while asleep (ppoll) */
 	const volatile sig_atomic_t *stop; /* set by a signal: leave queue */
 	void		(*progress)(void *, size_t, size_t); /* pos, queued */
-	/*
-	 * Called when woken, before the state is read: a child already
-	 * forked (or 0), recorded with our place if we are then first in
-	 * line or were just given a slot, in that same transaction.
-	 */
-	pid_t		(*prefork)(void *);
 	void		*arg;
 };
 
@@ -101,10 +94,7 @@ int	gate_acquire(struct gate *, const struct gate_req *,
 	    const struct gate_wait *);
 /* The slot index held (0..limit-1), or -1. */
 int	gate_slot(const struct gate *);
-/*
- * 1 if our record (the held slot, or our place in line) records the
- * command (see gate_req.cmd and gate_wait.prefork).
- */
+/* 1 if the held slot already records its command (see gate_req.cmd). */
 int	gate_has_cmd(const struct gate *);
 /* Active count and limit seen by the last transaction (for messages). */
 void	gate_counts(const struct gate *, size_t *, unsigned *);

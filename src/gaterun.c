@@ -903,6 +903,7 @@ struct runner {
 	struct gate		*g;
 	pid_t			pid;	/* parked child, or -1 */
 	int			go;	/* write end of its go pipe */
+	int			recorded; /* in our waiter record */
 };
 
 /* Fork the child that will exec CMD once told its slot. */
@@ -937,14 +938,15 @@ unpark(struct runner *rn)
 	while (waitpid(rn->pid, NULL, 0) == -1 && errno == EINTR)
 		;
 	rn->pid = -1;
+	rn->recorded = 0;
 }
 
 /*
  * Queued after all: a parked child is not kept behind others (it would
  * double every waiter's memory), but the head of the queue forks its child
- * and records it in its place, so when the slot comes the command starts
- * at once, with no fork and no second transaction on the way. FIFO means
- * the head stays the head until it is served.
+ * now and records it in its place, so when the slot comes the command
+ * starts at once, with no fork and no second transaction on the way. FIFO
+ * means the head stays the head until it is served.
  */
 static void
 on_queued(void *arg, size_t pos, size_t nq)
@@ -953,31 +955,19 @@ on_queued(void *arg, size_t pos, size_t nq)
 
 	if (pos > 1)
 		unpark(rn);
-	else if (!gate_has_cmd(rn->g) && (rn->pid > 0 || park(rn) == 0) &&
-	    gate_set_cmd(rn->g, rn->pid) == -1)
-		unpark(rn);	/* forked again when served */
+	else if ((rn->pid > 0 || park(rn) == 0) && !rn->recorded) {
+		if (gate_set_cmd(rn->g, rn->pid) == 0)
+			rn->recorded = 1;
+		else
+			unpark(rn);	/* forked again when served */
+	}
 	on_progress((void *)rn->o->gate, pos, nq);
-}
-
-/*
- * Woken in line: most likely first now, or served. Fork before the engine
- * looks, so that the look records the child too (one transaction, not
- * two); a waiter not first after all lets it go in on_queued.
- */
-static pid_t
-on_woken(void *arg)
-{
-	struct runner *rn = arg;
-
-	if (rn->pid <= 0 && park(rn) == -1)
-		return 0;
-	return rn->pid;
 }
 
 static int
 do_run(const struct opts *o)
 {
-	struct runner rn = { o, NULL, NULL, -1, -1 };
+	struct runner rn = { o, NULL, NULL, -1, -1, 0 };
 	struct gate_req req;
 	struct gate_wait gw;
 	struct sigsaved ss;
@@ -1017,7 +1007,6 @@ do_run(const struct opts *o)
 	gw.sigmask = &sleepmask;
 	gw.stop = &got_stop;
 	gw.progress = on_queued;
-	gw.prefork = o->exec ? NULL : on_woken;
 	gw.arg = &rn;
 	r = gate_acquire(g, &req, o->nowait ? NULL : &gw);
 	if (r != 1)

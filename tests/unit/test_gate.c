@@ -180,7 +180,7 @@ waiter(int fd, char id, int hold)
 	pid_t pid;
 
 	if ((pid = fork()) == 0) {
-		struct gate_wait gw = { -1, NULL, NULL, NULL, NULL, NULL };
+		struct gate_wait gw = { -1, NULL, NULL, NULL, NULL };
 		struct gate *g;
 
 		/* A failed assertion must not leave waiters behind. */
@@ -307,7 +307,7 @@ Test(gate, raised_limit_wakes_waiters)
 Test(gate, deadline_gives_up)
 {
 	struct gate *a = gopen(1), *b = gopen(1);
-	struct gate_wait gw = { 0, NULL, NULL, NULL, NULL, NULL };
+	struct gate_wait gw = { 0, NULL, NULL, NULL, NULL };
 	struct gate_info gi;
 
 	cr_assert(eq(int, gate_acquire(a, &req, NULL), 1));
