@@ -66,8 +66,8 @@ static struct {
 	pthread_mutex_t	mu;		/* guards what follows */
 	pthread_cond_t	changed;
 	uint64_t	gen;		/* bumped on every state change */
-	uint64_t	all_gen;	/* gen when every gate may have changed */
-	uint64_t	gate_gen[GEN_SLOTS]; /* gen a gate (by hash) last changed */
+	uint64_t	all_gen;	/* gen when any gate may have */
+	uint64_t	gate_gen[GEN_SLOTS]; /* gen a gate last changed */
 	int		stopping;
 	char		token[TOKEN_MAX];
 	size_t		tokenlen;
@@ -112,7 +112,8 @@ usage(int status)
 "  -r, --public-read      GETs need no token\n"
 "  -g, --gate NAME        gate of requests without ?gate= (default:\n"
 "                         $GATERUN_GATE or 'default')\n"
-"  -W, --warn PCT         /api/health: \"warning\" above this utilization (80)\n"
+"  -W, --warn PCT         /api/health: \"warning\" above this utilization\n"
+"                         (default 80)\n"
 "  -G, --grace SECONDS    kill-all: SIGKILL what is left after (default 5)\n"
 "  -c, --max-connections N  connections at once (default 64)\n"
 "  -p, --per-ip N         connections at once from one address (default 32)\n"
@@ -163,7 +164,8 @@ token_read(char *tok, size_t *lenp, const char **why)
 	int fd;
 
 	memset(tok, 0, TOKEN_MAX);	/* compared whole: see authorized() */
-	if ((fd = open(S.token_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
+	fd = open(S.token_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd == -1) {
 		*why = strerror(errno);
 		return -1;
 	}
@@ -351,13 +353,13 @@ gate_snapshot(const char *name, struct gate_info *gi, char *msg, size_t len)
 	memset(gi, 0, sizeof(*gi));
 	if (gate_open(&g, S.dir, name, deflimit_of(name), 0, on_notify,
 	    NULL) == -1) {
-		(void)snprintf(msg, len, "cannot open gate '%.64s' in %.300s: %.100s",
-		    name, S.dir, gate_why(errno));
+		(void)snprintf(msg, len, "cannot open gate '%.64s' in %.300s: "
+		    "%.100s", name, S.dir, gate_why(errno));
 		return MHD_HTTP_INTERNAL_SERVER_ERROR;
 	}
 	if (gate_info(g, gi) == -1) {
-		(void)snprintf(msg, len, "cannot read gate '%.64s' in %.300s: %.100s",
-		    name, S.dir, gate_why(errno));
+		(void)snprintf(msg, len, "cannot read gate '%.64s' in %.300s: "
+		    "%.100s", name, S.dir, gate_why(errno));
 		gate_close(g);
 		return MHD_HTTP_INTERNAL_SERVER_ERROR;
 	}
@@ -389,8 +391,9 @@ all_snapshots(char ***names, struct gate_info **gip, size_t *np, char *msg,
 		(void)snprintf(msg, len, "%s", strerror(errno));
 		return MHD_HTTP_INTERNAL_SERVER_ERROR;
 	}
-	for (i = 0; i < n; i++)
-		if ((code = gate_snapshot((*names)[i], &gi[i], msg, len)) != 0) {
+	for (i = 0; i < n; i++) {
+		code = gate_snapshot((*names)[i], &gi[i], msg, len);
+		if (code != 0) {
 			if (code == MHD_HTTP_NOT_FOUND) {
 				/* removed since listed: show it empty */
 				gi[i].limit = deflimit_of((*names)[i]);
@@ -402,6 +405,7 @@ all_snapshots(char ***names, struct gate_info **gip, size_t *np, char *msg,
 			gate_list_free(*names, n);
 			return code;
 		}
+	}
 	*gip = gi;
 	*np = n;
 	return 0;
@@ -628,15 +632,13 @@ get_params(struct MHD_Connection *c, struct req *r, struct params *p,
 	return form_params(r->body, p, why);
 }
 
-/* The gate a request names, or the default; NULL (400) if invalid. */
+/* The gate a request names (checked in dispatch), or the default. */
 static const char *
 gate_param(const struct params *p)
 {
 	const char *g = param(p, "gate");
 
-	if (g == NULL)
-		return S.defgate;
-	return gate_name_valid(g) ? g : NULL;
+	return g != NULL ? g : S.defgate;
 }
 
 static enum MHD_Result
@@ -648,9 +650,7 @@ api_status(struct MHD_Connection *c, const struct params *p)
 	struct out o;
 	unsigned code;
 
-	if ((name = gate_param(p)) == NULL)
-		return send_error(c, 400, NULL, "bad gate name: '%s'",
-		    param(p, "gate"));
+	name = gate_param(p);
 	if ((code = gate_snapshot(name, &gi, msg, sizeof(msg))) != 0)
 		return send_error(c, code, NULL, "%s", msg);
 	if (out_open(&o) == -1) {
@@ -697,9 +697,7 @@ api_health(struct MHD_Connection *c, const struct params *p)
 	unsigned code;
 	double u;
 
-	if ((name = gate_param(p)) == NULL)
-		return send_error(c, 400, NULL, "bad gate name: '%s'",
-		    param(p, "gate"));
+	name = gate_param(p);
 	code = gate_snapshot(name, &gi, msg, sizeof(msg));
 	if (code == MHD_HTTP_NOT_FOUND)
 		return send_error(c, code, NULL, "%s", msg);
@@ -712,7 +710,8 @@ api_health(struct MHD_Connection *c, const struct params *p)
 		(void)fputs("{\"status\":\"unavailable\",\"message\":", o.fp);
 		json_str(o.fp, msg);
 		(void)fputs("}\n", o.fp);
-		return send_out(c, MHD_HTTP_SERVICE_UNAVAILABLE, &o, JSON, NULL);
+		return send_out(c, MHD_HTTP_SERVICE_UNAVAILABLE, &o, JSON,
+		    NULL);
 	}
 	u = gi.limit ? 100.0 * (double)gi.nh / gi.limit : 100;
 	st = gi.limit == 0 || u > S.warn ? "warning" : "healthy";
@@ -764,8 +763,8 @@ gate_for_change(const char *name, unsigned *code, char *msg, size_t len)
 	if (gate_open(&g, S.dir, name, deflimit_of(name), 1, on_notify,
 	    NULL) == -1) {
 		*code = MHD_HTTP_INTERNAL_SERVER_ERROR;
-		(void)snprintf(msg, len, "cannot open gate '%.64s' in %.300s: %.100s",
-		    name, S.dir, gate_why(errno));
+		(void)snprintf(msg, len, "cannot open gate '%.64s' in %.300s: "
+		    "%.100s", name, S.dir, gate_why(errno));
 		return NULL;
 	}
 	return g;
@@ -780,9 +779,7 @@ api_limit(struct MHD_Connection *c, const struct params *p)
 	struct out o;
 	unsigned code, limit, old;
 
-	if ((name = gate_param(p)) == NULL)
-		return send_error(c, 400, NULL, "bad gate name: '%s'",
-		    param(p, "gate"));
+	name = gate_param(p);
 	if ((v = param(p, "max_concurrent")) == NULL)
 		return send_error(c, 400, NULL, "max_concurrent is missing");
 	if (p->isstr[1] /* max_concurrent: a JSON number, not a string */ ||
@@ -821,9 +818,7 @@ api_kill(struct MHD_Connection *c, const struct params *p)
 	size_t n, i, nok = 0;
 	int sig = SIGTERM;
 
-	if ((name = gate_param(p)) == NULL)
-		return send_error(c, 400, NULL, "bad gate name: '%s'",
-		    param(p, "gate"));
+	name = gate_param(p);
 	if ((v = param(p, "signal")) != NULL && (sig = signal_parse(v)) == -1)
 		return send_error(c, 400, NULL, "unknown signal: '%s'", v);
 	if ((v = param(p, "grace")) != NULL && (secs_parse(v, &grace) == -1 ||
@@ -1006,9 +1001,6 @@ api_events(struct MHD_Connection *c, const struct params *p, unsigned tmo)
 	unsigned code;
 
 	if (name != NULL) {
-		if (!gate_name_valid(name))
-			return send_error(c, 400, NULL, "bad gate name: '%s'",
-			    name);
 		if ((code = gate_snapshot(name, &gi, msg, sizeof(msg))) != 0)
 			return send_error(c, code, NULL, "%s", msg);
 		gate_info_free(&gi);
@@ -1110,9 +1102,13 @@ dispatch(struct MHD_Connection *c, const char *url, const char *method,
 		return send_error(c, 403, NULL, "changes are disabled: the "
 		    "server was started without --token-file");
 	if ((post || !S.public_read) && !authorized(c))
-		return send_error(c, 401, NULL, "missing or wrong bearer token");
+		return send_error(c, 401, NULL, "missing or wrong bearer "
+		    "token");
 	if (get_params(c, post ? r : NULL, &p, &why) == -1)
 		return send_error(c, 400, NULL, "bad request: %s", why);
+	if (param(&p, "gate") != NULL && !gate_name_valid(param(&p, "gate")))
+		return send_error(c, 400, NULL, "bad gate name: '%s'",
+		    param(&p, "gate"));
 	switch (routes[i].route) {
 	case R_STATUS:	return api_status(c, &p);
 	case R_GATES:	return api_all(c, 0);
@@ -1239,8 +1235,8 @@ watcher(void *arg)
 	for (;;) {
 		if (wd == -1) {
 			wd = inotify_add_watch(fd, S.dir, IN_ONLYDIR |
-			    IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE |
-			    IN_DELETE_SELF | IN_MOVE_SELF);
+			    IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE |
+			    IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF);
 			if (wd != -1) {
 				bump(NULL, 0, 0); /* it may have been made */
 				if (pwd != -1)
@@ -1251,7 +1247,8 @@ watcher(void *arg)
 				    IN_CREATE | IN_MOVED_TO);
 				if (pwd == -1) {
 					warn("cannot watch %s or %s: events "
-					    "will only be pings", S.dir, parent);
+					    "will only be pings", S.dir,
+					    parent);
 					(void)close(fd);
 					return NULL;
 				}
@@ -1418,8 +1415,8 @@ main(int argc, char **argv)
 	if (!gate_name_valid(S.defgate))
 		errx(EXIT_GATERUN, "bad gate name: '%s'", S.defgate);
 	if (S.token_file == NULL && !S.public_read)
-		errx(EXIT_GATERUN, "no --token-file: give one, or --public-read "
-		    "for a read-only server");
+		errx(EXIT_GATERUN, "no --token-file: give one, or "
+		    "--public-read for a read-only server");
 	if (S.token_file != NULL &&
 	    token_read(S.token, &S.tokenlen, &why) == -1)
 		errx(EXIT_GATERUN, "cannot use token file %s: %s", S.token_file,
