@@ -326,12 +326,14 @@ gnuplot <<EOF
 set terminal png size 900,420
 set output "$here/results.png"
 set multiplot layout 1,2
-set title "Wake latency, ms (p50, p99)"
+set title "Wake latency, ms (p50, p99; log scale: sem is 100x the rest)"
 set style data histograms
 set style fill solid 0.8
 set xtics rotate by -30
-set yrange [0:*]
+set logscale y
+set yrange [0.1:*]
 plot "$DATA/lat.dat" using 3:xtic(2) title "p50", "" using 4 title "p99"
+unset logscale y
 set title "200 x sleep 0.02 at 5 at a time, s"
 set yrange [0:*]
 plot "-" using 2:xtic(1) title "seconds"

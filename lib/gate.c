@@ -40,6 +40,9 @@
 #include <sys/un.h>
 
 #include <ctype.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -995,6 +998,14 @@ wait_sleep(const struct gate_wait *gw, struct watch *w)
 		ts.tv_nsec = left % 1000000000;
 		tsp = &ts;
 	}
+#ifdef __GLIBC__
+	/*
+	 * A long queue's state passed through our heap (about 200 kB with
+	 * 1000 queued): give it back before a sleep that may last hours,
+	 * so a waiter's footprint stays that of a small process.
+	 */
+	(void)malloc_trim(0);
+#endif
 	/* Only when the kernel would not let us watch everyone. */
 	if (w->degraded && (tsp == NULL || ts.tv_sec >= 1)) {
 		ts.tv_sec = 1;
