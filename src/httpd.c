@@ -124,7 +124,8 @@ usage(int status)
 "Endpoints: GET /api/process-status[?gate=], /api/gates, /api/health,\n"
 "/metrics, /events (Server-Sent Events), / (dashboard); POST\n"
 "/api/process-limit (max_concurrent=N), /api/process-kill-all.\n"
-"Environment: GATERUN_DIR, GATERUN_GATE, GATERUN_CONF, as gaterun(1).\n"
+"Environment: GATERUN_DIR, GATERUN_GATE, GATERUN_CONF, GATERUN_LIMIT, as\n"
+"gaterun(1).\n"
 "Exit status: 0 after SIGTERM or SIGINT, 125 when it cannot start.\n");
 	exit(0);
 }
@@ -137,13 +138,20 @@ on_notify(void *arg, const char *msg)
 	warnx("%s", msg);
 }
 
-/* The limit a gate made now gets: its section, the file, the default. */
+/*
+ * The limit a gate made now gets, as gaterun(1) gives it: its section or
+ * the file, overridden by GATERUN_LIMIT, else the default.
+ */
 static unsigned
 deflimit_of(const char *gate)
 {
 	struct config c;
+	const char *e;
 	char why[512];
+	unsigned v;
 
+	if ((e = getenv("GATERUN_LIMIT")) != NULL && limit_parse(e, 0, &v) == 0)
+		return v;
 	if (config_read(S.conf, gate, &c, why, sizeof(why)) == -1) {
 		warnx("%s", why);
 		return GATE_DEFAULT_LIMIT;
@@ -1361,7 +1369,7 @@ main(int argc, char **argv)
 	const union MHD_DaemonInfo *di;
 	struct MHD_Daemon *d;
 	const char *e, *why;
-	unsigned maxconn = 64, perip = 32, tmo = 15;
+	unsigned maxconn = 64, perip = 32, tmo = 15, v;
 	char host[128];
 	pthread_t wt;
 	sigset_t set;
@@ -1414,6 +1422,10 @@ main(int argc, char **argv)
 		usage(EXIT_GATERUN);
 	if (!gate_name_valid(S.defgate))
 		errx(EXIT_GATERUN, "bad gate name: '%s'", S.defgate);
+	e = getenv("GATERUN_LIMIT");
+	if (e != NULL && limit_parse(e, 0, &v) == -1)
+		errx(EXIT_GATERUN, "GATERUN_LIMIT must be an integer from 0 "
+		    "to %d: '%s'", GATE_MAX_LIMIT, e);
 	if (S.token_file == NULL && !S.public_read)
 		errx(EXIT_GATERUN, "no --token-file: give one, or "
 		    "--public-read for a read-only server");

@@ -418,3 +418,12 @@ body() { sed '$d' <<<"$output"; }
 	"$G" -g a --limit 6 >/dev/null
 	until_true 'grep "^data: " a.events | tail -n 1 | grep -q "\"max_allowed\":6"'
 }
+
+@test "httpd: a gate not made yet shows the limit gaterun would give it" {
+	GATERUN_LIMIT=7 with_token -r
+	run req "$URL/api/process-status"
+	[ "$(body | jq -r .max_allowed)" = 7 ]
+	run env GATERUN_LIMIT=lots "$H" -r 127.0.0.1:0
+	[ "$status" -eq 125 ]
+	[[ "$output" == *"GATERUN_LIMIT must be an integer"* ]]
+}
