@@ -80,6 +80,7 @@ struct gate {
 	struct procid	self;
 	uid_t		uid;
 	int		sock;		/* waiter's wake socket, or -1 */
+	char		key[9];		/* this gate's prefix of wake names */
 	char		addr[STATE_ADDR_LEN + 1];
 	int		sendsock;	/* for waking others, or -1 */
 	uint64_t	ticket;		/* ours while queued or holding */
@@ -99,12 +100,15 @@ struct txn {
 	int		exists;		/* a lock file was there */
 	int		reaped_holder;
 	int		reaped;		/* reap_holders() ran */
+	int		lost;		/* the state was damaged or missing */
 	uint64_t	head;		/* ticket of the head waiter at start */
 	int		has_head;
 	char		wake[MAX_WAKES][STATE_ADDR_LEN + 1];
 	size_t		nwake;
 	int		wake_all;	/* more than MAX_WAKES: see txn_commit */
 };
+
+static void	gate_key(struct gate *);
 
 /* Tell the caller something a person should know. */
 static void
@@ -302,6 +306,7 @@ gate_open(struct gate **gp, const char *dir, const char *name,
 		(void)xclose(fd);
 		goto fail;
 	}
+	gate_key(g);
 	*gp = g;
 	return 0;
 fail:
@@ -370,8 +375,10 @@ state_load(struct gate *g, struct txn *t)
 	if (fd == -1 && errno != ENOENT)
 		return -1;	/* ELOOP: a symlink is refused, never followed */
 	if (fd == -1) {
+		/* New, or removed (/run emptied): waiters may be out there. */
 		t->st.limit = g->deflimit;
 		memcpy(t->st.boot, g->boot, sizeof(g->boot));
+		t->lost = 1;
 		return 0;
 	}
 	if (trusted(g, fd, S_IFREG) == -1) {
@@ -402,6 +409,7 @@ state_load(struct gate *g, struct txn *t)
 	if (r == -1)
 		return -1;	/* out of memory: salvage never fails else */
 salvaged:
+	t->lost = 1;
 	if (t->st.limit == UINT_MAX)
 		t->st.limit = g->deflimit;
 	if (t->st.boot[0] == '\0')
@@ -582,6 +590,31 @@ txn_begin(struct gate *g, struct txn *t)
 	return 0;
 }
 
+/*
+ * The first half of every wake name of this gate: a hash (FNV-1a) of the
+ * state directory's device and inode and the gate's name.
+ */
+static void
+gate_key(struct gate *g)
+{
+	struct stat sb;
+	uint32_t h = 2166136261u;
+	uint64_t v[2] = { 0, 0 };
+	const unsigned char *p;
+	size_t i;
+
+	if (fstat(g->dirfd, &sb) == 0) {
+		v[0] = (uint64_t)sb.st_dev;
+		v[1] = (uint64_t)sb.st_ino;
+	}
+	p = (const unsigned char *)v;
+	for (i = 0; i < sizeof(v); i++)
+		h = (h ^ p[i]) * 16777619u;
+	for (p = (const unsigned char *)g->name; *p != '\0'; p++)
+		h = (h ^ *p) * 16777619u;
+	(void)snprintf(g->key, sizeof(g->key), "%08x", (unsigned)h);
+}
+
 /* Send one wake-up datagram; failures only mean the waiter is gone. */
 static void
 wake_send(struct gate *g, const char *addr)
@@ -599,6 +632,36 @@ wake_send(struct gate *g, const char *addr)
 	memcpy(sa.sun_path + 1, addr, n);	/* abstract: leading NUL */
 	(void)sendto(g->sendsock, "", 1, MSG_DONTWAIT, (struct sockaddr *)&sa,
 	    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n));
+}
+
+/*
+ * The state was damaged or is gone: the waiters it listed cannot be named
+ * from it. Wake every socket bound under this gate's key instead (the
+ * kernel lists them in /proc/net/unix); each looks, finds its place lost
+ * and queues again. Only on damage, so the scan costs nothing otherwise.
+ */
+static void
+wake_lost(struct gate *g)
+{
+	char *line = NULL, *name;
+	size_t cap = 0, n;
+	FILE *fp;
+
+	if ((fp = fopen("/proc/net/unix", "re")) == NULL)
+		return;
+	while (getline(&line, &cap, fp) != -1) {
+		line[strcspn(line, "\n")] = '\0';
+		if ((name = strrchr(line, ' ')) == NULL || name[1] != '@')
+			continue;
+		name += 2;
+		n = strlen(name);
+		if (n == STATE_ADDR_LEN && strncmp(name, g->key, 8) == 0 &&
+		    strspn(name, "0123456789abcdef") == n &&
+		    strcmp(name, g->addr) != 0)
+			wake_send(g, name);
+	}
+	free(line);
+	(void)fclose(fp);
 }
 
 /* Write st to a new file and rename it into place. Lock held. */
@@ -648,6 +711,8 @@ txn_commit(struct gate *g, struct txn *t)
 		state_free(&t->st);
 		return 0;
 	}
+	if (t->lost)
+		wake_lost(g);
 	if (t->st.nw > 0 && (t->reaped_holder || !t->has_head ||
 	    t->st.w[0].ticket != t->head))
 		wake_add(t, t->st.w[0].addr);
@@ -738,13 +803,12 @@ self_entry(struct gate *g, struct txn *t, const struct gate_req *req,
 	    req ? req->command : NULL);
 }
 
-/* Bind our wake socket to a kernel-chosen abstract name. */
+/* Bind our wake socket to an abstract name: the gate's key, then random. */
 static int
 sock_open(struct gate *g)
 {
 	struct sockaddr_un sa;
-	socklen_t len = sizeof(sa.sun_family);
-	size_t n;
+	int tries;
 
 	if (g->sock != -1)
 		return 0;
@@ -752,24 +816,26 @@ sock_open(struct gate *g)
 	    0);
 	if (g->sock == -1)
 		return -1;
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	if (bind(g->sock, (struct sockaddr *)&sa, len) == -1)	/* autobind */
-		goto fail;
-	len = sizeof(sa);
-	if (getsockname(g->sock, (struct sockaddr *)&sa, &len) == -1)
-		goto fail;
-	n = len - offsetof(struct sockaddr_un, sun_path);
-	if (n < 2 || n - 1 > STATE_ADDR_LEN || sa.sun_path[0] != '\0')
-		goto fail;
-	memcpy(g->addr, sa.sun_path + 1, n - 1);
-	g->addr[n - 1] = '\0';
-	if (strspn(g->addr, "0123456789abcdef") != n - 1)
-		goto fail;
-	return 0;
-fail:
+	/*
+	 * An abstract name of the gate's key and a random part: if the state
+	 * is ever lost, waiters are still found by their names (wake_lost).
+	 */
+	for (tries = 0; tries < 16; tries++) {
+		(void)snprintf(g->addr, sizeof(g->addr), "%s%08x", g->key,
+		    (unsigned)arc4random());
+		memset(&sa, 0, sizeof(sa));
+		sa.sun_family = AF_UNIX;
+		memcpy(sa.sun_path + 1, g->addr, STATE_ADDR_LEN);
+		if (bind(g->sock, (struct sockaddr *)&sa, (socklen_t)
+		    (offsetof(struct sockaddr_un, sun_path) + 1 +
+		    STATE_ADDR_LEN)) == 0)
+			return 0;
+		if (errno != EADDRINUSE)
+			break;
+	}
 	(void)xclose(g->sock);
 	g->sock = -1;
+	g->addr[0] = '\0';
 	errno = EPROTO;
 	return -1;
 }
@@ -930,23 +996,19 @@ wait_check(struct gate *g, const struct gate_req *req, struct watch *w,
 		reap_ahead(&t, (size_t)i);
 	if (promote(&t) == -1)
 		goto fail;
-	if ((where = find_self(g, &t.st, &i)) == 1) {
-		claim(g, &t, (size_t)i, req);
-		return txn_commit(g, &t) == -1 ? -1 : 1;
-	}
-	if (where == -1) {
+	if ((where = find_self(g, &t.st, &i)) == -1) {
 		notify(g, "gate '%s': this waiter's place was lost with the "
 		    "damaged state; queueing again", g->name);
 		if (self_entry(g, &t, req, &e) == -1 ||
 		    state_add(&t.st.w, &t.st.nw, &e) == -1)
 			goto fail;
-		i = (ssize_t)t.st.nw - 1;
-		if (promote(&t) == -1)
-			goto fail;
-		if (find_self(g, &t.st, &i) == 1) {
-			claim(g, &t, (size_t)i, req);
-			return txn_commit(g, &t) == -1 ? -1 : 1;
-		}
+		if (promote(&t) == -1 ||
+		    (where = find_self(g, &t.st, &i)) == -1)
+			goto fail;	/* just added: always found */
+	}
+	if (where == 1) {
+		claim(g, &t, (size_t)i, req);
+		return txn_commit(g, &t) == -1 ? -1 : 1;
 	}
 	*pos = (size_t)i;
 	*nq = t.st.nw;

@@ -104,3 +104,35 @@ SH
 	[ "$status" -eq 0 ]
 	[ "$output" = reused ]
 }
+
+@test "a waiter whose place a damaged state lost is found, queues again and runs" {
+	"$G" --limit 0 >/dev/null
+	bg "$G" -- sh -c 'echo ran-a > a.out'
+	w1=$BG
+	bg "$G" -- sh -c 'echo ran-b > b.out'
+	w2=$BG
+	until_true '[ "$(waiting)" = 2 ]'
+	echo garbage >"$GATERUN_DIR/default.gate"
+	run "$G" --limit 1
+	[[ "$output" == *"is damaged"* ]]
+	# Nothing names them any more: they are found by their socket names.
+	until_true '[ -s a.out ] && [ -s b.out ]'
+	wait_status "$w1"
+	[ "$status" -eq 0 ]
+	wait_status "$w2"
+	[ "$status" -eq 0 ]
+	[ "$(cat a.out)" = ran-a ] && [ "$(cat b.out)" = ran-b ]
+	grep -q "place was lost with the damaged state; queueing again" \
+	    "$BATS_TEST_TMPDIR/bg.out"
+}
+
+@test "a waiter whose state file was removed is found and runs" {
+	"$G" --limit 0 >/dev/null
+	bg "$G" -- true
+	until_true '[ "$(waiting)" = 1 ]'
+	rm "$GATERUN_DIR/default.gate"
+	"$G" -- true
+	until_true '[ "$(active)" = 0 ] && ! kill -0 "$BG" 2>/dev/null'
+	wait_status "$BG"
+	[ "$status" -eq 0 ]
+}
