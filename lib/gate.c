@@ -474,16 +474,22 @@ promote_head(struct txn *t, int slot, int64_t now)
 static void	reap_holders(struct txn *);
 
 /*
- * Dead holders matter only when they would keep someone out: reap them
- * (once a transaction) when the gate looks full. A take or a release on
- * a gate with room then reads no /proc entry at all, however many hold.
+ * The slot the next holder gets, or -1 when the gate is full. Dead
+ * holders matter only when they would keep someone out: they are reaped
+ * (once a transaction) when the gate looks full, so a take or a release
+ * on a gate with room reads no /proc entry at all, however many hold.
  */
-static void
-reap_if_full(struct txn *t)
+static int
+next_slot(struct txn *t)
 {
-	if (!t->reaped && (t->st.nh >= t->st.limit ||
-	    free_slot(&t->st) == -1))
-		reap_holders(t);
+	int slot;
+
+	if (t->st.nh < t->st.limit && (slot = free_slot(&t->st)) != -1)
+		return slot;
+	if (t->reaped)
+		return -1;
+	reap_holders(t);
+	return t->st.nh < t->st.limit ? free_slot(&t->st) : -1;
 }
 
 /* Hand free capacity to the waiters at the head, in order. */
@@ -493,17 +499,12 @@ promote(struct txn *t)
 	int64_t now = real_ns();
 	int slot;
 
-	while (t->st.nw > 0) {
-		reap_if_full(t);
-		if (t->st.nh >= t->st.limit)
-			break;
+	while (t->st.nw > 0 && (slot = next_slot(t)) != -1) {
 		if (!proc_alive(&t->st.w[0].wrapper)) {
 			state_remove(t->st.w, &t->st.nw, 0);
 			t->dirty = 1;
 			continue;
 		}
-		if ((slot = free_slot(&t->st)) == -1)
-			break;
 		if (promote_head(t, slot, now) == -1)
 			return -1;
 	}
@@ -847,10 +848,7 @@ take_now(struct gate *g, struct txn *t, const struct gate_req *req)
 	struct entry e;
 	int slot;
 
-	if (t->st.nw > 0)
-		return 0;
-	reap_if_full(t);
-	if (t->st.nh >= t->st.limit || (slot = free_slot(&t->st)) == -1)
+	if (t->st.nw > 0 || (slot = next_slot(t)) == -1)
 		return 0;
 	if (self_entry(g, t, req, &e) == -1)
 		return -1;
