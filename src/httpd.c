@@ -279,13 +279,27 @@ out_open(struct out *o)
 	return (o->fp = open_memstream(&o->buf, &o->len)) == NULL ? -1 : 0;
 }
 
-/* Queue o's text as the response, with the headers every answer has. */
+/* Queue r with the headers every answer has, then let go of it. */
+static enum MHD_Result
+queue(struct MHD_Connection *c, unsigned code, struct MHD_Response *r,
+    const char *type)
+{
+	enum MHD_Result ret;
+
+	(void)MHD_add_response_header(r, "Content-Type", type);
+	(void)MHD_add_response_header(r, "Cache-Control", "no-store");
+	(void)MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	ret = MHD_queue_response(c, code, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* Queue o's text as the response. */
 static enum MHD_Result
 send_out(struct MHD_Connection *c, unsigned code, struct out *o,
     const char *type, const char *allow)
 {
 	struct MHD_Response *r;
-	enum MHD_Result ret;
 
 	if (fclose(o->fp) == EOF) {
 		free(o->buf);
@@ -297,17 +311,12 @@ send_out(struct MHD_Connection *c, unsigned code, struct out *o,
 		free(o->buf);
 		return MHD_NO;
 	}
-	(void)MHD_add_response_header(r, "Content-Type", type);
-	(void)MHD_add_response_header(r, "Cache-Control", "no-store");
-	(void)MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
 	if (code == MHD_HTTP_UNAUTHORIZED)
 		(void)MHD_add_response_header(r, "WWW-Authenticate",
 		    "Bearer realm=\"gaterun\"");
 	if (allow != NULL)
 		(void)MHD_add_response_header(r, "Allow", allow);
-	ret = MHD_queue_response(c, code, r);
-	MHD_destroy_response(r);
-	return ret;
+	return queue(c, code, r, type);
 }
 
 #define JSON	"application/json"
@@ -1003,7 +1012,6 @@ api_events(struct MHD_Connection *c, const struct params *p, unsigned tmo)
 	struct MHD_Response *r;
 	struct gate_info gi;
 	const char *name = param(p, "gate");
-	enum MHD_Result ret;
 	struct sse *e;
 	char msg[512];
 	unsigned code;
@@ -1032,37 +1040,26 @@ api_events(struct MHD_Connection *c, const struct params *p, unsigned tmo)
 		sse_free(e);
 		return MHD_NO;
 	}
-	(void)MHD_add_response_header(r, "Content-Type", "text/event-stream");
-	(void)MHD_add_response_header(r, "Cache-Control", "no-store");
 	(void)MHD_add_response_header(r, "X-Accel-Buffering", "no");
-	ret = MHD_queue_response(c, MHD_HTTP_OK, r);
-	MHD_destroy_response(r);
-	return ret;
+	return queue(c, MHD_HTTP_OK, r, "text/event-stream");
 }
 
 static enum MHD_Result
 send_page(struct MHD_Connection *c)
 {
 	struct MHD_Response *r;
-	enum MHD_Result ret;
 
 	r = MHD_create_response_from_buffer(sizeof(dashboard) - 1,
 	    (void *)(uintptr_t)dashboard, MHD_RESPMEM_PERSISTENT);
 	if (r == NULL)
 		return MHD_NO;
-	(void)MHD_add_response_header(r, "Content-Type",
-	    "text/html; charset=utf-8");
-	(void)MHD_add_response_header(r, "Cache-Control", "no-store");
-	(void)MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
 	(void)MHD_add_response_header(r, "X-Frame-Options", "DENY");
 	(void)MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
 	(void)MHD_add_response_header(r, "Content-Security-Policy",
 	    "default-src 'none'; script-src 'unsafe-inline'; "
 	    "style-src 'unsafe-inline'; connect-src 'self'; img-src data:; "
 	    "frame-ancestors 'none'");
-	ret = MHD_queue_response(c, MHD_HTTP_OK, r);
-	MHD_destroy_response(r);
-	return ret;
+	return queue(c, MHD_HTTP_OK, r, "text/html; charset=utf-8");
 }
 
 enum route { R_PAGE, R_STATUS, R_GATES, R_HEALTH, R_METRICS, R_EVENTS,
