@@ -1,0 +1,222 @@
+/*
+ * gaterun's admin modes: --status, --check and --metrics (once, or redrawn
+ * with --watch), --limit, --kill-all and --is-active. Each reads or changes
+ * the gate through lib/gate.h and prints through report.c.
+ */
+#include "config.h"
+
+#include <sys/inotify.h>
+#include <sys/types.h>
+
+#include <err.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conffile.h"
+#include "exitcodes.h"
+#include "gate.h"
+#include "gaterun.h"
+#include "report.h"
+
+/* The gates an admin command looks at: -g's, or every one with --all. */
+static int
+gates_of(const struct opts *o, char ***names, size_t *n)
+{
+	if (o->all)
+		return gate_list(o->dir, names, n);
+	if ((*names = calloc(1, sizeof(**names))) == NULL ||
+	    ((*names)[0] = strdup(o->gate)) == NULL)
+		return -1;
+	*n = 1;
+	return 0;
+}
+
+/* Snapshots of the named gates; the gate name is set on failure. */
+static int
+infos_of(const struct opts *o, char **names, size_t n, struct gate_info **gip,
+    const char **failed)
+{
+	struct gate_info *gi;
+	struct gate *g;
+	size_t i;
+
+	if ((gi = calloc(n + 1, sizeof(*gi))) == NULL)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (gate_open(&g, o->dir, names[i], o->deflimit, 0, on_notify,
+		    NULL) == -1 || (gate_info(g, &gi[i]) == -1 &&
+		    (gate_close(g), 1))) {
+			*failed = names[i];
+			while (i-- > 0)
+				gate_info_free(&gi[i]);
+			free(gi);
+			return -1;
+		}
+		gate_close(g);
+	}
+	*gip = gi;
+	return 0;
+}
+
+/* Free the snapshots and the names they go with. */
+static void
+infos_free(struct gate_info *gi, char **names, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		gate_info_free(&gi[i]);
+	free(gi);
+	gate_list_free(names, n);
+}
+
+/* --status, --metrics and --check, of one gate or all, once. */
+static int
+show_once(const struct opts *o)
+{
+	struct gate_info *gi;
+	const char *failed = o->gate;
+	char **names;
+	size_t n, i;
+	int r = 0;
+
+	if (gates_of(o, &names, &n) == -1 ||
+	    infos_of(o, names, n, &gi, &failed) == -1) {
+		if (o->mode == MODE_CHECK) {
+			(void)printf("GATERUN UNKNOWN - cannot read gate '%s' in "
+			    "%s: %s\n", failed, o->dir, strerror(errno));
+			exit(3);
+		}
+		die_gate(o, "cannot read");
+	}
+	if (o->mode == MODE_CHECK)
+		r = report_check(stdout, names, gi, n, o->warn, o->crit,
+		    o->maxwait);
+	else if (o->mode == MODE_METRICS)
+		report_metrics(stdout, names, gi, n);
+	else if (o->json && o->all)
+		report_status_all_json(stdout, names, gi, n);
+	else if (o->json)
+		report_status_json(stdout, names[0], &gi[0]);
+	else if (o->all && n == 0)
+		(void)printf("no gates in %s\n", o->dir);
+	else
+		for (i = 0; i < n; i++) {
+			if (i > 0)
+				(void)putchar('\n');
+			report_status(stdout, names[i], &gi[i]);
+		}
+	infos_free(gi, names, n);
+	return r;
+}
+
+/*
+ * --status --watch: redraw at once when a gate's state file is replaced
+ * (inotify on the directory), and every period for the elapsed times,
+ * until interrupted.
+ */
+int
+do_show(const struct opts *o)
+{
+	struct pollfd pfd;
+	char buf[4096];
+
+	if (o->watch < 0)
+		return show_once(o);
+	pfd.fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	pfd.events = POLLIN;
+	if (pfd.fd != -1 && inotify_add_watch(pfd.fd, o->dir, IN_MOVED_TO |
+	    IN_CREATE | IN_DELETE | IN_MOVED_FROM) == -1) {
+		(void)close(pfd.fd);	/* no directory yet: redraw by time */
+		pfd.fd = -1;
+	}
+	for (;;) {
+		(void)printf("\033[H\033[2J");	/* home, clear */
+		(void)show_once(o);
+		(void)printf("\n(every %.1f s and on every change; Ctrl-C to "
+		    "stop)\n", o->watch);
+		(void)fflush(stdout);
+		if (poll(&pfd, 1, (int)(o->watch * 1000)) > 0)
+			while (read(pfd.fd, buf, sizeof(buf)) > 0)
+				;
+	}
+}
+
+/* --limit N: set it, log it, save it with --persist, say what it was. */
+int
+do_limit(const struct opts *o)
+{
+	struct gate *g = open_gate(o, 1);
+	char err[512];
+	unsigned old;
+
+	if (gate_set_limit(g, o->limit, &old) == -1)
+		die_gate(o, "cannot set the limit of");
+	logev(o, "gate '%s': limit %u -> %u by %s", o->gate, old, o->limit,
+	    me());
+	if (o->persist && config_set_limit(o->conf, o->gate, o->limit, err,
+	    sizeof(err)) == -1)
+		errx(EXIT_GATERUN, "limit set to %u, but not saved: %s",
+		    o->limit, err);
+	if (o->json)
+		report_limit_json(stdout, o->gate, old, o->limit);
+	else
+		(void)printf("gate '%s': limit %u -> %u%s\n", o->gate, old,
+		    o->limit, o->limit == 0 ? " (paused)" : "");
+	gate_close(g);
+	return 0;
+}
+
+/* --kill-all: signal every running command and what it started. */
+int
+do_kill(const struct opts *o)
+{
+	struct gate_kill *k;
+	struct gate *g = open_gate(o, 0);
+	size_t n, i, nok = 0;
+	int failed = 0;
+
+	if (gate_kill_all(g, o->sig, o->grace, &k, &n) == -1)
+		die_gate(o, "cannot kill the commands of");
+	for (i = 0; i < n; i++)
+		if (k[i].error == 0)
+			nok++;
+		else if (k[i].error != ESRCH) {
+			errno = k[i].error;
+			warn("cannot signal %d", (int)k[i].pid);
+			failed = 1;
+		}
+	if (o->json)
+		report_kill_json(stdout, o->gate, k, n);
+	else {
+		(void)printf("killed %zu process%s%s", nok, nok == 1 ? "" : "es",
+		    nok ? ":" : "");
+		for (i = 0; i < n; i++)
+			if (k[i].error == 0)
+				(void)printf(" %d", (int)k[i].pid);
+		(void)printf("\n");
+	}
+	logev(o, "gate '%s': kill-all by %s: signal %d sent to %zu "
+	    "processes%s", o->gate, me(), o->sig, nok,
+	    failed ? ", some not permitted" : "");
+	free(k);
+	gate_close(g);
+	return failed;
+}
+
+/* --is-active PID: 0 if PID is a live holder's command or wrapper. */
+int
+do_active(const struct opts *o)
+{
+	struct gate *g = open_gate(o, 0);
+	int r;
+
+	if ((r = gate_is_active(g, o->pid)) == -1)
+		die_gate(o, "cannot read");
+	gate_close(g);
+	return r ? 0 : 1;
+}

@@ -1,0 +1,79 @@
+/*
+ * What the parts of the gaterun command line share: the options as parsed
+ * (gaterun.c), the run mode (run.c) and the admin modes (admin.c), and the
+ * few helpers they all use to open a gate and to word its errors.
+ */
+#ifndef GATERUN_CLI_H
+#define GATERUN_CLI_H
+
+#include <sys/types.h>
+
+#include <syslog.h>
+
+#define __dead	__attribute__((__noreturn__))
+
+enum mode {
+	MODE_RUN, MODE_STATUS, MODE_LIMIT, MODE_KILL, MODE_ACTIVE, MODE_CHECK,
+	MODE_METRICS
+};
+
+struct opts {
+	enum mode	mode;
+	int		nmodes;
+	const char	*gate;
+	const char	*dir;
+	unsigned	deflimit;
+	unsigned	limit;		/* --limit N */
+	int		nowait;		/* -n */
+	int		exec;		/* -x: become the command */
+	double		wait;		/* -w SECS; < 0: forever */
+	int		conflict;	/* exit code when no slot */
+	int		json;
+	int		log;		/* --log or GATERUN_LOG: syslog events */
+	int		persist;	/* --limit N --persist */
+	const char	*conf;		/* configuration file */
+	int		all;		/* --all: every gate of the directory */
+	double		watch;		/* --watch: redraw period; < 0 off */
+	unsigned	warn, crit;	/* --check thresholds, percent */
+	double		maxwait;	/* --check: a waiter stuck this long */
+	int		sig;		/* --kill-all signal */
+	double		grace;
+	pid_t		pid;		/* --is-active */
+	int		killset;	/* --signal or --grace given */
+	int		checkset;	/* --warn, --crit or --max-wait given */
+	char		**cmd;
+};
+
+struct gate;
+
+/*
+ * One event to syslog (journald picks it up), when logging is on. A macro,
+ * so that its arguments (a user lookup among them) cost nothing when off.
+ */
+#define logev(o, ...)	do {						\
+	if ((o)->log)							\
+		syslog(LOG_INFO, __VA_ARGS__);				\
+} while (0)
+
+/* gaterun.c: the caller's user name, for the log. */
+const char	*me(void);
+/* gaterun.c: die with the reason a person can act on (errno set). */
+void __dead	die_gate(const struct opts *, const char *);
+/* gaterun.c: print an engine warning the way every diagnostic is printed. */
+void		on_notify(void *, const char *);
+/* gaterun.c: open o->gate (made on first use if create), or die. */
+struct gate	*open_gate(const struct opts *, int);
+
+/* run.c: take a slot, run the command, give the slot back. */
+int	do_run(const struct opts *);
+
+/* admin.c: --status, --check, --metrics (once or --watch). */
+int	do_show(const struct opts *);
+/* admin.c: --limit. */
+int	do_limit(const struct opts *);
+/* admin.c: --kill-all; 1 when some process could not be signalled. */
+int	do_kill(const struct opts *);
+/* admin.c: --is-active: 0 if the PID holds a slot, else 1. */
+int	do_active(const struct opts *);
+
+#endif

@@ -1,0 +1,453 @@
+/*
+ * gaterun's run mode: take a slot of the gate (waiting in line or not),
+ * run the command in it and give the slot back however the command ends.
+ * Signals, the parked child that execs the command, the wait and the exit
+ * status passed back live here.
+ */
+#include "config.h"
+
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "exitcodes.h"
+#include "gate.h"
+#include "gaterun.h"
+#include "sys.h"
+
+/* The only global state: what signal handlers saw. */
+static volatile sig_atomic_t got_stop;		/* leave the queue */
+static volatile sig_atomic_t got_chld;
+static volatile sig_atomic_t pending[NSIG];	/* to forward to CMD */
+
+/*
+ * Signals we catch: those forwarded to CMD (they also end a wait in
+ * line), then SIGCHLD.
+ */
+static const int our_sigs[] = {
+	SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT,
+	SIGCHLD		/* last: caught, never forwarded */
+};
+#define NOURS	(sizeof(our_sigs) / sizeof(our_sigs[0]))
+#define NFWD	(NOURS - 1)
+
+/* Handlers only set flags; the main flow acts on them. */
+static void
+on_signal(int sig, siginfo_t *si, void *ctx)
+{
+	(void)ctx;
+	if (sig == SIGCHLD) {
+		got_chld = 1;
+		return;
+	}
+	if (sig != SIGWINCH && sig != SIGCONT)
+		got_stop = sig;
+	/*
+	 * A terminal's signal (SI_KERNEL) went to the whole foreground
+	 * process group, CMD included: forwarding it would deliver it twice.
+	 */
+	if (si == NULL || si->si_code != SI_KERNEL)
+		pending[sig] = 1;
+}
+
+/* Signal state inherited from the caller, restored in the child. */
+struct sigsaved {
+	sigset_t	mask;		/* caller's mask */
+	sigset_t	ours;		/* signals we handle */
+	int		ignored[NSIG];
+};
+
+/*
+ * Catch the forwarded signals and SIGCHLD, and block them until we sleep.
+ * Signals the caller ignored stay ignored (nohup, background jobs), except
+ * SIGCHLD, which we need to wait for CMD.
+ */
+static void
+signals_setup(struct sigsaved *ss)
+{
+	struct sigaction sa, old;
+	sigset_t block;
+	size_t i;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_signal;
+	sa.sa_flags = SA_SIGINFO;
+	sigfillset(&sa.sa_mask);
+	sigemptyset(&ss->ours);
+	for (i = 0; i < NOURS; i++) {
+		int sig = our_sigs[i];
+
+		if (sigaction(sig, NULL, &old) == -1)
+			err(EXIT_GATERUN, "sigaction");
+		ss->ignored[sig] = old.sa_handler == SIG_IGN;
+		if (ss->ignored[sig] && sig != SIGCHLD)
+			continue;
+		sigaddset(&ss->ours, sig);
+	}
+	/*
+	 * SIGPIPE stays blocked in the wrapper alone: writing the go-ahead to
+	 * a child that has just died must not kill us before we release.
+	 */
+	block = ss->ours;
+	sigaddset(&block, SIGPIPE);
+	if (sigprocmask(SIG_BLOCK, &block, &ss->mask) == -1)
+		err(EXIT_GATERUN, "sigprocmask");
+	for (i = 0; i < NOURS; i++) {
+		int sig = our_sigs[i];
+
+		if (sigismember(&ss->ours, sig) &&
+		    sigaction(sig, &sa, NULL) == -1)
+			err(EXIT_GATERUN, "sigaction");
+	}
+}
+
+/* In the child: the caller's dispositions and mask, as if never wrapped. */
+static void
+signals_restore(const struct sigsaved *ss)
+{
+	size_t i;
+
+	for (i = 0; i < NOURS; i++) {
+		int sig = our_sigs[i];
+
+		(void)signal(sig, ss->ignored[sig] ? SIG_IGN : SIG_DFL);
+	}
+	(void)sigprocmask(SIG_SETMASK, &ss->mask, NULL);
+}
+
+/* Die of sig as CMD did, without a core file of our own. */
+static void __dead
+die_of(int sig, const struct sigsaved *ss)
+{
+	struct rlimit rl = { 0, 0 };
+	sigset_t set;
+
+	(void)setrlimit(RLIMIT_CORE, &rl);
+	(void)fflush(stdout);
+	(void)signal(sig, SIG_DFL);
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	(void)sigprocmask(SIG_UNBLOCK, &set, NULL);
+	(void)raise(sig);
+	(void)ss;
+	_exit(128 + sig);
+}
+
+/* argv joined by spaces, for status and ps. */
+static char *
+join_cmd(char **argv)
+{
+	size_t len = 0, i;
+	char *s;
+
+	for (i = 0; argv[i] != NULL; i++)
+		len += strlen(argv[i]) + 1;
+	if ((s = malloc(len + 1)) == NULL)
+		err(EXIT_GATERUN, "malloc");
+	s[0] = '\0';
+	for (i = 0; argv[i] != NULL; i++) {
+		if (i > 0)
+			(void)strlcat(s, " ", len + 1);
+		(void)strlcat(s, argv[i], len + 1);
+	}
+	return s;
+}
+
+/* ps shows where a waiter stands. */
+static void
+on_progress(void *arg, size_t pos, size_t nq)
+{
+	const char *sfx = pos % 100 >= 11 && pos % 100 <= 13 ? "th" :
+	    pos % 10 == 1 ? "st" : pos % 10 == 2 ? "nd" :
+	    pos % 10 == 3 ? "rd" : "th";
+
+	(void)nq;
+	setproctitle("waiting on '%s' (%zu%s in line)", (const char *)arg,
+	    pos, sfx);
+}
+
+/* The child: wait for the go-ahead (the slot number), then exec CMD. */
+static void __dead
+child(int go, const struct opts *o, const struct sigsaved *ss)
+{
+	char slot[16];
+	ssize_t n;
+
+	signals_restore(ss);
+	n = read_full(go, slot, sizeof(slot) - 1);
+	if (n <= 0)
+		_exit(EXIT_GATERUN);	/* the wrapper died: no slot, no run */
+	slot[n] = '\0';
+	(void)xclose(go);
+	if (setenv("GATERUN_SLOT", slot, 1) == -1 ||
+	    setenv("GATERUN_GATE", o->gate, 1) == -1)
+		_exit(EXIT_GATERUN);
+	execvp(o->cmd[0], o->cmd);
+	warn("%s", o->cmd[0]);
+	_exit(errno == ENOENT || errno == ENOTDIR ? EXIT_NOTFOUND :
+	    EXIT_NOEXEC);
+}
+
+/*
+ * Exec mode: the slot is recorded under this very process (PID and start
+ * time survive execve), so CMD holds it with no wrapper around it and the
+ * engine frees it once CMD is gone, as for any holder that never released.
+ */
+static void __dead
+exec_cmd(struct gate *g, const struct opts *o, const struct sigsaved *ss)
+{
+	char slot[16];
+	int e;
+
+	if (got_stop) {
+		(void)gate_release(g);
+		die_of(got_stop, ss);
+	}
+	(void)snprintf(slot, sizeof(slot), "%d", gate_slot(g));
+	logev(o, "gate '%s': slot %d taken by %s, pid %d (exec): %s", o->gate,
+	    gate_slot(g), me(), (int)getpid(), o->cmd[0]);
+	closelog();
+	if (setenv("GATERUN_SLOT", slot, 1) == -1 ||
+	    setenv("GATERUN_GATE", o->gate, 1) == -1)
+		err(EXIT_GATERUN, "setenv");
+	signals_restore(ss);
+	execvp(o->cmd[0], o->cmd);
+	e = errno;
+	(void)gate_release(g);
+	errno = e;
+	warn("%s", o->cmd[0]);
+	exit(e == ENOENT || e == ENOTDIR ? EXIT_NOTFOUND : EXIT_NOEXEC);
+}
+
+/* Forward what arrived for CMD. */
+static void
+forward(pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < NFWD; i++)
+		if (pending[our_sigs[i]]) {
+			pending[our_sigs[i]] = 0;
+			(void)kill(pid, our_sigs[i]);
+		}
+}
+
+/*
+ * Wait for CMD, reaping orphans we adopted as subreaper on the way.
+ * Returns CMD's wait status, or -1.
+ */
+static int
+wait_cmd(pid_t pid, const sigset_t *sleepmask)
+{
+	int st, cst = 0, done = 0;
+	pid_t p;
+
+	for (;;) {
+		got_chld = 0;
+		while ((p = waitpid(-1, &st, WNOHANG)) > 0)
+			if (p == pid) {
+				cst = st;
+				done = 1;
+			}
+		if (p == -1 && errno != ECHILD && errno != EINTR)
+			return -1;
+		if (done)
+			return cst;
+		if (p == -1 && errno == ECHILD)
+			return -1;
+		forward(pid);
+		if (!got_chld)
+			(void)sigsuspend(sleepmask);
+	}
+}
+
+/* The command's child while it waits for the go-ahead. */
+struct runner {
+	const struct opts	*o;
+	const struct sigsaved	*ss;
+	struct gate		*g;
+	pid_t			pid;	/* parked child, or -1 */
+	int			go;	/* write end of its go pipe */
+	int			recorded; /* in our waiter record */
+};
+
+/* Fork the child that will exec CMD once told its slot. */
+static int
+park(struct runner *rn)
+{
+	int go[2];
+
+	if (pipe2(go, O_CLOEXEC) == -1)
+		return -1;
+	if ((rn->pid = fork()) == -1) {
+		(void)xclose(go[0]);
+		(void)xclose(go[1]);
+		return -1;
+	}
+	if (rn->pid == 0) {
+		(void)xclose(go[1]);
+		child(go[0], rn->o, rn->ss);
+	}
+	(void)xclose(go[0]);
+	rn->go = go[1];
+	return 0;
+}
+
+/* Let the parked child go without running CMD: it sees EOF and exits. */
+static void
+unpark(struct runner *rn)
+{
+	if (rn->pid <= 0)
+		return;
+	(void)xclose(rn->go);
+	while (waitpid(rn->pid, NULL, 0) == -1 && errno == EINTR)
+		;
+	rn->pid = -1;
+	rn->recorded = 0;
+}
+
+/*
+ * Queued after all: a parked child is not kept behind others (it would
+ * double every waiter's memory), but the head of the queue forks its child
+ * now and records it in its place, so when the slot comes the command
+ * starts at once, with no fork and no second transaction on the way. FIFO
+ * means the head stays the head until it is served.
+ */
+static void
+on_queued(void *arg, size_t pos, size_t nq)
+{
+	struct runner *rn = arg;
+
+	if (pos > 1)
+		unpark(rn);
+	else if ((rn->pid > 0 || park(rn) == 0) && !rn->recorded) {
+		if (gate_set_cmd(rn->g, rn->pid) == 0)
+			rn->recorded = 1;
+		else
+			unpark(rn);	/* forked again when served */
+	}
+	on_progress((void *)rn->o->gate, pos, nq);
+}
+
+/* Take a slot, run the command in it, release, pass its status back. */
+int
+do_run(const struct opts *o)
+{
+	struct runner rn = { o, NULL, NULL, -1, -1, 0 };
+	struct gate_req req;
+	struct gate_wait gw;
+	struct sigsaved ss;
+	sigset_t sleepmask;
+	char cwd[PATH_MAX], slot[16];
+	struct gate *g;
+	size_t active;
+	unsigned limit;
+	int64_t t0;
+	int r, st = -1;
+
+	t0 = mono_ns();
+	signals_setup(&ss);
+	rn.ss = &ss;
+	sleepmask = ss.mask;
+	for (r = 1; r < NSIG; r++)
+		if (sigismember(&ss.ours, r))
+			(void)sigdelset(&sleepmask, r);
+	g = open_gate(o, 1);
+	rn.g = g;
+	memset(&req, 0, sizeof(req));
+	req.cwd = getcwd(cwd, sizeof(cwd)) ? cwd : "";
+	req.command = join_cmd(o->cmd);
+	req.self_cmd = o->exec;
+	/*
+	 * Fork first, so a slot free now is taken and its command recorded
+	 * in one transaction. Orphans of CMD are to stay below us.
+	 */
+	if (!o->exec) {
+		(void)prctl(PR_SET_CHILD_SUBREAPER, 1);
+		if (park(&rn) == -1)
+			err(EXIT_GATERUN, "fork");
+		req.cmd = rn.pid;
+	}
+	memset(&gw, 0, sizeof(gw));
+	gw.deadline = o->wait < 0 ? -1 : mono_ns() + (int64_t)(o->wait * 1e9);
+	gw.sigmask = &sleepmask;
+	gw.stop = &got_stop;
+	gw.progress = on_queued;
+	gw.arg = &rn;
+	r = gate_acquire(g, &req, o->nowait ? NULL : &gw);
+	if (r != 1)
+		unpark(&rn);
+	if (r == -1 && errno == EINTR)
+		die_of(got_stop, &ss);
+	if (r == -1)
+		die_gate(o, "cannot take a slot of");
+	if (r == 0) {
+		gate_counts(g, &active, &limit);
+		gate_close(g);
+		errx(o->conflict, "cannot start: maximum concurrent processes "
+		    "reached (%zu/%u on gate '%s')", active, limit, o->gate);
+	}
+
+	if (o->exec)
+		exec_cmd(g, o, &ss);
+
+	/* Slot held: from here every path reaches gate_release(). */
+	if (got_stop) {		/* told to stop just as the slot came */
+		unpark(&rn);
+		(void)gate_release(g);
+		die_of(got_stop, &ss);
+	}
+	if (!gate_has_cmd(g)) {
+		unpark(&rn);
+		if (park(&rn) == -1) {
+			warn("fork");
+			goto out;
+		}
+		if (gate_set_cmd(g, rn.pid) == -1) {
+			/* Unrecorded, CMD must not run: EOF stops it. */
+			warn("cannot record the command in gate '%s'", o->gate);
+			unpark(&rn);
+			goto out;
+		}
+	}
+	r = snprintf(slot, sizeof(slot), "%d", gate_slot(g));
+	(void)write_full(rn.go, slot, (size_t)r);	/* EPIPE: it died */
+	(void)xclose(rn.go);
+	setproctitle("running on '%s': %s", o->gate, req.command);
+	logev(o, "gate '%s': slot %d taken by %s, pid %d, after %.3f s: %s",
+	    o->gate, gate_slot(g), me(), (int)rn.pid,
+	    (double)(mono_ns() - t0) / 1e9, req.command);
+	t0 = mono_ns();
+	if ((st = wait_cmd(rn.pid, &sleepmask)) == -1)
+		warn("wait for %s", o->cmd[0]);
+	else if (WIFSIGNALED(st))
+		logev(o, "gate '%s': slot %d released: pid %d killed by signal "
+		    "%d after %.3f s", o->gate, gate_slot(g), (int)rn.pid,
+		    WTERMSIG(st), (double)(mono_ns() - t0) / 1e9);
+	else
+		logev(o, "gate '%s': slot %d released: pid %d exited %d after "
+		    "%.3f s", o->gate, gate_slot(g), (int)rn.pid,
+		    WEXITSTATUS(st), (double)(mono_ns() - t0) / 1e9);
+out:
+	if (gate_release(g) == -1)
+		warn("cannot release the slot of gate '%s' (it is freed when "
+		    "this process is gone)", o->gate);
+	gate_close(g);
+	free((void *)req.command);
+	if (st == -1)
+		return EXIT_GATERUN;
+	if (WIFSIGNALED(st))
+		die_of(WTERMSIG(st), &ss);
+	return WEXITSTATUS(st);
+}
