@@ -53,9 +53,12 @@ section(char *s)
 	return trim(s + 6);
 }
 
-/* One "key = value" into c; NULL, or the reason it is wrong. */
+/*
+ * One "key = value" into c; NULL, or the reason it is wrong (in why, of
+ * whylen bytes, when it needs words of its own).
+ */
 static const char *
-setting(char *line, struct config *c)
+setting(char *line, struct config *c, char *why, size_t whylen)
 {
 	const char *errstr;
 	char *eq, *k, *v;
@@ -67,8 +70,11 @@ setting(char *line, struct config *c)
 	v = trim(eq + 1);
 	if (strcmp(k, "limit") == 0) {
 		c->limit = (int)strtonum(v, 0, GATE_MAX_LIMIT, &errstr);
-		return errstr != NULL || !isdigit((unsigned char)*v) ?
-		    "limit must be an integer from 0 to 4096" : NULL;
+		if (errstr == NULL && isdigit((unsigned char)*v))
+			return NULL;
+		(void)snprintf(why, whylen,
+		    "limit must be an integer from 0 to %d", GATE_MAX_LIMIT);
+		return why;
 	}
 	if (strcmp(k, "log") == 0) {
 		if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0 ||
@@ -95,7 +101,7 @@ config_read(const char *path, const char *gate, struct config *c, char *err,
     size_t errlen)
 {
 	struct config other;
-	char *line = NULL, *s;
+	char *line = NULL, *s, buf[64];
 	const char *name, *why = NULL;
 	size_t cap = 0;
 	int lineno = 0, ours = 1;
@@ -122,7 +128,7 @@ config_read(const char *path, const char *gate, struct config *c, char *err,
 			continue;
 		}
 		/* Other gates' sections are checked too, then dropped. */
-		why = setting(s, ours ? c : &other);
+		why = setting(s, ours ? c : &other, buf, sizeof(buf));
 	}
 	free(line);
 	(void)fclose(fp);
@@ -133,9 +139,9 @@ config_read(const char *path, const char *gate, struct config *c, char *err,
 	return 0;
 }
 
-/* Write text over path through a new file and a rename. */
+/* Write len bytes of text over path through a new file and a rename. */
 static int
-replace_file(const char *path, const char *text, mode_t mode)
+replace_file(const char *path, const char *text, size_t len, mode_t mode)
 {
 	char tmp[4096];
 	int fd, r;
@@ -149,7 +155,7 @@ replace_file(const char *path, const char *text, mode_t mode)
 	    mode);
 	if (fd == -1)
 		return -1;
-	r = write_full(fd, text, strlen(text));
+	r = write_full(fd, text, len);
 	if (close(fd) == -1)
 		r = -1;
 	if (r == 0 && rename(tmp, path) == 0)
@@ -158,66 +164,118 @@ replace_file(const char *path, const char *text, mode_t mode)
 	return -1;
 }
 
+/*
+ * Copy fp to o with "limit = N" (newl) in gate's section: in place of the
+ * section's first limit line, or before the next section if it has none.
+ * *in tells whether the text ends inside that section, *done whether newl
+ * was written. 0, or -1 with errno if a read, an allocation or a write
+ * failed: o then holds part of the text only, never to be saved.
+ */
+static int
+copy_with_limit(FILE *fp, FILE *o, const char *gate, const char *newl,
+    int *in, int *done)
+{
+	char *line = NULL, *copy, *s;
+	const char *name;
+	size_t cap = 0;
+	ssize_t n;
+	int nomem = 0;
+
+	while ((n = getline(&line, &cap, fp)) != -1) {
+		if ((copy = strdup(line)) == NULL) {
+			nomem = 1;
+			break;
+		}
+		s = trim(copy);
+		if (*s == '[') {
+			if (*in && !*done) {	/* section had none */
+				(void)fputs(newl, o);
+				*done = 1;
+			}
+			name = section(s);
+			*in = name != NULL && strcmp(name, gate) == 0;
+		} else if (*in && !*done && strncmp(s, "limit", 5) == 0 &&
+		    trim(s + 5)[0] == '=') {
+			(void)fputs(newl, o);	/* in place of the old one */
+			*done = 1;
+			n = 0;
+		}
+		(void)fwrite(line, 1, (size_t)n, o);
+		free(copy);
+	}
+	free(line);
+	/* getline() fails alike at the end and on ENOMEM: feof() tells. */
+	if (!nomem && feof(fp) && !ferror(fp) && !ferror(o))
+		return 0;
+	if (nomem)
+		errno = ENOMEM;
+	else if (errno == 0)
+		errno = EIO;
+	return -1;
+}
+
+/* Add gate's limit where the copy left none: to the last section, or new. */
+static void
+append_limit(FILE *o, const char *out, size_t olen, const char *gate,
+    const char *newl, int in)
+{
+	if (olen > 0 && out[olen - 1] != '\n')
+		(void)fputc('\n', o);
+	if (in)		/* the last section, and it had no limit */
+		(void)fputs(newl, o);
+	else
+		(void)fprintf(o, "%s[gate %s]\n%s", olen ? "\n" : "", gate,
+		    newl);
+}
+
+/*
+ * The whole file is copied with the new line before anything is written:
+ * a copy that fails leaves the file as it was.
+ */
 int
 config_set_limit(const char *path, const char *gate, unsigned limit,
     char *err, size_t errlen)
 {
-	char *line = NULL, *out = NULL, *copy, *s, newl[32];
-	const char *name;
-	size_t cap = 0, olen = 0;
-	int in = 0, done = 0;
+	char *out = NULL, newl[32];
+	size_t olen = 0;
+	int in = 0, done = 0, r = -1, e;
 	mode_t mode = 0644;
 	struct stat sb;
 	FILE *fp, *o;
 
 	(void)snprintf(newl, sizeof(newl), "limit = %u\n", limit);
 	if ((o = open_memstream(&out, &olen)) == NULL)
-		goto fail;
+		goto out;
+	errno = 0;
 	if ((fp = fopen(path, "re")) != NULL) {
 		if (fstat(fileno(fp), &sb) == 0)
 			mode = sb.st_mode & 07777;
-		while (getline(&line, &cap, fp) != -1) {
-			if ((copy = strdup(line)) == NULL)
-				break;
-			s = trim(copy);
-			if (*s == '[') {
-				if (in && !done) {	/* section had none */
-					(void)fputs(newl, o);
-					done = 1;
-				}
-				name = section(s);
-				in = name != NULL && strcmp(name, gate) == 0;
-			} else if (in && !done && strncmp(s, "limit", 5) == 0 &&
-			    trim(s + 5)[0] == '=') {
-				(void)fputs(newl, o);
-				done = 1;
-				free(copy);
-				continue;
-			}
-			free(copy);
-			(void)fputs(line, o);
-		}
+		r = copy_with_limit(fp, o, gate, newl, &in, &done);
+		e = errno;
 		(void)fclose(fp);
+		errno = e;
+		if (r == -1)
+			goto out;
 	} else if (errno != ENOENT)
-		goto fail;
-	if (!done) {
-		(void)fflush(o);
-		if (olen > 0 && out[olen - 1] != '\n')
-			(void)fputc('\n', o);
-		if (in)		/* the last section, and it had no limit */
-			(void)fputs(newl, o);
-		else
-			(void)fprintf(o, "%s[gate %s]\n%s", olen ? "\n" : "",
-			    gate, newl);
+		goto out;
+	r = -1;
+	if (!done && fflush(o) == 0)
+		append_limit(o, out, olen, gate, newl, in);
+	if (ferror(o)) {
+		errno = ENOMEM;		/* the only way a memstream fails */
+		goto out;
 	}
-	if (fclose(o) == EOF || replace_file(path, out, mode) == -1)
-		goto fail;
-	free(line);
+	if (fclose(o) == EOF) {
+		o = NULL;
+		goto out;
+	}
+	o = NULL;
+	r = replace_file(path, out, olen, mode);
+out:
+	if (r == -1)
+		(void)snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	if (o != NULL)
+		(void)fclose(o);
 	free(out);
-	return 0;
-fail:
-	(void)snprintf(err, errlen, "%s: %s", path, strerror(errno));
-	free(line);
-	free(out);
-	return -1;
+	return r;
 }

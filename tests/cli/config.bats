@@ -42,6 +42,9 @@ load common
 	run "$G" -- true
 	[ "$status" -eq 125 ]
 	[ "$output" = "gaterun: $GATERUN_CONF:2: unknown key (limit, log and group are known)" ]
+	printf 'limit = 4097\n' > "$GATERUN_CONF"
+	run "$G" --status
+	[ "$output" = "gaterun: $GATERUN_CONF:1: limit must be an integer from 0 to 4096" ]
 	for bad in 'limit = 4097' 'limit = -1' 'limit = x' 'log = maybe' '[gate a/b]' '[oops]' 'just words'; do
 		printf '%s\n' "$bad" > "$GATERUN_CONF"
 		run "$G" --status
@@ -82,4 +85,51 @@ load common
 	run "$G" -- true
 	[ "$status" -eq 125 ]
 	[[ "$output" == *"group 'no-such-group-here' does not exist"* ]]
+}
+
+@test "--persist leaves the file untouched when it cannot read it whole" {
+	# A path that opens but cannot be read (a directory, reached through a
+	# symbolic link): the copy fails at its first read. The rename used
+	# to replace the link by a file holding the new section alone.
+	mkdir "$BATS_TEST_TMPDIR/confdir"
+	ln -s "$BATS_TEST_TMPDIR/confdir" "$GATERUN_CONF"
+	run "$G" -g cc --limit 3 --persist
+	[ "$status" -eq 125 ]
+	[ "$output" = "gaterun: limit set to 3, but not saved: $GATERUN_CONF: Is a directory" ]
+	[ -L "$GATERUN_CONF" ] && [ -d "$GATERUN_CONF" ]
+	[ -z "$(find "$BATS_TEST_TMPDIR" -maxdepth 1 -name '*.new.*')" ]
+}
+
+@test "--persist leaves the file untouched when memory runs out in the copy" {
+	[ -z "${GATERUN_SANITIZED:-}" ] || skip "ASan reserves more address space than any ulimit -v here"
+	# A 16 MiB comment: the copy needs it three times (the line read, its
+	# trimmed copy, the new text), and gets 24 MiB of address space in all.
+	# The copy used to stop at the failed allocation and rename what it
+	# had (the [gate a] section alone) over the file.
+	{
+		printf '[gate a]\nlimit = 2\n#'
+		head -c $((16 << 20)) /dev/zero | tr '\0' x
+		printf '\n[gate b]\nlimit = 3\n'
+	} > "$GATERUN_CONF"
+	cp "$GATERUN_CONF" before.conf
+	"$G" -g a --status >/dev/null	# the gate exists before the ulimit
+	run env LC_ALL=C bash -c 'ulimit -v $((24 << 10)) && exec "$0" -g a --limit 4 --persist' "$G"
+	[ "$status" -eq 125 ]
+	[ "$output" = "gaterun: limit set to 4, but not saved: $GATERUN_CONF: Cannot allocate memory" ]
+	cmp "$GATERUN_CONF" before.conf
+	[ -z "$(find "$BATS_TEST_TMPDIR" -maxdepth 1 -name '*.new.*')" ]
+	[ "$(status_field .max_allowed a)" -eq 4 ]
+}
+
+@test "--persist to a path that cannot be opened frees what it made (valgrind)" {
+	command -v valgrind >/dev/null || skip "valgrind not installed"
+	[ -z "${GATERUN_SANITIZED:-}" ] || skip "a sanitizer build runs without valgrind"
+	# Under a regular file: reading finds no file (defaults), writing
+	# fails with ENOTDIR; the new text in memory used to be leaked.
+	touch plain
+	export GATERUN_CONF=$BATS_TEST_TMPDIR/plain/gaterun.conf
+	run valgrind -q --error-exitcode=99 --leak-check=full \
+	    --errors-for-leak-kinds=definite "$G" --limit 2 --persist
+	[ "$status" -eq 125 ]
+	[ "$output" = "gaterun: limit set to 2, but not saved: $GATERUN_CONF: Not a directory" ]
 }
