@@ -45,6 +45,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -97,18 +98,32 @@ absolute(const char *s, char *buf, size_t len)
 	return 0;
 }
 
+/* 1 if s begins with a URL scheme ("file:", "redis:"): a locator as is. */
+static int
+has_scheme(const char *s)
+{
+	size_t n;
+
+	if (!isalpha((unsigned char)*s))
+		return 0;
+	n = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789+.-");
+	return s[n] == ':';
+}
+
 int
 locate_store(const char *conf_store, char *buf, size_t len)
 {
 	const char *s;
 
 	if ((s = getenv("GATERUN_DIR")) != NULL && *s != '\0')
-		return absolute(s, buf, len);
+		return absolute(s, buf, len);	/* a directory, always */
 	if ((s = getenv("GATERUN_STORE")) != NULL && *s != '\0')
-		return absolute(s, buf, len);
+		return has_scheme(s) ? copy(s, buf, len) :
+		    absolute(s, buf, len);
 	if (conf_store != NULL && *conf_store != '\0') {
 		/* Relative to what? Not to the caller's working directory. */
-		if (*conf_store != '/') {
+		if (*conf_store != '/' && !has_scheme(conf_store)) {
 			errno = EINVAL;
 			return -1;
 		}

@@ -15,11 +15,13 @@
 
 /*
  * Where gates live ("the store locator"): $GATERUN_DIR (made absolute
- * against the cwd at start if relative), then $GATERUN_STORE (the same),
- * then conf_store (the configuration file's `store =` value, may be NULL;
- * must be absolute), else the default directory of the real user. Writes
- * it to buf. Returns 0, or -1 with errno (EINVAL: a relative conf_store,
- * ENAMETOOLONG: longer than len, or what getcwd or locate_default set).
+ * against the cwd at start if relative), then $GATERUN_STORE (the same,
+ * unless it begins with a scheme such as "file:": then as is), then
+ * conf_store (the configuration file's `store =` value, may be NULL: an
+ * absolute path or a scheme), else the default directory of the real
+ * user. Writes it to buf. Returns 0, or -1 with errno (EINVAL: a relative
+ * conf_store, ENAMETOOLONG: longer than len, or what getcwd or
+ * locate_default set).
  */
 int	locate_store(const char *conf_store, char *buf, size_t len);
 /* The default directory alone (for messages and docs); 0 or -1 + errno. */

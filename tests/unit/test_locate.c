@@ -121,6 +121,24 @@ Test(locate, relative_store_variable_made_absolute)
 	cr_assert(eq(str, buf, want));
 }
 
+Test(locate, locator_with_a_scheme_as_is)
+{
+	char buf[PATH_MAX];
+
+	setenv("GATERUN_STORE", "file:/srv/g", 1);
+	cr_assert(eq(int, locate_store(NULL, buf, sizeof(buf)), 0));
+	cr_assert(eq(str, buf, "file:/srv/g"));
+	unsetenv("GATERUN_STORE");
+	cr_assert(eq(int, locate_store("redis://h:6379/0", buf, sizeof(buf)),
+	    0));
+	cr_assert(eq(str, buf, "redis://h:6379/0"));
+	/* GATERUN_DIR names a directory, whatever it looks like. */
+	setenv("GATERUN_DIR", "a:b", 1);
+	cr_assert(eq(int, locate_store(NULL, buf, sizeof(buf)), 0));
+	cr_assert(eq(int, strncmp(buf, cwd, strlen(cwd)), 0));
+	cr_assert(eq(str, buf + strlen(cwd), "/a:b"));
+}
+
 Test(locate, relative_dir_at_root)
 {
 	char buf[PATH_MAX];
