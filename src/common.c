@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <errno.h>
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
@@ -53,8 +54,12 @@ secs_parse(const char *s, double *out)
 
 	errno = 0;
 	v = strtod(s, &end);
+	/* Underflow (1e-400) is ERANGE too, with 0 or a subnormal: keep it. */
+	if (errno == ERANGE && fabs(v) <= DBL_MIN)
+		errno = 0;
+	/* A minus sign is refused even where the value rounds to -0. */
 	if (*s == '\0' || *end != '\0' || errno != 0 || !isfinite(v) ||
-	    v < 0 || v > 31536000 || strchr(s, 'x') || strchr(s, 'X'))
+	    signbit(v) || v > 31536000 || strchr(s, 'x') || strchr(s, 'X'))
 		return -1;
 	*out = v;
 	return 0;

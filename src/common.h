@@ -11,7 +11,10 @@
  * $XDG_RUNTIME_DIR/gaterun or /tmp/gaterun-UID. A static buffer.
  */
 const char	*state_dir(void);
-/* Seconds: a non-negative decimal, at most a year. 0, or -1. */
+/*
+ * Seconds: a non-negative decimal, at most a year; one too small to
+ * represent (1e-400) is 0. No minus sign, hex, nan or inf. 0, or -1.
+ */
 int	secs_parse(const char *, double *);
 /* A signal by name (TERM, SIGTERM, term) or number; -1 if none. */
 int	signal_parse(const char *);
