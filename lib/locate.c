@@ -112,6 +112,12 @@ has_scheme(const char *s)
 }
 
 int
+locate_absolute(const char *s)
+{
+	return *s == '/' || has_scheme(s);
+}
+
+int
 locate_store(const char *conf_store, char *buf, size_t len)
 {
 	const char *s;
@@ -123,7 +129,7 @@ locate_store(const char *conf_store, char *buf, size_t len)
 		    absolute(s, buf, len);
 	if (conf_store != NULL && *conf_store != '\0') {
 		/* Relative to what? Not to the caller's working directory. */
-		if (*conf_store != '/' && !has_scheme(conf_store)) {
+		if (!locate_absolute(conf_store)) {
 			errno = EINVAL;
 			return -1;
 		}
@@ -223,15 +229,18 @@ const char *
 locate_advice(int err, const char *dir)
 {
 	char def[PATH_MAX];
+	int saved = errno, ours;
 
+	if (err != EACCES && err != EPERM && err != ELOOP && err != ENOTDIR)
+		return NULL;
 	/*
 	 * Chosen by hand, the directory's owner knows what they meant; the
 	 * default one in /tmp may have been made first by somebody else.
 	 */
-	if (err != EACCES && err != EPERM && err != ELOOP && err != ENOTDIR)
-		return NULL;
-	if (dir == NULL || locate_default(def, sizeof(def)) == -1 ||
-	    strcmp(dir, def) != 0)
+	ours = dir != NULL && locate_default(def, sizeof(def)) == 0 &&
+	    strcmp(dir, def) == 0;
+	errno = saved;		/* called on the way to print errno */
+	if (!ours)
 		return NULL;
 	return "another user may have made it first: ask root to remove it, "
 	    "or set GATERUN_DIR to a directory of your own (the same in all "

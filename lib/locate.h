@@ -24,6 +24,11 @@
  * locate_default set).
  */
 int	locate_store(const char *conf_store, char *buf, size_t len);
+/*
+ * 1 if s names the same store from any working directory: an absolute
+ * path, or a locator that begins with a scheme ("file:", "redis:"); else 0.
+ */
+int	locate_absolute(const char *s);
 /* The default directory alone (for messages and docs); 0 or -1 + errno. */
 int	locate_default(char *buf, size_t len);
 /*
@@ -41,7 +46,7 @@ int	locate_uid_map(const char *map, uid_t uid, uid_t *outer);
 /*
  * What to do when dir could not be used as the gate directory (err as
  * gate_open left it): a sentence without a final period, or NULL when
- * there is no advice beyond the error itself.
+ * there is no advice beyond the error itself. Leaves errno alone.
  */
 const char *locate_advice(int err, const char *dir);
 

@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <err.h>
 #include <errno.h>
 #include <float.h>
 #include <limits.h>
@@ -18,7 +19,10 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "conffile.h"
+#include "exitcodes.h"
 #include "gate.h"
+#include "locate.h"
 #include "state.h"
 
 /*
@@ -32,17 +36,18 @@ const char *
 state_dir(void)
 {
 	static char buf[PATH_MAX];
-	const char *d;
+	char why[PATH_MAX + 128];
+	struct config c;
+	const char *conf;
 
-	if ((d = getenv("GATERUN_DIR")) != NULL && *d != '\0')
-		return d;
-	if (geteuid() == 0)
-		return "/run/gaterun";
-	if ((d = getenv("XDG_RUNTIME_DIR")) != NULL && d[0] == '/' &&
-	    (size_t)snprintf(buf, sizeof(buf), "%s/gaterun", d) < sizeof(buf))
-		return buf;
-	(void)snprintf(buf, sizeof(buf), "/tmp/gaterun-%u",
-	    (unsigned)geteuid());
+	conf = (conf = getenv("GATERUN_CONF")) != NULL && *conf != '\0' ?
+	    conf : GATERUN_CONF;
+	if (config_read(conf, NULL, &c, why, sizeof(why)) == -1)
+		errx(EXIT_GATERUN, "%s", why);
+	if (locate_store(c.store, buf, sizeof(buf)) == -1)
+		err(EXIT_GATERUN, "cannot tell where gates live (GATERUN_DIR, "
+		    "GATERUN_STORE, store = in %s, or your default directory)",
+		    conf);
 	return buf;
 }
 

@@ -1,14 +1,16 @@
 /*
  * What the command line and the HTTP server share: where gates live and
- * how the values a person types are read. Nothing here exits: callers
- * word the error their own way (a message on stderr, a JSON 400).
+ * how the values a person types are read. Nothing here exits, save
+ * state_dir() at start: callers word the error their own way (a message
+ * on stderr, a JSON 400).
  */
 #ifndef GATERUN_COMMON_H
 #define GATERUN_COMMON_H
 
 /*
- * The state directory: $GATERUN_DIR, /run/gaterun for root, else
- * $XDG_RUNTIME_DIR/gaterun or /tmp/gaterun-UID. A static buffer.
+ * Where gates live: locate_store() (lib/locate.h) given the store = line
+ * of $GATERUN_CONF or the configured file. A static buffer; dies (125)
+ * when the file is wrong or no directory can be named.
  */
 const char	*state_dir(void);
 /*

@@ -4,6 +4,7 @@
  *	limit = 5		# every new gate
  *	log = no
  *	group = builders	# a new state directory is shared with it
+ *	store = /srv/gates	# where gates live (global only)
  *	[gate cc]
  *	limit = 4		# gate "cc" only
  *
@@ -23,6 +24,7 @@
 
 #include "conffile.h"
 #include "gate.h"
+#include "locate.h"
 #include "sys.h"
 
 /* Strip comments and surrounding white space in place. */
@@ -58,7 +60,7 @@ section(char *s)
  * whylen bytes, when it needs words of its own).
  */
 static const char *
-setting(char *line, struct config *c, char *why, size_t whylen)
+setting(char *line, struct config *c, int global, char *why, size_t whylen)
 {
 	const char *errstr;
 	char *eq, *k, *v;
@@ -93,7 +95,15 @@ setting(char *line, struct config *c, char *why, size_t whylen)
 		(void)strlcpy(c->group, v, sizeof(c->group));
 		return NULL;
 	}
-	return "unknown key (limit, log and group are known)";
+	if (strcmp(k, "store") == 0) {
+		if (!global)
+			return "store goes before any [gate NAME] section";
+		if (!locate_absolute(v) || strlen(v) >= sizeof(c->store))
+			return "store must be an absolute directory or a locator";
+		(void)strlcpy(c->store, v, sizeof(c->store));
+		return NULL;
+	}
+	return "unknown key (limit, log, group and store are known)";
 }
 
 int
@@ -104,11 +114,11 @@ config_read(const char *path, const char *gate, struct config *c, char *err,
 	char *line = NULL, *s, buf[64];
 	const char *name, *why = NULL;
 	size_t cap = 0;
-	int lineno = 0, ours = 1;
+	int lineno = 0, ours = 1, global = 1;
 	FILE *fp;
 
 	c->limit = c->log = -1;
-	c->group[0] = '\0';
+	c->group[0] = c->store[0] = '\0';
 	if ((fp = fopen(path, "re")) == NULL) {
 		/* None, or one this user may not read (root's own): defaults. */
 		if (errno == ENOENT || errno == EACCES || errno == ENOTDIR)
@@ -124,11 +134,12 @@ config_read(const char *path, const char *gate, struct config *c, char *err,
 			if ((name = section(s)) == NULL || !gate_name_valid(name))
 				why = "expected [gate NAME] with a valid name";
 			else
-				ours = strcmp(name, gate) == 0;
+				ours = gate != NULL && strcmp(name, gate) == 0;
+			global = 0;
 			continue;
 		}
 		/* Other gates' sections are checked too, then dropped. */
-		why = setting(s, ours ? c : &other, buf, sizeof(buf));
+		why = setting(s, ours ? c : &other, global, buf, sizeof(buf));
 	}
 	free(line);
 	(void)fclose(fp);

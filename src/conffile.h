@@ -5,16 +5,19 @@
 #ifndef GATERUN_CONFFILE_H
 #define GATERUN_CONFFILE_H
 
+#include <limits.h>
 #include <stddef.h>
 
 struct config {
 	int	limit;		/* default limit of a new gate; -1: unset */
 	int	log;		/* log events: 1, 0, or -1: unset */
 	char	group[64];	/* group a new state directory is shared with */
+	char	store[PATH_MAX];	/* where gates live; "": unset */
 };
 
 /*
- * Read path for gate: global keys, then those of its [gate NAME] section.
+ * Read path for gate: global keys, then those of its [gate NAME] section
+ * (gate NULL: the global keys alone).
  * A missing or unreadable file is no error (defaults). Returns 0, or -1 with "PATH:LINE: why" in err.
  */
 int	config_read(const char *, const char *, struct config *, char *,

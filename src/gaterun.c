@@ -26,6 +26,7 @@
 #include "exitcodes.h"
 #include "gate.h"
 #include "gaterun.h"
+#include "locate.h"
 
 static void __dead
 usage(int status)
@@ -405,15 +406,18 @@ me(void)
 void __dead
 die_gate(const struct opts *o, const char *what)
 {
+	const char *why, *advice = locate_advice(errno, o->dir);
+
 	if (errno == ELOOP)
-		errx(EXIT_GATERUN, "%s gate '%s' in %s: a symlink stands where "
-		    "the state directory or a state file should be: refused",
-		    what, o->gate, o->dir);
-	if (errno == EPERM)
-		errx(EXIT_GATERUN, "%s gate '%s' in %s: the state directory or "
-		    "file is not owned by you or root, or others may write it: "
-		    "refused", what, o->gate, o->dir);
-	err(EXIT_GATERUN, "%s gate '%s' in %s", what, o->gate, o->dir);
+		why = "a symlink stands where the state directory or a state "
+		    "file should be: refused";
+	else if (errno == EPERM)
+		why = "the state directory or file is not owned by you or "
+		    "root, or others may write it: refused";
+	else
+		why = strerror(errno);
+	errx(EXIT_GATERUN, "%s gate '%s' in %s: %s%s%s", what, o->gate, o->dir,
+	    why, advice != NULL ? ": " : "", advice != NULL ? advice : "");
 }
 
 /* Print an engine warning the way every diagnostic is printed. */

@@ -2,8 +2,11 @@
 # A gate shared by several users: a root-owned, group-writable directory.
 # Members run through it, see it and change it; what the kernel would not
 # let them signal, --kill-all reports instead of touching; others can do
-# nothing; root follows no link a member plants. Needs root to create the
-# users; each test skips otherwise.
+# nothing; root follows no link a member plants. And where a user's gates
+# live when nothing is set: one directory whatever the session (a shell
+# with XDG_RUNTIME_DIR, cron without, a user namespace), and advice when
+# another user made it first. Needs root to create the users; each test
+# skips otherwise.
 
 load common
 
@@ -52,9 +55,30 @@ shared_dir() {
 	G=$SHARED/gaterun
 }
 
+# A copy of gaterun every test user can run, and U1's default directory
+# (removed now and at teardown: nothing of an earlier run may stay).
+own_dir() {
+	SHARED=$(mktemp -d /tmp/gaterun-mu.XXXXXX)
+	chmod 755 "$SHARED"
+	install -m 755 "$G" "$SHARED/gaterun"
+	G=$SHARED/gaterun
+	DEF=/tmp/gaterun-$(id -u "$U1")
+	rm -rf "$DEF"
+}
+
+# mine USER CMD...: as a test user with nothing set, as cron runs a job:
+# no GATERUN_DIR, no XDG_RUNTIME_DIR, no configuration file.
+mine() {
+	local u=$1
+	shift
+	runuser -u "$u" -- env -u GATERUN_DIR -u XDG_RUNTIME_DIR \
+	    GATERUN_CONF="$SHARED/gaterun.conf" "$@"
+}
+
 teardown() {
 	stop_bg
 	[ -z "${SHARED:-}" ] || rm -rf "$SHARED"
+	[ -z "${DEF:-}" ] || rm -rf "$DEF"
 }
 
 @test "members share the gate: one's slot counts for the other" {
@@ -118,4 +142,86 @@ teardown() {
 @test "gaterun is not installed set-user-ID" {
 	[ ! -u "$G" ]
 	[ ! -g "$G" ]
+}
+
+@test "one user, one gate: a session with XDG_RUNTIME_DIR meets cron without" {
+	need_root
+	own_dir
+	xdg=$SHARED/xdg	# the session's /run/user/UID
+	install -d -m 700 -o "$U1" "$xdg"
+	mine "$U1" XDG_RUNTIME_DIR="$xdg" "$G" --limit 1 >/dev/null
+	bg runuser -u "$U1" -- env -u GATERUN_DIR XDG_RUNTIME_DIR="$xdg" \
+	    GATERUN_CONF="$SHARED/gaterun.conf" "$G" -- sleep 30
+	until_true '[ "$(mine "$U1" XDG_RUNTIME_DIR="$xdg" "$G" --status --json |
+	    jq -r .active_processes)" = 1 ]'
+	run mine "$U1" "$G" -n -- true
+	[ "$status" -eq 75 ]
+	[ "$(stat -c '%U %a' "$DEF")" = "$U1 700" ]
+	[ -z "$(ls -A "$xdg")" ]
+}
+
+@test "in a user namespace (unshare -r) a user keeps their own gate" {
+	need_root
+	command -v unshare >/dev/null || skip "unshare needed"
+	own_dir
+	mine "$U1" unshare -r true || skip "no unprivileged user namespaces"
+	run mine "$U1" unshare -r "$G" -- echo ran
+	[ "$status" -eq 0 ]
+	[ "$output" = ran ]
+	[ "$(stat -c %U "$DEF")" = "$U1" ]
+	mine "$U1" "$G" --limit 1 >/dev/null
+	bg runuser -u "$U1" -- env -u GATERUN_DIR -u XDG_RUNTIME_DIR \
+	    GATERUN_CONF="$SHARED/gaterun.conf" "$G" -- sleep 30
+	until_true '[ "$(mine "$U1" "$G" --status --json |
+	    jq -r .active_processes)" = 1 ]'
+	run mine "$U1" unshare -r "$G" -n -- true
+	[ "$status" -eq 75 ]
+}
+
+@test "a default directory another user made first: refused, with what to do" {
+	need_root
+	own_dir
+	runuser -u "$U3" -- mkdir -m 700 "$DEF"
+	run mine "$U1" "$G" -- true
+	[ "$status" -eq 125 ]
+	[[ "$output" == *"$DEF"*"set GATERUN_DIR to a directory of your own"* ]]
+	rmdir "$DEF"
+	runuser -u "$U3" -- mkdir -m 755 "$DEF"
+	run mine "$U1" "$G" -- true
+	[ "$status" -eq 125 ]
+	[[ "$output" == *"$DEF"*"set GATERUN_DIR"* ]]
+	# Done as told, it works.
+	install -d -m 700 -o "$U1" "$SHARED/own"
+	run runuser -u "$U1" -- env GATERUN_DIR="$SHARED/own" "$G" -- echo ran
+	[ "$status" -eq 0 ]
+	[ "$output" = ran ]
+}
+
+@test "a relative GATERUN_DIR is made absolute at start" {
+	mkdir sub
+	touch file
+	run env GATERUN_DIR=file "$G" -- true
+	[ "$status" -eq 125 ]
+	[[ "$output" == *" in $PWD/file: "* ]]
+	GATERUN_DIR=sub/state "$G" --limit 2 >/dev/null
+	[ "$(GATERUN_DIR="$PWD/sub/state" "$G" --status --json |
+	    jq .max_allowed)" -eq 2 ]
+}
+
+@test "store = in the configuration file, GATERUN_STORE, GATERUN_DIR: in that order" {
+	printf 'store = %s/conf\n' "$PWD" > "$GATERUN_CONF"
+	env -u GATERUN_DIR "$G" --limit 3 >/dev/null
+	env -u GATERUN_DIR GATERUN_STORE="$PWD/var" "$G" --limit 4 >/dev/null
+	"$G" --limit 6 >/dev/null
+	[ "$(GATERUN_DIR=conf "$G" --status --json | jq .max_allowed)" -eq 3 ]
+	[ "$(GATERUN_DIR=var "$G" --status --json | jq .max_allowed)" -eq 4 ]
+	[ "$(status_field .max_allowed)" -eq 6 ]
+	printf 'store = gates\n' > "$GATERUN_CONF"
+	run env -u GATERUN_DIR "$G" -- true
+	[ "$status" -eq 125 ]
+	[[ "$output" == "gaterun: $GATERUN_CONF:1: store must be "* ]]
+	printf '[gate cc]\nstore = /srv/gates\n' > "$GATERUN_CONF"
+	run env -u GATERUN_DIR "$G" -- true
+	[ "$status" -eq 125 ]
+	[[ "$output" == "gaterun: $GATERUN_CONF:2: store "* ]]
 }

@@ -139,6 +139,18 @@ Test(locate, locator_with_a_scheme_as_is)
 	cr_assert(eq(str, buf + strlen(cwd), "/a:b"));
 }
 
+Test(locate, absolute_or_not)
+{
+	cr_assert(eq(int, locate_absolute("/srv/g"), 1));
+	cr_assert(eq(int, locate_absolute("file:/srv/g"), 1));
+	cr_assert(eq(int, locate_absolute("redis://h:6379/0"), 1));
+	cr_assert(eq(int, locate_absolute("gates"), 0));
+	cr_assert(eq(int, locate_absolute("./gates"), 0));
+	cr_assert(eq(int, locate_absolute("rel/dir:x"), 0));
+	cr_assert(eq(int, locate_absolute(":x"), 0));
+	cr_assert(eq(int, locate_absolute(""), 0));
+}
+
 Test(locate, relative_dir_at_root)
 {
 	char buf[PATH_MAX];
@@ -269,7 +281,9 @@ Test(locate, advice_for_a_refused_default)
 	const char *a;
 
 	cr_assert(eq(int, locate_default(def, sizeof(def)), 0));
-	a = locate_advice(EACCES, def);
+	errno = EACCES;
+	a = locate_advice(errno, def);
+	cr_assert(eq(int, errno, EACCES));	/* for the caller's message */
 	cr_assert(not(eq(ptr, (void *)a, NULL)));
 	cr_assert(not(eq(ptr, strstr(a, "set GATERUN_DIR"), NULL)));
 	cr_assert(not(eq(ptr, (void *)locate_advice(EPERM, def), NULL)));
