@@ -8,8 +8,6 @@ _gaterun_gates()
 	if [[ -z $dir ]]; then
 		if ((EUID == 0)); then
 			dir=/run/gaterun
-		elif [[ -n ${XDG_RUNTIME_DIR:-} ]]; then
-			dir=$XDG_RUNTIME_DIR/gaterun
 		else
 			dir=/tmp/gaterun-$EUID
 		fi

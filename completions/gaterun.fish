@@ -5,8 +5,6 @@ function __gaterun_gates
     if test -z "$dir"
         if test (id -u) -eq 0
             set dir /run/gaterun
-        else if set -q XDG_RUNTIME_DIR
-            set dir $XDG_RUNTIME_DIR/gaterun
         else
             set dir /tmp/gaterun-(id -u)
         end

@@ -75,7 +75,7 @@ usage(int status)
 "  -h, --help             show this help\n"
 "  -V, --version          show the version\n"
 "\n"
-"Environment: GATERUN_DIR (state directory), GATERUN_GATE, GATERUN_LOG,\n"
+"Environment: GATERUN_DIR (state directory), GATERUN_STORE, GATERUN_GATE,\nGATERUN_LOG, "
 "GATERUN_CONF (configuration file, " GATERUN_CONF "),\nGATERUN_LIMIT "
 "(limit of a gate made on first use, default 5). COMMAND gets\n"
 "GATERUN_SLOT (0..limit-1) and GATERUN_GATE.\n"
