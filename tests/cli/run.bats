@@ -145,9 +145,14 @@ load common
 	[ "$(active)" -eq 0 ]
 }
 
-@test "a user's state directory defaults to XDG_RUNTIME_DIR, not /run" {
+@test "a user's state directory is /tmp/gaterun-UID, whatever XDG_RUNTIME_DIR says" {
 	[ "$(id -u)" -ne 0 ] || skip "root uses /run/gaterun"
 	unset GATERUN_DIR
-	XDG_RUNTIME_DIR=$BATS_TEST_TMPDIR "$G" -- true
-	[ -f "$BATS_TEST_TMPDIR/gaterun/default.gate" ]
+	def=/tmp/gaterun-$(id -u)
+	[ -e "$def" ] || made=1
+	XDG_RUNTIME_DIR=$BATS_TEST_TMPDIR "$G" -g "xdg-$$" -n -- true
+	[ ! -e "$BATS_TEST_TMPDIR/gaterun" ]
+	[ -f "$def/xdg-$$.gate" ]
+	rm -f "$def/xdg-$$.gate" "$def/xdg-$$.lock"
+	[ -z "${made:-}" ] || rm -rf "$def"
 }
