@@ -204,10 +204,10 @@ locate_default_of(const char *map, uid_t euid, char *buf, size_t len)
 	return 0;
 }
 
-int
-locate_default(char *buf, size_t len)
+/* Our uid_map into map (NUL-ended), or the identity map if there is none. */
+static int
+read_map(char *map, size_t len)
 {
-	char map[16384];	/* the kernel's limit: 340 lines of 33 bytes */
 	ssize_t n;
 	int fd;
 
@@ -215,13 +215,33 @@ locate_default(char *buf, size_t len)
 		/* No user namespaces in the kernel, or no /proc: uids as is. */
 		if (errno != ENOENT)
 			return -1;
-		return locate_default_of(IDENTITY_MAP, geteuid(), buf, len);
+		return copy(IDENTITY_MAP, map, len);
 	}
-	n = read_full(fd, map, sizeof(map) - 1);
+	n = read_full(fd, map, len - 1);
 	(void)xclose(fd);
 	if (n == -1)
 		return -1;
 	map[n] = '\0';
+	return 0;
+}
+
+int
+locate_real_uid(uid_t *uid)
+{
+	char map[16384];	/* the kernel's limit: 340 lines of 33 bytes */
+
+	if (read_map(map, sizeof(map)) == -1)
+		return -1;
+	return locate_uid_map(map, geteuid(), uid);
+}
+
+int
+locate_default(char *buf, size_t len)
+{
+	char map[16384];
+
+	if (read_map(map, sizeof(map)) == -1)
+		return -1;
 	return locate_default_of(map, geteuid(), buf, len);
 }
 

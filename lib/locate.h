@@ -32,6 +32,12 @@ int	locate_absolute(const char *s);
 /* The default directory alone (for messages and docs); 0 or -1 + errno. */
 int	locate_default(char *buf, size_t len);
 /*
+ * Our effective uid outside our user namespace (one level up: the real
+ * owner unless namespaces nest), as *uid: 0 is root, not "root" of
+ * unshare -r. Returns 0, or -1 with errno (ENOENT: not mapped).
+ */
+int	locate_real_uid(uid_t *uid);
+/*
  * The same for a process of effective uid euid in a user namespace whose
  * /proc/self/uid_map reads map: LOCATE_ROOT_DIR if euid is root outside
  * the namespace, else LOCATE_USER_FMT of that outer uid. 0 or -1 + errno.

@@ -275,6 +275,22 @@ Test(locate, default_of_this_process)
 	cr_assert(eq(str, buf, want));
 }
 
+Test(locate, real_uid_of_this_process)
+{
+	char map[16384];
+	uid_t want, got;
+	ssize_t n;
+	int fd;
+
+	cr_assert(ge(int, fd = open("/proc/self/uid_map", O_RDONLY), 0));
+	cr_assert(ge(long, n = read_full(fd, map, sizeof(map) - 1), 0));
+	(void)close(fd);
+	map[n] = '\0';
+	cr_assert(eq(int, locate_uid_map(map, geteuid(), &want), 0));
+	cr_assert(eq(int, locate_real_uid(&got), 0));
+	cr_assert(eq(uint, got, want));
+}
+
 Test(locate, advice_for_a_refused_default)
 {
 	char def[PATH_MAX];
