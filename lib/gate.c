@@ -1,56 +1,43 @@
 /*
- * The gate engine over one state file per gate.
+ * The gate policy: who holds a slot, who waits and in what order, the
+ * limit, promotion and reaping, and the waiting loop. The state lives in
+ * a store (store.h): this file never knows where, and a store never
+ * decides who runs.
  *
- * Locking protocol. DIR/NAME.lock is an empty file that is only ever
- * flock(2)ed, never renamed or written. Every change is one transaction
- * under that lock: lock -> read DIR/NAME.gate -> validate -> reap the
- * dead -> modify -> wake -> write DIR/.NAME.new and rename it over
- * DIR/NAME.gate -> unlock. The lock is held for microseconds, never across
- * fork, exec or a wait. Because the new state is renamed into place, a
- * writer SIGKILLed mid-write or a full disk leaves the old state whole;
- * the lock file, not the state file, carries the lock, so the rename never
- * swaps the inode under a lock holder.
+ * Every change is one transaction (txn_run): begin -> the policy changes
+ * the state -> commit with the wake-ups to send, or abort.
  *
- * Liveness. A record names its processes by PID and start time (proc.c).
- * A holder's slot is taken while its wrapper or its command lives, so a
- * SIGKILLed wrapper whose command runs on still counts. Dead holders are
- * reaped by a transaction that finds the gate full (they would keep
- * someone out; with room, nobody needs to read their /proc entries) and
- * by every status call; dead waiters when they reach the head of the
- * queue, when the waiter behind them notices, or by a status call.
+ * Liveness. A record names its processes by PID and start time; the
+ * store says whether they still run. A holder's slot is taken while its
+ * wrapper or its command lives, so a SIGKILLed wrapper whose command runs
+ * on still counts. Dead holders are reaped by a transaction that finds
+ * the gate full (they would keep someone out; with room, nobody needs to
+ * look at them) and by every status call; dead waiters when they reach
+ * the head of the queue, when the waiter behind them notices, or by a
+ * status call.
  *
- * Queue and wake-ups. Waiters are served by ticket. Any transaction that
- * frees capacity hands slots to the waiters at the head ("promotes" them:
- * their record becomes a holder record) and wakes exactly those, by one
- * datagram to the abstract unix socket each waiter bound (its name is in
- * its record). Wake-ups are sent before the new state is written and the
- * lock released, so a woken waiter always reads a state at least as new as
- * the one that woke it, and a waker killed between the two only causes a
- * spurious wake. Crashes free capacity without a release, so a waiter also
- * watches pidfds: the head waiter those of the holders, every other waiter
- * the one just ahead of it. No waiter ever polls on a timer.
+ * Queue and wake-ups. Requests are served by ticket. Any transaction that
+ * frees capacity hands slots to the requests at the head ("promotes"
+ * them: the waiter record becomes a holder record) and wakes exactly
+ * those. Crashes free capacity without a release, so a waiter also
+ * watches the processes that could free it: the head waiter every holder,
+ * every other waiter the one just ahead of it. No waiter polls on a timer.
+ *
+ * Several slots per process. A process may hold any number of slots of a
+ * gate, each a holder record of its own with its own ticket, each taken
+ * in line like any other request and freed when released or when the
+ * process is gone.
  */
 #include "config.h"
 
-#include <sys/file.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/un.h>
 
-#include <ctype.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,35 +45,41 @@
 #include <unistd.h>
 
 #include "gate.h"
-#include "proc.h"
-#include "state.h"
+#include "killall.h"
+#include "store.h"
 #include "sys.h"
 
 #define MAX_WAKES	8
 
+/* A slot this process holds. */
+struct held {
+	uint64_t	ticket;
+	int		slot;
+	int		has_cmd;	/* its record names the command */
+};
+
+/* Fds a waiter sleeps on: its wake fd, then those it watches. */
+struct watch {
+	struct pollfd	*fds;
+	size_t		n;
+	int		ready;		/* built by the last look, not slept */
+	int		now;		/* something died already: re-check */
+	int		degraded;	/* could not watch all: time out */
+};
+
 struct gate {
-	int		dirfd;
-	int		lockfd;		/* -1 until first needed */
-	int		create;
-	unsigned	deflimit;
+	struct store	*store;
 	char		name[GATE_NAME_MAX + 1];
-	char		lockname[GATE_NAME_MAX + 8];
-	char		statename[GATE_NAME_MAX + 8];
-	char		tmpname[GATE_NAME_MAX + 8];
-	mode_t		mode;		/* for files created */
-	int		shared;		/* a group-writable gate directory */
-	gid_t		gid;		/* its group */
-	char		boot[40];
 	struct procid	self;
 	uid_t		uid;
-	int		sock;		/* waiter's wake socket, or -1 */
-	char		key[9];		/* this gate's prefix of wake names */
-	char		addr[STATE_ADDR_LEN + 1];
-	int		sendsock;	/* for waking others, or -1 */
-	uint64_t	ticket;		/* ours while queued or holding */
-	int		slot;		/* held slot, or -1 */
-	int		has_cmd;	/* the held slot records its command */
+	int		wakefd;		/* -1 until first queued */
+	store_addr	addr;		/* its address, in our waiter record */
+	uint64_t	ticket;		/* of the request in line */
 	int		queued;
+	size_t		pos, nq;	/* last reported place in line */
+	struct watch	watch;
+	struct held	*held;		/* slots held, in the order taken */
+	size_t		nheld;
 	size_t		last_active;
 	unsigned	last_limit;
 	gate_notify_fn	*notify;
@@ -95,35 +88,18 @@ struct gate {
 
 /* One transaction's working copy. */
 struct txn {
-	struct state	st;
-	int		dirty;
-	int		exists;		/* a lock file was there */
-	int		reaped_holder;
+	struct store_txn s;
+	struct gate	*g;
+	int		reaped_holder;	/* a holder went away */
 	int		reaped;		/* reap_holders() ran */
-	int		lost;		/* the state was damaged or missing */
 	uint64_t	head;		/* ticket of the head waiter at start */
 	int		has_head;
-	char		wake[MAX_WAKES][STATE_ADDR_LEN + 1];
+	store_addr	wake[MAX_WAKES];
 	size_t		nwake;
-	int		wake_all;	/* more than MAX_WAKES: see txn_commit */
+	int		wake_all;	/* more than MAX_WAKES: see txn_wakes */
 };
 
-static void	gate_key(struct gate *);
-
-/* Tell the caller something a person should know. */
-static void
-notify(struct gate *g, const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-
-	if (g->notify == NULL)
-		return;
-	va_start(ap, fmt);
-	(void)vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	g->notify(g->notify_arg, buf);
-}
+typedef int	txn_fn(struct txn *, void *);
 
 int
 gate_name_valid(const char *s)
@@ -135,297 +111,22 @@ gate_name_valid(const char *s)
 	    "0123456789._-") == n;
 }
 
+/* --- the state, under a transaction ------------------------------- */
+
 static int
-name_cmp(const void *a, const void *b)
+alive(const struct txn *t, const struct procid *id)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-void
-gate_list_free(char **v, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
-/* Every NAME.gate in dir whose NAME is a valid gate name. */
-int
-gate_list(const char *dir, char ***outp, size_t *np)
-{
-	char **v = NULL, **nv, *name;
-	struct dirent *de;
-	size_t n = 0, len;
-	DIR *d;
-
-	*outp = NULL;
-	*np = 0;
-	if ((d = opendir(dir)) == NULL)
-		return errno == ENOENT ? 0 : -1;
-	while ((de = readdir(d)) != NULL) {
-		len = strlen(de->d_name);
-		if (len <= 5 || strcmp(de->d_name + len - 5, ".gate") != 0 ||
-		    (name = strndup(de->d_name, len - 5)) == NULL)
-			continue;
-		if (!gate_name_valid(name) ||
-		    (nv = reallocarray(v, n + 1, sizeof(*v))) == NULL) {
-			free(name);
-			continue;
-		}
-		v = nv;
-		v[n++] = name;
-	}
-	(void)closedir(d);
-	qsort(v, n, sizeof(*v), name_cmp);
-	*outp = v;
-	*np = n;
-	return 0;
-}
-
-/*
- * Files and directories we trust. The directory: not a symlink (O_NOFOLLOW
- * did that), owned by us or root, writable by others only with the sticky
- * bit; group-writable with the set-group-ID bit makes it a shared gate
- * directory, whose members are all trusted with its gates. A file: not a symlink, not writable by
- * others, owned by us, by root, or, in a shared directory, by a member
- * (its group is the directory's). Root never follows a link a member
- * planted (O_NOFOLLOW), never writes into an existing file (new state is a
- * new file, O_EXCL) and only flocks the lock file.
- */
-static int
-trusted(struct gate *g, int fd, mode_t type)
-{
-	struct stat sb;
-	int ours;
-
-	if (fstat(fd, &sb) == -1)
-		return -1;
-	if ((sb.st_mode & S_IFMT) != type) {
-		errno = type == S_IFDIR ? ENOTDIR : EINVAL;
-		return -1;
-	}
-	ours = sb.st_uid == g->uid || sb.st_uid == 0;
-	if (type == S_IFDIR) {
-		/*
-		 * Group-writable only as a shared gate directory, marked so by
-		 * its set-group-ID bit (2770); by mistake (0775) it is refused.
-		 */
-		if (!ours || (sb.st_mode & S_IWOTH && !(sb.st_mode & S_ISVTX)) ||
-		    (sb.st_mode & S_IWGRP && !(sb.st_mode & (S_ISGID | S_ISVTX))))
-			goto refuse;
-		g->shared = (sb.st_mode & S_IWGRP) != 0;
-		g->gid = sb.st_gid;
-		return 0;
-	}
-	if (sb.st_mode & S_IWOTH)
-		goto refuse;
-	if (g->shared ? !ours && sb.st_gid != g->gid :
-	    !ours || (sb.st_uid != g->uid && sb.st_mode & S_IWGRP))
-		goto refuse;
-	return 0;
-refuse:
-	errno = EPERM;
-	return -1;
-}
-
-/*
- * A file we just made: in a shared directory it belongs to the directory's
- * group and is read-write for it, whatever the umask or primary group.
- */
-static void
-share_file(const struct gate *g, int fd)
-{
-	struct stat sb;
-
-	if (!g->shared || fstat(fd, &sb) == -1 || sb.st_uid != g->uid)
-		return;		/* a member's file is the member's business */
-	/* Fails only for a caller outside the group: then nobody shares. */
-	if (fchown(fd, (uid_t)-1, g->gid) == 0)
-		(void)fchmod(fd, 0660);
-}
-
-/* 1 if path itself is a symbolic link. */
-static int
-is_symlink(const char *path)
-{
-	struct stat sb;
-
-	return lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode);
-}
-
-int
-gate_open(struct gate **gp, const char *dir, const char *name,
-    unsigned deflimit, int create, gate_notify_fn *fn, void *arg)
-{
-	struct gate *g;
-	int fd;
-
-	if (!gate_name_valid(name) || deflimit > GATE_MAX_LIMIT) {
-		errno = EINVAL;
-		return -1;
-	}
-	if ((g = calloc(1, sizeof(*g))) == NULL)
-		return -1;
-	g->lockfd = g->sock = g->sendsock = -1;
-	g->slot = -1;
-	g->create = create;
-	g->deflimit = deflimit;
-	g->notify = fn;
-	g->notify_arg = arg;
-	g->uid = geteuid();
-	g->mode = g->uid == 0 ? 0644 : 0600;
-	(void)strlcpy(g->name, name, sizeof(g->name));
-	(void)snprintf(g->lockname, sizeof(g->lockname), "%s.lock", name);
-	(void)snprintf(g->statename, sizeof(g->statename), "%s.gate", name);
-	(void)snprintf(g->tmpname, sizeof(g->tmpname), ".%s.new", name);
-	if (proc_id(getpid(), &g->self) == -1 ||
-	    proc_bootid(g->boot, sizeof(g->boot)) == -1)
-		goto fail;
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd == -1 && errno == ENOENT && create) {
-		/* First use, or /run was emptied by a reboot. */
-		if (mkdir(dir, g->uid == 0 ? 0755 : 0700) == -1 &&
-		    errno != EEXIST)
-			goto fail;
-		fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	}
-	if (fd == -1) {
-		if (errno == ENOENT && !create) {
-			g->dirfd = -1;	/* never used: status shows defaults */
-			*gp = g;
-			return 0;
-		}
-		if (errno == ENOTDIR && is_symlink(dir))
-			errno = ELOOP;	/* a symlink where the directory is */
-		goto fail;
-	}
-	g->dirfd = fd;
-	if (trusted(g, fd, S_IFDIR) == -1) {
-		(void)xclose(fd);
-		goto fail;
-	}
-	gate_key(g);
-	*gp = g;
-	return 0;
-fail:
-	free(g);
-	return -1;
-}
-
-/* Open (maybe create) and check the lock file; 0, or -1 (ENOENT: none). */
-static int
-lockfile_open(struct gate *g)
-{
-	int fd, flags = O_RDWR | O_NOFOLLOW | O_CLOEXEC;
-
-	if (g->lockfd != -1)
-		return 0;
-	if (g->dirfd == -1) {
-		errno = ENOENT;
-		return -1;
-	}
-	if (g->create)
-		flags |= O_CREAT;
-	if ((fd = openat(g->dirfd, g->lockname, flags, g->mode)) == -1)
-		return -1;
-	if (trusted(g, fd, S_IFREG) == -1) {
-		(void)xclose(fd);
-		return -1;
-	}
-	share_file(g, fd);
-	g->lockfd = fd;
-	return 0;
-}
-
-/* Move a damaged state file aside, keeping it for a person to look at. */
-static void
-move_aside(struct gate *g, const char *why)
-{
-	char aside[GATE_NAME_MAX + 48], stamp[32];
-	time_t now = time(NULL);
-	struct tm tm;
-
-	(void)strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ",
-	    gmtime_r(&now, &tm));
-	(void)snprintf(aside, sizeof(aside), "%s.corrupt-%s.%d", g->name,
-	    stamp, (int)g->self.pid);
-	if (renameat(g->dirfd, g->statename, g->dirfd, aside) == -1)
-		notify(g, "state file %s is damaged (%s) and could not be "
-		    "moved aside: %s; starting it afresh", g->statename, why,
-		    strerror(errno));
-	else
-		notify(g, "state file %s is damaged (%s): moved aside to %s; "
-		    "commands still running were kept", g->statename, why,
-		    aside);
-}
-
-/* Read the state (fresh if there is none). Lock held. */
-static int
-state_load(struct gate *g, struct txn *t)
-{
-	const char *why;
-	size_t len;
-	char *buf;
-	int fd, r;
-
-	fd = openat(g->dirfd, g->statename, O_RDONLY | O_NOFOLLOW |
-	    O_CLOEXEC);
-	if (fd == -1 && errno != ENOENT)
-		return -1;	/* ELOOP: a symlink is refused, never followed */
-	if (fd == -1) {
-		/* New, or removed (/run emptied): waiters may be out there. */
-		t->st.limit = g->deflimit;
-		memcpy(t->st.boot, g->boot, sizeof(g->boot));
-		t->lost = 1;
-		return 0;
-	}
-	if (trusted(g, fd, S_IFREG) == -1) {
-		(void)xclose(fd);
-		return -1;
-	}
-	if (read_fd_all(fd, STATE_MAX_BYTES, &buf, &len) == -1) {
-		(void)xclose(fd);
-		if (errno != EFBIG)
-			return -1;
-		why = "larger than any real gate";
-		move_aside(g, why);
-		t->st.limit = UINT_MAX;		/* nothing read: defaults */
-		goto salvaged;
-	}
-	(void)xclose(fd);
-	if (state_parse(buf, len, &t->st, 0, &why) == 0) {
-		free(buf);
-		return 0;
-	}
-	if (errno != EINVAL) {
-		free(buf);
-		return -1;
-	}
-	move_aside(g, why);
-	r = state_parse(buf, len, &t->st, 1, &why);
-	free(buf);
-	if (r == -1)
-		return -1;	/* out of memory: salvage never fails else */
-salvaged:
-	t->lost = 1;
-	if (t->st.limit == UINT_MAX)
-		t->st.limit = g->deflimit;
-	if (t->st.boot[0] == '\0')
-		memcpy(t->st.boot, g->boot, sizeof(g->boot));
-	t->dirty = 1;
-	return 0;
+	return t->g->store->ops->alive(t->g->store, id);
 }
 
 /* A holder is alive while its wrapper or its command runs. */
 static int
-holder_alive(const struct entry *e)
+holder_alive(const struct txn *t, const struct entry *e)
 {
-	return proc_alive(&e->wrapper) || (e->cmd.pid && proc_alive(&e->cmd));
+	return alive(t, &e->wrapper) || (e->cmd.pid && alive(t, &e->cmd));
 }
 
-/* Queue a wake-up for a waiter's socket. */
+/* Queue a wake-up for a waiter's address. */
 static void
 wake_add(struct txn *t, const char *addr)
 {
@@ -435,7 +136,7 @@ wake_add(struct txn *t, const char *addr)
 		(void)strlcpy(t->wake[t->nwake++], addr, sizeof(t->wake[0]));
 }
 
-/* Lowest free slot index below the limit (the caller ensured one). */
+/* Lowest free slot index below the limit, or -1. */
 static int
 free_slot(const struct state *st)
 {
@@ -452,76 +153,18 @@ free_slot(const struct state *st)
 	return -1;
 }
 
-/* Turn waiter w[0] into a holder of slot. */
-static int
-promote_head(struct txn *t, int slot, int64_t now)
-{
-	struct entry e = t->st.w[0];
-
-	e.slot = slot;
-	t->st.wait_ns += (uint64_t)(now > e.time_ns ? now - e.time_ns : 0);
-	e.time_ns = now;
-	if (state_add(&t->st.h, &t->st.nh, &e) == -1)
-		return -1;
-	wake_add(t, e.addr);
-	t->st.w[0].strs = NULL;		/* moved */
-	state_remove(t->st.w, &t->st.nw, 0);
-	t->st.acquired++;
-	t->dirty = 1;
-	return 0;
-}
-
-static void	reap_holders(struct txn *);
-
-/*
- * The slot the next holder gets, or -1 when the gate is full. Dead
- * holders matter only when they would keep someone out: they are reaped
- * (once a transaction) when the gate looks full, so a take or a release
- * on a gate with room reads no /proc entry at all, however many hold.
- */
-static int
-next_slot(struct txn *t)
-{
-	int slot;
-
-	if (t->st.nh < t->st.limit && (slot = free_slot(&t->st)) != -1)
-		return slot;
-	if (t->reaped)
-		return -1;
-	reap_holders(t);
-	return t->st.nh < t->st.limit ? free_slot(&t->st) : -1;
-}
-
-/* Hand free capacity to the waiters at the head, in order. */
-static int
-promote(struct txn *t)
-{
-	int64_t now = real_ns();
-	int slot;
-
-	while (t->st.nw > 0 && (slot = next_slot(t)) != -1) {
-		if (!proc_alive(&t->st.w[0].wrapper)) {
-			state_remove(t->st.w, &t->st.nw, 0);
-			t->dirty = 1;
-			continue;
-		}
-		if (promote_head(t, slot, now) == -1)
-			return -1;
-	}
-	return 0;
-}
-
 /* Drop dead holders. */
 static void
 reap_holders(struct txn *t)
 {
+	struct state *st = &t->s.st;
 	size_t i;
 
 	t->reaped = 1;
-	for (i = 0; i < t->st.nh;)
-		if (!holder_alive(&t->st.h[i])) {
-			state_remove(t->st.h, &t->st.nh, i);
-			t->dirty = t->reaped_holder = 1;
+	for (i = 0; i < st->nh;)
+		if (!holder_alive(t, &st->h[i])) {
+			state_remove(st->h, &st->nh, i);
+			t->s.dirty = t->reaped_holder = 1;
 		} else
 			i++;
 }
@@ -530,12 +173,13 @@ reap_holders(struct txn *t)
 static void
 reap_waiters(struct txn *t)
 {
+	struct state *st = &t->s.st;
 	size_t i;
 
-	for (i = 0; i < t->st.nw;)
-		if (!proc_alive(&t->st.w[i].wrapper)) {
-			state_remove(t->st.w, &t->st.nw, i);
-			t->dirty = 1;
+	for (i = 0; i < st->nw;)
+		if (!alive(t, &st->w[i].wrapper)) {
+			state_remove(st->w, &st->nw, i);
+			t->s.dirty = 1;
 		} else
 			i++;
 }
@@ -548,330 +192,419 @@ reap_waiters(struct txn *t)
 static void
 reap_ahead(struct txn *t, size_t pos)
 {
-	while (pos > 0 && !proc_alive(&t->st.w[pos - 1].wrapper)) {
-		state_remove(t->st.w, &t->st.nw, pos - 1);
-		t->dirty = 1;
+	while (pos > 0 && !alive(t, &t->s.st.w[pos - 1].wrapper)) {
+		state_remove(t->s.st.w, &t->s.st.nw, pos - 1);
+		t->s.dirty = 1;
 		pos--;
 	}
 }
 
 /*
- * Begin a transaction: lock, load, forget a former boot. Returns 0, -1, or
- * 1 when the gate was never created and g->create is off (t holds the
- * defaults and no lock is held).
+ * The slot the next holder gets, or -1 when the gate is full. Dead
+ * holders matter only when they would keep someone out: they are reaped
+ * (once a transaction) when the gate looks full, so a take or a release
+ * on a gate with room looks at no process at all, however many hold.
  */
 static int
-txn_begin(struct gate *g, struct txn *t)
+next_slot(struct txn *t)
 {
-	memset(t, 0, sizeof(*t));
-	if (lockfile_open(g) == -1) {
-		if (errno != ENOENT || g->create)
-			return -1;
-		t->st.limit = g->deflimit;
-		return 1;
-	}
-	t->exists = 1;
-	if (lock_fd(g->lockfd, NULL) == -1)
+	int slot;
+
+	if (t->s.st.nh < t->s.st.limit && (slot = free_slot(&t->s.st)) != -1)
+		return slot;
+	if (t->reaped)
 		return -1;
-	if (state_load(g, t) == -1) {
-		(void)flock(g->lockfd, LOCK_UN);
+	reap_holders(t);
+	return t->s.st.nh < t->s.st.limit ? free_slot(&t->s.st) : -1;
+}
+
+/* Turn waiter w[0] into a holder of slot. */
+static int
+promote_head(struct txn *t, int slot, int64_t now)
+{
+	struct state *st = &t->s.st;
+	struct entry e = st->w[0];
+
+	e.slot = slot;
+	st->wait_ns += (uint64_t)(now > e.time_ns ? now - e.time_ns : 0);
+	e.time_ns = now;
+	if (state_add(&st->h, &st->nh, &e) == -1)
 		return -1;
-	}
-	if (strcmp(t->st.boot, g->boot) != 0) {
-		/* Written before a reboot: nobody in it is alive. */
-		while (t->st.nh > 0)
-			state_remove(t->st.h, &t->st.nh, t->st.nh - 1);
-		while (t->st.nw > 0)
-			state_remove(t->st.w, &t->st.nw, t->st.nw - 1);
-		memcpy(t->st.boot, g->boot, sizeof(g->boot));
-		t->dirty = 1;
-	}
-	if ((t->has_head = t->st.nw > 0))
-		t->head = t->st.w[0].ticket;
+	wake_add(t, e.addr);
+	st->w[0].strs = NULL;		/* moved */
+	state_remove(st->w, &st->nw, 0);
+	st->acquired++;
+	t->s.dirty = 1;
 	return 0;
 }
 
-/*
- * The first half of every wake name of this gate: a hash (FNV-1a) of the
- * state directory's device and inode and the gate's name.
- */
-static void
-gate_key(struct gate *g)
+/* Hand free capacity to the waiters at the head, in order. */
+static int
+promote(struct txn *t)
 {
-	struct stat sb;
-	uint32_t h = 2166136261u;
-	uint64_t v[2] = { 0, 0 };
-	const unsigned char *p;
-	size_t i;
+	int64_t now = real_ns();
+	int slot;
 
-	if (fstat(g->dirfd, &sb) == 0) {
-		v[0] = (uint64_t)sb.st_dev;
-		v[1] = (uint64_t)sb.st_ino;
-	}
-	p = (const unsigned char *)v;
-	for (i = 0; i < sizeof(v); i++)
-		h = (h ^ p[i]) * 16777619u;
-	for (p = (const unsigned char *)g->name; *p != '\0'; p++)
-		h = (h ^ *p) * 16777619u;
-	(void)snprintf(g->key, sizeof(g->key), "%08x", (unsigned)h);
-}
-
-/* Send one wake-up datagram; failures only mean the waiter is gone. */
-static void
-wake_send(struct gate *g, const char *addr)
-{
-	struct sockaddr_un sa;
-	size_t n = strlen(addr);
-
-	if (g->sendsock == -1)
-		g->sendsock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC |
-		    SOCK_NONBLOCK, 0);
-	if (g->sendsock == -1 || n == 0 || n > STATE_ADDR_LEN)
-		return;
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	memcpy(sa.sun_path + 1, addr, n);	/* abstract: leading NUL */
-	(void)sendto(g->sendsock, "", 1, MSG_DONTWAIT, (struct sockaddr *)&sa,
-	    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n));
-}
-
-/*
- * The state was damaged or is gone: the waiters it listed cannot be named
- * from it. Wake every socket bound under this gate's key instead (the
- * kernel lists them in /proc/net/unix); each looks, finds its place lost
- * and queues again. Only on damage, so the scan costs nothing otherwise.
- */
-static void
-wake_lost(struct gate *g)
-{
-	char *line = NULL, *name;
-	size_t cap = 0, n;
-	FILE *fp;
-
-	if ((fp = fopen("/proc/net/unix", "re")) == NULL)
-		return;
-	while (getline(&line, &cap, fp) != -1) {
-		line[strcspn(line, "\n")] = '\0';
-		if ((name = strrchr(line, ' ')) == NULL || name[1] != '@')
+	while (t->s.st.nw > 0 && (slot = next_slot(t)) != -1) {
+		if (!alive(t, &t->s.st.w[0].wrapper)) {
+			state_remove(t->s.st.w, &t->s.st.nw, 0);
+			t->s.dirty = 1;
 			continue;
-		name += 2;
-		n = strlen(name);
-		if (n == STATE_ADDR_LEN && strncmp(name, g->key, 8) == 0 &&
-		    strspn(name, "0123456789abcdef") == n &&
-		    strcmp(name, g->addr) != 0)
-			wake_send(g, name);
+		}
+		if (promote_head(t, slot, now) == -1)
+			return -1;
 	}
-	free(line);
-	(void)fclose(fp);
+	return 0;
 }
 
-/* Write st to a new file and rename it into place. Lock held. */
-static int
-state_store(struct gate *g, const struct state *st)
-{
-	size_t len;
-	char *buf;
-	int fd, r;
+/* --- transactions ---------------------------------------------------- */
 
-	if (state_format(st, &buf, &len) == -1)
-		return -1;
-	(void)unlinkat(g->dirfd, g->tmpname, 0);
-	fd = openat(g->dirfd, g->tmpname, O_WRONLY | O_CREAT | O_EXCL |
-	    O_NOFOLLOW | O_CLOEXEC, g->mode);
-	if (fd == -1) {
-		free(buf);
-		return -1;
-	}
-	share_file(g, fd);
-	r = write_full(fd, buf, len);
-	free(buf);
-	if (close(fd) == -1)
-		r = -1;
-	if (r == 0 && renameat(g->dirfd, g->tmpname, g->dirfd,
-	    g->statename) == -1)
-		r = -1;
-	if (r == -1)
-		(void)unlinkat(g->dirfd, g->tmpname, 0);
+/*
+ * The wake-ups to send: those queued, and the head waiter when it changed
+ * or a holder went away, so it re-reads whom to watch. Past MAX_WAKES,
+ * every waiter, and every holder that still has a wake address, which
+ * only those promoted in this transaction have. *np set; NULL on ENOMEM
+ * with *np 0 (the promoted then still watch what could free them).
+ */
+static store_addr *
+txn_wakes(struct txn *t, size_t *np)
+{
+	const struct state *st = &t->s.st;
+	store_addr *v;
+	size_t i, n = 0;
+
+	if (st->nw > 0 && (t->reaped_holder || !t->has_head ||
+	    st->w[0].ticket != t->head))
+		wake_add(t, st->w[0].addr);
+	*np = t->nwake;
+	if (!t->wake_all)
+		return t->wake;
+	*np = 0;
+	if ((v = reallocarray(NULL, st->nw + st->nh + 1, sizeof(*v))) == NULL)
+		return NULL;
+	for (i = 0; i < st->nw; i++)
+		(void)strlcpy(v[n++], st->w[i].addr, sizeof(*v));
+	for (i = 0; i < st->nh; i++)
+		if (st->h[i].addr[0] != '\0')
+			(void)strlcpy(v[n++], st->h[i].addr, sizeof(*v));
+	*np = n;
+	return v;
+}
+
+/* End a transaction: wake who must re-check, store if changed. */
+static int
+txn_commit(struct txn *t)
+{
+	struct store *s = t->g->store;
+	store_addr *v;
+	size_t n;
+	int r;
+
+	t->g->last_active = t->s.st.nh;
+	t->g->last_limit = t->s.st.limit;
+	v = txn_wakes(t, &n);
+	r = s->ops->commit(s, &t->s, v, n);
+	if (v != t->wake)
+		free(v);
 	return r;
 }
 
 /*
- * End a transaction: wake who must re-check, store if changed, unlock.
- * The head waiter is woken when it changed or a holder went away, so it
- * re-reads whom to watch.
+ * One transaction: begin, fn, then commit, or abort when fn fails.
+ * Returns what fn returned (>= 0), or -1. A gate never made (and not to
+ * be made) runs fn on the defaults, and nothing is written.
  */
 static int
-txn_commit(struct gate *g, struct txn *t)
+txn_run(struct gate *g, txn_fn *fn, void *arg)
 {
-	size_t i;
-	int r = 0;
+	struct store *s = g->store;
+	struct txn t;
+	int r;
 
-	g->last_active = t->st.nh;
-	g->last_limit = t->st.limit;
-	if (!t->exists) {
-		state_free(&t->st);
-		return 0;
+	memset(&t, 0, sizeof(t));
+	t.g = g;
+	if (s->ops->begin(s, &t.s) == -1)
+		return -1;
+	if ((t.has_head = t.s.st.nw > 0))
+		t.head = t.s.st.w[0].ticket;
+	if ((r = fn(&t, arg)) == -1) {
+		s->ops->abort(s, &t.s);
+		return -1;
 	}
-	if (t->lost)
-		wake_lost(g);
-	if (t->st.nw > 0 && (t->reaped_holder || !t->has_head ||
-	    t->st.w[0].ticket != t->head))
-		wake_add(t, t->st.w[0].addr);
-	for (i = 0; i < t->nwake && !t->wake_all; i++)
-		if (strcmp(t->wake[i], g->addr) != 0)
-			wake_send(g, t->wake[i]);
-	/*
-	 * Too many to list: every waiter, and every holder that still has a
-	 * wake address, which only those promoted in this transaction have.
-	 */
-	for (i = 0; t->wake_all && i < t->st.nw; i++)
-		wake_send(g, t->st.w[i].addr);
-	for (i = 0; t->wake_all && i < t->st.nh; i++)
-		if (t->st.h[i].addr[0] != '\0' &&
-		    strcmp(t->st.h[i].addr, g->addr) != 0)
-			wake_send(g, t->st.h[i].addr);
-	if (t->dirty && state_store(g, &t->st) == -1)
-		r = -1;
-	(void)flock(g->lockfd, LOCK_UN);
-	state_free(&t->st);
-	return r;
+	return txn_commit(&t) == -1 ? -1 : r;
 }
 
-/* Abandon a transaction: nothing is written. */
-static void
-txn_abort(struct gate *g, struct txn *t)
+/* --- this process's records ------------------------------------------ */
+
+/* Our record of ticket: holder (1) or waiter (0), index in *idx; or -1. */
+static int
+find_self(const struct gate *g, const struct state *st, uint64_t ticket,
+    size_t *idx)
 {
-	if (t->exists)
-		(void)flock(g->lockfd, LOCK_UN);
-	state_free(&t->st);
+	size_t i;
+
+	for (i = 0; i < st->nh; i++)
+		if (st->h[i].ticket == ticket &&
+		    st->h[i].wrapper.pid == g->self.pid &&
+		    st->h[i].wrapper.start == g->self.start) {
+			*idx = i;
+			return 1;
+		}
+	for (i = 0; i < st->nw; i++)
+		if (st->w[i].ticket == ticket &&
+		    st->w[i].wrapper.pid == g->self.pid &&
+		    st->w[i].wrapper.start == g->self.start) {
+			*idx = i;
+			return 0;
+		}
+	return -1;
+}
+
+/* Note a slot as ours. */
+static int
+held_add(struct gate *g, uint64_t ticket, int slot, int has_cmd)
+{
+	struct held *h;
+
+	h = reallocarray(g->held, g->nheld + 1, sizeof(*g->held));
+	if (h == NULL)
+		return -1;
+	g->held = h;
+	h[g->nheld].ticket = ticket;
+	h[g->nheld].slot = slot;
+	h[g->nheld].has_cmd = has_cmd;
+	g->nheld++;
+	return 0;
+}
+
+/* Forget held slot k (its record is gone). */
+static void
+held_drop(struct gate *g, size_t k)
+{
+	memmove(&g->held[k], &g->held[k + 1],
+	    (g->nheld - k - 1) * sizeof(*g->held));
+	g->nheld--;
 }
 
 /*
  * We hold holder record i: note the slot, and in exec mode record this
  * process as the command too, in the same transaction.
  */
-static void
-claim(struct gate *g, struct txn *t, size_t i, const struct gate_req *req)
+static int
+claim(struct txn *t, size_t i, const struct gate_req *req)
 {
-	g->slot = t->st.h[i].slot;
-	g->queued = 0;
-	if (req != NULL && req->self_cmd && t->st.h[i].cmd.pid == 0) {
-		t->st.h[i].cmd = g->self;
-		t->dirty = 1;
+	struct gate *g = t->g;
+	struct entry *e = &t->s.st.h[i];
+
+	if (req != NULL && req->self_cmd && e->cmd.pid == 0) {
+		e->cmd = g->self;
+		t->s.dirty = 1;
 	}
-	g->has_cmd = t->st.h[i].cmd.pid != 0;
+	g->queued = 0;
+	return held_add(g, e->ticket, e->slot, e->cmd.pid != 0);
 }
 
-/* Our record: holder (1) or waiter (0) with its index in *idx, or -1. */
+/* A new record for this process, with a new ticket. */
 static int
-find_self(const struct gate *g, const struct state *st, ssize_t *idx)
+self_entry(struct txn *t, const struct gate_req *req, struct entry *e)
 {
-	size_t i;
+	struct gate *g = t->g;
 
-	for (i = 0; i < st->nh; i++)
-		if (st->h[i].ticket == g->ticket &&
-		    st->h[i].wrapper.pid == g->self.pid &&
-		    st->h[i].wrapper.start == g->self.start) {
-			*idx = (ssize_t)i;
-			return 1;
-		}
-	for (i = 0; i < st->nw; i++)
-		if (st->w[i].ticket == g->ticket &&
-		    st->w[i].wrapper.pid == g->self.pid &&
-		    st->w[i].wrapper.start == g->self.start) {
-			*idx = (ssize_t)i;
-			return 0;
-		}
-	return -1;
-}
-
-/* A new record for this process. */
-static int
-self_entry(struct gate *g, struct txn *t, const struct gate_req *req,
-    struct entry *e)
-{
 	memset(e, 0, sizeof(*e));
 	e->slot = -1;			/* a waiter until promoted */
-	e->ticket = g->ticket = t->st.next_ticket++;
+	e->ticket = g->ticket = t->s.st.next_ticket++;
 	e->wrapper = g->self;
 	if (req != NULL && req->self_cmd)
 		e->cmd = g->self;	/* promotion then needs no second step */
 	e->uid = g->uid;
 	e->time_ns = real_ns();
 	(void)strlcpy(e->addr, g->addr, sizeof(e->addr));
-	t->dirty = 1;
+	t->s.dirty = 1;
 	return state_entry_encode(e, req ? req->cwd : NULL,
 	    req ? req->command : NULL);
 }
 
-/* Bind our wake socket to an abstract name: the gate's key, then random. */
-static int
-sock_open(struct gate *g)
-{
-	struct sockaddr_un sa;
-	int tries;
-
-	if (g->sock != -1)
-		return 0;
-	g->sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-	    0);
-	if (g->sock == -1)
-		return -1;
-	/*
-	 * An abstract name of the gate's key and a random part: if the state
-	 * is ever lost, waiters are still found by their names (wake_lost).
-	 */
-	for (tries = 0; tries < 16; tries++) {
-		(void)snprintf(g->addr, sizeof(g->addr), "%s%08x", g->key,
-		    (unsigned)arc4random());
-		memset(&sa, 0, sizeof(sa));
-		sa.sun_family = AF_UNIX;
-		memcpy(sa.sun_path + 1, g->addr, STATE_ADDR_LEN);
-		if (bind(g->sock, (struct sockaddr *)&sa, (socklen_t)
-		    (offsetof(struct sockaddr_un, sun_path) + 1 +
-		    STATE_ADDR_LEN)) == 0)
-			return 0;
-		if (errno != EADDRINUSE)
-			break;
-	}
-	(void)xclose(g->sock);
-	g->sock = -1;
-	g->addr[0] = '\0';
-	errno = EPROTO;
-	return -1;
-}
-
 /* Take a free slot now if nobody is queued; 1 taken, 0 not. */
 static int
-take_now(struct gate *g, struct txn *t, const struct gate_req *req)
+take_now(struct txn *t, const struct gate_req *req)
 {
 	struct entry e;
 	int slot;
 
-	if (t->st.nw > 0 || (slot = next_slot(t)) == -1)
+	if (t->s.st.nw > 0 || (slot = next_slot(t)) == -1)
 		return 0;
-	if (self_entry(g, t, req, &e) == -1)
+	if (self_entry(t, req, &e) == -1)
 		return -1;
 	e.slot = slot;
-	e.addr[0] = '\0';
+	e.addr[0] = '\0';		/* a holder is woken by nobody */
 	if ((req != NULL && req->cmd > 0 && proc_id(req->cmd, &e.cmd) == -1) ||
-	    state_add(&t->st.h, &t->st.nh, &e) == -1) {
+	    state_add(&t->s.st.h, &t->s.st.nh, &e) == -1) {
 		free(e.strs);
 		return -1;
 	}
-	t->st.acquired++;
-	g->slot = slot;
-	g->has_cmd = e.cmd.pid != 0;
-	return 1;
+	t->s.st.acquired++;
+	return held_add(t->g, e.ticket, slot, e.cmd.pid != 0) == -1 ? -1 : 1;
 }
 
-/* Fds a waiter sleeps on: its socket, then pidfds it watches. */
-struct watch {
-	struct pollfd	*fds;
-	size_t		n;
-	int		now;		/* something died already: re-check */
-	int		degraded;	/* could not watch all: time out */
+/* --- opening --------------------------------------------------------- */
+
+/* The store a locator names; *rest is what the store is given. */
+static const struct store_ops *
+store_of(const char *loc, const char **rest)
+{
+	static const struct store_ops *const stores[] = { &store_file_ops };
+	size_t i, n;
+
+	if (loc[0] == '/') {
+		*rest = loc;		/* a directory: the file store */
+		return &store_file_ops;
+	}
+	for (i = 0; i < sizeof(stores) / sizeof(stores[0]); i++) {
+		n = strlen(stores[i]->scheme);
+		if (strncmp(loc, stores[i]->scheme, n) == 0 && loc[n] == ':') {
+			*rest = loc + n + 1;
+			if (strncmp(*rest, "//", 2) == 0 && (*rest)[2] == '/')
+				*rest += 2;	/* file:///run/gaterun */
+			if (stores[i] == &store_file_ops && **rest != '/')
+				break;
+			return stores[i];
+		}
+	}
+	errno = EPROTONOSUPPORT;
+	return NULL;
+}
+
+int
+gate_open_store(struct gate **gp, const struct store_ops *ops,
+    const char *loc, const char *name, unsigned deflimit, int create,
+    gate_notify_fn *fn, void *arg)
+{
+	struct gate *g;
+
+	if (!gate_name_valid(name) || deflimit > GATE_MAX_LIMIT) {
+		errno = EINVAL;
+		return -1;
+	}
+	if ((g = calloc(1, sizeof(*g))) == NULL)
+		return -1;
+	g->wakefd = -1;
+	g->uid = geteuid();
+	g->notify = fn;
+	g->notify_arg = arg;
+	(void)strlcpy(g->name, name, sizeof(g->name));
+	if (proc_id(getpid(), &g->self) == -1 ||
+	    ops->open(&g->store, loc, name, deflimit, create, fn, arg) == -1) {
+		free(g);
+		return -1;
+	}
+	*gp = g;
+	return 0;
+}
+
+int
+gate_open(struct gate **gp, const char *loc, const char *name,
+    unsigned deflimit, int create, gate_notify_fn *fn, void *arg)
+{
+	const struct store_ops *ops;
+	const char *rest;
+
+	if ((ops = store_of(loc, &rest)) == NULL)
+		return -1;
+	return gate_open_store(gp, ops, rest, name, deflimit, create, fn, arg);
+}
+
+int
+gate_list(const char *loc, char ***names, size_t *n)
+{
+	const struct store_ops *ops;
+	const char *rest;
+
+	*names = NULL;
+	*n = 0;
+	if ((ops = store_of(loc, &rest)) == NULL)
+		return -1;
+	return ops->list(rest, names, n);
+}
+
+void
+gate_list_free(char **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+const char *
+gate_strerror(int e)
+{
+	switch (e) {
+	case ELOOP:
+		return "a symlink stands where the state directory or a state "
+		    "file should be: refused";
+	case EPERM:
+		return "the state directory or file is not owned by you or "
+		    "root, or others may write it: refused (set GATERUN_DIR "
+		    "to a directory of your own)";
+	case EPROTONOSUPPORT:
+		return "not a store this gaterun knows (give a directory, or "
+		    "file:DIRECTORY)";
+	default:
+		return strerror(e);
+	}
+}
+
+/* --- watching a store ------------------------------------------------ */
+
+struct gate_watch {
+	const struct store_ops	*ops;
+	void			*w;
 };
+
+int
+gate_watch_open(struct gate_watch **wp, const char *loc)
+{
+	const struct store_ops *ops;
+	struct gate_watch *w;
+	const char *rest;
+
+	if ((ops = store_of(loc, &rest)) == NULL)
+		return -1;
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return -1;
+	w->ops = ops;
+	if (ops->watch_open(rest, &w->w) == -1) {
+		free(w);
+		return -1;
+	}
+	*wp = w;
+	return 0;
+}
+
+int
+gate_watch_fd(const struct gate_watch *w)
+{
+	return w->ops->watch_fd(w->w);
+}
+
+int
+gate_watch_read(struct gate_watch *w, void (*fn)(void *, const char *),
+    void *arg)
+{
+	return w->ops->watch_read(w->w, fn, arg);
+}
+
+void
+gate_watch_close(struct gate_watch *w)
+{
+	if (w == NULL)
+		return;
+	w->ops->watch_close(w->w);
+	free(w);
+}
+
+/* --- waiting in line ------------------------------------------------- */
 
 static void
 watch_close(struct watch *w)
@@ -884,15 +617,15 @@ watch_close(struct watch *w)
 	memset(w, 0, sizeof(*w));
 }
 
-/* Add a pidfd for id; a dead one means "re-check now". */
+/* Watch id's end; one already ended means "re-check now". */
 static void
-watch_add(struct watch *w, const struct procid *id)
+watch_add(struct gate *g, struct watch *w, const struct procid *id)
 {
 	int fd;
 
 	if (w->now || w->degraded)
 		return;
-	if ((fd = proc_pidfd_id(id)) == -1) {
+	if ((fd = g->store->ops->watch(g->store, id)) == -1) {
 		if (errno == ESRCH)
 			w->now = 1;
 		else
@@ -909,138 +642,111 @@ watch_add(struct watch *w, const struct procid *id)
  * wrapper while it lives, else the command); others the waiter ahead.
  */
 static int
-watch_build(struct gate *g, const struct state *st, size_t pos,
-    struct watch *w)
+watch_build(struct txn *t, size_t pos, struct watch *w)
 {
+	const struct state *st = &t->s.st;
+	struct gate *g = t->g;
 	size_t i;
 
 	memset(w, 0, sizeof(*w));
 	if ((w->fds = reallocarray(NULL, st->nh + 2, sizeof(*w->fds))) == NULL)
 		return -1;
-	w->fds[0].fd = g->sock;
+	w->fds[0].fd = g->wakefd;
 	w->fds[0].events = POLLIN;
 	w->n = 1;
 	if (pos > 0) {
-		watch_add(w, &st->w[pos - 1].wrapper);
+		watch_add(g, w, &st->w[pos - 1].wrapper);
 		return 0;
 	}
 	for (i = 0; i < st->nh; i++)
-		if (proc_alive(&st->h[i].wrapper))
-			watch_add(w, &st->h[i].wrapper);
+		if (alive(t, &st->h[i].wrapper))
+			watch_add(g, w, &st->h[i].wrapper);
 		else if (st->h[i].cmd.pid > 0)
-			watch_add(w, &st->h[i].cmd);
+			watch_add(g, w, &st->h[i].cmd);
 		else
 			w->now = 1;	/* a dead holder: reap it */
 	return 0;
 }
 
-/* Drain pending wake-ups from our socket. */
-static void
-sock_drain(struct gate *g)
+/* What a waiter says when a damaged or removed state lost its place. */
+static const char *
+lost_msg(const struct gate *g)
 {
-	char b[64];
+	static char buf[160];
 
-	while (recv(g->sock, b, sizeof(b), MSG_DONTWAIT) > 0)
-		;
+	(void)snprintf(buf, sizeof(buf), "gate '%s': this waiter's place was "
+	    "lost with the damaged state; queueing again", g->name);
+	return buf;
 }
 
-/* Leave the queue: give up our place, or keep the slot already granted. */
-static int
-leave(struct gate *g, const struct gate_req *keep)
-{
-	struct txn t;
-	ssize_t i;
-	int r, where;
-
-	if (txn_begin(g, &t) == -1)
-		return -1;
-	where = find_self(g, &t.st, &i);
-	if (where == 1 && keep != NULL) {
-		claim(g, &t, (size_t)i, keep);
-		r = 1;
-	} else {
-		if (where == 1)
-			state_remove(t.st.h, &t.st.nh, (size_t)i);
-		else if (where == 0)
-			state_remove(t.st.w, &t.st.nw, (size_t)i);
-		t.dirty |= where != -1;
-		r = 0;
-		if (promote(&t) == -1) {
-			txn_abort(g, &t);
-			return -1;
-		}
-	}
-	g->queued = 0;
-	return txn_commit(g, &t) == -1 ? -1 : r;
-}
+/* What a look at the line found. */
+struct look {
+	const struct gate_req	*req;
+	size_t			pos, nq;
+};
 
 /*
  * One look at the state while queued: reap the dead ahead of us, take a
  * slot if granted, rejoin if our record was lost. Returns 1 (holding),
- * 0 (still waiting; *w built), -1.
+ * 0 (still waiting; g->watch built), -1.
  */
 static int
-wait_check(struct gate *g, const struct gate_req *req, struct watch *w,
-    size_t *pos, size_t *nq)
+op_look(struct txn *t, void *arg)
 {
+	struct look *l = arg;
+	struct gate *g = t->g;
 	struct entry e;
-	struct txn t;
-	ssize_t i;
+	size_t i;
 	int where;
 
-	if (txn_begin(g, &t) == -1)
+	if (find_self(g, &t->s.st, g->ticket, &i) == 0)
+		reap_ahead(t, i);
+	if (promote(t) == -1)
 		return -1;
-	if (find_self(g, &t.st, &i) == 0)
-		reap_ahead(&t, (size_t)i);
-	if (promote(&t) == -1)
-		goto fail;
-	if ((where = find_self(g, &t.st, &i)) == -1) {
-		notify(g, "gate '%s': this waiter's place was lost with the "
-		    "damaged state; queueing again", g->name);
-		if (self_entry(g, &t, req, &e) == -1 ||
-		    state_add(&t.st.w, &t.st.nw, &e) == -1)
-			goto fail;
-		if (promote(&t) == -1 ||
-		    (where = find_self(g, &t.st, &i)) == -1)
-			goto fail;	/* just added: always found */
+	if ((where = find_self(g, &t->s.st, g->ticket, &i)) == -1) {
+		if (g->notify != NULL)
+			g->notify(g->notify_arg, lost_msg(g));
+		if (self_entry(t, l->req, &e) == -1 ||
+		    state_add(&t->s.st.w, &t->s.st.nw, &e) == -1 ||
+		    promote(t) == -1 ||
+		    (where = find_self(g, &t->s.st, g->ticket, &i)) == -1)
+			return -1;	/* just added: always found */
 	}
-	if (where == 1) {
-		claim(g, &t, (size_t)i, req);
-		return txn_commit(g, &t) == -1 ? -1 : 1;
-	}
-	*pos = (size_t)i;
-	*nq = t.st.nw;
-	if (watch_build(g, &t.st, (size_t)i, w) == -1)
-		goto fail;
-	if (txn_commit(g, &t) == -1) {
-		watch_close(w);
-		return -1;
-	}
-	return 0;
-fail:
-	txn_abort(g, &t);
-	return -1;
+	if (where == 1)
+		return claim(t, i, l->req) == -1 ? -1 : 1;
+	l->pos = i;
+	l->nq = t->s.st.nw;
+	return watch_build(t, i, &g->watch);
 }
 
-/* Raise the fd limit for watching many holders; restored afterwards. */
-static void
-nofile_raise(struct rlimit *saved)
+/* Leaving the line: keep a slot granted meanwhile, or give all up. */
+struct leave {
+	int			keep;
+	const struct gate_req	*req;
+};
+
+static int
+op_leave(struct txn *t, void *arg)
 {
-	struct rlimit rl;
+	const struct leave *lv = arg;
+	struct gate *g = t->g;
+	size_t i;
+	int where;
 
-	if (getrlimit(RLIMIT_NOFILE, saved) == -1) {
-		saved->rlim_cur = RLIM_INFINITY;
-		return;
-	}
-	rl = *saved;
-	rl.rlim_cur = rl.rlim_max;
-	if (rl.rlim_cur > 65536)
-		rl.rlim_cur = 65536;
-	if (rl.rlim_cur > saved->rlim_cur)
-		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	where = find_self(g, &t->s.st, g->ticket, &i);
+	g->queued = 0;
+	if (where == 1 && lv->keep)
+		return claim(t, i, lv->req) == -1 ? -1 : 1;
+	if (where == 1) {
+		state_remove(t->s.st.h, &t->s.st.nh, i);
+		t->reaped_holder = 1;
+	} else if (where == 0)
+		state_remove(t->s.st.w, &t->s.st.nw, i);
+	t->s.dirty |= where != -1;
+	return promote(t) == -1 ? -1 : 0;
 }
 
-/* Sleep until woken, a watched process dies, a signal, or the deadline. */
+/* Sleep until woken, a watched process ends, a signal, or the deadline. */
 static int
 wait_sleep(const struct gate_wait *gw, struct watch *w)
 {
@@ -1076,42 +782,160 @@ wait_sleep(const struct gate_wait *gw, struct watch *w)
 	return r == -1 && errno != EINTR ? -1 : 0;
 }
 
-/* Wait in line; see gate_acquire. */
+/* Raise the fd limit for watching many holders; see nofile_restore. */
+static void
+nofile_raise(struct rlimit *saved)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, saved) == -1) {
+		saved->rlim_cur = RLIM_INFINITY;
+		return;
+	}
+	rl = *saved;
+	rl.rlim_cur = rl.rlim_max;
+	if (rl.rlim_cur > 65536)
+		rl.rlim_cur = 65536;
+	if (rl.rlim_cur > saved->rlim_cur)
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	else
+		saved->rlim_cur = RLIM_INFINITY;	/* nothing to undo */
+}
+
+static void
+nofile_restore(const struct rlimit *saved)
+{
+	if (saved->rlim_cur != RLIM_INFINITY)
+		(void)setrlimit(RLIMIT_NOFILE, saved);
+}
+
+/* After a sleep: leave the line when told to stop or out of time. */
 static int
-acquire_wait(struct gate *g, const struct gate_req *req,
+wait_after(struct gate *g, const struct gate_req *req,
     const struct gate_wait *gw)
 {
-	struct rlimit saved;
-	struct watch w;
-	size_t pos, nq;
+	struct leave lv = { 0, req };
 	int r;
 
-	nofile_raise(&saved);
-	for (;;) {
-		if ((r = wait_check(g, req, &w, &pos, &nq)) != 0)
-			break;
-		if (gw->progress != NULL)
-			gw->progress(gw->arg, pos + 1, nq);
-		r = wait_sleep(gw, &w);
-		watch_close(&w);
-		if (r == -1)
-			break;
-		sock_drain(g);
-		if (gw->stop != NULL && *gw->stop) {
-			r = leave(g, NULL);
-			if (r == 0) {
-				errno = EINTR;
-				r = -1;
-			}
-			break;
+	if (gw->stop != NULL && *gw->stop) {
+		if ((r = txn_run(g, op_leave, &lv)) == 0) {
+			errno = EINTR;
+			r = -1;
 		}
-		if (gw->deadline >= 0 && mono_ns() >= gw->deadline) {
-			r = leave(g, req);
-			break;
-		}
+		return r;
 	}
-	if (saved.rlim_cur != RLIM_INFINITY)
-		(void)setrlimit(RLIMIT_NOFILE, &saved);
+	if (gw->deadline >= 0 && mono_ns() >= gw->deadline) {
+		lv.keep = 1;
+		if ((r = txn_run(g, op_leave, &lv)) == 0) {
+			errno = ETIMEDOUT;
+			r = -1;
+		}
+		return r;
+	}
+	return 0;
+}
+
+/*
+ * One step in line: look, and either report a new place (0), or sleep
+ * and look again until something is to be said. See gate.h.
+ */
+static int
+wait_step(struct gate *g, const struct gate_req *req,
+    const struct gate_wait *gw, size_t *pos, size_t *nq)
+{
+	struct look l = { req, 0, 0 };
+	int r;
+
+	for (;;) {
+		if (!g->watch.ready) {
+			if ((r = txn_run(g, op_look, &l)) != 0) {
+				watch_close(&g->watch);
+				return r;
+			}
+			g->watch.ready = 1;
+			if (l.pos + 1 != g->pos || l.nq != g->nq) {
+				*pos = g->pos = l.pos + 1;
+				*nq = g->nq = l.nq;
+				return 0;
+			}
+		}
+		r = wait_sleep(gw, &g->watch);
+		watch_close(&g->watch);
+		if (r == -1)
+			return -1;
+		g->store->ops->drain(g->store);
+		if ((r = wait_after(g, req, gw)) != 0)
+			return r;
+	}
+}
+
+int
+gate_wait(struct gate *g, const struct gate_req *req,
+    const struct gate_wait *gw, size_t *pos, size_t *nq)
+{
+	struct rlimit saved;
+	int r;
+
+	if (!g->queued) {
+		errno = EINVAL;
+		return -1;
+	}
+	nofile_raise(&saved);
+	r = wait_step(g, req, gw, pos, nq);
+	nofile_restore(&saved);
+	return r;
+}
+
+/* --- taking and giving back slots ------------------------------------ */
+
+struct enqueue {
+	const struct gate_req	*req;
+	int			wait;
+};
+
+/* Take a slot free now, or (with wait) join the line. 1, 0 or -1. */
+static int
+op_enqueue(struct txn *t, void *arg)
+{
+	const struct enqueue *q = arg;
+	struct store *s = t->g->store;
+	struct gate *g = t->g;
+	struct entry e;
+	int r;
+
+	if (promote(t) == -1)
+		return -1;
+	if ((r = take_now(t, q->req)) != 0 || !q->wait)
+		return r;
+	/* Only a waiter needs a wake fd: made here, not before. */
+	if (g->wakefd == -1 && (g->wakefd = s->ops->listen(s, g->addr)) == -1)
+		return -1;
+	if (self_entry(t, q->req, &e) == -1)
+		return -1;
+	if (state_add(&t->s.st.w, &t->s.st.nw, &e) == -1) {
+		free(e.strs);
+		return -1;
+	}
+	g->queued = 1;
+	g->pos = g->nq = 0;
+	return 0;
+}
+
+int
+gate_enqueue(struct gate *g, const struct gate_req *req, int wait)
+{
+	struct enqueue q = { req, wait };
+	size_t n = g->nheld;
+	int r;
+
+	if (g->queued) {
+		errno = EBUSY;
+		return -1;
+	}
+	if ((r = txn_run(g, op_enqueue, &q)) == -1) {
+		g->nheld = n;		/* nothing was stored */
+		g->queued = 0;
+	}
 	return r;
 }
 
@@ -1119,51 +943,33 @@ int
 gate_acquire(struct gate *g, const struct gate_req *req,
     const struct gate_wait *gw)
 {
-	struct entry e;
-	struct txn t;
+	size_t pos, nq;
 	int r;
 
-	if (g->slot != -1 || g->queued) {
-		errno = EBUSY;
-		return -1;
-	}
-	if (txn_begin(g, &t) == -1)
-		return -1;
-	if (promote(&t) == -1 || (r = take_now(g, &t, req)) == -1)
-		goto fail;
-	if (r == 0 && gw != NULL) {
-		/* Only a waiter needs a wake socket: made here, not before. */
-		if (sock_open(g) == -1 || self_entry(g, &t, req, &e) == -1)
-			goto fail;
-		if (state_add(&t.st.w, &t.st.nw, &e) == -1) {
-			free(e.strs);
-			goto fail;
-		}
-		g->queued = 1;
-	}
-	if (txn_commit(g, &t) == -1) {
-		g->slot = -1;
-		g->queued = 0;
-		return -1;
-	}
-	if (r == 1 || gw == NULL)
-		return r;
-	return acquire_wait(g, req, gw);
-fail:
-	txn_abort(g, &t);
-	return -1;
+	r = gate_enqueue(g, req, gw != NULL);
+	while (r == 0 && gw != NULL)
+		r = gate_wait(g, req, gw, &pos, &nq);
+	if (r == -1 && errno == ETIMEDOUT)
+		return 0;
+	return r;
 }
 
 int
 gate_slot(const struct gate *g)
 {
-	return g->slot;
+	return g->nheld > 0 ? g->held[g->nheld - 1].slot : -1;
+}
+
+size_t
+gate_held(const struct gate *g)
+{
+	return g->nheld;
 }
 
 int
 gate_has_cmd(const struct gate *g)
 {
-	return g->slot != -1 && g->has_cmd;
+	return g->nheld > 0 && g->held[g->nheld - 1].has_cmd;
 }
 
 void
@@ -1173,72 +979,114 @@ gate_counts(const struct gate *g, size_t *active, unsigned *limit)
 	*limit = g->last_limit;
 }
 
-int
-gate_set_cmd(struct gate *g, pid_t pid)
+/* Record pid as the command of the request in line or the last slot. */
+static int
+op_set_cmd(struct txn *t, void *arg)
 {
+	struct gate *g = t->g;
+	uint64_t ticket = g->queued ? g->ticket : g->held[g->nheld - 1].ticket;
 	struct entry *e;
-	struct txn t;
-	ssize_t i;
+	size_t i;
 	int where;
 
-	if (g->slot == -1 && !g->queued) {
-		errno = EINVAL;
-		return -1;
-	}
-	if (txn_begin(g, &t) == -1)
-		return -1;
-	where = find_self(g, &t.st, &i);
-	e = where == 1 ? &t.st.h[i] : where == 0 ? &t.st.w[i] : NULL;
-	if (e == NULL || proc_id(pid, &e->cmd) == -1) {
-		txn_abort(g, &t);
+	where = find_self(g, &t->s.st, ticket, &i);
+	e = where == 1 ? &t->s.st.h[i] : where == 0 ? &t->s.st.w[i] : NULL;
+	if (e == NULL || proc_id(*(pid_t *)arg, &e->cmd) == -1) {
 		errno = ESRCH;
 		return -1;
 	}
-	t.dirty = 1;
-	/* A waiter's command rides along when it is promoted. */
-	if (where == 1)
-		g->has_cmd = 1;
-	return txn_commit(g, &t);
+	t->s.dirty = 1;
+	/*
+	 * A waiter's command rides along when it is promoted (and when it
+	 * was already, unbeknown to us, claim() sees it recorded).
+	 */
+	if (!g->queued)
+		g->held[g->nheld - 1].has_cmd = 1;
+	return 0;
 }
 
 int
+gate_set_cmd(struct gate *g, pid_t pid)
+{
+	if (g->nheld == 0 && !g->queued) {
+		errno = EINVAL;
+		return -1;
+	}
+	return txn_run(g, op_set_cmd, &pid);
+}
+
+/* Give back the slot of one ticket (arg), or every slot held (NULL). */
+static int
+op_release(struct txn *t, void *arg)
+{
+	const uint64_t *ticket = arg;
+	struct gate *g = t->g;
+	size_t k, i;
+
+	for (k = 0; k < g->nheld; k++) {
+		if (ticket != NULL && g->held[k].ticket != *ticket)
+			continue;
+		if (find_self(g, &t->s.st, g->held[k].ticket, &i) == 1) {
+			state_remove(t->s.st.h, &t->s.st.nh, i);
+			t->s.dirty = t->reaped_holder = 1;
+		}
+	}
+	return promote(t);
+}
+
+/*
+ * Whatever the transaction's fate, the slots count as given back: a
+ * record left behind is freed once this process is gone.
+ */
+int
 gate_release(struct gate *g)
 {
-	struct txn t;
-	ssize_t i;
+	int r;
 
-	if (g->slot == -1)
+	if (g->nheld == 0)
 		return 0;
-	if (txn_begin(g, &t) == -1)
+	r = txn_run(g, op_release, NULL);
+	g->nheld = 0;
+	return r;
+}
+
+int
+gate_release_slot(struct gate *g, int slot)
+{
+	uint64_t ticket;
+	size_t k;
+	int r;
+
+	for (k = 0; k < g->nheld && g->held[k].slot != slot; k++)
+		;
+	if (k == g->nheld) {
+		errno = EINVAL;
 		return -1;
-	if (find_self(g, &t.st, &i) == 1) {
-		state_remove(t.st.h, &t.st.nh, (size_t)i);
-		t.dirty = t.reaped_holder = 1;
 	}
-	if (promote(&t) == -1) {
-		txn_abort(g, &t);
-		return -1;
-	}
-	g->slot = -1;
-	return txn_commit(g, &t);
+	ticket = g->held[k].ticket;
+	r = txn_run(g, op_release, &ticket);
+	held_drop(g, k);
+	return r;
 }
 
 void
 gate_close(struct gate *g)
 {
+	struct leave lv = { 0, NULL };
+
 	if (g == NULL)
 		return;
-	if (g->slot != -1)
+	if (g->nheld > 0)
 		(void)gate_release(g);
-	else if (g->queued)
-		(void)leave(g, NULL);
-	(void)xclose(g->lockfd);
-	(void)xclose(g->sock);
-	(void)xclose(g->sendsock);
-	if (g->dirfd != -1)
-		(void)xclose(g->dirfd);
+	if (g->queued)
+		(void)txn_run(g, op_leave, &lv);
+	watch_close(&g->watch);
+	g->store->ops->close(g->store);
+	free(g->held);
 	free(g);
 }
+
+/* --- looking at and steering a gate ---------------------------------- */
 
 /* Copy one record out for status. */
 static int
@@ -1277,321 +1125,150 @@ gate_info_free(struct gate_info *gi)
 	memset(gi, 0, sizeof(*gi));
 }
 
+/* Reap every dead record, hand slots on, and copy the state out. */
+static int
+op_info(struct txn *t, void *arg)
+{
+	const struct state *st = &t->s.st;
+	struct gate_info *gi = arg;
+
+	reap_holders(t);
+	reap_waiters(t);
+	if (promote(t) == -1)
+		return -1;
+	gi->exists = t->s.exists;
+	gi->limit = st->limit;
+	gi->acquired = st->acquired;
+	gi->wait_ns = st->wait_ns;
+	gi->h = calloc(st->nh + 1, sizeof(*gi->h));
+	gi->w = calloc(st->nw + 1, sizeof(*gi->w));
+	if (gi->h == NULL || gi->w == NULL)
+		return -1;
+	for (; gi->nh < st->nh; gi->nh++)
+		if (proc_copy(&gi->h[gi->nh], &st->h[gi->nh]) == -1)
+			return -1;
+	for (; gi->nw < st->nw; gi->nw++)
+		if (proc_copy(&gi->w[gi->nw], &st->w[gi->nw]) == -1)
+			return -1;
+	qsort(gi->h, gi->nh, sizeof(*gi->h), slot_cmp);
+	return 0;
+}
+
 int
 gate_info(struct gate *g, struct gate_info *gi)
 {
-	struct txn t;
-	size_t i;
-	int r;
-
 	memset(gi, 0, sizeof(*gi));
-	if ((r = txn_begin(g, &t)) == -1)
-		return -1;
-	if (r == 0) {
-		reap_holders(&t);
-		reap_waiters(&t);
-		if (promote(&t) == -1)
-			goto fail;
-	}
-	gi->exists = t.exists;
-	gi->limit = t.st.limit;
-	gi->acquired = t.st.acquired;
-	gi->wait_ns = t.st.wait_ns;
-	gi->h = calloc(t.st.nh + 1, sizeof(*gi->h));
-	gi->w = calloc(t.st.nw + 1, sizeof(*gi->w));
-	if (gi->h == NULL || gi->w == NULL)
-		goto fail;
-	for (; gi->nh < t.st.nh; gi->nh++)
-		if (proc_copy(&gi->h[gi->nh], &t.st.h[gi->nh]) == -1)
-			goto fail;
-	for (i = 0; i < t.st.nw; i++, gi->nw++)
-		if (proc_copy(&gi->w[i], &t.st.w[i]) == -1)
-			goto fail;
-	qsort(gi->h, gi->nh, sizeof(*gi->h), slot_cmp);
-	if (txn_commit(g, &t) == -1) {
+	if (txn_run(g, op_info, gi) == -1) {
 		gate_info_free(gi);
 		return -1;
 	}
 	return 0;
-fail:
-	txn_abort(g, &t);
-	gate_info_free(gi);
-	return -1;
+}
+
+struct set_limit {
+	unsigned	limit;
+	unsigned	old;
+};
+
+static int
+op_set_limit(struct txn *t, void *arg)
+{
+	struct set_limit *sl = arg;
+
+	sl->old = t->s.st.limit;
+	if (t->s.st.limit != sl->limit) {
+		t->s.st.limit = sl->limit;
+		t->s.dirty = 1;
+	}
+	return promote(t);
 }
 
 int
 gate_set_limit(struct gate *g, unsigned limit, unsigned *old)
 {
-	struct txn t;
+	struct set_limit sl = { limit, 0 };
 
 	if (limit > GATE_MAX_LIMIT) {
 		errno = EINVAL;
 		return -1;
 	}
-	if (txn_begin(g, &t) == -1)
+	if (txn_run(g, op_set_limit, &sl) == -1)
 		return -1;
-	*old = t.st.limit;
-	if (t.st.limit != limit) {
-		t.st.limit = limit;
-		t.dirty = 1;
-	}
-	if (promote(&t) == -1) {
-		txn_abort(g, &t);
-		return -1;
-	}
-	return txn_commit(g, &t);
+	*old = sl.old;
+	return 0;
+}
+
+/* 1 if pid (arg) is a live holder's wrapper or command. */
+static int
+op_is_active(struct txn *t, void *arg)
+{
+	const struct state *st = &t->s.st;
+	pid_t pid = *(pid_t *)arg;
+	size_t i;
+	int found = 0;
+
+	for (i = 0; i < st->nh && pid > 0 && !found; i++)
+		found = (st->h[i].wrapper.pid == pid &&
+		    alive(t, &st->h[i].wrapper)) ||
+		    (st->h[i].cmd.pid == pid && alive(t, &st->h[i].cmd));
+	return promote(t) == -1 ? -1 : found;
 }
 
 int
 gate_is_active(struct gate *g, pid_t pid)
 {
-	struct txn t;
-	size_t i;
-	int r, found = 0;
-
-	if ((r = txn_begin(g, &t)) == -1)
-		return -1;
-	for (i = 0; i < t.st.nh && pid > 0; i++)
-		if ((t.st.h[i].wrapper.pid == pid &&
-		    proc_alive(&t.st.h[i].wrapper)) ||
-		    (t.st.h[i].cmd.pid == pid && proc_alive(&t.st.h[i].cmd)))
-			found = 1;
-	if (r == 1) {
-		state_free(&t.st);
-		return 0;
-	}
-	if (promote(&t) == -1) {
-		txn_abort(g, &t);
-		return -1;
-	}
-	return txn_commit(g, &t) == -1 ? -1 : found;
+	return txn_run(g, op_is_active, &pid);
 }
 
-/* A transaction that only reaps the dead and hands their slots on. */
+/* Reap the dead and hand their slots on. */
 static int
-reap_now(struct gate *g)
+op_reap(struct txn *t, void *arg)
 {
-	struct txn t;
-	int r;
-
-	if ((r = txn_begin(g, &t)) != 0)
-		return r == 1 ? 0 : -1;
-	reap_holders(&t);
-	if (promote(&t) == -1) {
-		txn_abort(g, &t);
-		return -1;
-	}
-	return txn_commit(g, &t);
+	(void)arg;
+	reap_holders(t);
+	return promote(t);
 }
 
-/* pidfd_send_signal(2): no PID-reuse race between checking and signalling. */
-static int
-pidfd_signal(int fd, int sig)
-{
-	return (int)syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0);
-}
-
-/* A growing list of processes with their pidfds. */
-struct plist {
-	struct procid	*id;
-	int		*fd;
-	size_t		n, cap;
+/* The holders, as kill-all needs them. */
+struct holders {
+	struct killall_holder	*h;
+	size_t			n;
 };
 
 static int
-plist_has(const struct plist *l, pid_t pid)
+op_holders(struct txn *t, void *arg)
 {
+	const struct state *st = &t->s.st;
+	struct holders *hs = arg;
 	size_t i;
 
-	for (i = 0; i < l->n; i++)
-		if (l->id[i].pid == pid)
-			return 1;
-	return 0;
-}
-
-/* Add id with a verified pidfd (-1 if it is already gone). */
-static int
-plist_add(struct plist *l, const struct procid *id)
-{
-	void *p;
-
-	if (id->pid <= 0 || plist_has(l, id->pid))
-		return 0;
-	if (l->n == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 16;
-		if ((p = reallocarray(l->id, l->cap, sizeof(*l->id))) == NULL)
-			return -1;
-		l->id = p;
-		if ((p = reallocarray(l->fd, l->cap, sizeof(*l->fd))) == NULL)
-			return -1;
-		l->fd = p;
-	}
-	l->id[l->n] = *id;
-	l->fd[l->n] = proc_pidfd_id(id);
-	l->n++;
-	return 0;
-}
-
-static void
-plist_free(struct plist *l)
-{
-	size_t i;
-
-	for (i = 0; i < l->n; i++)
-		(void)xclose(l->fd[i]);
-	free(l->id);
-	free(l->fd);
-	memset(l, 0, sizeof(*l));
-}
-
-/* Add root's descendants (as the kernel shows them now) to l. */
-static int
-plist_add_tree(struct plist *l, pid_t root)
-{
-	struct procid *d;
-	size_t n, i;
-	int r = 0;
-
-	if (proc_descendants(root, &d, &n) == -1)
+	if ((hs->h = calloc(st->nh + 1, sizeof(*hs->h))) == NULL)
 		return -1;
-	for (i = 0; i < n && r == 0; i++)
-		r = plist_add(l, &d[i]);
-	free(d);
-	return r;
-}
-
-/*
- * The commands of the gate's holders and everything below them. A wrapper
- * is a child subreaper, so orphans of its command are still below it.
- */
-static int
-kill_targets(const struct plist *holders, size_t nh, struct plist *t)
-{
-	size_t i;
-
-	for (i = 0; i < nh; i++) {
-		const struct procid *w = &holders->id[2 * i];
-		const struct procid *c = &holders->id[2 * i + 1];
-
-		if (c->pid > 0 && proc_alive(c) &&
-		    (plist_add(t, c) == -1 || plist_add_tree(t, c->pid) == -1))
-			return -1;
-		if (w->pid != c->pid && proc_alive(w) &&
-		    plist_add_tree(t, w->pid) == -1)
-			return -1;
+	for (i = 0; i < st->nh; i++) {
+		hs->h[i].wrapper = st->h[i].wrapper;
+		hs->h[i].cmd = st->h[i].cmd;
 	}
+	hs->n = st->nh;
 	return 0;
-}
-
-/* Wait until every pidfd in l is readable (exited) or the deadline. */
-static void
-wait_exit(const struct plist *l, int64_t deadline)
-{
-	struct pollfd *p;
-	size_t i, n;
-	int64_t left;
-
-	if ((p = reallocarray(NULL, l->n + 1, sizeof(*p))) == NULL)
-		return;
-	for (;;) {
-		for (i = n = 0; i < l->n; i++)
-			if (l->fd[i] != -1 && proc_alive(&l->id[i])) {
-				p[n].fd = l->fd[i];
-				p[n++].events = POLLIN;
-			}
-		left = (deadline - mono_ns()) / 1000000;
-		if (n == 0 || left <= 0)
-			break;
-		(void)poll(p, n, left > INT_MAX ? INT_MAX : (int)left);
-	}
-	free(p);
-}
-
-/* The holders now: pairs (wrapper, command) in one list. */
-static int
-kill_holders(struct gate *g, struct plist *h, size_t *nh)
-{
-	struct txn t;
-	size_t i;
-	int r;
-
-	memset(h, 0, sizeof(*h));
-	*nh = 0;
-	if ((r = txn_begin(g, &t)) == 1) {
-		state_free(&t.st);
-		return 0;
-	}
-	if (r == -1)
-		return -1;
-	h->cap = 2 * t.st.nh + 2;
-	h->id = calloc(h->cap, sizeof(*h->id));
-	h->fd = calloc(h->cap, sizeof(*h->fd));
-	if (h->id == NULL || h->fd == NULL) {
-		txn_abort(g, &t);
-		plist_free(h);
-		return -1;
-	}
-	for (i = 0; i < t.st.nh; i++) {
-		h->id[2 * i] = t.st.h[i].wrapper;
-		h->id[2 * i + 1] = t.st.h[i].cmd;
-		h->fd[2 * i] = proc_pidfd_id(&t.st.h[i].wrapper);
-		h->fd[2 * i + 1] = -1;
-	}
-	h->n = 2 * t.st.nh;
-	*nh = t.st.nh;
-	return txn_commit(g, &t);
 }
 
 int
 gate_kill_all(struct gate *g, int sig, double grace, struct gate_kill **outp,
     size_t *np)
 {
-	struct plist h, tg;
-	struct gate_kill *out;
-	size_t nh, i, round;
-	int64_t deadline;
+	struct holders hs = { NULL, 0 };
+	int r;
 
 	*outp = NULL;
 	*np = 0;
-	memset(&tg, 0, sizeof(tg));
-	if (kill_holders(g, &h, &nh) == -1)
+	if (txn_run(g, op_holders, &hs) == -1) {
+		free(hs.h);
 		return -1;
-	if (kill_targets(&h, nh, &tg) == -1 ||
-	    (out = calloc(tg.n + 1, sizeof(*out))) == NULL)
-		goto fail;
-	for (i = 0; i < tg.n; i++) {
-		out[i].pid = tg.id[i].pid;
-		if (tg.fd[i] == -1 || pidfd_signal(tg.fd[i], sig) == -1)
-			out[i].error = tg.fd[i] == -1 ? ESRCH : errno;
 	}
-	*outp = out;
-	*np = tg.n;
-	deadline = mono_ns() + (int64_t)(grace * 1e9);
-	/* The wrappers too: they release their slots as their commands die. */
-	for (i = 0; i < h.n; i += 2)
-		if (h.fd[i] != -1)
-			(void)plist_add(&tg, &h.id[i]);
-	wait_exit(&tg, deadline);
-	/* What outlived the grace, and what it forked meanwhile: SIGKILL. */
-	for (round = 0; round < 8; round++) {
-		size_t before = tg.n, killed = 0;
-
-		if (kill_targets(&h, nh, &tg) == -1)
-			break;
-		for (i = 0; i < tg.n; i++)
-			if (tg.fd[i] != -1 && proc_alive(&tg.id[i]) &&
-			    pidfd_signal(tg.fd[i], SIGKILL) == 0)
-				killed++;
-		if (killed == 0 && tg.n == before)
-			break;
-		wait_exit(&tg, mono_ns() + 1000000000);
-	}
-	plist_free(&h);
-	plist_free(&tg);
+	r = killall_run(hs.h, hs.n, sig, grace, outp, np);
+	free(hs.h);
 	/* Reap what died, so the slots are free when we return. */
-	return reap_now(g);
-fail:
-	plist_free(&h);
-	plist_free(&tg);
-	return -1;
+	if (r == 0 && txn_run(g, op_reap, NULL) == -1)
+		r = -1;
+	return r;
 }

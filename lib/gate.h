@@ -1,7 +1,8 @@
 /*
  * The gate engine: a bounded set of slots shared by unrelated processes,
- * with a first-come, first-served queue. The storage behind it (today one
- * file per gate) is private to lib/: the command line sees only this.
+ * with a first-come, first-served queue. Where a gate lives is named by a
+ * locator (a directory today); the store behind it is private to lib/:
+ * the programs see only this.
  */
 #ifndef GATERUN_GATE_H
 #define GATERUN_GATE_H
@@ -27,13 +28,11 @@ struct gate_req {
 					   the slot is taken at once, else 0 */
 };
 
-/* How a blocking acquire waits. */
+/* How a wait in line sleeps. */
 struct gate_wait {
 	int64_t		deadline;	/* CLOCK_MONOTONIC ns; -1: forever */
 	const sigset_t	*sigmask;	/* mask while asleep (ppoll) */
 	const volatile sig_atomic_t *stop; /* set by a signal: leave queue */
-	void		(*progress)(void *, size_t, size_t); /* pos, queued */
-	void		*arg;
 };
 
 /* A holder or waiter, as status reports it. */
@@ -71,40 +70,66 @@ typedef void	gate_notify_fn(void *, const char *);
 /* 1 if name is a valid gate name (1-64 of [A-Za-z0-9._-], no leading .) */
 int	gate_name_valid(const char *);
 /*
- * The gates in directory dir, sorted by name, as a malloc'd array of
- * malloc'd names (free with gate_list_free). A missing directory has none.
+ * A sentence on why a gate call failed with errno e, for "what: why"
+ * messages: the engine's own reasons, else strerror(e).
+ */
+const char *gate_strerror(int);
+/*
+ * The gates of the store at locator loc (a directory, or file:DIR),
+ * sorted by name, as a malloc'd array of malloc'd names (free with
+ * gate_list_free). A store not made yet has none.
  */
 int	gate_list(const char *, char ***, size_t *);
 void	gate_list_free(char **, size_t);
 /*
- * Open gate name in directory dir. With create set, the directory and the
- * gate are made on first use, with limit deflimit. Returns 0 or -1.
+ * Open gate name in the store at locator loc. With create set, the store
+ * and the gate are made on first use, with limit deflimit. 0 or -1
+ * (EPROTONOSUPPORT: no such kind of store).
  */
 int	gate_open(struct gate **, const char *, const char *, unsigned, int,
 	    gate_notify_fn *, void *);
-/* Close the gate; a slot still held is released first. */
+/* Close the gate; slots still held are released, a place in line left. */
 void	gate_close(struct gate *);
 /*
- * Take a slot. With w NULL, only if one is free now; else wait in line
- * until w->deadline. Returns 1 when a slot is taken (see gate_slot), 0
- * when the gate is full (or the deadline passed), -1 on error (EINTR when
- * *w->stop was set: the caller left the queue).
+ * Ask for one more slot (a process may hold several). Returns 1 when a
+ * slot free now is taken (see gate_slot); else, with wait set, joins the
+ * line and returns 0 (then call gate_wait), without it 0 means full.
+ * -1 on error (EBUSY: already in line).
+ */
+int	gate_enqueue(struct gate *, const struct gate_req *, int);
+/*
+ * Wait in line after gate_enqueue returned 0. Returns 1 when the slot is
+ * taken; 0 when the place in line changed (*pos, 1 = head, of *nq queued):
+ * the caller may act (fork its command ahead, gate_set_cmd) and calls
+ * again; -1 on error, with ETIMEDOUT when w->deadline passed and EINTR
+ * when *w->stop was set (the line was left in both cases).
+ */
+int	gate_wait(struct gate *, const struct gate_req *,
+	    const struct gate_wait *, size_t *, size_t *);
+/*
+ * gate_enqueue then gate_wait until done. With w NULL, only a slot free
+ * now. Returns 1 (taken), 0 (full, or the deadline passed), -1 (EINTR:
+ * *w->stop was set and the line was left).
  */
 int	gate_acquire(struct gate *, const struct gate_req *,
 	    const struct gate_wait *);
-/* The slot index held (0..limit-1), or -1. */
+/* The slot index taken last (0..limit-1), or -1 if none is held. */
 int	gate_slot(const struct gate *);
-/* 1 if the held slot already records its command (see gate_req.cmd). */
+/* How many slots this process holds. */
+size_t	gate_held(const struct gate *);
+/* 1 if the slot taken last records its command (see gate_req.cmd). */
 int	gate_has_cmd(const struct gate *);
 /* Active count and limit seen by the last transaction (for messages). */
 void	gate_counts(const struct gate *, size_t *, unsigned *);
 /*
- * Record the command this process started for its slot: the held one, or,
- * while queued, the one it will get (the record carries it on promotion).
+ * Record the command this process started: for the request in line (the
+ * record carries it on promotion), else for the slot taken last.
  */
 int	gate_set_cmd(struct gate *, pid_t);
-/* Give the held slot back. Returns 0 or -1. */
+/* Give back every slot held. Returns 0 or -1. */
 int	gate_release(struct gate *);
+/* Give back one slot held (EINVAL: not ours). Returns 0 or -1. */
+int	gate_release_slot(struct gate *, int);
 /* Snapshot the gate (dead entries are reaped first). */
 int	gate_info(struct gate *, struct gate_info *);
 void	gate_info_free(struct gate_info *);
@@ -118,5 +143,19 @@ int	gate_kill_all(struct gate *, int, double, struct gate_kill **,
 	    size_t *);
 /* 1 if pid is a live holder's command or wrapper, 0 if not, -1 error. */
 int	gate_is_active(struct gate *, pid_t);
+
+/* A watch on every gate of a store. */
+struct gate_watch;
+/* Watch the store at locator loc (it need not exist yet). 0 or -1. */
+int	gate_watch_open(struct gate_watch **, const char *);
+/* The fd to poll: readable when some gate of the store may have changed. */
+int	gate_watch_fd(const struct gate_watch *);
+/*
+ * Consume what is readable: fn(arg, name) for each gate that changed, or
+ * fn(arg, NULL) when any may have. Never blocks. 0 or -1.
+ */
+int	gate_watch_read(struct gate_watch *, void (*)(void *, const char *),
+	    void *);
+void	gate_watch_close(struct gate_watch *);
 
 #endif

@@ -69,10 +69,10 @@ write_full(int fd, const void *buf, size_t len)
 
 /* flock(LOCK_EX), retried on EINTR unless the caller asked to stop. */
 int
-lock_fd(int fd, const volatile int *stop)
+lock_fd(int fd)
 {
 	while (flock(fd, LOCK_EX) == -1) {
-		if (errno != EINTR || (stop != NULL && *stop))
+		if (errno != EINTR)
 			return -1;
 	}
 	return 0;

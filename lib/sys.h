@@ -15,8 +15,8 @@ int	xclose(int);
 ssize_t	read_full(int, void *, size_t);
 /* Write all len bytes, looping on short writes; returns 0 or -1. */
 int	write_full(int, const void *, size_t);
-/* Take an exclusive flock(2), retrying on EINTR unless *stop is set. */
-int	lock_fd(int, const volatile int *);
+/* Take an exclusive flock(2), retrying on EINTR. */
+int	lock_fd(int);
 /* Read a whole file (at most max bytes) into a malloc'd, NUL-ended buffer. */
 int	read_fd_all(int, size_t, char **, size_t *);
 /* CLOCK_MONOTONIC and CLOCK_REALTIME in nanoseconds. */

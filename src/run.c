@@ -325,10 +325,8 @@ unpark(struct runner *rn)
  * means the head stays the head until it is served.
  */
 static void
-on_queued(void *arg, size_t pos, size_t nq)
+on_queued(struct runner *rn, size_t pos, size_t nq)
 {
-	struct runner *rn = arg;
-
 	if (pos > 1)
 		unpark(rn);
 	else if ((rn->pid > 0 || park(rn) == 0) && !rn->recorded) {
@@ -338,6 +336,27 @@ on_queued(void *arg, size_t pos, size_t nq)
 			unpark(rn);	/* forked again when served */
 	}
 	on_progress((void *)rn->o->gate, pos, nq);
+}
+
+/*
+ * Take a slot: one free now, else (without -n) in line until served;
+ * between steps in line the head forks its command ahead (on_queued).
+ * Returns 1 (taken), 0 (none: full, or -w ran out) or -1.
+ */
+static int
+take_slot(struct runner *rn, const struct gate_req *req,
+    const struct gate_wait *gw)
+{
+	size_t pos, nq;
+	int r;
+
+	r = gate_enqueue(rn->g, req, !rn->o->nowait);
+	while (r == 0 && !rn->o->nowait)
+		if ((r = gate_wait(rn->g, req, gw, &pos, &nq)) == 0)
+			on_queued(rn, pos, nq);
+	if (r == -1 && errno == ETIMEDOUT)
+		return 0;
+	return r;
 }
 
 /* Take a slot, run the command in it, release, pass its status back. */
@@ -383,9 +402,7 @@ do_run(const struct opts *o)
 	gw.deadline = o->wait < 0 ? -1 : mono_ns() + (int64_t)(o->wait * 1e9);
 	gw.sigmask = &sleepmask;
 	gw.stop = &got_stop;
-	gw.progress = on_queued;
-	gw.arg = &rn;
-	r = gate_acquire(g, &req, o->nowait ? NULL : &gw);
+	r = take_slot(&rn, &req, &gw);
 	if (r != 1)
 		unpark(&rn);
 	if (r == -1 && errno == EINTR)

@@ -1,0 +1,75 @@
+/*
+ * One gate's storage, as the policy (gate.c) sees it: a transaction
+ * (begin -> the state -> commit with the wake-ups to send, or abort),
+ * liveness of the processes records name, how a waiter is woken, and
+ * the gates of a store. The file store (store_file.c) is one; a store
+ * never decides who runs, and the policy never knows where state lives.
+ */
+#ifndef GATERUN_STORE_H
+#define GATERUN_STORE_H
+
+#include <stddef.h>
+
+#include "gate.h"
+#include "proc.h"
+#include "state.h"
+
+/* A wake-up to send at commit: a waiter's address from its record. */
+typedef char	store_addr[STATE_ADDR_LEN + 1];
+
+/* What begin found; the policy changes st and sets dirty. */
+struct store_txn {
+	struct state	st;
+	int		exists;	/* 0: gate never made and create off:
+				   st holds the defaults, nothing locked */
+	int		lost;	/* damaged or missing: some waiters may be
+				   named nowhere; commit wakes them all */
+	int		dirty;	/* st must be written */
+};
+
+/* Every store starts with this. */
+struct store {
+	const struct store_ops	*ops;
+};
+
+struct store_ops {
+	const char	*scheme;	/* locator prefix, "file" */
+	/* Gate name at loc (locator without "scheme:"). 0 or -1. */
+	int	(*open)(struct store **, const char *loc, const char *name,
+		    unsigned deflimit, int create, gate_notify_fn *, void *);
+	void	(*close)(struct store *);
+	/* Lock and read (or defaults, exists 0). 0 or -1. */
+	int	(*begin)(struct store *, struct store_txn *);
+	/* Wake addrs[0..n), write st if dirty, unlock, free st. 0 or -1. */
+	int	(*commit)(struct store *, struct store_txn *,
+		    const store_addr *, size_t);
+	/* Unlock and free st; nothing written. */
+	void	(*abort)(struct store *, struct store_txn *);
+	/* 1 if the process a record names still runs, else 0. */
+	int	(*alive)(struct store *, const struct procid *);
+	/* An fd readable once id has ended; -1 (ESRCH: ended already). */
+	int	(*watch)(struct store *, const struct procid *);
+	/* A waiter's wake fd, its address copied to addr. -1 on error. */
+	int	(*listen)(struct store *, store_addr);
+	/* Throw away wake-ups received. */
+	void	(*drain)(struct store *);
+	/* The gates of the store at loc, sorted (gate_list). */
+	int	(*list)(const char *loc, char ***, size_t *);
+	/* See gate_watch_open(): an fd, and what a read of it says. */
+	int	(*watch_open)(const char *loc, void **);
+	int	(*watch_fd)(void *);
+	int	(*watch_read)(void *, void (*)(void *, const char *), void *);
+	void	(*watch_close)(void *);
+};
+
+extern const struct store_ops store_file_ops;
+
+/*
+ * Open a gate on the given store directly (the unit tests' own stores):
+ * as gate_open, with the locator already stripped of its scheme.
+ */
+int	gate_open_store(struct gate **, const struct store_ops *,
+	    const char *, const char *, unsigned, int, gate_notify_fn *,
+	    void *);
+
+#endif

@@ -1,0 +1,658 @@
+/*
+ * The file store: one state file per gate in a directory of this host.
+ *
+ * Locking protocol. DIR/NAME.lock is an empty file that is only ever
+ * flock(2)ed, never renamed or written. Every change is one transaction
+ * under that lock: lock -> read DIR/NAME.gate -> validate -> (the policy
+ * changes it) -> wake -> write DIR/.NAME.new and rename it over
+ * DIR/NAME.gate -> unlock. The lock is held for microseconds, never across
+ * fork, exec or a wait. Because the new state is renamed into place, a
+ * writer SIGKILLed mid-write or a full disk leaves the old state whole;
+ * the lock file, not the state file, carries the lock, so the rename never
+ * swaps the inode under a lock holder.
+ *
+ * Wake-ups are sent before the new state is written and the lock
+ * released, so a woken waiter always reads a state at least as new as the
+ * one that woke it, and a waker killed between the two only causes a
+ * spurious wake. Records from another boot are dropped; a damaged file is
+ * moved aside and the records that still parse are kept.
+ */
+#include "config.h"
+
+#include <sys/file.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store.h"
+#include "sys.h"
+#include "wake.h"
+
+#define SUFFIX		".gate"
+#define SUFFIX_LEN	5
+
+struct fstore {
+	struct store	base;
+	int		dirfd;		/* -1: the directory does not exist */
+	int		lockfd;		/* -1 until first needed */
+	int		create;
+	unsigned	deflimit;
+	char		name[GATE_NAME_MAX + 1];
+	char		lockname[GATE_NAME_MAX + 8];
+	char		statename[GATE_NAME_MAX + 8];
+	char		tmpname[GATE_NAME_MAX + 8];
+	mode_t		mode;		/* for files created */
+	int		shared;		/* a group-writable gate directory */
+	gid_t		gid;		/* its group */
+	uid_t		uid;
+	char		boot[40];
+	struct wake	wake;
+	gate_notify_fn	*notify;
+	void		*notify_arg;
+};
+
+/* Tell the caller something a person should know. */
+static void
+say(struct fstore *f, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	if (f->notify == NULL)
+		return;
+	va_start(ap, fmt);
+	(void)vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	f->notify(f->notify_arg, buf);
+}
+
+/*
+ * Files and directories we trust. The directory: not a symlink (O_NOFOLLOW
+ * did that), owned by us or root, writable by others only with the sticky
+ * bit; group-writable with the set-group-ID bit makes it a shared gate
+ * directory, whose members are all trusted with its gates. A file: not a
+ * symlink, not writable by others, owned by us, by root, or, in a shared
+ * directory, by a member (its group is the directory's). Root never
+ * follows a link a member planted (O_NOFOLLOW), never writes into an
+ * existing file (new state is a new file, O_EXCL) and only flocks the
+ * lock file.
+ */
+static int
+trusted(struct fstore *f, int fd, mode_t type)
+{
+	struct stat sb;
+	int ours;
+
+	if (fstat(fd, &sb) == -1)
+		return -1;
+	if ((sb.st_mode & S_IFMT) != type) {
+		errno = type == S_IFDIR ? ENOTDIR : EINVAL;
+		return -1;
+	}
+	ours = sb.st_uid == f->uid || sb.st_uid == 0;
+	if (type == S_IFDIR) {
+		/*
+		 * Group-writable only as a shared gate directory, marked so by
+		 * its set-group-ID bit (2770); by mistake (0775) it is refused.
+		 */
+		if (!ours || (sb.st_mode & S_IWOTH && !(sb.st_mode & S_ISVTX)) ||
+		    (sb.st_mode & S_IWGRP && !(sb.st_mode & (S_ISGID | S_ISVTX))))
+			goto refuse;
+		f->shared = (sb.st_mode & S_IWGRP) != 0;
+		f->gid = sb.st_gid;
+		return 0;
+	}
+	if (sb.st_mode & S_IWOTH)
+		goto refuse;
+	if (f->shared ? !ours && sb.st_gid != f->gid :
+	    !ours || (sb.st_uid != f->uid && sb.st_mode & S_IWGRP))
+		goto refuse;
+	return 0;
+refuse:
+	errno = EPERM;
+	return -1;
+}
+
+/*
+ * A file we just made: in a shared directory it belongs to the directory's
+ * group and is read-write for it, whatever the umask or primary group.
+ */
+static void
+share_file(const struct fstore *f, int fd)
+{
+	struct stat sb;
+
+	if (!f->shared || fstat(fd, &sb) == -1 || sb.st_uid != f->uid)
+		return;		/* a member's file is the member's business */
+	/* Fails only for a caller outside the group: then nobody shares. */
+	if (fchown(fd, (uid_t)-1, f->gid) == 0)
+		(void)fchmod(fd, 0660);
+}
+
+/* 1 if path itself is a symbolic link. */
+static int
+is_symlink(const char *path)
+{
+	struct stat sb;
+
+	return lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode);
+}
+
+/* Open (with create, make) the directory; dirfd -1 if absent. 0 or -1. */
+static int
+dir_open(struct fstore *f, const char *dir)
+{
+	int fd;
+
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1 && errno == ENOENT && f->create) {
+		/* First use, or /run was emptied by a reboot. */
+		if (mkdir(dir, f->uid == 0 ? 0755 : 0700) == -1 &&
+		    errno != EEXIST)
+			return -1;
+		fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	}
+	if (fd == -1) {
+		if (errno == ENOENT && !f->create) {
+			f->dirfd = -1;	/* never used: status shows defaults */
+			return 0;
+		}
+		if (errno == ENOTDIR && is_symlink(dir))
+			errno = ELOOP;	/* a symlink where the directory is */
+		return -1;
+	}
+	f->dirfd = fd;
+	if (trusted(f, fd, S_IFDIR) == -1) {
+		(void)xclose(fd);
+		f->dirfd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+/* The waker's key: the directory's device and inode, and the gate. */
+static void
+key_init(struct fstore *f)
+{
+	struct stat sb;
+	uint64_t v[2] = { 0, 0 };
+
+	if (f->dirfd != -1 && fstat(f->dirfd, &sb) == 0) {
+		v[0] = (uint64_t)sb.st_dev;
+		v[1] = (uint64_t)sb.st_ino;
+	}
+	wake_init(&f->wake, v, sizeof(v), f->name);
+}
+
+static int
+file_open(struct store **sp, const char *dir, const char *name,
+    unsigned deflimit, int create, gate_notify_fn *fn, void *arg)
+{
+	struct fstore *f;
+
+	if ((f = calloc(1, sizeof(*f))) == NULL)
+		return -1;
+	f->base.ops = &store_file_ops;
+	f->lockfd = -1;
+	f->create = create;
+	f->deflimit = deflimit;
+	f->notify = fn;
+	f->notify_arg = arg;
+	f->uid = geteuid();
+	f->mode = f->uid == 0 ? 0644 : 0600;
+	(void)strlcpy(f->name, name, sizeof(f->name));
+	(void)snprintf(f->lockname, sizeof(f->lockname), "%s.lock", name);
+	(void)snprintf(f->statename, sizeof(f->statename), "%s" SUFFIX, name);
+	(void)snprintf(f->tmpname, sizeof(f->tmpname), ".%s.new", name);
+	if (proc_bootid(f->boot, sizeof(f->boot)) == -1 ||
+	    dir_open(f, dir) == -1) {
+		free(f);
+		return -1;
+	}
+	key_init(f);
+	*sp = &f->base;
+	return 0;
+}
+
+static void
+file_close(struct store *s)
+{
+	struct fstore *f = (struct fstore *)s;
+
+	(void)xclose(f->lockfd);
+	(void)xclose(f->dirfd);
+	wake_close(&f->wake);
+	free(f);
+}
+
+/* Open (maybe create) and check the lock file; 0, or -1 (ENOENT: none). */
+static int
+lockfile_open(struct fstore *f)
+{
+	int fd, flags = O_RDWR | O_NOFOLLOW | O_CLOEXEC;
+
+	if (f->lockfd != -1)
+		return 0;
+	if (f->dirfd == -1) {
+		errno = ENOENT;
+		return -1;
+	}
+	if (f->create)
+		flags |= O_CREAT;
+	if ((fd = openat(f->dirfd, f->lockname, flags, f->mode)) == -1)
+		return -1;
+	if (trusted(f, fd, S_IFREG) == -1) {
+		(void)xclose(fd);
+		return -1;
+	}
+	share_file(f, fd);
+	f->lockfd = fd;
+	return 0;
+}
+
+/* Move a damaged state file aside, keeping it for a person to look at. */
+static void
+move_aside(struct fstore *f, const char *why)
+{
+	char aside[GATE_NAME_MAX + 48], stamp[32];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	(void)strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ",
+	    gmtime_r(&now, &tm));
+	(void)snprintf(aside, sizeof(aside), "%s.corrupt-%s.%d", f->name,
+	    stamp, (int)getpid());
+	if (renameat(f->dirfd, f->statename, f->dirfd, aside) == -1)
+		say(f, "state file %s is damaged (%s) and could not be "
+		    "moved aside: %s; starting it afresh", f->statename, why,
+		    strerror(errno));
+	else
+		say(f, "state file %s is damaged (%s): moved aside to %s; "
+		    "commands still running were kept", f->statename, why,
+		    aside);
+}
+
+/* Parse buf; a damaged one is moved aside and what parses is kept. */
+static int
+parse_or_salvage(struct fstore *f, struct store_txn *t, const char *buf,
+    size_t len)
+{
+	const char *why;
+
+	if (state_parse(buf, len, &t->st, 0, &why) == 0)
+		return 0;
+	if (errno != EINVAL)
+		return -1;
+	move_aside(f, why);
+	if (state_parse(buf, len, &t->st, 1, &why) == -1)
+		return -1;	/* out of memory: salvage never fails else */
+	t->lost = t->dirty = 1;
+	return 0;
+}
+
+/* Read the state (fresh if there is none). Lock held. */
+static int
+load(struct fstore *f, struct store_txn *t)
+{
+	size_t len;
+	char *buf;
+	int fd, r;
+
+	fd = openat(f->dirfd, f->statename, O_RDONLY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (fd == -1 && errno != ENOENT)
+		return -1;	/* ELOOP: a symlink is refused, never followed */
+	if (fd == -1) {
+		/* New, or removed (/run emptied): waiters may be out there. */
+		t->lost = 1;
+		return 0;
+	}
+	if (trusted(f, fd, S_IFREG) == -1) {
+		(void)xclose(fd);
+		return -1;
+	}
+	r = read_fd_all(fd, STATE_MAX_BYTES, &buf, &len);
+	(void)xclose(fd);
+	if (r == -1) {
+		if (errno != EFBIG)
+			return -1;
+		move_aside(f, "larger than any real gate");
+		t->lost = t->dirty = 1;
+		return 0;
+	}
+	r = parse_or_salvage(f, t, buf, len);
+	free(buf);
+	return r;
+}
+
+/* Defaults for what the file did not say; forget a former boot. */
+static void
+settle(struct fstore *f, struct store_txn *t)
+{
+	if (t->st.limit == UINT_MAX)
+		t->st.limit = f->deflimit;	/* nothing said it */
+	if (t->st.boot[0] == '\0')
+		memcpy(t->st.boot, f->boot, sizeof(f->boot));
+	if (strcmp(t->st.boot, f->boot) != 0) {
+		/* Written before a reboot: nobody in it is alive. */
+		while (t->st.nh > 0)
+			state_remove(t->st.h, &t->st.nh, t->st.nh - 1);
+		while (t->st.nw > 0)
+			state_remove(t->st.w, &t->st.nw, t->st.nw - 1);
+		memcpy(t->st.boot, f->boot, sizeof(f->boot));
+		t->dirty = 1;
+	}
+}
+
+static int
+file_begin(struct store *s, struct store_txn *t)
+{
+	struct fstore *f = (struct fstore *)s;
+
+	memset(t, 0, sizeof(*t));
+	t->st.limit = UINT_MAX;		/* "not read" until load says */
+	if (lockfile_open(f) == -1) {
+		if (errno != ENOENT || f->create)
+			return -1;
+		t->st.limit = f->deflimit;
+		return 0;
+	}
+	t->exists = 1;
+	if (lock_fd(f->lockfd) == -1)
+		return -1;
+	if (load(f, t) == -1) {
+		(void)flock(f->lockfd, LOCK_UN);
+		state_free(&t->st);
+		return -1;
+	}
+	settle(f, t);
+	return 0;
+}
+
+/* Write st to a new file and rename it into place. Lock held. */
+static int
+save(struct fstore *f, const struct state *st)
+{
+	size_t len;
+	char *buf;
+	int fd, r;
+
+	if (state_format(st, &buf, &len) == -1)
+		return -1;
+	(void)unlinkat(f->dirfd, f->tmpname, 0);
+	fd = openat(f->dirfd, f->tmpname, O_WRONLY | O_CREAT | O_EXCL |
+	    O_NOFOLLOW | O_CLOEXEC, f->mode);
+	if (fd == -1) {
+		free(buf);
+		return -1;
+	}
+	share_file(f, fd);
+	r = write_full(fd, buf, len);
+	free(buf);
+	if (close(fd) == -1)
+		r = -1;
+	if (r == 0 && renameat(f->dirfd, f->tmpname, f->dirfd,
+	    f->statename) == -1)
+		r = -1;
+	if (r == -1)
+		(void)unlinkat(f->dirfd, f->tmpname, 0);
+	return r;
+}
+
+static int
+file_commit(struct store *s, struct store_txn *t, const store_addr *wakes,
+    size_t n)
+{
+	struct fstore *f = (struct fstore *)s;
+	size_t i;
+	int r = 0;
+
+	if (!t->exists) {
+		state_free(&t->st);
+		return 0;
+	}
+	if (t->lost)
+		wake_lost(&f->wake);
+	for (i = 0; i < n; i++)
+		wake_send(&f->wake, wakes[i]);
+	if (t->dirty && save(f, &t->st) == -1)
+		r = -1;
+	(void)flock(f->lockfd, LOCK_UN);
+	state_free(&t->st);
+	return r;
+}
+
+static void
+file_abort(struct store *s, struct store_txn *t)
+{
+	struct fstore *f = (struct fstore *)s;
+
+	if (t->exists)
+		(void)flock(f->lockfd, LOCK_UN);
+	state_free(&t->st);
+}
+
+static int
+file_alive(struct store *s, const struct procid *id)
+{
+	(void)s;
+	return proc_alive(id);
+}
+
+static int
+file_watch(struct store *s, const struct procid *id)
+{
+	(void)s;
+	return proc_pidfd_id(id);
+}
+
+static int
+file_listen(struct store *s, store_addr addr)
+{
+	struct fstore *f = (struct fstore *)s;
+	int fd;
+
+	if ((fd = wake_listen(&f->wake)) != -1)
+		(void)strlcpy(addr, f->wake.addr, sizeof(store_addr));
+	return fd;
+}
+
+static void
+file_drain(struct store *s)
+{
+	wake_drain(&((struct fstore *)s)->wake);
+}
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every NAME.gate in dir whose NAME is a valid gate name. */
+static int
+file_list(const char *dir, char ***outp, size_t *np)
+{
+	char **v = NULL, **nv, *name;
+	struct dirent *de;
+	size_t n = 0, len;
+	DIR *d;
+
+	*outp = NULL;
+	*np = 0;
+	if ((d = opendir(dir)) == NULL)
+		return errno == ENOENT ? 0 : -1;
+	while ((de = readdir(d)) != NULL) {
+		len = strlen(de->d_name);
+		if (len <= SUFFIX_LEN ||
+		    strcmp(de->d_name + len - SUFFIX_LEN, SUFFIX) != 0 ||
+		    (name = strndup(de->d_name, len - SUFFIX_LEN)) == NULL)
+			continue;
+		if (!gate_name_valid(name) ||
+		    (nv = reallocarray(v, n + 1, sizeof(*v))) == NULL) {
+			free(name);
+			continue;
+		}
+		v = nv;
+		v[n++] = name;
+	}
+	(void)closedir(d);
+	qsort(v, n, sizeof(*v), name_cmp);
+	*outp = v;
+	*np = n;
+	return 0;
+}
+
+/*
+ * Watching a directory of gates: inotify on the directory and, while it
+ * does not exist, on its parent, for it to be made.
+ */
+struct fwatch {
+	int	fd;
+	int	wd, pwd;		/* directory's and parent's, or -1 */
+	char	dir[PATH_MAX];
+	char	parent[PATH_MAX];
+};
+
+/* Watch the directory, or else its parent; 1 if the directory is now. */
+static int
+watch_arm(struct fwatch *w)
+{
+	if (w->wd != -1)
+		return 0;
+	w->wd = inotify_add_watch(w->fd, w->dir, IN_ONLYDIR | IN_MOVED_TO |
+	    IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_DELETE_SELF |
+	    IN_MOVE_SELF);
+	if (w->wd != -1) {
+		if (w->pwd != -1)
+			(void)inotify_rm_watch(w->fd, w->pwd);
+		w->pwd = -1;
+		return 1;
+	}
+	if (w->pwd == -1)
+		w->pwd = inotify_add_watch(w->fd, w->parent, IN_ONLYDIR |
+		    IN_CREATE | IN_MOVED_TO);
+	return 0;
+}
+
+static int
+file_watch_open(const char *dir, void **wp)
+{
+	struct fwatch *w;
+	char *slash;
+
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return -1;
+	w->wd = w->pwd = -1;
+	(void)strlcpy(w->dir, dir, sizeof(w->dir));
+	(void)strlcpy(w->parent, dir, sizeof(w->parent));
+	if ((slash = strrchr(w->parent, '/')) != NULL && slash != w->parent)
+		*slash = '\0';
+	else if (slash != NULL)
+		slash[1] = '\0';
+	if ((w->fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK)) == -1) {
+		free(w);
+		return -1;
+	}
+	(void)watch_arm(w);
+	if (w->wd == -1 && w->pwd == -1) {
+		(void)xclose(w->fd);
+		free(w);
+		return -1;
+	}
+	*wp = w;
+	return 0;
+}
+
+static int
+file_watch_fd(void *p)
+{
+	return ((struct fwatch *)p)->fd;
+}
+
+/* One inotify event: which gate changed, or all (NULL). */
+static void
+watch_event(struct fwatch *w, const struct inotify_event *ev,
+    void (*fn)(void *, const char *), void *arg)
+{
+	char name[GATE_NAME_MAX + 1];
+	size_t len;
+
+	if (ev->wd != w->wd || w->wd == -1)
+		return;		/* the parent: looked at after the batch */
+	if (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) {
+		if (!(ev->mask & IN_IGNORED))
+			(void)inotify_rm_watch(w->fd, w->wd);
+		w->wd = -1;	/* gone: wait for it again */
+		fn(arg, NULL);
+		return;
+	}
+	len = ev->len > 0 ? strlen(ev->name) : 0;
+	if (len > SUFFIX_LEN && len - SUFFIX_LEN <= GATE_NAME_MAX &&
+	    strcmp(ev->name + len - SUFFIX_LEN, SUFFIX) == 0) {
+		memcpy(name, ev->name, len - SUFFIX_LEN);
+		name[len - SUFFIX_LEN] = '\0';
+		if (gate_name_valid(name))
+			fn(arg, name);
+	}
+}
+
+static int
+file_watch_read(void *p, void (*fn)(void *, const char *), void *arg)
+{
+	char buf[8192] __attribute__((__aligned__(8)));
+	const struct inotify_event *ev;
+	struct fwatch *w = p;
+	ssize_t n, off;
+
+	while ((n = read(w->fd, buf, sizeof(buf))) > 0)
+		for (off = 0; off < n; off += (ssize_t)(sizeof(*ev) +
+		    ev->len)) {
+			ev = (const struct inotify_event *)(buf + off);
+			watch_event(w, ev, fn, arg);
+		}
+	if (n == -1 && errno != EAGAIN && errno != EINTR)
+		return -1;
+	if (watch_arm(w) == 1)
+		fn(arg, NULL);		/* made meanwhile: anything changed */
+	return 0;
+}
+
+static void
+file_watch_close(void *p)
+{
+	struct fwatch *w = p;
+
+	if (w == NULL)
+		return;
+	(void)xclose(w->fd);
+	free(w);
+}
+
+const struct store_ops store_file_ops = {
+	.scheme = "file",
+	.open = file_open,
+	.close = file_close,
+	.begin = file_begin,
+	.commit = file_commit,
+	.abort = file_abort,
+	.alive = file_alive,
+	.watch = file_watch,
+	.listen = file_listen,
+	.drain = file_drain,
+	.list = file_list,
+	.watch_open = file_watch_open,
+	.watch_fd = file_watch_fd,
+	.watch_read = file_watch_read,
+	.watch_close = file_watch_close,
+};
