@@ -97,6 +97,7 @@ struct txn {
 	store_addr	wake[MAX_WAKES];
 	size_t		nwake;
 	int		wake_all;	/* more than MAX_WAKES: see txn_wakes */
+	int		looked;		/* op_look built our watch from this */
 };
 
 typedef int	txn_fn(struct txn *, void *);
@@ -291,6 +292,23 @@ txn_wakes(struct txn *t, size_t *np)
 	return v;
 }
 
+static void	watch_close(struct watch *);
+
+/*
+ * 1 if our own address is among the wake-ups: a transaction of ours moved
+ * our own place in line, and the store sends nothing to its sender.
+ */
+static int
+woken(const struct gate *g, const store_addr *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(v[i], g->addr) == 0)
+			return 1;
+	return 0;
+}
+
 /* End a transaction: wake who must re-check, store if changed. */
 static int
 txn_commit(struct txn *t)
@@ -303,6 +321,8 @@ txn_commit(struct txn *t)
 	t->g->last_active = t->s.st.nh;
 	t->g->last_limit = t->s.st.limit;
 	v = txn_wakes(t, &n);
+	if (t->g->queued && !t->looked && woken(t->g, v, n))
+		watch_close(&t->g->watch);	/* look again before sleeping */
 	r = s->ops->commit(s, &t->s, v, n);
 	if (v != t->wake)
 		free(v);
@@ -716,6 +736,7 @@ op_look(struct txn *t, void *arg)
 		return claim(t, i, l->req) == -1 ? -1 : 1;
 	l->pos = i;
 	l->nq = t->s.st.nw;
+	t->looked = 1;
 	return watch_build(t, i, &g->watch);
 }
 

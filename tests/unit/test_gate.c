@@ -1,6 +1,10 @@
 /*
- * Unit tests of lib/gate.c: slots, FIFO order, reaping of the dead, limit
- * changes, damaged state. Each test gets a fresh directory.
+ * Unit tests of lib/gate.c, the policy: slots, FIFO order, reaping of the
+ * dead, limit changes, several slots per process. Each POLICY test runs
+ * twice, on the file store (a fresh directory) and on the in-memory test
+ * store (store_mem.c); the file store's own cases (damage, trust, boot,
+ * locators, watching) follow. Every test has a timeout: a wait that
+ * never ends fails instead of hanging.
  */
 #include "config.h"
 
@@ -13,6 +17,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,10 +26,12 @@
 
 #include "gate.h"
 #include "proc.h"
+#include "store_mem.h"
 #include "sys.h"
 
 static char dir[64];
 static int notified;
+static int use_mem;		/* the in-memory store, not the file store */
 
 static void
 tmpdir_setup(void)
@@ -32,6 +39,15 @@ tmpdir_setup(void)
 	strcpy(dir, "/tmp/gaterun-unit-XXXXXX");
 	cr_assert(not(eq(ptr, mkdtemp(dir), NULL)));
 	notified = 0;
+	use_mem = 0;
+}
+
+static void
+mem_setup(void)
+{
+	tmpdir_setup();
+	cr_assert(eq(int, store_mem_init(), 0));
+	use_mem = 1;
 }
 
 static void
@@ -57,16 +73,28 @@ gopen(unsigned limit)
 {
 	struct gate *g;
 
-	cr_assert(eq(int, gate_open(&g, dir, "t", limit, 1, on_notify, NULL),
-	    0));
+	if (use_mem)
+		cr_assert(eq(int, gate_open_store(&g, &store_mem_ops, "", "t",
+		    limit, 1, on_notify, NULL), 0));
+	else
+		cr_assert(eq(int, gate_open(&g, dir, "t", limit, 1, on_notify,
+		    NULL), 0));
 	return g;
 }
 
 static const struct gate_req req = { .cwd = "/", .command = "test" };
 
-TestSuite(gate, .init = tmpdir_setup, .fini = tmpdir_teardown);
+TestSuite(file, .init = tmpdir_setup, .fini = tmpdir_teardown, .timeout = 30);
+TestSuite(mem, .init = mem_setup, .fini = tmpdir_teardown, .timeout = 30);
 
-Test(gate, names)
+/* A test of the policy: run on both stores. */
+#define POLICY(name)							\
+	static void name(void);						\
+	Test(file, name) { name(); }					\
+	Test(mem, name) { name(); }					\
+	static void name(void)
+
+Test(file, names)
 {
 	cr_assert(gate_name_valid("default"));
 	cr_assert(gate_name_valid("cc.gpu-1_x"));
@@ -78,7 +106,7 @@ Test(gate, names)
 	    "x2345678901234567890123456789012345678901234567890123456789012345")));
 }
 
-Test(gate, try_until_full_then_release)
+POLICY(try_until_full_then_release)
 {
 	struct gate *a = gopen(2), *b = gopen(2), *c = gopen(2);
 	size_t active;
@@ -100,7 +128,7 @@ Test(gate, try_until_full_then_release)
 	gate_close(c);
 }
 
-Test(gate, status_of_unused_gate_creates_nothing)
+Test(file, status_of_unused_gate_creates_nothing)
 {
 	struct gate_info gi;
 	struct gate *g;
@@ -117,7 +145,7 @@ Test(gate, status_of_unused_gate_creates_nothing)
 	cr_assert(eq(int, access(sub, F_OK), -1));
 }
 
-Test(gate, limit_zero_pauses)
+POLICY(limit_zero_pauses)
 {
 	struct gate *a = gopen(1);
 	unsigned old;
@@ -132,7 +160,7 @@ Test(gate, limit_zero_pauses)
 	gate_close(a);
 }
 
-Test(gate, lowering_kills_nothing)
+POLICY(lowering_kills_nothing)
 {
 	struct gate *a = gopen(3), *b = gopen(3), *c = gopen(3);
 	struct gate_info gi;
@@ -155,7 +183,7 @@ Test(gate, lowering_kills_nothing)
 }
 
 /* A child that takes a slot and dies without releasing it. */
-Test(gate, dead_holder_is_reaped)
+POLICY(dead_holder_is_reaped)
 {
 	struct gate *a;
 	pid_t pid;
@@ -180,7 +208,7 @@ waiter(int fd, char id, int hold)
 	pid_t pid;
 
 	if ((pid = fork()) == 0) {
-		struct gate_wait gw = { -1, NULL, NULL, NULL, NULL };
+		struct gate_wait gw = { -1, NULL, NULL };
 		struct gate *g;
 
 		/* A failed assertion must not leave waiters behind. */
@@ -215,7 +243,7 @@ until_queued(struct gate *g, size_t n)
 	} while (nw != n);
 }
 
-Test(gate, waiters_are_served_in_order)
+POLICY(waiters_are_served_in_order)
 {
 	struct gate *a = gopen(1);
 	pid_t pids[8];
@@ -237,7 +265,7 @@ Test(gate, waiters_are_served_in_order)
 	gate_close(a);
 }
 
-Test(gate, dead_waiter_leaves_the_queue)
+POLICY(dead_waiter_leaves_the_queue)
 {
 	struct gate *a = gopen(1);
 	pid_t x, y;
@@ -259,7 +287,7 @@ Test(gate, dead_waiter_leaves_the_queue)
 	gate_close(a);
 }
 
-Test(gate, killed_holder_wakes_the_head)
+POLICY(killed_holder_wakes_the_head)
 {
 	struct gate *a = gopen(1);
 	pid_t h, w;
@@ -279,7 +307,7 @@ Test(gate, killed_holder_wakes_the_head)
 	gate_close(a);
 }
 
-Test(gate, raised_limit_wakes_waiters)
+POLICY(raised_limit_wakes_waiters)
 {
 	struct gate *a = gopen(1);
 	unsigned old;
@@ -304,10 +332,10 @@ Test(gate, raised_limit_wakes_waiters)
 	gate_close(a);
 }
 
-Test(gate, deadline_gives_up)
+POLICY(deadline_gives_up)
 {
 	struct gate *a = gopen(1), *b = gopen(1);
-	struct gate_wait gw = { 0, NULL, NULL, NULL, NULL };
+	struct gate_wait gw = { 0, NULL, NULL };
 	struct gate_info gi;
 
 	cr_assert(eq(int, gate_acquire(a, &req, NULL), 1));
@@ -320,7 +348,7 @@ Test(gate, deadline_gives_up)
 	gate_close(b);
 }
 
-Test(gate, is_active)
+POLICY(is_active)
 {
 	struct gate *a = gopen(1);
 
@@ -328,6 +356,124 @@ Test(gate, is_active)
 	cr_assert(eq(int, gate_acquire(a, &req, NULL), 1));
 	cr_assert(eq(int, gate_is_active(a, getpid()), 1));
 	cr_assert(eq(int, gate_is_active(a, 1), 0));
+	gate_close(a);
+}
+
+/* Holders of the gate as status shows them, by wrapper PID. */
+static size_t
+held_by(struct gate *g, pid_t pid)
+{
+	struct gate_info gi;
+	size_t i, n = 0;
+
+	cr_assert(eq(int, gate_info(g, &gi), 0));
+	for (i = 0; i < gi.nh; i++)
+		n += gi.h[i].wrapper_pid == pid;
+	gate_info_free(&gi);
+	return n;
+}
+
+POLICY(one_process_holds_several_slots)
+{
+	struct gate *a = gopen(4), *b = gopen(4);
+	int s0, s1, s2;
+
+	cr_assert(eq(int, gate_acquire(a, &req, NULL), 1));
+	s0 = gate_slot(a);
+	cr_assert(eq(int, gate_acquire(a, &req, NULL), 1));
+	s1 = gate_slot(a);
+	cr_assert(eq(int, gate_acquire(a, &req, NULL), 1));
+	s2 = gate_slot(a);
+	cr_assert(eq(sz, gate_held(a), 3));
+	cr_assert(s0 != s1 && s1 != s2 && s0 != s2, "three distinct slots");
+	cr_assert(eq(sz, held_by(b, getpid()), 3), "one record per slot");
+	cr_assert(eq(int, gate_acquire(b, &req, NULL), 1));
+	cr_assert(eq(int, gate_acquire(b, &req, NULL), 0), "4 of 4 taken");
+	cr_assert(eq(int, gate_release_slot(a, s1), 0));
+	cr_assert(eq(sz, gate_held(a), 2));
+	cr_assert(eq(int, gate_release_slot(a, s1), -1), "no longer ours");
+	cr_assert(eq(int, errno, EINVAL));
+	cr_assert(eq(int, gate_acquire(b, &req, NULL), 1));
+	cr_assert(eq(int, gate_slot(b), s1), "the slot given back");
+	cr_assert(eq(int, gate_release(a), 0), "every slot at once");
+	cr_assert(eq(sz, gate_held(a), 0));
+	cr_assert(eq(sz, held_by(b, getpid()), 2), "b's two remain");
+	gate_close(a);
+	gate_close(b);
+}
+
+/* A process holding 3 of 4 slots, SIGKILLed: all three come back. */
+POLICY(killed_multi_holder_frees_every_slot)
+{
+	struct gate *a = gopen(4);
+	pid_t pid;
+	int p[2], i;
+	char c;
+
+	cr_assert(eq(int, pipe(p), 0));
+	if ((pid = fork()) == 0) {
+		struct gate *g;
+
+		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+		g = gopen(4);
+		for (i = 0; i < 3; i++)
+			if (gate_acquire(g, &req, NULL) != 1)
+				_exit(1);
+		if (write(p[1], "k", 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	cr_assert(eq(int, (int)read(p[0], &c, 1), 1));
+	cr_assert(eq(sz, held_by(a, pid), 3));
+	cr_assert(eq(int, gate_acquire(a, &req, NULL), 1));
+	cr_assert(eq(int, gate_acquire(a, &req, NULL), 0), "full: 3 + 1");
+	(void)kill(pid, SIGKILL);
+	(void)waitpid(pid, NULL, 0);
+	for (i = 0; i < 3; i++)
+		cr_assert(eq(int, gate_acquire(a, &req, NULL), 1),
+		    "slot %d of the dead holder's three", i);
+	cr_assert(eq(sz, gate_held(a), 4));
+	cr_assert(eq(sz, held_by(a, pid), 0));
+	gate_close(a);
+}
+
+/*
+ * FIFO among the requests of one process and others: this process holds
+ * both slots, x queues, then this process asks for a third. Giving one
+ * back serves x, not us; the next serves us.
+ */
+POLICY(requests_of_one_process_wait_their_turn)
+{
+	struct gate_wait gw = { -1, NULL, NULL };
+	struct gate *a = gopen(2);
+	size_t pos, nq;
+	pid_t x;
+	int p[2], first;
+	char c;
+
+	cr_assert(eq(int, pipe(p), 0));
+	cr_assert(eq(int, gate_acquire(a, &req, NULL), 1));
+	first = gate_slot(a);
+	cr_assert(eq(int, gate_acquire(a, &req, NULL), 1));
+	x = waiter(p[1], 'x', 1);
+	until_queued(a, 1);
+	cr_assert(eq(int, gate_enqueue(a, &req, 1), 0), "queued behind x");
+	cr_assert(eq(int, gate_enqueue(a, &req, 1), -1), "one in line");
+	cr_assert(eq(int, errno, EBUSY));
+	cr_assert(eq(int, gate_wait(a, &req, &gw, &pos, &nq), 0));
+	cr_assert(eq(sz, pos, 2));
+	cr_assert(eq(sz, nq, 2));
+	cr_assert(eq(int, gate_release_slot(a, first), 0));
+	cr_assert(eq(int, (int)read(p[0], &c, 1), 1));
+	cr_assert(eq(chr, c, 'x'), "x was first in line");
+	cr_assert(eq(int, gate_wait(a, &req, &gw, &pos, &nq), 0));
+	cr_assert(eq(sz, pos, 1), "now the head");
+	(void)kill(x, SIGKILL);		/* frees a slot: ours at last */
+	(void)waitpid(x, NULL, 0);
+	cr_assert(eq(int, gate_wait(a, &req, &gw, &pos, &nq), 1));
+	cr_assert(eq(sz, gate_held(a), 2));
+	cr_assert(eq(int, gate_acquire(a, &req, NULL), 0), "full again");
 	gate_close(a);
 }
 
@@ -358,7 +504,7 @@ count_corrupt(void)
 	return n;
 }
 
-Test(gate, damaged_state_is_moved_aside_and_live_holders_kept)
+Test(file, damaged_state_is_moved_aside_and_live_holders_kept)
 {
 	struct gate *a = gopen(1), *b = gopen(1);
 	struct gate_info gi;
@@ -390,7 +536,7 @@ Test(gate, damaged_state_is_moved_aside_and_live_holders_kept)
 	gate_close(a);
 }
 
-Test(gate, garbage_state_starts_afresh)
+Test(file, garbage_state_starts_afresh)
 {
 	struct gate *a = gopen(2);
 
@@ -401,7 +547,7 @@ Test(gate, garbage_state_starts_afresh)
 	gate_close(a);
 }
 
-Test(gate, records_from_another_boot_are_dropped)
+Test(file, records_from_another_boot_are_dropped)
 {
 	struct gate *a = gopen(1);
 
@@ -413,7 +559,7 @@ Test(gate, records_from_another_boot_are_dropped)
 	gate_close(a);
 }
 
-Test(gate, symlinked_state_is_refused)
+Test(file, symlinked_state_is_refused)
 {
 	struct gate *g;
 	char path[128], target[128];
@@ -432,7 +578,7 @@ Test(gate, symlinked_state_is_refused)
 	gate_close(g);
 }
 
-Test(gate, world_writable_dir_is_refused)
+Test(file, world_writable_dir_is_refused)
 {
 	struct gate *g;
 	char sub[128];
@@ -442,4 +588,64 @@ Test(gate, world_writable_dir_is_refused)
 	cr_assert(eq(int, chmod(sub, 0777), 0));
 	cr_assert(eq(int, gate_open(&g, sub, "t", 1, 1, NULL, NULL), -1));
 	cr_assert(eq(int, errno, EPERM));
+}
+
+Test(file, locators)
+{
+	struct gate *g;
+	char loc[128], **names;
+	size_t n;
+
+	(void)snprintf(loc, sizeof(loc), "file:%s", dir);
+	cr_assert(eq(int, gate_open(&g, loc, "t", 1, 1, NULL, NULL), 0));
+	cr_assert(eq(int, gate_acquire(g, &req, NULL), 1));
+	cr_assert(eq(int, gate_list(dir, &names, &n), 0));
+	cr_assert(eq(sz, n, 1), "file:DIR and DIR are one store");
+	cr_assert(eq(str, names[0], "t"));
+	gate_list_free(names, n);
+	gate_close(g);
+	cr_assert(eq(int, gate_open(&g, "nosuch://x", "t", 1, 1, NULL,
+	    NULL), -1));
+	cr_assert(eq(int, errno, EPROTONOSUPPORT));
+	cr_assert(eq(int, gate_open(&g, "file:relative", "t", 1, 1, NULL,
+	    NULL), -1));
+	cr_assert(eq(int, gate_open(&g, "relative", "t", 1, 1, NULL, NULL),
+	    -1));
+	cr_assert(not(eq(ptr, strstr(gate_strerror(EPERM), "GATERUN_DIR"),
+	    NULL)));
+}
+
+/* Names gate_watch_read reports, joined. */
+static void
+on_change(void *arg, const char *name)
+{
+	char *buf = arg;
+
+	(void)strlcat(buf, name == NULL ? "*" : name, 256);
+	(void)strlcat(buf, " ", 256);
+}
+
+Test(file, watch_sees_a_gate_change)
+{
+	struct gate_watch *w;
+	struct pollfd pfd;
+	struct gate *g;
+	char sub[128], seen[256] = "";
+
+	(void)snprintf(sub, sizeof(sub), "%s/later", dir);
+	cr_assert(eq(int, gate_watch_open(&w, sub), 0), "not made yet");
+	g = NULL;
+	cr_assert(eq(int, gate_open(&g, sub, "t", 1, 1, NULL, NULL), 0));
+	pfd.fd = gate_watch_fd(w);
+	pfd.events = POLLIN;
+	cr_assert(eq(int, poll(&pfd, 1, 10000), 1), "the store was made");
+	cr_assert(eq(int, gate_watch_read(w, on_change, seen), 0));
+	cr_assert(not(eq(ptr, strstr(seen, "*"), NULL)));
+	seen[0] = '\0';
+	cr_assert(eq(int, gate_acquire(g, &req, NULL), 1));
+	cr_assert(eq(int, poll(&pfd, 1, 10000), 1), "the state changed");
+	cr_assert(eq(int, gate_watch_read(w, on_change, seen), 0));
+	cr_assert(not(eq(ptr, strstr(seen, "t "), NULL)), "seen: %s", seen);
+	gate_close(g);
+	gate_watch_close(w);
 }
