@@ -244,8 +244,34 @@ forward(pid_t pid)
 }
 
 /*
- * Wait for CMD, reaping orphans we adopted as subreaper on the way.
- * Returns CMD's wait status, or -1.
+ * CMD stopped: stop ourselves with the same signal, so that whoever waits
+ * for us (a shell) sees the job stop as it would see CMD stop, then
+ * continue CMD once we are continued. The kernel discards SIGTSTP, SIGTTIN
+ * and SIGTTOU in an orphaned process group: then we return at once.
+ */
+static void
+stop_self(int sig, pid_t pid)
+{
+	struct sigaction dfl, old;
+	sigset_t set, prev;
+	int caught;
+
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	caught = sig != SIGSTOP && sigaction(sig, &dfl, &old) == 0;
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	(void)sigprocmask(SIG_UNBLOCK, &set, &prev);
+	(void)raise(sig);		/* stopped here until SIGCONT */
+	(void)sigprocmask(SIG_SETMASK, &prev, NULL);
+	if (caught)
+		(void)sigaction(sig, &old, NULL);
+	(void)kill(pid, SIGCONT);
+}
+
+/*
+ * Wait for CMD, reaping orphans we adopted as subreaper on the way, and
+ * stopping when it stops. Returns CMD's wait status, or -1.
  */
 static int
 wait_cmd(pid_t pid, const sigset_t *sleepmask)
@@ -255,8 +281,10 @@ wait_cmd(pid_t pid, const sigset_t *sleepmask)
 
 	for (;;) {
 		got_chld = 0;
-		while ((p = waitpid(-1, &st, WNOHANG)) > 0)
-			if (p == pid) {
+		while ((p = waitpid(-1, &st, WNOHANG | WUNTRACED)) > 0)
+			if (p == pid && WIFSTOPPED(st))
+				stop_self(WSTOPSIG(st), pid);
+			else if (p == pid) {
 				cst = st;
 				done = 1;
 			}

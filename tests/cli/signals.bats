@@ -69,6 +69,31 @@ load common
 	[[ "$(tr '\0' ' ' < "/proc/$h/cmdline")" == *"running on 'default': sleep 30"* ]]
 }
 
+# The parent sees gaterun stop with the signal that stopped the command, as
+# a shell would see the command itself (a process group of its own, so that
+# the stop is not discarded as in an orphaned group).
+@test "a command that stops itself stops gaterun with the same signal, and CONT resumes it" {
+	run timeout 30 python3 - "$G" <<'PY'
+import os, signal, subprocess, sys
+p = subprocess.Popen([sys.argv[1], "--", "sh", "-c",
+                      "kill -TSTP $$; echo resumed"], process_group=0)
+def give_up(*_):
+    os.killpg(p.pid, signal.SIGKILL)
+    sys.exit("gaterun did not stop")
+signal.signal(signal.SIGALRM, give_up)
+signal.alarm(10)
+_, st = os.waitpid(p.pid, os.WUNTRACED)
+signal.alarm(0)
+print("stopped", os.WIFSTOPPED(st) and signal.Signals(os.WSTOPSIG(st)).name)
+os.kill(p.pid, signal.SIGCONT)
+_, st = os.waitpid(p.pid, 0)
+print("exit", os.waitstatus_to_exitcode(st))
+PY
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf 'stopped SIGTSTP\nresumed\nexit 0')" ]
+	[ "$(active)" -eq 0 ]
+}
+
 # A real terminal: the command and gaterun share the foreground process
 # group, as they would without gaterun, so Ctrl-C reaches the command once.
 @test "Ctrl-C at a terminal stops the command like it stops it without gaterun" {
