@@ -49,6 +49,13 @@
 #include "store.h"
 #include "sys.h"
 
+/*
+ * Every limit a gate accepts must be one a state can hold and read back
+ * (slots 0..limit-1), and no more: one number, named twice in lib/.
+ */
+_Static_assert(GATE_MAX_LIMIT == STATE_MAX_SLOTS,
+    "GATE_MAX_LIMIT (gate.h) and STATE_MAX_SLOTS (state.h) must agree");
+
 #define MAX_WAKES	8
 
 /* A slot this process holds. */
@@ -565,14 +572,28 @@ gate_strerror(int e)
 		    "file should be: refused";
 	case EPERM:
 		return "the state directory or file is not owned by you or "
-		    "root, or others may write it: refused (set GATERUN_DIR "
-		    "to a directory of your own)";
+		    "root, or others may write it: refused";
 	case EPROTONOSUPPORT:
 		return "not a store this gaterun knows (give a directory, or "
 		    "file:DIRECTORY)";
 	default:
 		return strerror(e);
 	}
+}
+
+int
+gate_share(const char *loc, gid_t gid)
+{
+	const struct store_ops *ops;
+	const char *rest;
+
+	if ((ops = store_of(loc, &rest)) == NULL)
+		return -1;
+	if (ops->share == NULL) {
+		errno = ENOTSUP;
+		return -1;
+	}
+	return ops->share(rest, gid);
 }
 
 /* --- watching a store ------------------------------------------------ */

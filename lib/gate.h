@@ -82,6 +82,12 @@ const char *gate_strerror(int);
 int	gate_list(const char *, char ***, size_t *);
 void	gate_list_free(char **, size_t);
 /*
+ * Make the store at locator loc, if it does not exist yet, shared by the
+ * members of group gid (a directory of mode 2770). One that exists is
+ * left as it is. 0, or -1 (ENOTSUP: the store cannot be shared so).
+ */
+int	gate_share(const char *, gid_t);
+/*
  * Open gate name in the store at locator loc. With create set, the store
  * and the gate are made on first use, with limit deflimit. 0 or -1
  * (EPROTONOSUPPORT: no such kind of store).

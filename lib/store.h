@@ -53,6 +53,8 @@ struct store_ops {
 	int	(*listen)(struct store *, store_addr);
 	/* Throw away wake-ups received. */
 	void	(*drain)(struct store *);
+	/* Make the store at loc shared by a group (gate_share); or NULL. */
+	int	(*share)(const char *loc, gid_t);
 	/* The gates of the store at loc, sorted (gate_list). */
 	int	(*list)(const char *loc, char ***, size_t *);
 	/* See gate_watch_open(): an fd, and what a read of it says. */

@@ -473,6 +473,17 @@ file_drain(struct store *s)
 	wake_drain(&((struct fstore *)s)->wake);
 }
 
+/* A directory made now for a group: 2770, the mark of a shared one. */
+static int
+file_share(const char *dir, gid_t gid)
+{
+	if (mkdir(dir, 0700) == -1)
+		return errno == EEXIST ? 0 : -1;
+	if (chown(dir, (uid_t)-1, gid) == -1 || chmod(dir, 02770) == -1)
+		return -1;
+	return 0;
+}
+
 static int
 name_cmp(const void *a, const void *b)
 {
@@ -524,24 +535,33 @@ struct fwatch {
 	char	parent[PATH_MAX];
 };
 
-/* Watch the directory, or else its parent; 1 if the directory is now. */
+/*
+ * Watch the directory, or else its parent for it to be made; 1 if the
+ * directory is watched from now on (it may be new: anything changed).
+ */
 static int
 watch_arm(struct fwatch *w)
 {
+	int tries;
+
 	if (w->wd != -1)
 		return 0;
-	w->wd = inotify_add_watch(w->fd, w->dir, IN_ONLYDIR | IN_MOVED_TO |
-	    IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_DELETE_SELF |
-	    IN_MOVE_SELF);
-	if (w->wd != -1) {
+	for (tries = 0; tries < 2; tries++) {
+		w->wd = inotify_add_watch(w->fd, w->dir, IN_ONLYDIR |
+		    IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE |
+		    IN_DELETE_SELF | IN_MOVE_SELF);
+		if (w->wd != -1) {
+			if (w->pwd != -1)
+				(void)inotify_rm_watch(w->fd, w->pwd);
+			w->pwd = -1;
+			return 1;
+		}
 		if (w->pwd != -1)
-			(void)inotify_rm_watch(w->fd, w->pwd);
-		w->pwd = -1;
-		return 1;
-	}
-	if (w->pwd == -1)
+			break;
+		/* Then look again: it may have been made meanwhile. */
 		w->pwd = inotify_add_watch(w->fd, w->parent, IN_ONLYDIR |
 		    IN_CREATE | IN_MOVED_TO);
+	}
 	return 0;
 }
 
@@ -650,6 +670,7 @@ const struct store_ops store_file_ops = {
 	.watch = file_watch,
 	.listen = file_listen,
 	.drain = file_drain,
+	.share = file_share,
 	.list = file_list,
 	.watch_open = file_watch_open,
 	.watch_fd = file_watch_fd,

@@ -134,3 +134,13 @@ real_ns(void)
 {
 	return clock_ns(CLOCK_REALTIME);
 }
+
+uint32_t
+fnv1a(uint32_t h, const void *p, size_t len)
+{
+	const unsigned char *s = p;
+
+	while (len-- > 0)
+		h = (h ^ *s++) * 16777619u;
+	return h;
+}

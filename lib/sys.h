@@ -19,6 +19,9 @@ int	write_full(int, const void *, size_t);
 int	lock_fd(int);
 /* Read a whole file (at most max bytes) into a malloc'd, NUL-ended buffer. */
 int	read_fd_all(int, size_t, char **, size_t *);
+/* FNV-1a (32 bits) of len bytes, continuing from h (start: SYS_FNV_INIT). */
+#define SYS_FNV_INIT	2166136261u
+uint32_t	fnv1a(uint32_t, const void *, size_t);
 /* CLOCK_MONOTONIC and CLOCK_REALTIME in nanoseconds. */
 int64_t	mono_ns(void);
 int64_t	real_ns(void);

@@ -22,17 +22,6 @@
 #include "sys.h"
 #include "wake.h"
 
-/* FNV-1a, 32 bits, over a buffer, continuing from h. */
-static uint32_t
-fnv1a(uint32_t h, const void *p, size_t n)
-{
-	const unsigned char *s = p;
-
-	while (n-- > 0)
-		h = (h ^ *s++) * 16777619u;
-	return h;
-}
-
 void
 wake_init(struct wake *w, const void *where, size_t len, const char *name)
 {
@@ -40,7 +29,7 @@ wake_init(struct wake *w, const void *where, size_t len, const char *name)
 
 	memset(w, 0, sizeof(*w));
 	w->sock = w->sendsock = -1;
-	h = fnv1a(2166136261u, where, len);
+	h = fnv1a(SYS_FNV_INIT, where, len);
 	h = fnv1a(h, name, strlen(name));
 	(void)snprintf(w->key, sizeof(w->key), "%08x", (unsigned)h);
 }

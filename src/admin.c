@@ -5,7 +5,6 @@
  */
 #include "config.h"
 
-#include <sys/inotify.h>
 #include <sys/types.h>
 
 #include <err.h>
@@ -114,26 +113,31 @@ show_once(const struct opts *o)
 	return r;
 }
 
+/* A change seen while watching: nothing to do but redraw. */
+static void
+on_change(void *arg, const char *name)
+{
+	(void)arg;
+	(void)name;
+}
+
 /*
- * --status --watch: redraw at once when a gate's state file is replaced
- * (inotify on the directory), and every period for the elapsed times,
- * until interrupted.
+ * --status --watch: redraw at once when a gate of the store changes
+ * (gate_watch), and every period for the elapsed times, until
+ * interrupted.
  */
 int
 do_show(const struct opts *o)
 {
+	struct gate_watch *w = NULL;
 	struct pollfd pfd;
-	char buf[4096];
 
 	if (o->watch < 0)
 		return show_once(o);
-	pfd.fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	pfd.fd = -1;		/* cannot watch: redraw by time alone */
 	pfd.events = POLLIN;
-	if (pfd.fd != -1 && inotify_add_watch(pfd.fd, o->dir, IN_MOVED_TO |
-	    IN_CREATE | IN_DELETE | IN_MOVED_FROM) == -1) {
-		(void)close(pfd.fd);	/* no directory yet: redraw by time */
-		pfd.fd = -1;
-	}
+	if (gate_watch_open(&w, o->dir) == 0)
+		pfd.fd = gate_watch_fd(w);
 	for (;;) {
 		(void)printf("\033[H\033[2J");	/* home, clear */
 		(void)show_once(o);
@@ -141,8 +145,7 @@ do_show(const struct opts *o)
 		    "stop)\n", o->watch);
 		(void)fflush(stdout);
 		if (poll(&pfd, 1, (int)(o->watch * 1000)) > 0)
-			while (read(pfd.fd, buf, sizeof(buf)) > 0)
-				;
+			(void)gate_watch_read(w, on_change, NULL);
 	}
 }
 

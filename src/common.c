@@ -23,14 +23,6 @@
 #include "exitcodes.h"
 #include "gate.h"
 #include "locate.h"
-#include "state.h"
-
-/*
- * Every limit a gate accepts must be one its state file can hold and read
- * back (slots 0..limit-1), and no more: one number, defined twice in lib/.
- */
-_Static_assert(GATE_MAX_LIMIT == STATE_MAX_SLOTS,
-    "GATE_MAX_LIMIT (gate.h) and STATE_MAX_SLOTS (state.h) must agree");
 
 const char *
 state_dir(void)

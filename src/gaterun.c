@@ -138,13 +138,9 @@ shared_dir(const char *dir, const char *group, const char *conf)
 
 	if ((gr = getgrnam(group)) == NULL)
 		errx(EXIT_GATERUN, "%s: group '%s' does not exist", conf, group);
-	if (mkdir(dir, 0700) == -1) {
-		if (errno == EEXIST)
-			return;
-		err(EXIT_GATERUN, "cannot make %s", dir);
-	}
-	if (chown(dir, (uid_t)-1, gr->gr_gid) == -1 || chmod(dir, 02770) == -1)
-		err(EXIT_GATERUN, "cannot share %s with group '%s'", dir, group);
+	if (gate_share(dir, gr->gr_gid) == -1)
+		errx(EXIT_GATERUN, "cannot share %s with group '%s': %s", dir,
+		    group, gate_strerror(errno));
 }
 
 /*
@@ -406,16 +402,9 @@ me(void)
 void __dead
 die_gate(const struct opts *o, const char *what)
 {
-	const char *why, *advice = locate_advice(errno, o->dir);
+	const char *why = gate_strerror(errno);
+	const char *advice = locate_advice(errno, o->dir);
 
-	if (errno == ELOOP)
-		why = "a symlink stands where the state directory or a state "
-		    "file should be: refused";
-	else if (errno == EPERM)
-		why = "the state directory or file is not owned by you or "
-		    "root, or others may write it: refused";
-	else
-		why = strerror(errno);
 	errx(EXIT_GATERUN, "%s gate '%s' in %s: %s%s%s", what, o->gate, o->dir,
 	    why, advice != NULL ? ": " : "", advice != NULL ? advice : "");
 }

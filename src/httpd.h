@@ -84,8 +84,6 @@ int	authorized(struct server *, struct MHD_Connection *);
 /* httpd_auth.c: the Host header is one a loopback server may answer. */
 int	host_ok(const struct server *, struct MHD_Connection *);
 
-/* httpd_api.c: why a gate could not be opened or read, for a person. */
-const char	*gate_why(int);
 /* httpd_api.c: the limit a gate made now gets. */
 unsigned	deflimit_of(const struct server *, const char *);
 /* httpd_api.c: snapshot a gate; 0, or an HTTP code with msg set. */

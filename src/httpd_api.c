@@ -53,19 +53,6 @@ deflimit_of(const struct server *sv, const char *gate)
 	return c.limit >= 0 ? (unsigned)c.limit : GATE_DEFAULT_LIMIT;
 }
 
-/* Why a gate could not be opened or read, as a person reads it. */
-const char *
-gate_why(int e)
-{
-	if (e == ELOOP)
-		return "a symlink stands where the state directory or a state "
-		    "file should be";
-	if (e == EPERM)
-		return "the state directory or file is not owned by us or "
-		    "root, or others may write it";
-	return strerror(e);
-}
-
 /*
  * Open gate name and snapshot it. An unknown gate other than the default
  * one is 404. Returns 0, or the HTTP code with msg set.
@@ -80,12 +67,12 @@ gate_snapshot(const struct server *sv, const char *name,
 	if (gate_open(&g, sv->dir, name, deflimit_of(sv, name), 0, on_notify,
 	    NULL) == -1) {
 		(void)snprintf(msg, len, "cannot open gate '%.64s' in %.300s: "
-		    "%.100s", name, sv->dir, gate_why(errno));
+		    "%.100s", name, sv->dir, gate_strerror(errno));
 		return MHD_HTTP_INTERNAL_SERVER_ERROR;
 	}
 	if (gate_info(g, gi) == -1) {
 		(void)snprintf(msg, len, "cannot read gate '%.64s' in %.300s: "
-		    "%.100s", name, sv->dir, gate_why(errno));
+		    "%.100s", name, sv->dir, gate_strerror(errno));
 		gate_close(g);
 		return MHD_HTTP_INTERNAL_SERVER_ERROR;
 	}
@@ -492,7 +479,7 @@ gate_for_change(const struct server *sv, const char *name, unsigned *code,
 	    NULL) == -1) {
 		*code = MHD_HTTP_INTERNAL_SERVER_ERROR;
 		(void)snprintf(msg, len, "cannot open gate '%.64s' in %.300s: "
-		    "%.100s", name, sv->dir, gate_why(errno));
+		    "%.100s", name, sv->dir, gate_strerror(errno));
 		return NULL;
 	}
 	return g;
@@ -522,7 +509,7 @@ api_limit(const struct server *sv, struct MHD_Connection *c,
 		return send_error(c, code, NULL, "%s", msg);
 	if (gate_set_limit(g, limit, &old) == -1) {
 		(void)snprintf(msg, sizeof(msg), "cannot set the limit of gate "
-		    "'%.64s': %.100s", name, gate_why(errno));
+		    "'%.64s': %.100s", name, gate_strerror(errno));
 		gate_close(g);
 		return send_error(c, 500, NULL, "%s", msg);
 	}
@@ -561,7 +548,7 @@ api_kill(const struct server *sv, struct MHD_Connection *c,
 		return send_error(c, code, NULL, "%s", msg);
 	if (gate_kill_all(g, sig, grace, &k, &n) == -1) {
 		(void)snprintf(msg, sizeof(msg), "cannot kill the commands of "
-		    "gate '%.64s': %.100s", name, gate_why(errno));
+		    "gate '%.64s': %.100s", name, gate_strerror(errno));
 		gate_close(g);
 		return send_error(c, 500, NULL, "%s", msg);
 	}

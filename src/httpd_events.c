@@ -1,18 +1,18 @@
 /*
  * gaterun-httpd's live part: the stream of Server-Sent Events (one
  * thread per client, asleep on a condition until a gate changes) and the
- * watcher thread that sees state files change through inotify and bumps
- * the generation the streams wait on.
+ * watcher thread that sees gates change (gate_watch: no polling) and
+ * bumps the generation the streams wait on.
  */
 #include "config.h"
 
-#include <sys/inotify.h>
 #include <sys/types.h>
 
 #include <err.h>
 #include <errno.h>
 #include <limits.h>
 #include <microhttpd.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -27,16 +27,11 @@
 
 #define SSE_GAP_NS	50000000LL	/* at most 20 pushes a second */
 
-/* Hash of a gate name, into sv->gate_gen (FNV-1a). */
+/* Hash of a gate name, into sv->gate_gen. */
 static size_t
 gen_slot(const char *name, size_t len)
 {
-	uint32_t h = 2166136261u;
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		h = (h ^ (unsigned char)name[i]) * 16777619u;
-	return h % GEN_SLOTS;
+	return fnv1a(SYS_FNV_INIT, name, len) % GEN_SLOTS;
 }
 
 /* One client of /events: what it was sent, what is left to send. */
@@ -241,120 +236,38 @@ bump(struct server *sv, const char *name, size_t len, int stop)
 	(void)pthread_mutex_unlock(&sv->mu);
 }
 
-/*
- * The only inotify code of the server, in the watch_*() functions below
- * (lib's coming gate_watch_open() takes their place): a watch of the state
- * directory, or, while it does not exist, of its parent for it to be made.
- */
-struct watch {
-	int		fd;
-	int		wd;		/* the state directory's, or -1 */
-	int		pwd;		/* its parent's while it is missing */
-	const char	*dir;
-	char		parent[PATH_MAX];
-};
-
-/* An inotify fd for dir, nothing watched yet; -1 on failure. */
-static int
-watch_open(struct watch *w, const char *dir)
+/* A gate changed (name), or any may have (NULL): wake the streams. */
+static void
+on_change(void *arg, const char *name)
 {
-	char *slash;
-
-	w->wd = w->pwd = -1;
-	w->dir = dir;
-	(void)strlcpy(w->parent, dir, sizeof(w->parent));
-	if ((slash = strrchr(w->parent, '/')) != NULL && slash != w->parent)
-		*slash = '\0';
-	else if (slash != NULL)
-		slash[1] = '\0';
-	return w->fd = inotify_init1(IN_CLOEXEC);
+	bump(arg, name, name != NULL ? strlen(name) : 0, 0);
 }
 
 /*
- * Watch the directory, or else its parent; 1 when the directory is
- * watched (it may just have been made: every gate may have changed), 0
- * when the parent is, -1 when neither can be.
- */
-static int
-watch_arm(struct watch *w)
-{
-	w->wd = inotify_add_watch(w->fd, w->dir, IN_ONLYDIR | IN_MOVED_TO |
-	    IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_DELETE_SELF |
-	    IN_MOVE_SELF);
-	if (w->wd != -1) {
-		if (w->pwd != -1)
-			(void)inotify_rm_watch(w->fd, w->pwd);
-		w->pwd = -1;
-		return 1;
-	}
-	if (w->pwd != -1)
-		return 0;
-	w->pwd = inotify_add_watch(w->fd, w->parent, IN_ONLYDIR | IN_CREATE |
-	    IN_MOVED_TO);
-	return w->pwd == -1 ? -1 : watch_arm(w);	/* made meanwhile? */
-}
-
-/*
- * Read w's events and bump what they touch: a state file replaced, made
- * or removed bumps its gate; the directory gone bumps every gate and
- * leaves wd -1 (watch_arm again). Events on the parent only wake us.
- */
-static int
-watch_read(struct watch *w, struct server *sv)
-{
-	char buf[8192] __attribute__((__aligned__(8)));
-	const struct inotify_event *ev;
-	ssize_t n, off;
-	size_t len;
-
-	if ((n = read(w->fd, buf, sizeof(buf))) <= 0)
-		return n == -1 && errno == EINTR ? 0 : -1;
-	for (off = 0; off < n; off += (ssize_t)(sizeof(*ev) + ev->len)) {
-		ev = (const struct inotify_event *)(buf + off);
-		if (ev->wd == w->wd && (ev->mask & (IN_IGNORED |
-		    IN_DELETE_SELF | IN_MOVE_SELF))) {
-			if (!(ev->mask & IN_IGNORED))
-				(void)inotify_rm_watch(w->fd, w->wd);
-			w->wd = -1;	/* gone: wait for it again */
-			bump(sv, NULL, 0, 0);
-		} else if (ev->wd == w->wd && ev->len > 0 &&
-		    (len = strlen(ev->name)) > 5 &&
-		    strcmp(ev->name + len - 5, ".gate") == 0)
-			bump(sv, ev->name, len - 5, 0);
-	}
-	return 0;
-}
-
-/*
- * The watcher thread: every state file replaced, made or removed bumps
- * the generation the streams sleep on. Runs until the process ends; when
- * nothing can be watched, streams only ping.
+ * The watcher thread: every gate of the store that changes (lib's
+ * gate_watch) bumps the generation the streams sleep on. Runs until the
+ * process ends; when nothing can be watched, streams only ping.
  */
 void *
 watcher(void *arg)
 {
 	struct server *sv = arg;
-	struct watch w;
-	int armed;
+	struct gate_watch *w;
+	struct pollfd pfd;
 
-	if (watch_open(&w, sv->dir) == -1) {
-		warn("inotify: events will only be pings");
+	if (gate_watch_open(&w, sv->dir) == -1) {
+		warn("cannot watch %s: events will only be pings", sv->dir);
 		return NULL;
 	}
+	pfd.fd = gate_watch_fd(w);
+	pfd.events = POLLIN;
 	for (;;) {
-		if (w.wd == -1) {
-			if ((armed = watch_arm(&w)) == -1) {
-				warn("cannot watch %s or %s: events will only "
-				    "be pings", sv->dir, w.parent);
-				(void)close(w.fd);
-				return NULL;
-			}
-			if (armed == 1)
-				bump(sv, NULL, 0, 0);	/* it may be new */
-		}
-		if (watch_read(&w, sv) == -1) {
-			warn("inotify read");
-			return NULL;
-		}
+		if (poll(&pfd, 1, -1) == -1 && errno != EINTR)
+			break;
+		if (gate_watch_read(w, on_change, sv) == -1)
+			break;
 	}
+	warn("cannot watch %s: events will only be pings", sv->dir);
+	gate_watch_close(w);
+	return NULL;
 }
