@@ -567,6 +567,11 @@ const char *
 gate_strerror(int e)
 {
 	switch (e) {
+	case PROC_EFOREIGN:
+		return "/proc belongs to another PID namespace (it names another "
+		    "process as this one): refused, lest another process be "
+		    "recorded (give this namespace its own /proc: unshare "
+		    "--mount-proc)";
 	case ELOOP:
 		return "a symlink stands where the state directory or a state "
 		    "file should be: refused";
@@ -1287,6 +1292,7 @@ op_holders(struct txn *t, void *arg)
 	if ((hs->h = calloc(st->nh + 1, sizeof(*hs->h))) == NULL)
 		return -1;
 	for (i = 0; i < st->nh; i++) {
+		hs->h[i].slot = st->h[i].slot;
 		hs->h[i].wrapper = st->h[i].wrapper;
 		hs->h[i].cmd = st->h[i].cmd;
 	}

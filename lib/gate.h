@@ -61,7 +61,12 @@ struct gate_info {
 /* One process kill-all tried to signal. */
 struct gate_kill {
 	pid_t		pid;
-	int		error;		/* 0, or errno from signalling */
+	int		error;		/* 0, or errno from signalling; ESTALE:
+					   not signalled, the record names no
+					   process gaterun started here (PID
+					   1, a kernel thread, another PID
+					   namespace's) */
+	int		slot;		/* whose record led to it */
 };
 
 /* Warnings the engine wants a person to see (the caller prints them). */

@@ -10,8 +10,9 @@
 #include "gate.h"
 #include "proc.h"
 
-/* A holder as kill-all sees it: its wrapper and its command. */
+/* A holder as kill-all sees it: its slot, its wrapper and its command. */
 struct killall_holder {
+	int		slot;
 	struct procid	wrapper;
 	struct procid	cmd;		/* pid 0: not started */
 };
@@ -19,8 +20,10 @@ struct killall_holder {
 /*
  * Send sig to the commands of the n holders and all their descendants,
  * wait up to grace seconds for them and their wrappers to end, then
- * SIGKILL what is left (and what it forked meanwhile). *out lists the
- * processes first signalled (malloc'd). Returns 0 or -1.
+ * SIGKILL what is left (and what it forked meanwhile). Only processes
+ * that pass the checks at the top of killall.c are touched. *out lists
+ * the processes first signalled and those refused (error ESTALE or
+ * EPERM); malloc'd. Returns 0 or -1.
  */
 int	killall_run(const struct killall_holder *, size_t, int, double,
 	    struct gate_kill **, size_t *);

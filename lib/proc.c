@@ -2,7 +2,8 @@
  * Process identity and liveness from /proc. A PID alone lies once reused,
  * so a process is named by PID and start time (clock ticks after boot,
  * field 22 of /proc/PID/stat); a zombie counts as dead, since a container
- * whose PID 1 never reaps would otherwise keep its slot forever.
+ * whose PID 1 never reaps would otherwise keep its slot forever. An
+ * identity is only read from a /proc of our own PID namespace.
  */
 #include "config.h"
 
@@ -27,13 +28,14 @@
 #endif
 
 /*
- * Parse /proc/PID/stat: the command name may hold spaces and ')', so the
- * fields are counted from the last ')'. Returns 0 or -1.
+ * Parse /proc/PID/stat into *ps: the command name may hold spaces and ')',
+ * so the fields are counted from the last ')'. Returns 0 or -1 (ESRCH:
+ * no such process).
  */
-static int
-stat_read(pid_t pid, char *state, pid_t *ppid, unsigned long long *start)
+int
+proc_stat(pid_t pid, struct procstat *ps)
 {
-	char path[64], buf[1024], *p;
+	char path[64], buf[1024], *p, *end;
 	unsigned long long v;
 	ssize_t n;
 	int fd, field;
@@ -55,36 +57,79 @@ stat_read(pid_t pid, char *state, pid_t *ppid, unsigned long long *start)
 		errno = EINVAL;
 		return -1;
 	}
-	p += 2;			/* field 3: state */
-	*state = *p;
-	for (field = 3; field < 22 && *p != '\0'; p++)
-		if (*p == ' ')
-			field++;
-		else if (field == 4 && ppid != NULL && isdigit((unsigned char)*p))
-			*ppid = *ppid * 10 + (*p - '0');
-	if (field != 22 || !isdigit((unsigned char)*p)) {
+	memset(ps, 0, sizeof(*ps));
+	ps->id.pid = pid;
+	ps->state = p[2];
+	for (p += 2, field = 3; field < 22; field++) {
+		if ((p = strchr(p, ' ')) == NULL)
+			break;
+		p++;
+		if (field + 1 != 4 && field + 1 != 9 && field + 1 != 22)
+			continue;
+		if (!isdigit((unsigned char)*p))
+			break;
+		errno = 0;
+		v = strtoull(p, &end, 10);
+		if (errno != 0 || (*end != ' ' && *end != '\n' && *end != '\0'))
+			break;
+		if (field + 1 == 4)
+			ps->ppid = v > INT32_MAX ? 0 : (pid_t)v;
+		else if (field + 1 == 9)
+			ps->flags = (unsigned long)v;
+		else
+			ps->id.start = v;
+	}
+	if (field != 22) {
 		errno = EINVAL;
 		return -1;
 	}
-	for (v = 0; isdigit((unsigned char)*p); p++)
-		v = v * 10 + (unsigned long long)(*p - '0');
-	*start = v;
 	return 0;
 }
 
-/* Current identity of pid. */
+/*
+ * 1 if /proc is our PID namespace's: /proc/self names the PID getpid()
+ * gives. In `unshare -p -f` without --mount-proc, /proc is the parent
+ * namespace's, so every PID read there names some other process (PID 1
+ * would be the host's init); 0 then, -1 if /proc cannot be read.
+ */
+int
+proc_trusted(void)
+{
+	const char *errstr;
+	char buf[32];
+	ssize_t n;
+	long long v;
+
+	if ((n = readlink("/proc/self", buf, sizeof(buf) - 1)) <= 0)
+		return -1;
+	buf[n] = '\0';
+	v = strtonum(buf, 1, INT32_MAX, &errstr);
+	return errstr == NULL && v == getpid();
+}
+
+/*
+ * Current identity of pid, to be recorded. Refused (PROC_EFOREIGN) when
+ * /proc is not our PID namespace's: the identity read would be another
+ * process's, and a kill-all would later signal that one.
+ */
 int
 proc_id(pid_t pid, struct procid *id)
 {
-	char state;
+	struct procstat ps;
+	int r;
 
 	if (pid <= 0) {
 		errno = ESRCH;
 		return -1;
 	}
-	if (stat_read(pid, &state, NULL, &id->start) == -1)
+	if ((r = proc_trusted()) != 1) {
+		if (r == 0)
+			errno = PROC_EFOREIGN;
 		return -1;
-	id->pid = pid;
+	}
+	if (proc_stat(pid, &ps) == -1)
+		return -1;
+	*id = ps.id;
 	return 0;
 }
 
@@ -97,19 +142,41 @@ proc_id(pid_t pid, struct procid *id)
 int
 proc_alive(const struct procid *id)
 {
-	unsigned long long start;
-	char state;
+	struct procstat ps;
 
 	if (id->pid <= 0)
 		return 0;
-	if (stat_read(id->pid, &state, NULL, &start) == -1) {
+	if (proc_stat(id->pid, &ps) == -1) {
 		if (errno != ESRCH)
 			return 1;
 		return kill(id->pid, 0) == 0 || errno == EPERM;
 	}
-	if (start != id->start)
+	if (ps.id.start != id->start)
 		return 0;
-	return state != 'Z' && state != 'X' && state != 'x';
+	return ps.state != 'Z' && ps.state != 'X' && ps.state != 'x';
+}
+
+/*
+ * 1 if the process at pid lives in our PID namespace (its
+ * /proc/PID/ns/pid is the same namespace as ours), 0 if in another
+ * (a nested one: the PID we read names it only in our view). -1 with
+ * errno: ESRCH gone, EACCES not ours to inspect.
+ */
+int
+proc_same_pidns(pid_t pid)
+{
+	char path[64], a[64], b[64];
+	ssize_t n, m;
+
+	(void)snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)pid);
+	if ((n = readlink(path, a, sizeof(a) - 1)) == -1) {
+		if (errno == ENOENT)
+			errno = ESRCH;
+		return -1;
+	}
+	if ((m = readlink("/proc/self/ns/pid", b, sizeof(b) - 1)) == -1)
+		return -1;
+	return n == m && memcmp(a, b, (size_t)n) == 0;
 }
 
 /* pidfd_open(2) through syscall(2), so old libc headers do not matter. */
@@ -165,21 +232,18 @@ proc_bootid(char *buf, size_t len)
 	return 0;
 }
 
-struct pnode {
-	struct procid	id;
-	pid_t		ppid;
-};
-
-/* All processes now in /proc, with parents. */
+/*
+ * All processes now in /proc that could take a signal, with parents:
+ * neither zombies nor kernel threads.
+ */
 static int
-proc_scan(struct pnode **outp, size_t *np)
+proc_scan(struct procstat **outp, size_t *np)
 {
-	struct pnode *v = NULL, *nv;
+	struct procstat *v = NULL, *nv;
 	struct dirent *de;
 	size_t n = 0, cap = 0;
 	const char *errstr;
 	DIR *d;
-	char state;
 
 	if ((d = opendir("/proc")) == NULL)
 		return -1;
@@ -197,12 +261,11 @@ proc_scan(struct pnode **outp, size_t *np)
 			}
 			v = nv;
 		}
-		v[n].ppid = 0;
-		if (stat_read(pid, &state, &v[n].ppid, &v[n].id.start) == -1)
+		if (proc_stat(pid, &v[n]) == -1)
 			continue;
-		if (state == 'Z' || state == 'X')
-			continue;	/* nothing left to signal */
-		v[n].id.pid = pid;
+		if (v[n].state == 'Z' || v[n].state == 'X' ||
+		    (v[n].flags & PROC_PF_KTHREAD))
+			continue;	/* nothing to signal there */
 		n++;
 	}
 	(void)closedir(d);
@@ -211,14 +274,18 @@ proc_scan(struct pnode **outp, size_t *np)
 	return 0;
 }
 
-/* Breadth-first walk of the tree below root. */
+/* Breadth-first walk of the tree below root (never PID 1's). */
 int
 proc_descendants(pid_t root, struct procid **outp, size_t *np)
 {
-	struct pnode *all;
+	struct procstat *all;
 	struct procid *out;
 	size_t n, i, j, nout = 0;
 
+	if (root <= 1) {
+		errno = EINVAL;		/* PID 1's tree is everything */
+		return -1;
+	}
 	if (proc_scan(&all, &n) == -1)
 		return -1;
 	if ((out = reallocarray(NULL, n + 1, sizeof(*out))) == NULL) {

@@ -7,16 +7,51 @@
 
 #include <sys/types.h>
 
+#include <errno.h>
+
 /* A process as the kernel names it for its whole life. */
 struct procid {
 	pid_t			pid;	/* 0: none */
 	unsigned long long	start;	/* field 22 of /proc/PID/stat */
 };
 
-/* Fill id for pid from /proc; returns 0, or -1 (ESRCH when gone). */
+/* What /proc/PID/stat says about a process now. */
+struct procstat {
+	struct procid	id;
+	pid_t		ppid;
+	char		state;	/* R, S, D, T (stopped), t (traced), Z... */
+	unsigned long	flags;	/* the kernel's PF_* bits */
+};
+
+/* The PF_* bits of the kernel's include/linux/sched.h used here. */
+#define PROC_PF_FORKNOEXEC	0x00000040UL	/* forked, no execve yet */
+#define PROC_PF_KTHREAD		0x00200000UL	/* a kernel thread */
+
+/*
+ * proc_id's errno when /proc is not our PID namespace's: "Object is
+ * remote", for want of a better one.
+ */
+#define PROC_EFOREIGN		EREMOTE
+
+/* Read /proc/PID/stat; returns 0, or -1 (ESRCH when gone). */
+int	proc_stat(pid_t, struct procstat *);
+/*
+ * 1 if /proc is this process's PID namespace's (/proc/self names
+ * getpid()), 0 if another's, -1 if it cannot be read.
+ */
+int	proc_trusted(void);
+/*
+ * Fill id for pid from /proc, to be recorded; returns 0, or -1: ESRCH
+ * when gone, PROC_EFOREIGN when /proc is not our PID namespace's.
+ */
 int	proc_id(pid_t, struct procid *);
 /* 1 if id still names a running (not zombie) process, 0 if not. */
 int	proc_alive(const struct procid *);
+/*
+ * 1 if pid lives in our PID namespace, 0 if in another; -1 (ESRCH gone,
+ * EACCES not ours to inspect).
+ */
+int	proc_same_pidns(pid_t);
 /* pidfd_open(2) with close-on-exec; -1 on error. */
 int	proc_pidfd(pid_t);
 /*
@@ -27,8 +62,9 @@ int	proc_pidfd_id(const struct procid *);
 /* This boot's id (/proc/sys/kernel/random/boot_id), 36 chars + NUL. */
 int	proc_bootid(char *, size_t);
 /*
- * Every descendant of root (not root itself), as found in one scan of
- * /proc; *out is malloc'd. Returns 0 or -1.
+ * Every descendant of root (not root itself, no kernel thread), as found
+ * in one scan of /proc; *out is malloc'd. Returns 0 or -1 (EINVAL: root
+ * is PID 1 or below, whose tree is every process).
  */
 int	proc_descendants(pid_t, struct procid **, size_t *);
 

@@ -174,6 +174,26 @@ do_limit(const struct opts *o)
 	return 0;
 }
 
+/* Say why a process kill-all tried was not signalled; 1 if a failure. */
+static int
+kill_failed(const struct gate_kill *k)
+{
+	switch (k->error) {
+	case 0:
+	case ESRCH:		/* gone meanwhile: nothing left to do */
+		return 0;
+	case ESTALE:
+		warnx("slot %d left alone: PID %d in its record is no process "
+		    "gaterun started in this PID namespace", k->slot,
+		    (int)k->pid);
+		return 1;
+	default:
+		errno = k->error;
+		warn("cannot signal %d", (int)k->pid);
+		return 1;
+	}
+}
+
 /* --kill-all: signal every running command and what it started. */
 int
 do_kill(const struct opts *o)
@@ -185,14 +205,10 @@ do_kill(const struct opts *o)
 
 	if (gate_kill_all(g, o->sig, o->grace, &k, &n) == -1)
 		die_gate(o, "cannot kill the commands of");
-	for (i = 0; i < n; i++)
-		if (k[i].error == 0)
-			nok++;
-		else if (k[i].error != ESRCH) {
-			errno = k[i].error;
-			warn("cannot signal %d", (int)k[i].pid);
-			failed = 1;
-		}
+	for (i = 0; i < n; i++) {
+		nok += k[i].error == 0;
+		failed |= kill_failed(&k[i]);
+	}
 	if (o->json)
 		report_kill_json(stdout, o->gate, k, n);
 	else {
@@ -205,7 +221,7 @@ do_kill(const struct opts *o)
 	}
 	logev(o, "gate '%s': kill-all by %s: signal %d sent to %zu "
 	    "processes%s", o->gate, me(), o->sig, nok,
-	    failed ? ", some not permitted" : "");
+	    failed ? ", some not signalled" : "");
 	free(k);
 	gate_close(g);
 	return failed;

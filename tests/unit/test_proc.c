@@ -1,6 +1,7 @@
 /* Unit tests of lib/proc.c: identity, liveness, zombies, process trees. */
 #include "config.h"
 
+#include <sys/prctl.h>
 #include <sys/wait.h>
 
 #include <criterion/criterion.h>
@@ -12,6 +13,12 @@
 
 #include "proc.h"
 #include "sys.h"
+
+/*
+ * A test that waits on a process (a zombie to be seen dead, a grandchild
+ * to start) fails after 10 s instead of hanging make check.
+ */
+TestSuite(proc, .timeout = 10);
 
 Test(proc, self_is_alive)
 {
@@ -69,8 +76,11 @@ Test(proc, descendants_include_grandchildren)
 	char c;
 
 	cr_assert(eq(int, pipe(p), 0));
+	/* Both die with their parent: a failed assertion leaves none behind. */
 	if ((child = fork()) == 0) {
+		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (fork() == 0) {
+			(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
 			if (write(p[1], "x", 1) != 1)
 				_exit(1);
 			pause();
@@ -102,4 +112,43 @@ Test(proc, bootid_reads)
 
 	cr_assert(eq(int, proc_bootid(b, sizeof(b)), 0));
 	cr_assert(eq(sz, strlen(b), 36));
+}
+
+Test(proc, stat_reads_parent_and_state)
+{
+	struct procstat ps;
+	struct procid id;
+	pid_t pid;
+
+	if ((pid = fork()) == 0) {
+		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+		pause();
+		_exit(0);
+	}
+	cr_assert(eq(int, proc_stat(pid, &ps), 0));
+	cr_assert(eq(int, ps.id.pid, pid));
+	cr_assert(eq(int, ps.ppid, getpid()));
+	cr_assert(eq(int, proc_id(pid, &id), 0));
+	cr_assert(eq(u64, ps.id.start, id.start));
+	cr_assert(eq(int, ps.flags & PROC_PF_KTHREAD, 0));
+	(void)kill(pid, SIGKILL);
+	(void)waitpid(pid, NULL, 0);
+}
+
+/* Our /proc is our namespace's here: identities may be recorded. */
+Test(proc, trusted_here)
+{
+	cr_assert(eq(int, proc_trusted(), 1));
+	cr_assert(eq(int, proc_same_pidns(getpid()), 1));
+}
+
+/* PID 1's tree is every process: never walked. */
+Test(proc, no_descendants_of_pid_1)
+{
+	struct procid *d;
+	size_t n;
+
+	cr_assert(eq(int, proc_descendants(1, &d, &n), -1));
+	cr_assert(eq(int, errno, EINVAL));
+	cr_assert(eq(int, proc_descendants(0, &d, &n), -1));
 }

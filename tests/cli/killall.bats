@@ -1,0 +1,64 @@
+#!/usr/bin/env bats
+# Which processes --kill-all may signal: only those a wrapper of this PID
+# namespace recorded.
+
+load common
+
+# Run script $1 as PID 1 of a PID namespace with its own /proc (root only):
+# whatever a kill-all there signals, even a broken one, nothing outside the
+# sandbox can be hit, and the sandbox dies with unshare (--kill-child).
+sandbox() {
+	[ "$(id -u)" -eq 0 ] || skip "needs root for PID namespaces"
+	unshare -p -f --mount-proc true 2>/dev/null ||
+		skip "no PID namespaces here"
+	run env G="$G" timeout 60 unshare -p -f --mount-proc --kill-child \
+		bash -c "$1"
+	echo "$output"
+}
+
+@test "a wrapper whose /proc is another PID namespace's refuses to record (125)" {
+	# Inside, unshare -p -f without --mount-proc: the wrapper is PID 1 of
+	# a new namespace, /proc is the sandbox's, whose PID 1 is not it.
+	sandbox '
+		unshare -p -f "$G" -g k -- touch ran; echo "rc=$?"
+		"$G" -g k --status --json | jq -c "[.active_processes, .slots]"
+		if [ -e ran ]; then echo "it ran"; fi'
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"rc=125"* ]]
+	[[ "$output" == *"cannot open gate 'k'"*": /proc belongs to another PID namespace"* ]]
+	[[ "$output" == *"[0,[]]"* ]]
+	[[ "$output" != *"it ran"* ]]
+}
+
+@test "--kill-all never walks PID 1's tree nor signals what a record cannot vouch for" {
+	# Records as a wrapper without a /proc of its own wrote them: slot 0
+	# names PID 1 (the sandbox's shell) as its wrapper, slot 1 a command
+	# that is not its wrapper's child. Harmless signal first (CONT); a
+	# kill-all that trusted them would SIGKILL every process in the
+	# sandbox after the grace, itself included.
+	sandbox '
+		alive() { [ -e /proc/$1 ] && [ "$(cut -d" " -f3 /proc/$1/stat)" != Z ]; }
+		start() { sed "s/.*) //" /proc/$1/stat | cut -d" " -f20; }
+		sleep 1000 & v1=$!
+		sleep 1000 & v2=$!
+		sleep 1000 & v3=$!
+		mkdir -p "$GATERUN_DIR"
+		: > "$GATERUN_DIR/k.lock"
+		printf "gaterun-state 1\nboot %s\nlimit 5\nticket 2\nacquired 2\nwaitns 0\n%s\n%s\nend\n" \
+			"$(cat /proc/sys/kernel/random/boot_id)" \
+			"h 0 0 1 $(start 1) $v2 $(start $v2) 0 1 - :/ :sleep" \
+			"h 1 1 $v1 $(start $v1) $v3 $(start $v3) 0 1 - :/ :sleep" \
+			> "$GATERUN_DIR/k.gate"
+		"$G" -g k --kill-all --signal CONT --grace 0.2 --json; echo "rc=$?"
+		for v in $v1 $v2 $v3; do alive $v && echo "alive $v"; done
+		echo "victims $v1 $v2 $v3"'
+	[ "$status" -eq 0 ]
+	read -r _ v1 v2 v3 < <(grep '^victims' <<<"$output")
+	[[ "$output" == *"alive $v1"* ]]
+	[[ "$output" == *"alive $v2"* ]]
+	[[ "$output" == *"alive $v3"* ]]
+	[[ "$output" == *"slot 0 left alone: PID 1 in its record is no process gaterun started in this PID namespace"* ]]
+	[[ "$output" == *"slot 1 left alone: PID $v3 in its record"* ]]
+	[[ "$output" == *"{\"gate\":\"k\",\"killed_count\":0,\"killed_pids\":[],\"failed_pids\":[1,$v3]}"* ]]
+	[[ "$output" == *"rc=1"* ]]
+}
