@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "locate.h"
 #include "store.h"
 #include "sys.h"
 #include "wake.h"
@@ -53,6 +54,7 @@ struct fstore {
 	char		tmpname[GATE_NAME_MAX + 8];
 	mode_t		mode;		/* for files created */
 	int		shared;		/* a group-writable gate directory */
+	int		root;		/* root outside any user namespace */
 	gid_t		gid;		/* its group */
 	uid_t		uid;
 	char		boot[40];
@@ -157,7 +159,7 @@ dir_open(struct fstore *f, const char *dir)
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd == -1 && errno == ENOENT && f->create) {
 		/* First use, or /run was emptied by a reboot. */
-		if (mkdir(dir, f->uid == 0 ? 0755 : 0700) == -1 &&
+		if (mkdir(dir, f->root ? 0755 : 0700) == -1 &&
 		    errno != EEXIST)
 			return -1;
 		fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -199,6 +201,7 @@ file_open(struct store **sp, const char *dir, const char *name,
     unsigned deflimit, int create, gate_notify_fn *fn, void *arg)
 {
 	struct fstore *f;
+	uid_t outer;
 
 	if ((f = calloc(1, sizeof(*f))) == NULL)
 		return -1;
@@ -209,7 +212,12 @@ file_open(struct store **sp, const char *dir, const char *name,
 	f->notify = fn;
 	f->notify_arg = arg;
 	f->uid = geteuid();
-	f->mode = f->uid == 0 ? 0644 : 0600;
+	/*
+	 * Root's files are for everyone to read; but "root" in a user
+	 * namespace (unshare -r) is a user like any other outside it.
+	 */
+	f->root = locate_real_uid(&outer) == 0 ? outer == 0 : f->uid == 0;
+	f->mode = f->root ? 0644 : 0600;
 	(void)strlcpy(f->name, name, sizeof(f->name));
 	(void)snprintf(f->lockname, sizeof(f->lockname), "%s.lock", name);
 	(void)snprintf(f->statename, sizeof(f->statename), "%s" SUFFIX, name);

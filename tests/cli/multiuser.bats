@@ -169,6 +169,9 @@ teardown() {
 	[ "$status" -eq 0 ]
 	[ "$output" = ran ]
 	[ "$(stat -c %U "$DEF")" = "$U1" ]
+	# A user's own, not root's: nobody else may read it.
+	[ "$(stat -c %a "$DEF")" = 700 ]
+	[ "$(stat -c %a "$DEF/default.gate")" = 600 ]
 	mine "$U1" "$G" --limit 1 >/dev/null
 	bg runuser -u "$U1" -- env -u GATERUN_DIR -u XDG_RUNTIME_DIR \
 	    GATERUN_CONF="$SHARED/gaterun.conf" "$G" -- sleep 30
