@@ -65,7 +65,8 @@ struct gate_kill {
 					   not signalled, the record names no
 					   process gaterun started here (PID
 					   1, a kernel thread, another PID
-					   namespace's) */
+					   namespace's); EDEADLK: not
+					   signalled, the caller's own slot */
 	int		slot;		/* whose record led to it */
 };
 

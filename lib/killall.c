@@ -15,6 +15,11 @@
  * or command that fails these checks is left alone whole: its record
  * names some other process. What is refused is reported (ESTALE), never
  * signalled.
+ *
+ * Kill-all from inside the gate. The caller and its ancestors are never
+ * signalled: a kill-all run by a command of the gate signals and waits
+ * for every other process first, then reports its own slot as spared
+ * (EDEADLK) instead of dying of its own signal halfway.
  */
 #include "config.h"
 
@@ -59,10 +64,24 @@ struct run {
 	const struct killall_holder *h;
 	size_t		nh;
 	int		*use;		/* USE_* per holder */
+	struct procid	*self;		/* we and our ancestors: spared */
+	size_t		nself;
 	struct plist	tg;		/* targets, then wrappers to wait for */
 	struct gate_kill *out;
 	size_t		nout, capout;
 };
+
+/* 1 if id is this kill-all or one of its ancestors. */
+static int
+is_self(const struct run *r, const struct procid *id)
+{
+	size_t i;
+
+	for (i = 0; i < r->nself; i++)
+		if (r->self[i].pid == id->pid && r->self[i].start == id->start)
+			return 1;
+	return 0;
+}
 
 /* Note what was done about pid. */
 static int
@@ -95,14 +114,14 @@ plist_has(const struct plist *l, pid_t pid)
 	return 0;
 }
 
-/* Add id with a verified pidfd (-1 if already gone); never PID 1. */
+/* Add id with a verified pidfd (-1 if already gone); never ourselves. */
 static int
 plist_add(struct run *r, const struct procid *id, int slot)
 {
 	struct plist *l = &r->tg;
 	void *p;
 
-	if (id->pid <= 1 || plist_has(l, id->pid))
+	if (id->pid <= 1 || is_self(r, id) || plist_has(l, id->pid))
 		return 0;
 	if (l->n == l->cap) {
 		l->cap = l->cap ? l->cap * 2 : 16;
@@ -177,7 +196,8 @@ check_root(const struct procid *id, struct procstat *ps)
  * passes check_root and, while its wrapper lives, is the wrapper's child;
  * the wrapper's tree only along with such a command (a wrapper whose
  * command is gone releases the slot by itself). A live wrapper or command
- * that fails leaves the whole holder alone, and is noted.
+ * that fails leaves the whole holder alone, and is noted; so is our own
+ * slot, spared.
  */
 static int
 check_holder(struct run *r, size_t i)
@@ -197,6 +217,8 @@ check_holder(struct run *r, size_t i)
 	if (ec != 0)
 		return 0;		/* no command (left) to stop */
 	r->use[i] = one || ew != 0 ? USE_CMD : USE_CMD | USE_WRAPPER;
+	if (is_self(r, &h->cmd))	/* we run inside this slot */
+		return out_add(r, h->cmd.pid, EDEADLK, h->slot);
 	return 0;
 }
 
@@ -316,6 +338,7 @@ killall_run(const struct killall_holder *h, size_t nh, int sig,
 	r.h = h;
 	r.nh = nh;
 	if ((r.use = calloc(nh + 1, sizeof(*r.use))) == NULL ||
+	    proc_ancestors(&r.self, &r.nself) == -1 ||
 	    run_all(&r, sig, grace) == -1 ||
 	    (r.out == NULL && (r.out = calloc(1, sizeof(*r.out))) == NULL)) {
 		e = errno;
@@ -323,6 +346,7 @@ killall_run(const struct killall_holder *h, size_t nh, int sig,
 		r.out = NULL;
 	}
 	plist_free(&r.tg);
+	free(r.self);
 	free(r.use);
 	if (r.out == NULL) {
 		errno = e;

@@ -21,9 +21,10 @@ struct killall_holder {
  * Send sig to the commands of the n holders and all their descendants,
  * wait up to grace seconds for them and their wrappers to end, then
  * SIGKILL what is left (and what it forked meanwhile). Only processes
- * that pass the checks at the top of killall.c are touched. *out lists
- * the processes first signalled and those refused (error ESTALE or
- * EPERM); malloc'd. Returns 0 or -1.
+ * that pass the checks at the top of killall.c are touched; the caller
+ * and its ancestors never are. *out lists the processes first signalled,
+ * those refused (error ESTALE or EPERM) and the caller's own slots
+ * (error EDEADLK); malloc'd. Returns 0 or -1.
  */
 int	killall_run(const struct killall_holder *, size_t, int, double,
 	    struct gate_kill **, size_t *);

@@ -179,6 +179,37 @@ proc_same_pidns(pid_t pid)
 	return n == m && memcmp(a, b, (size_t)n) == 0;
 }
 
+/*
+ * Ourselves and every ancestor up to the top of our PID namespace, as
+ * one walk up the ppid links shows them; *out is malloc'd. 0 or -1.
+ */
+int
+proc_ancestors(struct procid **outp, size_t *np)
+{
+	struct procid *out = NULL, *nv;
+	struct procstat ps;
+	size_t n = 0;
+	pid_t pid = getpid();
+
+	/* A loop is impossible, but never trust /proc to end the walk. */
+	while (pid > 0 && n < 4096 && proc_stat(pid, &ps) == 0) {
+		if ((nv = reallocarray(out, n + 1, sizeof(*out))) == NULL) {
+			free(out);
+			return -1;
+		}
+		out = nv;
+		out[n++] = ps.id;
+		pid = ps.ppid;
+	}
+	if (n == 0) {
+		free(out);
+		return -1;
+	}
+	*outp = out;
+	*np = n;
+	return 0;
+}
+
 /* pidfd_open(2) through syscall(2), so old libc headers do not matter. */
 int
 proc_pidfd(pid_t pid)

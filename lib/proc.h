@@ -52,6 +52,11 @@ int	proc_alive(const struct procid *);
  * EACCES not ours to inspect).
  */
 int	proc_same_pidns(pid_t);
+/*
+ * This process and its ancestors, nearest first, up to the top of our
+ * PID namespace; *out is malloc'd. Returns 0 or -1.
+ */
+int	proc_ancestors(struct procid **, size_t *);
 /* pidfd_open(2) with close-on-exec; -1 on error. */
 int	proc_pidfd(pid_t);
 /*

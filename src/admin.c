@@ -181,6 +181,7 @@ kill_failed(const struct gate_kill *k)
 	switch (k->error) {
 	case 0:
 	case ESRCH:		/* gone meanwhile: nothing left to do */
+	case EDEADLK:		/* our own slot: said on stdout */
 		return 0;
 	case ESTALE:
 		warnx("slot %d left alone: PID %d in its record is no process "
@@ -218,6 +219,12 @@ do_kill(const struct opts *o)
 			if (k[i].error == 0)
 				(void)printf(" %d", (int)k[i].pid);
 		(void)printf("\n");
+		for (i = 0; i < n; i++)
+			if (k[i].error == EDEADLK)
+				(void)printf("the caller's own slot %d (PID %d) "
+				    "was spared: it is this kill-all%s\n",
+				    k[i].slot, (int)k[i].pid,
+				    k[i].pid == getpid() ? "" : "'s ancestor");
 	}
 	logev(o, "gate '%s': kill-all by %s: signal %d sent to %zu "
 	    "processes%s", o->gate, me(), o->sig, nok,

@@ -273,7 +273,10 @@ report_limit_json(FILE *fp, const char *name, unsigned old, unsigned limit)
 	(void)fprintf(fp, ",\"old_limit\":%u,\"new_limit\":%u}\n", old, limit);
 }
 
-/* The PIDs of k[0..n) whose signalling succeeded (ok) or failed. */
+/*
+ * The PIDs of k[0..n) whose signalling succeeded (ok) or failed; neither
+ * those gone meanwhile nor the caller's own slot (EDEADLK).
+ */
 static size_t
 kill_pids(FILE *fp, const struct gate_kill *k, size_t n, int ok)
 {
@@ -281,7 +284,7 @@ kill_pids(FILE *fp, const struct gate_kill *k, size_t n, int ok)
 
 	for (i = 0; i < n; i++)
 		if (ok ? k[i].error == 0 : k[i].error != 0 &&
-		    k[i].error != ESRCH)
+		    k[i].error != ESRCH && k[i].error != EDEADLK)
 			(void)fprintf(fp, "%s%d", m++ ? "," : "", (int)k[i].pid);
 	return m;
 }
@@ -301,6 +304,12 @@ report_kill_json(FILE *fp, const char *name, const struct gate_kill *k,
 	(void)kill_pids(fp, k, n, 1);
 	(void)fputs("],\"failed_pids\":[", fp);
 	(void)kill_pids(fp, k, n, 0);
+	/* Only when run from inside a slot of the gate. */
+	for (i = nok = 0; i < n; i++)
+		if (k[i].error == EDEADLK)
+			(void)fprintf(fp, "%s{\"slot\":%d,\"pid\":%d}",
+			    nok++ ? "," : "],\"spared\":[", k[i].slot,
+			    (int)k[i].pid);
 	(void)fputs("]}\n", fp);
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # Which processes --kill-all may signal: only those a wrapper of this PID
-# namespace recorded.
+# namespace recorded, never itself or its ancestors.
 
 load common
 
@@ -61,4 +61,29 @@ sandbox() {
 	[[ "$output" == *"slot 1 left alone: PID $v3 in its record"* ]]
 	[[ "$output" == *"{\"gate\":\"k\",\"killed_count\":0,\"killed_pids\":[],\"failed_pids\":[1,$v3]}"* ]]
 	[[ "$output" == *"rc=1"* ]]
+}
+
+@test "--kill-all from inside the gate signals the others first and spares its own slot" {
+	bg "$G" -g k -- sleep 1000
+	o1=$BG
+	bg "$G" -g k -- sleep 1000
+	o2=$BG
+	until_true '[ "$(active k)" -eq 2 ]'
+	run env G="$G" "$G" -g k -- sh -c 'echo "me $$"
+		"$G" -g k --kill-all --grace 5; echo "text rc=$?"
+		"$G" -g k --kill-all --json; echo "json rc=$?"'
+	echo "$output"
+	[ "$status" -eq 0 ]
+	me=$(sed -n 's/^me //p' <<<"$output")
+	[[ "$output" =~ killed\ 2\ processes:\ [0-9]+\ [0-9]+ ]]
+	[[ "$output" =~ "the caller's own slot "[0-9]+" (PID $me) was spared: it is this kill-all's ancestor" ]]
+	[[ "$output" == *"text rc=0"* ]]
+	[[ "$output" =~ \"killed_count\":0,\"killed_pids\":\[\],\"failed_pids\":\[\],\"spared\":\[\{\"slot\":[0-9]+,\"pid\":$me\}\] ]]
+	[[ "$output" == *"json rc=0"* ]]
+	# Both others ended by the signal, their slots free.
+	wait_status "$o1"
+	[ "$status" -eq 143 ]
+	wait_status "$o2"
+	[ "$status" -eq 143 ]
+	[ "$(active k)" -eq 0 ]
 }

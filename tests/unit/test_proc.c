@@ -152,3 +152,18 @@ Test(proc, no_descendants_of_pid_1)
 	cr_assert(eq(int, errno, EINVAL));
 	cr_assert(eq(int, proc_descendants(0, &d, &n), -1));
 }
+
+/* Ourselves first, then our parent: what a kill-all must never signal. */
+Test(proc, ancestors_start_with_self)
+{
+	struct procid *a, me;
+	size_t n;
+
+	cr_assert(eq(int, proc_ancestors(&a, &n), 0));
+	cr_assert(ge(sz, n, 2));
+	cr_assert(eq(int, proc_id(getpid(), &me), 0));
+	cr_assert(eq(int, a[0].pid, me.pid));
+	cr_assert(eq(u64, a[0].start, me.start));
+	cr_assert(eq(int, a[1].pid, getppid()));
+	free(a);
+}
