@@ -78,7 +78,7 @@ load common
 	[ "$output" = '{"gate":"default","old_limit":10,"new_limit":3}' ]
 }
 
-@test "raising the limit starts waiters at once; lowering kills nothing" {
+@test "raising the limit starts a waiter, no slot freed; lowering kills nothing" {
 	"$G" --limit 1 >/dev/null
 	bg "$G" -- sleep 30
 	until_true '[ "$(active)" -eq 1 ]'

@@ -4,9 +4,17 @@
 
 load common
 
+# End a command waiting in "read -r _ < go" (at most 20 s for it to open).
+release() {
+	timeout 20 sh -c 'echo > go'
+}
+
 @test "a SIGKILLed waiting wrapper leaves no ghost and blocks nobody" {
 	"$G" --limit 1 >/dev/null
-	bg "$G" -- sleep 0.5
+	# The holder ends when the test says so (a line on a FIFO), not after
+	# a time the rest must fit in.
+	mkfifo go
+	bg "$G" -- sh -c 'read -r _ < go'
 	until_true '[ "$(active)" -eq 1 ]'
 	bg "$G" -- touch never
 	dead=$BG
@@ -14,6 +22,7 @@ load common
 	bg "$G" -- touch ran
 	until_true '[ "$(waiting)" -eq 2 ]'
 	kill -KILL "$dead"
+	release
 	until_true '[ -e ran ]'
 	[ ! -e never ]
 	until_true '[ "$(active)" -eq 0 ]'
@@ -22,17 +31,24 @@ load common
 
 @test "a SIGKILLed holding wrapper keeps the slot while its command runs, then frees it" {
 	"$G" --limit 1 >/dev/null
-	bg "$G" -- sh -c 'sleep 0.6; echo end > held-end'
+	mkfifo go
+	bg "$G" -- sh -c 'read -r _ < go; echo end > held-end'
 	h=$BG
 	until_true '[ "$(active)" -eq 1 ]'
 	bg "$G" -- sh -c 'test -e held-end && echo after > next'
 	until_true '[ "$(waiting)" -eq 1 ]'
 	kill -KILL "$h"
-	sleep 0.2
+	# Once the wrapper is reaped, all it could do is done: its command
+	# still runs, so the slot stays taken and the waiter waits.
+	wait_status "$h"
+	[ "$status" -eq 137 ]
 	[ "$(active)" -eq 1 ]
+	[ "$(waiting)" -eq 1 ]
 	run "$G" -n -- true
 	[ "$status" -eq 75 ]
+	[ ! -e next ]
 	# The waiter watches the command's pidfd: it starts when the command ends.
+	release
 	until_true '[ -e next ]'
 	[ "$(cat next)" = after ]
 	until_true '[ "$(active)" -eq 0 ]'

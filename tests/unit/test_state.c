@@ -9,6 +9,9 @@
 
 #include "state.h"
 
+/* A parser that loops on some input fails after 30 s, not never. */
+TestSuite(state, .timeout = 30);
+
 #define BOOT	"0123abcd-0000-4000-8000-0123456789ab"
 #define HDR	"gaterun-state 1\nboot " BOOT "\nlimit 5\nticket 9\n" \
 		"acquired 3\nwaitns 7\n"
@@ -21,13 +24,24 @@ parse(const char *s, struct state *st)
 	return state_parse(s, strlen(s), st, 0, &why);
 }
 
+/* How many times c occurs in the n bytes at s. */
+static size_t
+count_of(const char *s, size_t n, char c)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < n; i++)
+		k += s[i] == c;
+	return k;
+}
+
 Test(state, round_trip_keeps_everything)
 {
 	struct state st, back;
 	struct entry e;
 	const char *why;
-	size_t len;
-	char *buf, *cwd, *cmd;
+	size_t len, hlen, i;
+	char *buf, *cwd, *cmd, *h;
 
 	memset(&st, 0, sizeof(st));
 	st.limit = 7;
@@ -79,8 +93,21 @@ Test(state, round_trip_keeps_everything)
 	cr_assert(eq(str, cwd, ""));
 	free(cwd);
 	free(cmd);
-	/* One record a line: the encoded strings hold no newline. */
-	cr_assert(eq(sz, (size_t)(strchr(buf, 'h') - buf) > 0, 1));
+	/*
+	 * One record a line, its fields split by single spaces: the encoded
+	 * strings hold no newline, space, tab or byte above 0x7e. Six header
+	 * lines, the holder, the waiter, "end".
+	 */
+	cr_assert(eq(sz, count_of(buf, len, '\n'), 9));
+	cr_assert(eq(chr, buf[len - 1], '\n'));
+	cr_assert(ne(ptr, (h = strstr(buf, "\nh 3 40 ")), NULL));
+	h++;
+	hlen = (size_t)(strchr(h, '\n') - h);
+	cr_assert(eq(sz, count_of(h, hlen, ' '), 11));
+	cr_assert(eq(sz, count_of(h, hlen, '\t'), 0));
+	for (i = 0; i < hlen; i++)
+		cr_assert(le(u8, (uint8_t)h[i], 0x7e));
+	cr_assert(eq(int, strncmp(h + hlen + 1, "w - 41 ", 7), 0));
 	free(buf);
 	state_free(&st);
 	state_free(&back);
