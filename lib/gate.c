@@ -1135,15 +1135,26 @@ gate_close(struct gate *g)
 
 /* --- looking at and steering a gate ---------------------------------- */
 
-/* Copy one record out for status. */
+/*
+ * Copy one record out for status, with what its processes are doing: a
+ * holder's command has not started while the child its wrapper forked
+ * has not exec'd (a stopped head waiter is promoted all the same).
+ */
 static int
 proc_copy(struct gate_proc *p, const struct entry *e)
 {
+	int w = proc_runstate(&e->wrapper), c = 0;
+
+	if (e->cmd.pid != 0 && e->cmd.pid != e->wrapper.pid)
+		c = proc_runstate(&e->cmd);
 	p->slot = e->slot;
 	p->pid = e->cmd.pid;
 	p->wrapper_pid = e->wrapper.pid;
 	p->uid = e->uid;
 	p->time_ns = e->time_ns;
+	p->state = (w | c) & PROC_STOPPED ? GATE_PROC_STOPPED : 0;
+	if (e->slot >= 0 && (e->cmd.pid == 0 || (c & PROC_UNEXECED)))
+		p->state |= GATE_PROC_NOT_STARTED;
 	return state_entry_decode(e, &p->cwd, &p->command);
 }
 

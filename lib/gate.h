@@ -44,7 +44,14 @@ struct gate_proc {
 	int64_t		time_ns;	/* realtime: started, or queued */
 	char		*cwd;
 	char		*command;
+	int		state;		/* GATE_PROC_* bits, from /proc */
 };
+
+/* gate_proc.state: what its processes are doing now. */
+#define GATE_PROC_STOPPED	0x1	/* its command or wrapper is stopped */
+#define GATE_PROC_NOT_STARTED	0x2	/* a holder whose command has not
+					   started: pid is the wrapper's child
+					   waiting for the go-ahead, or 0 */
 
 /* A snapshot of one gate. */
 struct gate_info {

@@ -157,6 +157,28 @@ proc_alive(const struct procid *id)
 }
 
 /*
+ * What id is doing, for status: PROC_STOPPED when stopped by a signal or
+ * a debugger (state T or t), PROC_UNEXECED while it is a fork that has
+ * not called execve yet (the kernel's PF_FORKNOEXEC: a wrapper's parked
+ * child before its go-ahead). 0 when neither, or when id is gone.
+ */
+int
+proc_runstate(const struct procid *id)
+{
+	struct procstat ps;
+	int r = 0;
+
+	if (id->pid <= 0 || proc_stat(id->pid, &ps) == -1 ||
+	    ps.id.start != id->start)
+		return 0;
+	if (ps.state == 'T' || ps.state == 't')
+		r |= PROC_STOPPED;
+	if (ps.flags & PROC_PF_FORKNOEXEC)
+		r |= PROC_UNEXECED;
+	return r;
+}
+
+/*
  * 1 if the process at pid lives in our PID namespace (its
  * /proc/PID/ns/pid is the same namespace as ours), 0 if in another
  * (a nested one: the PID we read names it only in our view). -1 with

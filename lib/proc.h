@@ -33,6 +33,10 @@ struct procstat {
  */
 #define PROC_EFOREIGN		EREMOTE
 
+/* Bits of proc_runstate(). */
+#define PROC_STOPPED		0x1	/* stopped (state T or t) */
+#define PROC_UNEXECED		0x2	/* a fork that has not exec'd yet */
+
 /* Read /proc/PID/stat; returns 0, or -1 (ESRCH when gone). */
 int	proc_stat(pid_t, struct procstat *);
 /*
@@ -47,6 +51,8 @@ int	proc_trusted(void);
 int	proc_id(pid_t, struct procid *);
 /* 1 if id still names a running (not zombie) process, 0 if not. */
 int	proc_alive(const struct procid *);
+/* PROC_STOPPED and PROC_UNEXECED bits for id; 0 if neither or gone. */
+int	proc_runstate(const struct procid *);
 /*
  * 1 if pid lives in our PID namespace, 0 if in another; -1 (ESRCH gone,
  * EACCES not ours to inspect).

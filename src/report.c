@@ -155,6 +155,33 @@ short_cmd(char *dst, size_t len, const char *src)
 		memcpy(dst + len - 4, "...", 4);
 }
 
+/* What a holder's processes are doing, after its command in --status. */
+static const char *
+holder_note(const struct gate_proc *p)
+{
+	switch (p->state & (GATE_PROC_STOPPED | GATE_PROC_NOT_STARTED)) {
+	case GATE_PROC_STOPPED:
+		return " (stopped)";
+	case GATE_PROC_NOT_STARTED:
+		return " (not started yet)";
+	case GATE_PROC_STOPPED | GATE_PROC_NOT_STARTED:
+		return " (stopped, not started yet)";
+	default:
+		return "";
+	}
+}
+
+/* The same as one word for JSON. */
+static const char *
+state_word(const struct gate_proc *p)
+{
+	if (p->state & GATE_PROC_STOPPED)
+		return "stopped";
+	if (p->slot < 0)
+		return "waiting";
+	return p->state & GATE_PROC_NOT_STARTED ? "starting" : "running";
+}
+
 void
 report_status(FILE *fp, const char *name, const struct gate_info *gi)
 {
@@ -173,19 +200,21 @@ report_status(FILE *fp, const char *name, const struct gate_info *gi)
 		const struct gate_proc *p = &gi->h[i];
 
 		short_cmd(cb, sizeof(cb), p->command);
-		(void)fprintf(fp, "%4d %8d %8d %-12s %11s  %s\n", p->slot,
+		(void)fprintf(fp, "%4d %8d %8d %-12s %11s  %s%s\n", p->slot,
 		    (int)p->pid, (int)p->wrapper_pid,
 		    user_name(p->uid, ub, sizeof(ub)),
-		    elapsed(eb, sizeof(eb), p->time_ns, now), cb);
+		    elapsed(eb, sizeof(eb), p->time_ns, now), cb,
+		    holder_note(p));
 	}
 	for (i = 0; i < gi->nw; i++) {
 		const struct gate_proc *p = &gi->w[i];
 
 		short_cmd(cb, sizeof(cb), p->command);
-		(void)fprintf(fp, "%4s %8s %8d %-12s %11s  %s (waiting #%zu)\n",
+		(void)fprintf(fp, "%4s %8s %8d %-12s %11s  %s (waiting #%zu%s)\n",
 		    "-", "-", (int)p->wrapper_pid,
 		    user_name(p->uid, ub, sizeof(ub)),
-		    elapsed(eb, sizeof(eb), p->time_ns, now), cb, i + 1);
+		    elapsed(eb, sizeof(eb), p->time_ns, now), cb, i + 1,
+		    p->state & GATE_PROC_STOPPED ? ", stopped" : "");
 	}
 }
 
@@ -205,6 +234,10 @@ proc_json(FILE *fp, const struct gate_proc *p, int64_t now)
 	json_str(fp, p->cwd);
 	(void)fputs(",\"command\":", fp);
 	json_str(fp, p->command);
+	(void)fprintf(fp, ",\"state\":\"%s\"", state_word(p));
+	if (p->slot >= 0)
+		(void)fprintf(fp, ",\"command_started\":%s",
+		    p->state & GATE_PROC_NOT_STARTED ? "false" : "true");
 }
 
 void

@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
-# Which processes --kill-all may signal: only those a wrapper of this PID
-# namespace recorded, never itself or its ancestors.
+# Which processes --kill-all may signal (only those a wrapper of this PID
+# namespace recorded; never itself or its ancestors), and how --status
+# shows a holder that is stopped or whose command has not started.
 
 load common
 
@@ -86,4 +87,41 @@ sandbox() {
 	wait_status "$o2"
 	[ "$status" -eq 143 ]
 	[ "$(active k)" -eq 0 ]
+}
+
+@test "--status shows a stopped holder, and a promoted stopped waiter as not started" {
+	"$G" -g s --limit 1 >/dev/null
+	bg "$G" -g s -- sh -c 'until [ -e go ]; do sleep 0.02; done'
+	first=$BG
+	until_true '[ "$(active s)" -eq 1 ]'
+	bg "$G" -g s -- touch started
+	w=$BG
+	until_true '[ "$(waiting s)" -eq 1 ]'
+	kill -STOP "$w"
+	until_true '[ "$(status_field .waiters[0].state s)" = stopped ]'
+	run "$G" -g s --status
+	[[ "$output" == *"(waiting #1, stopped)"* ]]
+	# The stopped head waiter is promoted when the slot frees; its
+	# command cannot start until it is continued.
+	touch go
+	wait_status "$first"
+	until_true '[ "$(status_field .slots[0].wrapper_pid s)" = "$w" ]'
+	run "$G" -g s --status
+	echo "$output"
+	[[ "$output" == *"touch started (stopped, not started yet)"* ]]
+	[ "$(status_field .slots[0].state s)" = stopped ]
+	[ "$(status_field .slots[0].command_started s)" = false ]
+	[ ! -e started ]
+	kill -CONT "$w"
+	wait_status "$w"
+	[ "$status" -eq 0 ]
+	[ -e started ]
+	# A running command stopped by itself or another: "stopped".
+	bg "$G" -g s -- sleep 1000
+	until_true '[ "$(status_field .slots[0].command_started s)" = true ]'
+	[ "$(status_field .slots[0].state s)" = running ]
+	kill -STOP "$(status_field .slots[0].pid s)"
+	until_true '[ "$(status_field .slots[0].state s)" = stopped ]'
+	run "$G" -g s --status
+	[[ "$output" == *"sleep 1000 (stopped)"* ]]
 }

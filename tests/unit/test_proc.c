@@ -167,3 +167,34 @@ Test(proc, ancestors_start_with_self)
 	cr_assert(eq(int, a[1].pid, getppid()));
 	free(a);
 }
+
+/* A fork is "not exec'd" until it execs; a stopped one is "stopped". */
+Test(proc, runstate_sees_stop_and_exec)
+{
+	struct procid id;
+	int p[2], st;
+	pid_t pid;
+	char c;
+
+	cr_assert(eq(int, pipe(p), 0));
+	if ((pid = fork()) == 0) {
+		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (read(p[0], &c, 1) != 1)
+			_exit(1);
+		execl("/bin/sleep", "sleep", "10", (char *)NULL);
+		_exit(127);
+	}
+	cr_assert(eq(int, proc_id(pid, &id), 0));
+	cr_assert(eq(int, proc_runstate(&id), PROC_UNEXECED));
+	cr_assert(eq(int, kill(pid, SIGSTOP), 0));
+	cr_assert(eq(int, waitpid(pid, &st, WUNTRACED), pid));
+	cr_assert(eq(int, proc_runstate(&id), PROC_STOPPED | PROC_UNEXECED));
+	cr_assert(eq(int, kill(pid, SIGCONT), 0));
+	cr_assert(eq(int, (int)write(p[1], "x", 1), 1));
+	while (proc_runstate(&id) & PROC_UNEXECED)
+		usleep(1000);
+	cr_assert(eq(int, proc_alive(&id), 1));	/* exec'd, running sleep */
+	(void)kill(pid, SIGKILL);
+	(void)waitpid(pid, NULL, 0);
+	cr_assert(eq(int, proc_runstate(&id), 0));
+}
