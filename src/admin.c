@@ -15,101 +15,77 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common.h"
 #include "conffile.h"
 #include "exitcodes.h"
 #include "gate.h"
 #include "gaterun.h"
 #include "report.h"
 
-/* The gates an admin command looks at: -g's, or every one with --all. */
-static int
-gates_of(const struct opts *o, char ***names, size_t *n)
-{
-	if (o->all)
-		return gate_list(o->dir, names, n);
-	if ((*names = calloc(1, sizeof(**names))) == NULL ||
-	    ((*names)[0] = strdup(o->gate)) == NULL)
-		return -1;
-	*n = 1;
-	return 0;
-}
-
-/* Snapshots of the named gates; the gate name is set on failure. */
-static int
-infos_of(const struct opts *o, char **names, size_t n, struct gate_info **gip,
-    const char **failed)
-{
-	struct gate_info *gi;
-	struct gate *g;
-	size_t i;
-
-	if ((gi = calloc(n + 1, sizeof(*gi))) == NULL)
-		return -1;
-	for (i = 0; i < n; i++) {
-		if (gate_open(&g, o->dir, names[i], o->deflimit, 0, on_notify,
-		    NULL) == -1 || (gate_info(g, &gi[i]) == -1 &&
-		    (gate_close(g), 1))) {
-			*failed = names[i];
-			while (i-- > 0)
-				gate_info_free(&gi[i]);
-			free(gi);
-			return -1;
-		}
-		gate_close(g);
-	}
-	*gip = gi;
-	return 0;
-}
-
-/* Free the snapshots and the names they go with. */
+/*
+ * Gates that could not be read: named on stderr, or for --check as one
+ * UNKNOWN line (exit 3). The others are shown all the same.
+ */
 static void
-infos_free(struct gate_info *gi, char **names, size_t n)
+report_failed(const struct opts *o, const struct snapshots *s)
 {
 	size_t i;
 
-	for (i = 0; i < n; i++)
-		gate_info_free(&gi[i]);
-	free(gi);
-	gate_list_free(names, n);
+	if (s->nfailed > 0 && o->mode == MODE_CHECK) {
+		(void)printf("GATERUN UNKNOWN - ");
+		for (i = 0; i < s->nfailed; i++)
+			(void)printf("%s%s", i > 0 ? "; " : "", s->why[i]);
+		(void)printf("\n");
+		exit(3);
+	}
+	for (i = 0; i < s->nfailed; i++)
+		warnx("%s", s->why[i]);
 }
 
-/* --status, --metrics and --check, of one gate or all, once. */
+/*
+ * --status, --metrics and --check, of one gate or all, once. A gate that
+ * cannot be read makes it 125 (--check: 3), after the others are shown.
+ */
 static int
 show_once(const struct opts *o)
 {
-	struct gate_info *gi;
-	const char *failed = o->gate;
-	char **names;
-	size_t n, i;
+	struct snapshots s;
+	size_t i;
 	int r = 0;
 
-	if (gates_of(o, &names, &n) == -1 ||
-	    infos_of(o, names, n, &gi, &failed) == -1) {
+	if (snapshots_of(o->dir, o->all ? NULL : o->gate, o->conf, on_notify,
+	    &s) == -1) {
 		if (o->mode == MODE_CHECK) {
-			(void)printf("GATERUN UNKNOWN - cannot read gate '%s' in "
-			    "%s: %s\n", failed, o->dir, strerror(errno));
+			(void)printf("GATERUN UNKNOWN - cannot list the gates "
+			    "in %s: %s\n", o->dir, gate_strerror(errno));
 			exit(3);
 		}
+		if (o->all)
+			errx(EXIT_GATERUN, "cannot list the gates in %s: %s",
+			    o->dir, gate_strerror(errno));
 		die_gate(o, "cannot read");
 	}
+	report_failed(o, &s);
 	if (o->mode == MODE_CHECK)
-		r = report_check(stdout, names, gi, n, o->warn, o->crit,
+		r = report_check(stdout, s.names, s.gi, s.n, o->warn, o->crit,
 		    o->maxwait);
 	else if (o->mode == MODE_METRICS)
-		report_metrics(stdout, names, gi, n);
+		report_metrics(stdout, s.names, s.gi, s.n);
 	else if (o->json && o->all)
-		report_status_all_json(stdout, names, gi, n);
-	else if (o->json)
-		report_status_json(stdout, names[0], &gi[0]);
-	else if (o->all && n == 0)
+		report_status_all_json(stdout, s.names, s.gi, s.n);
+	else if (o->json && s.n > 0)
+		report_status_json(stdout, s.names[0], &s.gi[0]);
+	else if (o->all && s.n == 0 && s.nfailed == 0)
 		(void)printf("no gates in %s\n", o->dir);
 	else
-		for (i = 0; i < n; i++) {
+		for (i = 0; i < s.n; i++) {
 			if (i > 0)
 				(void)putchar('\n');
-			report_status(stdout, names[i], &gi[i]);
+			report_status(stdout, s.names[i], &s.gi[i]);
 		}
-	infos_free(gi, names, n);
+	if (s.nfailed > 0)
+		r = EXIT_GATERUN;
+	snapshots_free(&s);
 	return r;
 }
 

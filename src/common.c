@@ -1,6 +1,7 @@
 /*
- * Shared by gaterun and gaterun-httpd: the state directory and the
- * parsers of seconds, signals and limits.
+ * Shared by gaterun and gaterun-httpd: the state directory, the parsers
+ * of seconds, signals and limits, the limit a new gate gets, and the
+ * snapshots of a store's gates that status, metrics and the API show.
  */
 #include "config.h"
 
@@ -92,4 +93,135 @@ limit_parse(const char *s, unsigned min, unsigned *out)
 		return -1;
 	*out = (unsigned)v;
 	return 0;
+}
+
+int
+limit_default(const struct config *c, unsigned *out)
+{
+	const char *e;
+
+	*out = c != NULL && c->limit >= 0 ? (unsigned)c->limit :
+	    GATE_DEFAULT_LIMIT;
+	if ((e = getenv("GATERUN_LIMIT")) == NULL)
+		return 0;
+	return limit_parse(e, 0, out);
+}
+
+/*
+ * Read gate name of dir into gi: 0, or -1 with *why a new message naming
+ * the gate (NULL if even that could not be made).
+ */
+static int
+snapshot_one(const char *dir, const char *conf, const char *name,
+    void (*notify)(void *, const char *), struct gate_info *gi, char **why)
+{
+	struct config c;
+	struct gate *g;
+	const char *advice;
+	char err[512];
+	unsigned deflimit;
+	int e;
+
+	/* A wrong file was reported at start; here it gives no limit. */
+	(void)limit_default(config_read(conf, name, &c, err, sizeof(err)) ==
+	    0 ? &c : NULL, &deflimit);
+	memset(gi, 0, sizeof(*gi));
+	if (gate_open(&g, dir, name, deflimit, 0, notify, NULL) == 0) {
+		if (gate_info(g, gi) == 0) {
+			gate_close(g);
+			return 0;
+		}
+		e = errno;
+		gate_close(g);
+		errno = e;
+	}
+	e = errno;
+	advice = locate_advice(e, dir);
+	if (asprintf(why, "cannot read gate '%s' in %s: %s%s%s", name, dir,
+	    gate_strerror(e), advice != NULL ? ": " : "",
+	    advice != NULL ? advice : "") == -1)
+		*why = NULL;
+	return -1;
+}
+
+/* The names snapshots_of() reads: only, or every gate of dir. */
+static int
+names_of(const char *dir, const char *only, char ***names, size_t *n)
+{
+	if (only == NULL)
+		return gate_list(dir, names, n);
+	*n = 0;
+	if ((*names = calloc(1, sizeof(**names))) == NULL)
+		return -1;
+	if (((*names)[0] = strdup(only)) == NULL) {
+		free(*names);
+		return -1;
+	}
+	*n = 1;
+	return 0;
+}
+
+int
+snapshots_of(const char *dir, const char *only, const char *conf,
+    void (*notify)(void *, const char *), struct snapshots *s)
+{
+	char **names, **bad = NULL, *why;
+	size_t total, i;
+
+	memset(s, 0, sizeof(*s));
+	if (names_of(dir, only, &names, &total) == -1)
+		return -1;
+	s->names = names;
+	if ((s->gi = calloc(total + 1, sizeof(*s->gi))) == NULL ||
+	    (s->why = calloc(total + 1, sizeof(*s->why))) == NULL ||
+	    (bad = calloc(total + 1, sizeof(*bad))) == NULL)
+		goto fail;
+	/*
+	 * Read ones move to the front of names, in order (to an index no
+	 * greater than their own, already looked at); the others to bad.
+	 */
+	for (i = 0; i < total; i++) {
+		if (snapshot_one(dir, conf, names[i], notify, &s->gi[s->n],
+		    &why) == 0) {
+			names[s->n++] = names[i];
+			continue;
+		}
+		bad[s->nfailed] = names[i];
+		if ((s->why[s->nfailed++] = why) == NULL)
+			goto fail;
+	}
+	for (i = 0; i < s->nfailed; i++)
+		names[s->n + i] = bad[i];
+	free(bad);
+	return 0;
+fail:
+	/* Those not looked at yet are still in names[n + nfailed..]. */
+	for (i = 0; bad != NULL && i < s->nfailed; i++)
+		names[s->n + i] = bad[i];
+	free(bad);
+	for (i = 0; i < s->n; i++)
+		gate_info_free(&s->gi[i]);
+	free(s->gi);
+	for (i = 0; i < s->nfailed; i++)
+		free(s->why[i]);
+	free(s->why);
+	gate_list_free(names, total);
+	memset(s, 0, sizeof(*s));
+	errno = ENOMEM;
+	return -1;
+}
+
+void
+snapshots_free(struct snapshots *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		gate_info_free(&s->gi[i]);
+	free(s->gi);
+	for (i = 0; i < s->nfailed; i++)
+		free(s->why[i]);
+	free(s->why);
+	gate_list_free(s->names, s->n + s->nfailed);
+	memset(s, 0, sizeof(*s));
 }

@@ -23,4 +23,39 @@ int	signal_parse(const char *);
 /* An integer min..GATE_MAX_LIMIT, digits only. 0, or -1. */
 int	limit_parse(const char *, unsigned, unsigned *);
 
+struct config;
+struct gate_info;
+
+/*
+ * The limit a gate made now gets: $GATERUN_LIMIT, else the limit of c (the
+ * configuration read for that gate; NULL if there is none to go by), else
+ * GATE_DEFAULT_LIMIT. 0, or -1 if $GATERUN_LIMIT is set but no integer
+ * 0..GATE_MAX_LIMIT (*out is then what it is without it).
+ */
+int	limit_default(const struct config *, unsigned *);
+
+/*
+ * Gates of a store, each read on its own: the n read come first in names
+ * (with gi), the nfailed that could not be read after them (with why).
+ */
+struct snapshots {
+	char		**names;	/* n read, then nfailed not */
+	struct gate_info *gi;		/* n, for names[0..n-1] */
+	char		**why;		/* nfailed: "cannot read gate 'G' in
+					   DIR: why", for names[n..] */
+	size_t		n;
+	size_t		nfailed;
+};
+
+/*
+ * Snapshots of the gate only of the store at dir, or of every gate there
+ * when only is NULL. A gate is opened with the limit its configuration
+ * (conf) gives a new one; notify gets the engine's warnings. A gate that
+ * cannot be read is named in why, and the others are read all the same.
+ * 0, or -1 with errno if the store cannot be listed or memory runs out.
+ */
+int	snapshots_of(const char *, const char *, const char *,
+	    void (*)(void *, const char *), struct snapshots *);
+void	snapshots_free(struct snapshots *);
+
 #endif

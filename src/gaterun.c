@@ -157,9 +157,9 @@ configure(struct opts *o)
 	o->conf = (e = getenv("GATERUN_CONF")) != NULL && *e ? e : GATERUN_CONF;
 	if (config_read(o->conf, o->gate, &c, err, sizeof(err)) == -1)
 		errx(EXIT_GATERUN, "%s", err);
-	o->deflimit = c.limit >= 0 ? (unsigned)c.limit : GATE_DEFAULT_LIMIT;
-	if ((e = getenv("GATERUN_LIMIT")) != NULL)
-		o->deflimit = parse_limit(e, "GATERUN_LIMIT");
+	if (limit_default(&c, &o->deflimit) == -1)
+		errx(EXIT_GATERUN, "GATERUN_LIMIT must be an integer from 0 to "
+		    "%d: '%s'", GATE_MAX_LIMIT, getenv("GATERUN_LIMIT"));
 	if (c.log == 1)
 		o->log = 1;
 	if (c.group[0] != '\0')

@@ -33,24 +33,22 @@ on_notify(void *arg, const char *msg)
 }
 
 /*
- * The limit a gate made now gets, as gaterun(1) gives it: its section or
- * the file, overridden by GATERUN_LIMIT, else the default.
+ * The limit a gate made now gets, as gaterun(1) gives it (limit_default:
+ * GATERUN_LIMIT, checked at start, then its section or the file, else
+ * the default). A wrong file is logged.
  */
 unsigned
 deflimit_of(const struct server *sv, const char *gate)
 {
 	struct config c;
-	const char *e;
 	char why[512];
 	unsigned v;
+	int ok;
 
-	if ((e = getenv("GATERUN_LIMIT")) != NULL && limit_parse(e, 0, &v) == 0)
-		return v;
-	if (config_read(sv->conf, gate, &c, why, sizeof(why)) == -1) {
+	if (!(ok = config_read(sv->conf, gate, &c, why, sizeof(why)) == 0))
 		warnx("%s", why);
-		return GATE_DEFAULT_LIMIT;
-	}
-	return c.limit >= 0 ? (unsigned)c.limit : GATE_DEFAULT_LIMIT;
+	(void)limit_default(ok ? &c : NULL, &v);
+	return v;
 }
 
 /*
@@ -85,42 +83,32 @@ gate_snapshot(const struct server *sv, const char *name,
 	return 0;
 }
 
-/* Snapshots of every gate, for /api/gates, /metrics and /events. */
+/*
+ * Snapshots of every gate, for /api/gates, /metrics and /events: those
+ * that can be read (snapshots_of); each that cannot is logged by name.
+ */
 unsigned
 all_snapshots(const struct server *sv, char ***names, struct gate_info **gip,
     size_t *np, char *msg, size_t len)
 {
-	struct gate_info *gi;
-	unsigned code;
-	size_t i, n;
+	struct snapshots s;
+	size_t i;
 
-	if (gate_list(sv->dir, names, &n) == -1) {
+	if (snapshots_of(sv->dir, NULL, sv->conf, on_notify, &s) == -1) {
 		(void)snprintf(msg, len, "cannot list %s: %s", sv->dir,
-		    strerror(errno));
+		    gate_strerror(errno));
 		return MHD_HTTP_INTERNAL_SERVER_ERROR;
 	}
-	if ((gi = calloc(n + 1, sizeof(*gi))) == NULL) {
-		gate_list_free(*names, n);
-		(void)snprintf(msg, len, "%s", strerror(errno));
-		return MHD_HTTP_INTERNAL_SERVER_ERROR;
+	/* all_free() frees the n names read: the others go now. */
+	for (i = 0; i < s.nfailed; i++) {
+		warnx("%s", s.why[i]);
+		free(s.why[i]);
+		free(s.names[s.n + i]);
 	}
-	for (i = 0; i < n; i++) {
-		code = gate_snapshot(sv, (*names)[i], &gi[i], msg, len);
-		if (code != 0) {
-			if (code == MHD_HTTP_NOT_FOUND) {
-				/* removed since listed: show it empty */
-				gi[i].limit = deflimit_of(sv, (*names)[i]);
-				continue;
-			}
-			while (i-- > 0)
-				gate_info_free(&gi[i]);
-			free(gi);
-			gate_list_free(*names, n);
-			return code;
-		}
-	}
-	*gip = gi;
-	*np = n;
+	free(s.why);
+	*names = s.names;
+	*gip = s.gi;
+	*np = s.n;
 	return 0;
 }
 

@@ -50,6 +50,41 @@ load common
 	[[ "$output" == "GATERUN UNKNOWN - cannot read gate 'default'"* ]]
 }
 
+@test "--all: a gate that cannot be read is named, the others are shown, the exit says so" {
+	"$G" -g a --limit 2 >/dev/null
+	"$G" -g BAD -- true
+	"$G" -g c -- true
+	# A directory where BAD's state file should be: refused for root too.
+	rm "$GATERUN_DIR/BAD.gate"
+	mkdir "$GATERUN_DIR/BAD.gate"
+	why="gaterun: cannot read gate 'BAD' in $GATERUN_DIR: "
+	run --separate-stderr "$G" --all --status
+	[ "$status" -eq 125 ]
+	[[ "$stderr" == "$why"* ]]
+	[[ "$output" == "gate 'a': 0/2 active"*"gate 'c': 0/5 active"* ]]
+	[[ "$output" != *BAD* ]]
+	run --separate-stderr "$G" --all --status --json
+	[ "$status" -eq 125 ]
+	[[ "$stderr" == "$why"* ]]
+	[ "$(jq -r '[.gates[].gate] | join(" ")' <<<"$output")" = "a c" ]
+	run --separate-stderr "$G" --all --metrics
+	[ "$status" -eq 125 ]
+	[[ "$stderr" == "$why"* ]]
+	grep -qx 'gaterun_max_allowed{gate="a"} 2' <<<"$output"
+	grep -qx 'gaterun_max_allowed{gate="c"} 5' <<<"$output"
+	[[ "$output" != *BAD* ]]
+	run --separate-stderr "$G" --all --check
+	[ "$status" -eq 3 ]
+	[[ "$output" == "GATERUN UNKNOWN - ${why#gaterun: }"* ]]
+	# One gate: named as it was asked for; the others still read alone.
+	run --separate-stderr "$G" -g BAD --status
+	[ "$status" -eq 125 ]
+	[[ "$stderr" == "$why"* ]]
+	[ -z "$output" ]
+	run "$G" -g a --status
+	[ "$status" -eq 0 ]
+}
+
 @test "--all --check covers every gate, the worst state wins" {
 	"$G" -g a --limit 1 >/dev/null
 	"$G" -g b --limit 2 >/dev/null
