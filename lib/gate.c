@@ -57,6 +57,8 @@ _Static_assert(GATE_MAX_LIMIT == STATE_MAX_SLOTS,
     "GATE_MAX_LIMIT (gate.h) and STATE_MAX_SLOTS (state.h) must agree");
 
 #define MAX_WAKES	8
+#define STR2(x)		#x
+#define STR(x)		STR2(x)
 
 /* A slot this process holds. */
 struct held {
@@ -451,6 +453,19 @@ self_entry(struct txn *t, const struct gate_req *req, struct entry *e)
 	    req ? req->command : NULL);
 }
 
+/*
+ * 1 (errno EUSERS) if the line holds as many waiters as a state may: one
+ * more would be written and then refused by every reader.
+ */
+static int
+queue_full(const struct txn *t)
+{
+	if (t->s.st.nw < STATE_MAX_WAITERS)
+		return 0;
+	errno = EUSERS;
+	return 1;
+}
+
 /* Take a free slot now if nobody is queued; 1 taken, 0 not. */
 static int
 take_now(struct txn *t, const struct gate_req *req)
@@ -581,6 +596,12 @@ gate_strerror(int e)
 	case EPROTONOSUPPORT:
 		return "not a store this gaterun knows (give a directory, or "
 		    "file:DIRECTORY)";
+	case EUSERS:
+		return "the gate's queue is full (" STR(STATE_MAX_WAITERS)
+		    " waiting): try again later";
+	case EFBIG:
+		return "the gate's state would grow larger than gaterun reads "
+		    "back: refused";
 	default:
 		return strerror(e);
 	}
@@ -752,7 +773,7 @@ op_look(struct txn *t, void *arg)
 	if ((where = find_self(g, &t->s.st, g->ticket, &i)) == -1) {
 		if (g->notify != NULL)
 			g->notify(g->notify_arg, lost_msg(g));
-		if (self_entry(t, l->req, &e) == -1 ||
+		if (queue_full(t) || self_entry(t, l->req, &e) == -1 ||
 		    state_add(&t->s.st.w, &t->s.st.nw, &e) == -1 ||
 		    promote(t) == -1 ||
 		    (where = find_self(g, &t->s.st, g->ticket, &i)) == -1)
@@ -954,6 +975,8 @@ op_enqueue(struct txn *t, void *arg)
 		return -1;
 	if ((r = take_now(t, q->req)) != 0 || !q->wait)
 		return r;
+	if (queue_full(t))
+		return -1;
 	/* Only a waiter needs a wake fd: made here, not before. */
 	if (g->wakefd == -1 && (g->wakefd = s->ops->listen(s, g->addr)) == -1)
 		return -1;

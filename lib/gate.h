@@ -113,7 +113,8 @@ void	gate_close(struct gate *);
  * Ask for one more slot (a process may hold several). Returns 1 when a
  * slot free now is taken (see gate_slot); else, with wait set, joins the
  * line and returns 0 (then call gate_wait), without it 0 means full.
- * -1 on error (EBUSY: already in line).
+ * -1 on error (EBUSY: already in line; EUSERS: the line holds as many
+ * waiters as a state may, STATE_MAX_WAITERS).
  */
 int	gate_enqueue(struct gate *, const struct gate_req *, int);
 /*

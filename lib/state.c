@@ -31,8 +31,12 @@
 
 #include "state.h"
 
-#define LINE_MAX_BYTES	(16 + 10 * 24 + 2 * (4 * STATE_MAX_STR + 2))
 #define NFIELDS		12
+
+/* The most holders and waiters, at their largest, fit what we read. */
+_Static_assert(STATE_HEAD_MAX + (STATE_MAX_SLOTS + (size_t)STATE_MAX_WAITERS) *
+    STATE_LINE_MAX + sizeof("end\n") <= STATE_MAX_BYTES,
+    "a state at its ceilings would be larger than reading accepts");
 
 /* Free one record's strings. */
 static void
@@ -192,6 +196,48 @@ state_entry_decode(const struct entry *e, char **cwd, char **command)
 	return 0;
 }
 
+/* One unit of our encoding at s (a byte, \c, \ooo): length; *c, value. */
+static size_t
+enc_unit(const char *s, unsigned char *c)
+{
+	*c = (unsigned char)s[0];
+	if (s[0] != '\\' || s[1] == '\0')
+		return 1;
+	if (s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+	    s[3] >= '0' && s[3] <= '7') {
+		*c = (unsigned char)((s[1] - '0') << 6 | (s[2] - '0') << 3 |
+		    (s[3] - '0'));
+		return 4;
+	}
+	*c = (unsigned char)s[1];
+	return 2;
+}
+
+/*
+ * Cut the encoded string s to at most max bytes, STATE_CUT included: never
+ * inside an escape, and where the text is UTF-8 never inside a character
+ * (a run of more than three continuation bytes is not UTF-8: cut there).
+ * Returns its length.
+ */
+static size_t
+enc_cut(char *s, size_t max)
+{
+	size_t len = strlen(s), room = max - (sizeof(STATE_CUT) - 1), p, n;
+	size_t best = 0, run = 0;
+	unsigned char c;
+
+	if (len <= max)
+		return len;
+	for (p = 0; p <= room && p < len; p += n) {
+		n = enc_unit(s + p, &c);
+		run = (c & 0xc0) == 0x80 ? run + 1 : 0;
+		if (run == 0 || run > 3)
+			best = p;	/* the text before p can end here */
+	}
+	memcpy(s + best, STATE_CUT, sizeof(STATE_CUT));
+	return best + sizeof(STATE_CUT) - 1;
+}
+
 int
 state_entry_encode(struct entry *e, const char *cwd, const char *command)
 {
@@ -204,6 +250,8 @@ state_entry_encode(struct entry *e, const char *cwd, const char *command)
 	    stravis(&ec, c, VIS_WHITE | VIS_OCTAL | VIS_CSTYLE) < 0 ||
 	    stravis(&em, m, VIS_WHITE | VIS_OCTAL | VIS_CSTYLE) < 0)
 		goto out;
+	(void)enc_cut(ec, STATE_CWD_ENC);
+	(void)enc_cut(em, STATE_CMD_ENC);
 	entry_free(e);
 	if (asprintf(&e->strs, ":%s :%s", ec, em) < 0) {
 		e->strs = NULL;
@@ -216,6 +264,25 @@ out:
 	free(m);
 	free(ec);
 	free(em);
+	return r;
+}
+
+/*
+ * Strings longer than a record keeps (an older gaterun wrote them): cut,
+ * so that the state written back stays within its ceiling. 0 or -1.
+ */
+static int
+entry_refit(struct entry *e, const char *cwd, size_t lc, const char *cmd,
+    size_t lm)
+{
+	char *dc, *dm = NULL;
+	int r = -1;
+
+	if ((dc = str_decode(cwd, lc)) != NULL &&
+	    (dm = str_decode(cmd, lm)) != NULL)
+		r = state_entry_encode(e, dc, dm);
+	free(dc);
+	free(dm);
 	return r;
 }
 
@@ -255,6 +322,8 @@ entry_parse(char **f, struct entry *e)
 	if (f[11] != f[10] + l10 + 1 || !str_valid(f[10], l10) ||
 	    !str_valid(f[11], l11))
 		return -1;
+	if (l10 - 1 > STATE_CWD_ENC || l11 - 1 > STATE_CMD_ENC)
+		return entry_refit(e, f[10], l10, f[11], l11);
 	f[10][l10] = ' ';
 	e->strs = f[10];
 	e->strslen = l10 + 1 + l11;
@@ -387,9 +456,9 @@ state_parse(const char *buf, size_t len, struct state *st, int salvage,
 				break;
 			FAIL("last line is not complete");
 		}
-		if (ended)
+		if (ended && !salvage)
 			FAIL("data after the end line");
-		if ((size_t)(nl - p) > LINE_MAX_BYTES ||
+		if ((size_t)(nl - p) > STATE_READ_LINE_MAX ||
 		    memchr(p, '\0', (size_t)(nl - p)) != NULL) {
 			if (salvage)
 				continue;
@@ -437,6 +506,23 @@ bad:
 	state_free(st);
 	errno = EINVAL;
 	return -1;
+}
+
+int
+state_line_weight(const char *s, size_t n)
+{
+	static const char *const heavy[] = {
+		"h ", STATE_MAGIC " ", "boot ", "limit ", "ticket ",
+		"acquired ", "waitns "
+	};
+	size_t i, k;
+
+	for (i = 0; i < sizeof(heavy) / sizeof(heavy[0]); i++) {
+		k = strlen(heavy[i]);
+		if (n >= k && memcmp(s, heavy[i], k) == 0)
+			return 2;
+	}
+	return n >= 2 && memcmp(s, "w ", 2) == 0;
 }
 
 /*

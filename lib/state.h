@@ -19,6 +19,22 @@
 #define STATE_MAX_BYTES		(64u << 20)	/* refuse larger files */
 #define STATE_MAX_STR		1024		/* cwd and command, decoded */
 #define STATE_ADDR_LEN		16		/* wake socket name, hex */
+/*
+ * What a record keeps of cwd and command, encoded: longer ones are cut
+ * (at a character) and end in STATE_CUT. So that the most records a state
+ * holds always fit in STATE_MAX_BYTES: a record line takes at most
+ * STATE_LINE_MAX bytes (176 of numbers, spaces and kind at their widest),
+ * a header STATE_HEAD_MAX, and a transaction never writes what reading
+ * would refuse. Strings up to STATE_MAX_STR decoded (an older gaterun's)
+ * are still read, and cut as they are.
+ */
+#define STATE_CWD_ENC		150
+#define STATE_CMD_ENC		310
+#define STATE_CUT		"..."
+#define STATE_LINE_MAX		(176 + STATE_CWD_ENC + STATE_CMD_ENC)
+#define STATE_HEAD_MAX		256
+/* The longest line read at all (older files); longer ones are damage. */
+#define STATE_READ_LINE_MAX	(16 + 10 * 24 + 2 * (4 * STATE_MAX_STR + 2))
 
 /* One holder or waiter. */
 struct entry {
@@ -60,9 +76,18 @@ struct state {
  * parse are kept: that is how holders survive a damaged file.
  */
 int	state_parse(const char *, size_t, struct state *, int, const char **);
+/*
+ * How much a line of a state file matters to a salvage that cannot keep
+ * all: 2 for the header and holders (a holder forgotten lets one command
+ * too many in), 1 for a waiter (one forgotten queues again), 0 else.
+ */
+int	state_line_weight(const char *, size_t);
 /* Format st into a malloc'd buffer; returns 0 or -1. */
 int	state_format(const struct state *, char **, size_t *);
-/* Set e's strings from cwd and command (NULL: empty); 0 or -1. */
+/*
+ * Set e's strings from cwd and command (NULL: empty), each cut to what a
+ * record keeps (STATE_CWD_ENC, STATE_CMD_ENC); 0 or -1.
+ */
 int	state_entry_encode(struct entry *, const char *, const char *);
 /* Decode e's strings into malloc'd *cwd and *command; 0 or -1. */
 int	state_entry_decode(const struct entry *, char **, char **);

@@ -41,6 +41,8 @@
 
 #define SUFFIX		".gate"
 #define SUFFIX_LEN	5
+#define SALVAGE_MAX_BYTES (1ull << 30)	/* of an oversized file, read no more */
+#define SIEVE_CHUNK	(1u << 16)
 
 struct fstore {
 	struct store	base;
@@ -308,10 +310,82 @@ parse_or_salvage(struct fstore *f, struct store_txn *t, const char *buf,
 	return 0;
 }
 
+/*
+ * Keep line (len bytes at buf + start) of an oversized file if it fits
+ * its share: the header and holders all of STATE_MAX_BYTES, the waiters
+ * the first half, so that holders written after them still find room.
+ */
+static int
+sieve_keeps(const char *buf, size_t start, size_t len)
+{
+	switch (state_line_weight(buf + start, len - start)) {
+	case 2:
+		return 1;
+	case 1:
+		return len < STATE_MAX_BYTES / 2;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * A state file larger than reading accepts (an older gaterun's, or forged):
+ * read it anyway, up to SALVAGE_MAX_BYTES, line by line, into a buffer of
+ * at most STATE_MAX_BYTES keeping what matters most (sieve_keeps); lines
+ * too long for any record are dropped. *bufp as read_fd_all gives it.
+ */
+static int
+read_sieved(int fd, char **bufp, size_t *lenp)
+{
+	size_t len = 0, start = 0, piece, total = 0;
+	char *buf, *chunk, *p, *end, *nl;
+	int skip = 0;
+	ssize_t n;
+
+	if (lseek(fd, 0, SEEK_SET) == -1 ||
+	    (buf = malloc(STATE_MAX_BYTES + 1 + SIEVE_CHUNK)) == NULL)
+		return -1;
+	chunk = buf + STATE_MAX_BYTES + 1;
+	while (total < SALVAGE_MAX_BYTES &&
+	    (n = read_full(fd, chunk, SIEVE_CHUNK)) > 0) {
+		total += (size_t)n;
+		for (p = chunk, end = chunk + n; p < end; p += piece + 1) {
+			nl = memchr(p, '\n', (size_t)(end - p));
+			piece = (size_t)((nl != NULL ? nl : end) - p);
+			if (!skip && (len - start + piece > STATE_READ_LINE_MAX ||
+			    len + piece + 1 > STATE_MAX_BYTES)) {
+				skip = 1;	/* too long: up to its end */
+				len = start;
+			}
+			if (!skip) {
+				memcpy(buf + len, p, piece);
+				len += piece;
+			}
+			if (nl == NULL)
+				break;
+			if (!skip && sieve_keeps(buf, start, len))
+				buf[len++] = '\n';
+			else
+				len = start;
+			start = len;
+			skip = 0;
+		}
+	}
+	if (n == -1) {
+		free(buf);
+		return -1;
+	}
+	buf[start] = '\0';		/* a last line never ended is dropped */
+	*bufp = buf;
+	*lenp = start;
+	return 0;
+}
+
 /* Read the state (fresh if there is none). Lock held. */
 static int
 load(struct fstore *f, struct store_txn *t)
 {
+	const char *why;
 	size_t len;
 	char *buf;
 	int fd, r;
@@ -330,14 +404,20 @@ load(struct fstore *f, struct store_txn *t)
 		return -1;
 	}
 	r = read_fd_all(fd, STATE_MAX_BYTES, &buf, &len);
-	(void)xclose(fd);
-	if (r == -1) {
-		if (errno != EFBIG)
-			return -1;
-		move_aside(f, "larger than any real gate");
-		t->lost = t->dirty = 1;
-		return 0;
+	if (r == -1 && errno == EFBIG) {
+		/* Keep its live holders and its limit all the same. */
+		if ((r = read_sieved(fd, &buf, &len)) == 0) {
+			move_aside(f, "larger than any real gate");
+			t->lost = t->dirty = 1;
+			r = state_parse(buf, len, &t->st, 1, &why);
+			free(buf);
+		}
+		(void)xclose(fd);
+		return r;
 	}
+	(void)xclose(fd);
+	if (r == -1)
+		return -1;
 	r = parse_or_salvage(f, t, buf, len);
 	free(buf);
 	return r;
@@ -397,6 +477,12 @@ save(struct fstore *f, const struct state *st)
 
 	if (state_format(st, &buf, &len) == -1)
 		return -1;
+	if (len > STATE_MAX_BYTES) {
+		/* Never write what reading would refuse (state.h: never). */
+		free(buf);
+		errno = EFBIG;
+		return -1;
+	}
 	(void)unlinkat(f->dirfd, f->tmpname, 0);
 	fd = openat(f->dirfd, f->tmpname, O_WRONLY | O_CREAT | O_EXCL |
 	    O_NOFOLLOW | O_CLOEXEC, f->mode);

@@ -435,6 +435,9 @@ do_run(const struct opts *o)
 		unpark(&rn);
 	if (r == -1 && errno == EINTR)
 		die_of(got_stop, &ss);
+	if (r == -1 && errno == EUSERS)
+		errx(EXIT_GATERUN, "cannot queue on gate '%s': %s", o->gate,
+		    gate_strerror(errno));
 	if (r == -1)
 		die_gate(o, "cannot take a slot of");
 	if (r == 0) {

@@ -14,13 +14,17 @@
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
-/* What the parser accepted must decode, within bounds. */
+/*
+ * What the parser accepted must decode, within bounds, and be no longer
+ * than a record keeps (so that a state at its ceilings fits the cap).
+ */
 static void
 decodes(const struct entry *e)
 {
 	char *cwd, *cmd;
 
-	if (state_entry_decode(e, &cwd, &cmd) == -1 ||
+	if (e->strslen > 3 + STATE_CWD_ENC + STATE_CMD_ENC ||
+	    state_entry_decode(e, &cwd, &cmd) == -1 ||
 	    strlen(cwd) > STATE_MAX_STR || strlen(cmd) > STATE_MAX_STR)
 		abort();
 	free(cwd);

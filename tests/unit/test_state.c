@@ -238,3 +238,202 @@ Test(state, salvage_of_nothing_gives_defaults)
 	cr_assert(eq(sz, st.nh, 0));
 	state_free(&st);
 }
+
+/*
+ * A record as large as a record can be: numbers at their bounds, a cwd of
+ * 5 x 250 and a command of 1,100 bytes from 0x80-0xfe (each byte encodes
+ * to four), as in the issue that wrote 67,112,051 bytes.
+ */
+static void
+huge_entry(struct entry *e, int slot, uint64_t ticket)
+{
+	char cwd[5 * 251 + 1], cmd[1101];
+	size_t i;
+
+	for (i = 0; i < sizeof(cwd) - 1; i++)
+		cwd[i] = i % 251 == 0 ? '/' : (char)(0x80 + i % 0x7f);
+	cwd[sizeof(cwd) - 1] = '\0';
+	for (i = 0; i < sizeof(cmd) - 1; i++)
+		cmd[i] = (char)(0x80 + i % 0x7f);
+	cmd[sizeof(cmd) - 1] = '\0';
+	memset(e, 0, sizeof(*e));
+	e->slot = slot;
+	e->ticket = ticket;
+	e->wrapper.pid = e->cmd.pid = INT32_MAX;
+	e->wrapper.start = e->cmd.start = LLONG_MAX;
+	e->uid = UINT32_MAX - 1;
+	e->time_ns = LLONG_MAX;
+	if (slot < 0)
+		strcpy(e->addr, "0123456789abcdef");
+	cr_assert(eq(int, state_entry_encode(e, cwd, cmd), 0));
+}
+
+/* Bytes a state of st's header and the record e takes, less the header. */
+static size_t
+record_bytes(const struct state *st, const struct entry *e)
+{
+	struct state one = *st;
+	size_t len0, len1;
+	char *buf;
+
+	one.nh = one.nw = 0;
+	cr_assert(eq(int, state_format(&one, &buf, &len0), 0));
+	free(buf);
+	if (e->slot >= 0) {
+		one.h = (struct entry *)e;
+		one.nh = 1;
+	} else {
+		one.w = (struct entry *)e;
+		one.nw = 1;
+	}
+	cr_assert(eq(int, state_format(&one, &buf, &len1), 0));
+	free(buf);
+	return len1 - len0;
+}
+
+/*
+ * A transaction never writes what it could not read back: however long
+ * the strings, the most holders and waiters a state may hold, every
+ * record as large as it can be, format within STATE_MAX_BYTES and parse
+ * back.
+ */
+Test(state, the_largest_state_fits_the_cap)
+{
+	size_t nh = STATE_MAX_SLOTS, nw = STATE_MAX_WAITERS, len, i;
+	struct state st, back;
+	struct entry h, w;
+	const char *why;
+	char *buf;
+
+	memset(&st, 0, sizeof(st));
+	st.limit = STATE_MAX_SLOTS;
+	st.next_ticket = (uint64_t)LLONG_MAX;
+	st.acquired = st.wait_ns = (uint64_t)LLONG_MAX;
+	memcpy(st.boot, BOOT, 37);
+	huge_entry(&h, STATE_MAX_SLOTS - 1, (uint64_t)LLONG_MAX - 1);
+	huge_entry(&w, -1, (uint64_t)LLONG_MAX - 1);
+	/* Cheap first: the records times their ceilings, plus the header. */
+	cr_assert(le(sz, nh * record_bytes(&st, &h) + nw * record_bytes(&st,
+	    &w) + 256, (size_t)STATE_MAX_BYTES), "records of %zu and %zu bytes",
+	    record_bytes(&st, &h), record_bytes(&st, &w));
+	/* Then the real thing, every record sharing the same strings. */
+	cr_assert(ne(ptr, (st.h = calloc(nh, sizeof(*st.h))), NULL));
+	cr_assert(ne(ptr, (st.w = calloc(nw, sizeof(*st.w))), NULL));
+	for (i = 0; i < nh; i++) {
+		st.h[i] = h;
+		st.h[i].slot = (int)i;
+		st.h[i].ticket = (uint64_t)LLONG_MAX - 1 - nw - i;
+		st.h[i].strs_shared = 1;
+	}
+	for (i = 0; i < nw; i++) {
+		st.w[i] = w;
+		st.w[i].ticket = (uint64_t)LLONG_MAX - 1 - nw + i;
+		st.w[i].strs_shared = 1;
+	}
+	st.nh = nh;
+	st.nw = nw;
+	cr_assert(eq(int, state_format(&st, &buf, &len), 0));
+	cr_assert(le(sz, len, (size_t)STATE_MAX_BYTES));
+	cr_assert(eq(int, state_parse(buf, len, &back, 0, &why), 0), "%s", why);
+	cr_assert(eq(sz, back.nh, nh));
+	cr_assert(eq(sz, back.nw, nw));
+	free(buf);
+	state_free(&back);
+	state_free(&st);
+	free(h.strs);
+	free(w.strs);
+}
+
+/* Strings longer than a record keeps are cut, marked, at a character. */
+Test(state, long_strings_are_cut_and_marked)
+{
+	char cwd[400], cmd[400], *dc, *dm;
+	struct entry e;
+	size_t i;
+
+	memset(&e, 0, sizeof(e));
+	cr_assert(eq(int, state_entry_encode(&e, "/tmp", "make -j4"), 0));
+	cr_assert(eq(int, state_entry_decode(&e, &dc, &dm), 0));
+	cr_assert(eq(str, dc, "/tmp"));
+	cr_assert(eq(str, dm, "make -j4"));
+	free(dc);
+	free(dm);
+	/* ASCII: the first STATE_CWD_ENC - 3 bytes, then "...". */
+	memset(cwd, 'c', sizeof(cwd) - 1);
+	cwd[sizeof(cwd) - 1] = '\0';
+	/* UTF-8, two bytes a character (\303\251, 8 encoded): no half one. */
+	for (i = 0; i + 2 < sizeof(cmd); i += 2) {
+		cmd[i] = '\xc3';
+		cmd[i + 1] = '\xa9';
+	}
+	cmd[i] = '\0';
+	cr_assert(eq(int, state_entry_encode(&e, cwd, cmd), 0));
+	cr_assert(le(sz, e.strslen, 3 + STATE_CWD_ENC + STATE_CMD_ENC));
+	cr_assert(eq(int, state_entry_decode(&e, &dc, &dm), 0));
+	cr_assert(eq(sz, strlen(dc), STATE_CWD_ENC));
+	cr_assert(eq(int, strncmp(dc, cwd, STATE_CWD_ENC - 3), 0));
+	cr_assert(eq(str, dc + STATE_CWD_ENC - 3, STATE_CUT));
+	cr_assert(eq(sz, (strlen(dm) - 3) % 2, 0), "cut inside a character");
+	cr_assert(eq(sz, strlen(dm) - 3, (STATE_CMD_ENC - 3) / 8 * 2));
+	cr_assert(eq(str, dm + strlen(dm) - 3, STATE_CUT));
+	free(dc);
+	free(dm);
+	free(e.strs);
+}
+
+/*
+ * A record an older gaterun wrote, with strings longer than a record now
+ * keeps: read (it may be a live holder), cut, and so written back within
+ * the ceiling.
+ */
+Test(state, older_long_records_are_read_and_cut)
+{
+	char *s, *p, *dc, *dm;
+	struct state st;
+	size_t i;
+
+	cr_assert(ne(ptr, (s = malloc(strlen(HDR) + 64 + 2 * 4096 + 8)), NULL));
+	p = s + sprintf(s, HDR "h 0 1 10 20 0 0 0 5 - :");
+	for (i = 0; i < 1024; i++)
+		p += sprintf(p, "\\200");
+	p += sprintf(p, " :");
+	for (i = 0; i < 1024; i++)
+		p += sprintf(p, "x");
+	(void)sprintf(p, "\nend\n");
+	cr_assert(eq(int, parse(s, &st), 0));
+	cr_assert(eq(sz, st.nh, 1));
+	cr_assert(le(sz, st.h[0].strslen, 3 + STATE_CWD_ENC + STATE_CMD_ENC));
+	cr_assert(eq(int, state_entry_decode(&st.h[0], &dc, &dm), 0));
+	cr_assert(eq(sz, strlen(dm), STATE_CMD_ENC));
+	cr_assert(eq(str, dm + STATE_CMD_ENC - 3, STATE_CUT));
+	cr_assert(eq(str, dc + strlen(dc) - 3, STATE_CUT));
+	free(dc);
+	free(dm);
+	state_free(&st);
+	free(s);
+}
+
+/* A salvage reads on past an "end" in the middle (strict refuses it). */
+Test(state, salvage_reads_past_an_end_line)
+{
+	const char *s = HDR "end\nlimit 3\nh 0 1 10 20 0 0 0 5 - :/ :ok\n";
+	struct state st;
+	const char *why;
+
+	cr_assert(eq(int, state_parse(s, strlen(s), &st, 1, &why), 0));
+	cr_assert(eq(u32, st.limit, 3));
+	cr_assert(eq(sz, st.nh, 1));
+	state_free(&st);
+}
+
+/* What a salvage of an oversized file keeps first. */
+Test(state, line_weights)
+{
+	cr_assert(eq(int, state_line_weight("h 0 1", 5), 2));
+	cr_assert(eq(int, state_line_weight("limit 3", 7), 2));
+	cr_assert(eq(int, state_line_weight("gaterun-state 1", 15), 2));
+	cr_assert(eq(int, state_line_weight("w - 1", 5), 1));
+	cr_assert(eq(int, state_line_weight("end", 3), 0));
+	cr_assert(eq(int, state_line_weight("xyz", 3), 0));
+	cr_assert(eq(int, state_line_weight("h", 1), 0));
+}

@@ -1,0 +1,72 @@
+#!/usr/bin/env bats
+# The file store's limits: a state never grows past what reading accepts,
+# and a state file larger than that (an older gaterun's, or forged) is
+# salvaged with every live holder and the limit it names.
+
+load common
+
+# The start time of PID (field 22 of /proc/PID/stat), as records hold it.
+start_of() {
+	sed 's/.*) //' "/proc/$1/stat" | cut -d' ' -f20
+}
+
+# A holder record of slot $1, ticket $2, for the live process $3.
+holder() {
+	echo "h $1 $2 $3 $(start_of "$3") 0 0 0 1 - :/ :sleep"
+}
+
+@test "an oversized state file: the salvage keeps every live holder and the limit" {
+	"$G" --limit 2 >/dev/null
+	bg sleep 123457
+	a=$BG
+	bg sleep 123458
+	b=$BG
+	# 8,200 waiter lines of 8 KB each (a process long gone, whose cwd and
+	# command are 1,024 bytes of 0x80): 67 MB, more than reading accepts.
+	enc=$(printf '\\200%.0s' $(seq 1024))
+	{
+		echo "gaterun-state 1"
+		echo "boot $(cat /proc/sys/kernel/random/boot_id)"
+		printf 'limit 2\nticket 10\nacquired 2\nwaitns 0\n'
+		holder 0 1 "$a"
+		yes "w - 5 999999 1 0 0 0 1 ab :$enc :$enc" | head -n 8200
+		holder 1 2 "$b"		# forged: a holder after the waiters
+		echo end
+	} > "$GATERUN_DIR/default.gate"
+	[ "$(stat -c %s "$GATERUN_DIR/default.gate")" -gt $((64 << 20)) ]
+	run "$G" -n -- echo ran
+	echo "$output"
+	[ "$status" -eq 75 ]
+	[[ "${lines[0]}" == *"default.gate is damaged (larger than any real gate): moved aside"* ]]
+	[ "${lines[-1]}" = "gaterun: cannot start: maximum concurrent processes reached (2/2 on gate 'default')" ]
+	[ "$(status_field .max_allowed)" = 2 ]
+	[ "$(status_field '.active_pids | sort | join(" ")')" = "$(printf '%s\n' "$a" "$b" | sort | paste -sd' ')" ]
+	[ "$(stat -c %s "$GATERUN_DIR/default.gate")" -lt 4096 ]
+}
+
+@test "a full queue refuses one more waiter with a clear message, and the state stays readable" {
+	"$G" --limit 1 >/dev/null
+	bg sleep 123459
+	w=$BG
+	# A live holder, then 100,000 live waiters (the ceiling a state holds).
+	{
+		echo "gaterun-state 1"
+		echo "boot $(cat /proc/sys/kernel/random/boot_id)"
+		printf 'limit 1\nticket 200000\nacquired 1\nwaitns 0\n'
+		holder 0 1 "$w"
+		awk -v p="$w" -v s="$(start_of "$w")" 'BEGIN {
+			for (i = 2; i < 100002; i++)
+				printf "w - %d %d %d 0 0 0 1 ab :/ :x\n", i, p, s }'
+		echo end
+	} > "$GATERUN_DIR/default.gate"
+	run "$G" -w 5 -- echo ran
+	echo "$output"
+	[ "$status" -eq 125 ]
+	[ "$output" = "gaterun: cannot queue on gate 'default': the gate's queue is full (100000 waiting): try again later" ]
+	# Nothing was written: the state reads as it was, not damaged.
+	run "$G" -n -- echo ran
+	[ "$status" -eq 75 ]
+	[ "$output" = "gaterun: cannot start: maximum concurrent processes reached (1/1 on gate 'default')" ]
+	[ "$(grep -c '^w ' "$GATERUN_DIR/default.gate")" -eq 100000 ]
+	[ -z "$(find "$GATERUN_DIR" -name 'default.corrupt-*')" ]
+}
