@@ -64,6 +64,42 @@ void		on_notify(void *, const char *);
 /* gaterun.c: open o->gate (made on first use if create), or die. */
 struct gate	*open_gate(const struct opts *, int);
 
+/*
+ * job.c: the command as a job of its own (process group, terminal, job
+ * control). Not used with -x, where gaterun becomes the command.
+ */
+struct job {
+	pid_t	cmd;		/* the command */
+	pid_t	pgrp;		/* its process group: cmd, or ours if !own */
+	pid_t	ours;		/* our process group, the caller's */
+	int	own;		/* the command leads a process group of its own */
+	int	tty;		/* our controlling terminal, or -1 */
+	int	give;		/* a job of our own: the command's group gets
+				   the terminal whenever ours has it */
+	int	held;		/* the command had or wanted the terminal when
+				   it last stopped */
+};
+
+/* Open the terminal; choose whether the command gets a group of its own. */
+void	job_init(struct job *);
+/* In the forked child, before anything: join the command's group. */
+void	job_child(const struct job *);
+/* In the parent, after fork: the same (whichever runs first wins). */
+void	job_forked(const struct job *, pid_t);
+/* Just before the command runs: give it the terminal if ours has it. */
+void	job_start(struct job *, pid_t);
+/* Pass a signal on to the command's process group (or to it alone). */
+void	job_signal(const struct job *, int);
+/*
+ * The command stopped with sig: hand it the terminal it asked for, or take
+ * the terminal back and stop ourselves with sig; returns once continued.
+ */
+void	job_stopped(struct job *, int);
+/* We were continued: the terminal to the command's group, then SIGCONT. */
+void	job_continued(struct job *);
+/* The command is gone: take the terminal back, close it. */
+void	job_ended(struct job *);
+
 /* run.c: take a slot, run the command, give the slot back. */
 int	do_run(const struct opts *);
 

@@ -30,13 +30,15 @@
 static volatile sig_atomic_t got_stop;		/* leave the queue */
 static volatile sig_atomic_t got_chld;
 static volatile sig_atomic_t pending[NSIG];	/* to forward to CMD */
+static volatile sig_atomic_t shared_group;	/* CMD is in our group */
 
 /*
- * Signals we catch: those forwarded to CMD (they also end a wait in
- * line), then SIGCHLD.
+ * Signals we catch: those forwarded to CMD (all but SIGTSTP also end a
+ * wait in line; SIGTSTP is caught only once CMD runs), then SIGCHLD.
  */
 static const int our_sigs[] = {
 	SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT,
+	SIGTSTP,
 	SIGCHLD		/* last: caught, never forwarded */
 };
 #define NOURS	(sizeof(our_sigs) / sizeof(our_sigs[0]))
@@ -51,13 +53,14 @@ on_signal(int sig, siginfo_t *si, void *ctx)
 		got_chld = 1;
 		return;
 	}
-	if (sig != SIGWINCH && sig != SIGCONT)
+	if (sig != SIGWINCH && sig != SIGCONT && sig != SIGTSTP)
 		got_stop = sig;
 	/*
-	 * A terminal's signal (SI_KERNEL) went to the whole foreground
-	 * process group, CMD included: forwarding it would deliver it twice.
+	 * When CMD shares our process group, a terminal's signal (SI_KERNEL)
+	 * went to the whole group, CMD included: forwarding it would deliver
+	 * it twice. In a group of its own CMD got nothing: pass it on.
 	 */
-	if (si == NULL || si->si_code != SI_KERNEL)
+	if (si == NULL || si->si_code != SI_KERNEL || !shared_group)
 		pending[sig] = 1;
 }
 
@@ -91,7 +94,7 @@ signals_setup(struct sigsaved *ss)
 		if (sigaction(sig, NULL, &old) == -1)
 			err(EXIT_GATERUN, "sigaction");
 		ss->ignored[sig] = old.sa_handler == SIG_IGN;
-		if (ss->ignored[sig] && sig != SIGCHLD)
+		if ((ss->ignored[sig] && sig != SIGCHLD) || sig == SIGTSTP)
 			continue;
 		sigaddset(&ss->ours, sig);
 	}
@@ -110,6 +113,29 @@ signals_setup(struct sigsaved *ss)
 		    sigaction(sig, &sa, NULL) == -1)
 			err(EXIT_GATERUN, "sigaction");
 	}
+}
+
+/*
+ * Once CMD runs, SIGTSTP too is caught (and passed on: CMD then stops, and
+ * so do we); before, Ctrl-Z stops a waiter as it stops any process.
+ */
+static void
+signals_run(const struct sigsaved *ss, sigset_t *sleepmask)
+{
+	struct sigaction sa;
+	sigset_t set;
+
+	if (ss->ignored[SIGTSTP])
+		return;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_signal;
+	sa.sa_flags = SA_SIGINFO;
+	sigfillset(&sa.sa_mask);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTSTP);
+	(void)sigprocmask(SIG_BLOCK, &set, NULL);
+	if (sigaction(SIGTSTP, &sa, NULL) == 0)
+		(void)sigdelset(sleepmask, SIGTSTP);
 }
 
 /* In the child: the caller's dispositions and mask, as if never wrapped. */
@@ -179,11 +205,13 @@ on_progress(void *arg, size_t pos, size_t nq)
 
 /* The child: wait for the go-ahead (the slot number), then exec CMD. */
 static void __dead
-child(int go, const struct opts *o, const struct sigsaved *ss)
+child(int go, const struct opts *o, const struct sigsaved *ss,
+    const struct job *job)
 {
 	char slot[16];
 	ssize_t n;
 
+	job_child(job);
 	signals_restore(ss);
 	n = read_full(go, slot, sizeof(slot) - 1);
 	if (n <= 0)
@@ -230,43 +258,20 @@ exec_cmd(struct gate *g, const struct opts *o, const struct sigsaved *ss)
 	exit(e == ENOENT || e == ENOTDIR ? EXIT_NOTFOUND : EXIT_NOEXEC);
 }
 
-/* Forward what arrived for CMD. */
+/* Forward what arrived for CMD; being continued continues CMD's job. */
 static void
-forward(pid_t pid)
+forward(struct job *job)
 {
 	size_t i;
 
 	for (i = 0; i < NFWD; i++)
 		if (pending[our_sigs[i]]) {
 			pending[our_sigs[i]] = 0;
-			(void)kill(pid, our_sigs[i]);
+			if (our_sigs[i] == SIGCONT)
+				job_continued(job);
+			else
+				job_signal(job, our_sigs[i]);
 		}
-}
-
-/*
- * CMD stopped: stop ourselves with the same signal, so that whoever waits
- * for us (a shell) sees the job stop as it would see CMD stop, then
- * continue CMD once we are continued. The kernel discards SIGTSTP, SIGTTIN
- * and SIGTTOU in an orphaned process group: then we return at once.
- */
-static void
-stop_self(int sig, pid_t pid)
-{
-	struct sigaction dfl, old;
-	sigset_t set, prev;
-	int caught;
-
-	memset(&dfl, 0, sizeof(dfl));
-	dfl.sa_handler = SIG_DFL;
-	caught = sig != SIGSTOP && sigaction(sig, &dfl, &old) == 0;
-	sigemptyset(&set);
-	sigaddset(&set, sig);
-	(void)sigprocmask(SIG_UNBLOCK, &set, &prev);
-	(void)raise(sig);		/* stopped here until SIGCONT */
-	(void)sigprocmask(SIG_SETMASK, &prev, NULL);
-	if (caught)
-		(void)sigaction(sig, &old, NULL);
-	(void)kill(pid, SIGCONT);
 }
 
 /*
@@ -274,16 +279,16 @@ stop_self(int sig, pid_t pid)
  * stopping when it stops. Returns CMD's wait status, or -1.
  */
 static int
-wait_cmd(pid_t pid, const sigset_t *sleepmask)
+wait_cmd(struct job *job, const sigset_t *sleepmask)
 {
+	pid_t p, pid = job->cmd;
 	int st, cst = 0, done = 0;
-	pid_t p;
 
 	for (;;) {
 		got_chld = 0;
 		while ((p = waitpid(-1, &st, WNOHANG | WUNTRACED)) > 0)
 			if (p == pid && WIFSTOPPED(st))
-				stop_self(WSTOPSIG(st), pid);
+				job_stopped(job, WSTOPSIG(st));
 			else if (p == pid) {
 				cst = st;
 				done = 1;
@@ -294,7 +299,7 @@ wait_cmd(pid_t pid, const sigset_t *sleepmask)
 			return cst;
 		if (p == -1 && errno == ECHILD)
 			return -1;
-		forward(pid);
+		forward(job);
 		if (!got_chld)
 			(void)sigsuspend(sleepmask);
 	}
@@ -304,6 +309,7 @@ wait_cmd(pid_t pid, const sigset_t *sleepmask)
 struct runner {
 	const struct opts	*o;
 	const struct sigsaved	*ss;
+	struct job		*job;
 	struct gate		*g;
 	pid_t			pid;	/* parked child, or -1 */
 	int			go;	/* write end of its go pipe */
@@ -325,8 +331,9 @@ park(struct runner *rn)
 	}
 	if (rn->pid == 0) {
 		(void)xclose(go[1]);
-		child(go[0], rn->o, rn->ss);
+		child(go[0], rn->o, rn->ss, rn->job);
 	}
+	job_forked(rn->job, rn->pid);
 	(void)xclose(go[0]);
 	rn->go = go[1];
 	return 0;
@@ -387,16 +394,68 @@ take_slot(struct runner *rn, const struct gate_req *req,
 	return r;
 }
 
+/*
+ * The slot is held: start CMD (forked ahead, or now) in the foreground of
+ * the terminal when ours has it, and wait for it. Returns its wait status,
+ * or -1 (it did not run, or could not be waited for).
+ */
+static int
+run_held(struct runner *rn, sigset_t *sleepmask, const char *command,
+    int64_t t0)
+{
+	const struct opts *o = rn->o;
+	struct gate *g = rn->g;
+	char slot[16];
+	int n, st;
+
+	if (!gate_has_cmd(g)) {
+		unpark(rn);
+		if (park(rn) == -1) {
+			warn("fork");
+			return -1;
+		}
+		if (gate_set_cmd(g, rn->pid) == -1) {
+			/* Unrecorded, CMD must not run: EOF stops it. */
+			warn("cannot record the command in gate '%s'", o->gate);
+			unpark(rn);
+			return -1;
+		}
+	}
+	signals_run(rn->ss, sleepmask);
+	job_start(rn->job, rn->pid);
+	n = snprintf(slot, sizeof(slot), "%d", gate_slot(g));
+	(void)write_full(rn->go, slot, (size_t)n);	/* EPIPE: it died */
+	(void)xclose(rn->go);
+	setproctitle("running on '%s': %s", o->gate, command);
+	logev(o, "gate '%s': slot %d taken by %s, pid %d, after %.3f s: %s",
+	    o->gate, gate_slot(g), me(), (int)rn->pid,
+	    (double)(mono_ns() - t0) / 1e9, command);
+	t0 = mono_ns();
+	if ((st = wait_cmd(rn->job, sleepmask)) == -1)
+		warn("wait for %s", o->cmd[0]);
+	else if (WIFSIGNALED(st))
+		logev(o, "gate '%s': slot %d released: pid %d killed by signal "
+		    "%d after %.3f s", o->gate, gate_slot(g), (int)rn->pid,
+		    WTERMSIG(st), (double)(mono_ns() - t0) / 1e9);
+	else
+		logev(o, "gate '%s': slot %d released: pid %d exited %d after "
+		    "%.3f s", o->gate, gate_slot(g), (int)rn->pid,
+		    WEXITSTATUS(st), (double)(mono_ns() - t0) / 1e9);
+	job_ended(rn->job);
+	return st;
+}
+
 /* Take a slot, run the command in it, release, pass its status back. */
 int
 do_run(const struct opts *o)
 {
-	struct runner rn = { o, NULL, NULL, -1, -1, 0 };
+	struct runner rn = { o, NULL, NULL, NULL, -1, -1, 0 };
 	struct gate_req req;
 	struct gate_wait gw;
 	struct sigsaved ss;
+	struct job job;
 	sigset_t sleepmask;
-	char cwd[PATH_MAX], slot[16];
+	char cwd[PATH_MAX];
 	struct gate *g;
 	size_t active;
 	unsigned limit;
@@ -420,7 +479,12 @@ do_run(const struct opts *o)
 	 * Fork first, so a slot free now is taken and its command recorded
 	 * in one transaction. Orphans of CMD are to stay below us.
 	 */
+	memset(&job, 0, sizeof(job));
+	job.tty = -1;
+	rn.job = &job;
 	if (!o->exec) {
+		job_init(&job);
+		shared_group = !job.own;
 		(void)prctl(PR_SET_CHILD_SUBREAPER, 1);
 		if (park(&rn) == -1)
 			err(EXIT_GATERUN, "fork");
@@ -456,38 +520,7 @@ do_run(const struct opts *o)
 		(void)gate_release(g);
 		die_of(got_stop, &ss);
 	}
-	if (!gate_has_cmd(g)) {
-		unpark(&rn);
-		if (park(&rn) == -1) {
-			warn("fork");
-			goto out;
-		}
-		if (gate_set_cmd(g, rn.pid) == -1) {
-			/* Unrecorded, CMD must not run: EOF stops it. */
-			warn("cannot record the command in gate '%s'", o->gate);
-			unpark(&rn);
-			goto out;
-		}
-	}
-	r = snprintf(slot, sizeof(slot), "%d", gate_slot(g));
-	(void)write_full(rn.go, slot, (size_t)r);	/* EPIPE: it died */
-	(void)xclose(rn.go);
-	setproctitle("running on '%s': %s", o->gate, req.command);
-	logev(o, "gate '%s': slot %d taken by %s, pid %d, after %.3f s: %s",
-	    o->gate, gate_slot(g), me(), (int)rn.pid,
-	    (double)(mono_ns() - t0) / 1e9, req.command);
-	t0 = mono_ns();
-	if ((st = wait_cmd(rn.pid, &sleepmask)) == -1)
-		warn("wait for %s", o->cmd[0]);
-	else if (WIFSIGNALED(st))
-		logev(o, "gate '%s': slot %d released: pid %d killed by signal "
-		    "%d after %.3f s", o->gate, gate_slot(g), (int)rn.pid,
-		    WTERMSIG(st), (double)(mono_ns() - t0) / 1e9);
-	else
-		logev(o, "gate '%s': slot %d released: pid %d exited %d after "
-		    "%.3f s", o->gate, gate_slot(g), (int)rn.pid,
-		    WEXITSTATUS(st), (double)(mono_ns() - t0) / 1e9);
-out:
+	st = run_held(&rn, &sleepmask, req.command, t0);
 	if (gate_release(g) == -1)
 		warn("cannot release the slot of gate '%s' (it is freed when "
 		    "this process is gone)", o->gate);

@@ -69,11 +69,58 @@ load common
 	[[ "$(tr '\0' ' ' < "/proc/$h/cmdline")" == *"running on 'default': sleep 30"* ]]
 }
 
+# A pipeline in a process group of its own, as a job-control shell or a
+# service manager makes one, with no terminal: signals sent to the whole
+# group and signals sent to gaterun alone each reach the command once
+# (sigspy.py logs one line per delivery, even two back to back).
+@test "a signal sent to the process group or to gaterun reaches the command once, in a pipeline" {
+	run timeout -s INT 60 python3 - "$G" "$BATS_TEST_DIRNAME/sigspy.py" <<'PY'
+import os, signal, subprocess, sys, time
+g, spy = sys.argv[1], sys.argv[2]
+job = subprocess.Popen(["bash", "-c", 'trap : HUP USR1 USR2 TERM; '
+                        '"$0" -- python3 "$1" log | cat >/dev/null; wait',
+                        g, spy], process_group=0, stderr=subprocess.DEVNULL)
+def got():
+    try:
+        return open("log").read().split("\n")
+    except FileNotFoundError:
+        return []
+def until(line):
+    end = time.time() + 20
+    while not [l for l in got() if l.startswith(line)] and time.time() < end:
+        time.sleep(0.01)
+    return [l for l in got() if l.startswith(line)]
+spy_pid = 0
+try:
+    spy_pid = int(until("ready ")[0].split()[1])
+    stat = open("/proc/%d/stat" % spy_pid).read()
+    w = int(stat.rsplit(")", 1)[1].split()[1])     # the spy's parent
+    os.killpg(job.pid, signal.SIGHUP)          # kill -HUP -- -PGID
+    until("got HUP")
+    os.killpg(job.pid, signal.SIGUSR1)         # kill -USR1 %1
+    until("got USR1")
+    os.kill(w, signal.SIGUSR2)                 # kill -USR2 PID
+    until("got USR2")
+    os.kill(w, signal.SIGTERM)
+    job.wait(20)
+finally:
+    for kill, pid in ((os.killpg, job.pid), (os.kill, spy_pid)):
+        try:
+            if pid > 0:
+                kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+print(" ".join(l for l in got() if l.startswith("got")))
+PY
+	[ "$status" -eq 0 ]
+	[ "$output" = "got HUP got USR1 got USR2 got TERM" ]
+}
+
 # The parent sees gaterun stop with the signal that stopped the command, as
 # a shell would see the command itself (a process group of its own, so that
 # the stop is not discarded as in an orphaned group).
 @test "a command that stops itself stops gaterun with the same signal, and CONT resumes it" {
-	run timeout 30 python3 - "$G" <<'PY'
+	run timeout -s INT 30 python3 - "$G" <<'PY'
 import os, signal, subprocess, sys
 p = subprocess.Popen([sys.argv[1], "--", "sh", "-c",
                       "kill -TSTP $$; echo resumed"], process_group=0)
@@ -94,8 +141,50 @@ PY
 	[ "$(active)" -eq 0 ]
 }
 
-# A real terminal: the command and gaterun share the foreground process
-# group, as they would without gaterun, so Ctrl-C reaches the command once.
+# The command leads a process group of its own; SIGTSTP sent to gaterun is
+# passed on, and gaterun stops once the command has; CONT continues both.
+@test "the command has a process group of its own; SIGTSTP to gaterun stops both, CONT continues both" {
+	run timeout -s INT 30 python3 - "$G" <<'PY'
+import os, signal, subprocess, sys, time
+# (A command that forks, stopped mid-vfork, would wait for its child.)
+p = subprocess.Popen([sys.argv[1], "--", "sh", "-c",
+                      "echo $$ > pid; exec sleep 300"], process_group=0)
+def state(pid):
+    return open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()[0]
+def until(cond):
+    end = time.time() + 20
+    while not cond() and time.time() < end:
+        time.sleep(0.01)
+c = 0
+try:
+    until(lambda: os.path.exists("pid") and open("pid").read().endswith("\n"))
+    c = int(open("pid").read())
+    print("groups", os.getpgid(c) == c, os.getpgid(p.pid) == p.pid)
+    os.kill(p.pid, signal.SIGTSTP)
+    _, st = os.waitpid(p.pid, os.WUNTRACED)
+    print("stopped", os.WIFSTOPPED(st) and signal.Signals(os.WSTOPSIG(st)).name,
+          state(c))
+    os.kill(p.pid, signal.SIGCONT)
+    until(lambda: state(c) != "T")
+    print("continued", state(c) != "T")
+    os.kill(p.pid, signal.SIGTERM)
+    print("exit", os.waitstatus_to_exitcode(os.waitpid(p.pid, 0)[1]))
+finally:
+    for pid in (p.pid, c):
+        try:
+            if pid > 0:
+                os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+PY
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf 'groups True True\nstopped SIGTSTP T\ncontinued True\nexit -15')" ]
+	[ "$(active)" -eq 0 ]
+}
+
+# gaterun as the session leader of a terminal (as ssh -t or a terminal
+# emulator starts a command): no shell controls its process group, so the
+# command stays in it, as without gaterun, and Ctrl-C reaches it once.
 @test "Ctrl-C at a terminal stops the command like it stops it without gaterun" {
 	command -v python3 >/dev/null || skip "python3 needed for a pty"
 	run python3 - "$G" <<'PY'

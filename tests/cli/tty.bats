@@ -10,9 +10,13 @@ load common
 tty_start() {
 	command -v tmux >/dev/null || skip "tmux needed for a terminal"
 	SOCK=$BATS_TEST_TMPDIR/tmux.sock
+	# The interpreter itself: a version manager's shim would start slowly.
+	PY=$(python3 -c 'import sys; print(sys.executable)')
 	tmux -S "$SOCK" -f /dev/null new-session -d -s t -x 160 -y 50 \
+	    -c "$BATS_TEST_TMPDIR" \
 	    env -i PATH="$PATH" HOME="$BATS_TEST_TMPDIR" TERM=screen \
 	    GATERUN_DIR="$GATERUN_DIR" GATERUN_CONF="$GATERUN_CONF" G="$G" \
+	    PY="$PY" SPY="$BATS_TEST_DIRNAME/sigspy.py" \
 	    PS1='P> ' bash --norc --noprofile -i 3>&-
 	BG_PIDS+=("$(tmux -S "$SOCK" display -p '#{pid}')")
 	until_lines 'P>'
@@ -34,9 +38,23 @@ press() {
 	tmux -S "$SOCK" send-keys -t t "$1"
 }
 
-# How many lines of the screen are exactly $1.
+# How many lines of the screen are $1, after what the terminal echoes of
+# Ctrl-C or Ctrl-Z (^C, ^Z) if anything.
 count_lines() {
-	screen | grep -cx -- "$1" || true
+	screen | grep -cE -- "^(\^[CZ])*$1\$" || true
+}
+
+# The PID the signal spy printed ("ready PID"), once it has.
+spy_pid() {
+	local end=$((SECONDS + 20))
+	while ((SECONDS < end)); do
+		if screen | grep -q '^ready '; then
+			screen | sed -n 's/^ready //p' | tail -n 1
+			return 0
+		fi
+		sleep 0.05
+	done
+	return 1
 }
 
 # Wait (at most 20 s) until $2 (default 1) lines of the screen are exactly
@@ -62,5 +80,93 @@ until_lines() {
 	type_line 'fg; echo "fg-rc=$?"'
 	until_lines 'fg-rc=0'
 	[ "$(count_lines resumed)" -eq 1 ]
+	[ "$(active)" -eq 0 ]
+}
+
+# The command leads a process group of its own, which gets the terminal:
+# Ctrl-C and a resized window reach it from the terminal alone; kill %1
+# reaches gaterun alone, which passes it on; Ctrl-Z stops both, bg and fg
+# continue both.
+@test "Ctrl-C, a resize, kill %1 and kill PID each reach the command once at a terminal" {
+	tty_start
+	type_line '"$G" -- "$PY" "$SPY" -; echo "rc=$?"'
+	spy=$(spy_pid)
+	w=$(ps -o ppid= -p "$spy" | tr -d ' ')
+	press C-c
+	until_lines 'got INT'
+	tmux -S "$SOCK" resize-window -t t -x 120 -y 40
+	until_lines 'got WINCH'
+	press C-z
+	until_lines 'rc=148'
+	type_line 'bg; kill -USR1 %1; kill -HUP %1'
+	until_lines 'got HUP'
+	until_lines 'got USR1'
+	type_line 'fg'
+	kill -USR2 "$w"
+	until_lines 'got USR2'
+	kill -TERM "$w"
+	until_lines 'got TERM'
+	type_line 'echo "end-rc=$?"'
+	until_lines 'end-rc=0'
+	for s in INT WINCH HUP USR1 USR2 TERM; do
+		[ "$(count_lines "got $s")" -eq 1 ]
+	done
+	[ "$(active)" -eq 0 ]
+}
+
+# In a pipeline gaterun shares its process group with the other commands:
+# the terminal stays with that group, and what gaterun gets from it (Ctrl-C,
+# Ctrl-Z) or from kill %1 is passed on once.
+@test "in a pipeline at a terminal, Ctrl-C and kill %1 reach the command once" {
+	tty_start
+	type_line 'sleep 1000 | "$G" -- "$PY" "$SPY" log'
+	until_true '[ -s log ]'
+	spy=$(sed -n 's/^ready //p' log)
+	w=$(ps -o ppid= -p "$spy" | tr -d ' ')
+	press C-c
+	until_true 'grep -qx "got INT" log'
+	press C-z
+	until_true 'screen | grep -q "Stopped"'
+	type_line 'bg; kill -USR1 %1; kill -HUP %1'
+	until_true 'grep -qx "got HUP" log && grep -qx "got USR1" log'
+	type_line 'fg'
+	kill -TERM "$w"
+	until_true 'grep -qx "got TERM" log'
+	type_line 'echo "end-$?"'
+	until_true 'screen | grep -q "^end-"'
+	for s in INT HUP USR1 TERM; do
+		[ "$(grep -cx "got $s" log)" -eq 1 ]
+	done
+}
+
+# bash -i takes the terminal for itself; "suspend" stops it with SIGSTOP.
+@test "an interactive shell run through gaterun can be suspended and resumed" {
+	tty_start
+	type_line 'PS1="I> " "$G" -- bash --norc --noprofile -i; echo "rc=$?"'
+	until_lines 'I>'
+	type_line 'suspend'
+	until_lines 'rc=147'
+	type_line 'fg; echo "fg-rc=$?"'
+	type_line 'echo "inner-$((6 * 7))"'
+	until_lines 'inner-42'
+	type_line 'exit 7'
+	until_lines 'fg-rc=7'
+	[ "$(active)" -eq 0 ]
+}
+
+# The command asks for the terminal (its process group is not the
+# foreground one): gaterun hands it over while its own group has it.
+@test "a command reads the terminal in a pipeline, and in a job brought to the foreground" {
+	tty_start
+	type_line 'echo | "$G" -- sh -c '\''read -r x </dev/tty; echo "read=$x"'\'''
+	type_line 'hello'
+	until_lines 'read=hello'
+	type_line '"$G" -- sh -c '\''read -r x; echo "read=$x"'\'' &'
+	until_true 'screen | grep -q "^\[1\] [0-9]"'
+	w=$(screen | sed -n 's/^\[1\] //p')
+	until_true '[ "$(ps -o stat= -p "$w" | cut -c1)" = T ]'
+	type_line 'fg'
+	type_line 'again'
+	until_lines 'read=again'
 	[ "$(active)" -eq 0 ]
 }
