@@ -430,36 +430,53 @@ open_gate(const struct opts *o, int create)
 }
 
 
-/* Our copy of argv, freed so memory checkers see a clean exit. */
+/* A copy of a NULL-terminated vector of strings, entry by entry. */
+static char **
+copy_strv(char **v)
+{
+	size_t n, i;
+	char **c;
+
+	for (n = 0; v[n] != NULL; n++)
+		;
+	if ((c = reallocarray(NULL, n + 1, sizeof(*c))) == NULL)
+		err(EXIT_GATERUN, "malloc");
+	for (i = 0; i < n; i++)
+		if ((c[i] = strdup(v[i])) == NULL)
+			err(EXIT_GATERUN, "malloc");
+	c[n] = NULL;
+	return c;
+}
+
+/* Free a copy, so memory checkers see a clean exit. */
 static void
-free_args(char **args)
+free_strv(char **v)
 {
 	size_t i;
 
-	for (i = 0; args[i] != NULL; i++)
-		free(args[i]);
-	free(args);
+	for (i = 0; v[i] != NULL; i++)
+		free(v[i]);
+	free(v);
 }
 
 int
 main(int argc, char **argv)
 {
 	struct opts o;
-	char **args;
+	char **args, **envp;
 	int i;
 
 	/*
 	 * setproctitle reuses the argv area: keep our own copy of argv
-	 * first, since CMD's arguments live there.
+	 * first, since CMD's arguments live there. It also rebuilds environ
+	 * with setenv, which keeps one entry of each name and drops entries
+	 * with no '=': keep the environment as it came, for CMD.
 	 */
-	if ((args = reallocarray(NULL, (size_t)argc + 1, sizeof(*args))) == NULL)
-		err(EXIT_GATERUN, "malloc");
-	for (i = 0; i < argc; i++)
-		if ((args[i] = strdup(argv[i])) == NULL)
-			err(EXIT_GATERUN, "malloc");
-	args[argc] = NULL;
+	args = copy_strv(argv);
+	envp = copy_strv(environ);
 	setproctitle_init(argc, argv, environ);
 	memset(&o, 0, sizeof(o));
+	o.envp = envp;
 	parse_args(argc, args, &o);
 	check_args(&o);
 	open_log(&o);
@@ -482,6 +499,7 @@ main(int argc, char **argv)
 		i = do_run(&o);
 		break;
 	}
-	free_args(args);
+	free_strv(args);
+	free_strv(envp);
 	return i;
 }

@@ -42,6 +42,7 @@ struct opts {
 	int		killset;	/* --signal or --grace given */
 	int		checkset;	/* --warn, --crit or --max-wait given */
 	char		**cmd;
+	char		**envp;		/* the environment as it came */
 };
 
 struct gate;

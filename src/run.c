@@ -203,6 +203,47 @@ on_progress(void *arg, size_t pos, size_t nq)
 	    pos, sfx);
 }
 
+/* 1 if the environment entry is of variable name ("NAME=..." or "NAME"). */
+static int
+env_named(const char *entry, const char *name)
+{
+	size_t len = strlen(name);
+
+	return strncmp(entry, name, len) == 0 &&
+	    (entry[len] == '=' || entry[len] == '\0');
+}
+
+/*
+ * CMD's environment: the caller's entries as they came (duplicates, entries
+ * with no '=' and empty ones included), less those of the variables we set,
+ * then ours. environ points to it too, so that execvp looks CMD up in the
+ * caller's first PATH, as the caller would have. -1 when out of memory.
+ */
+static int
+cmd_env(const struct opts *o, const char *slot)
+{
+	static const char *const ours[] = { "GATERUN_SLOT", "GATERUN_GATE" };
+	char **env;
+	size_t n, i, j, k;
+
+	for (n = 0; o->envp[n] != NULL; n++)
+		;
+	if ((env = reallocarray(NULL, n + 3, sizeof(*env))) == NULL)
+		return -1;
+	for (i = k = 0; i < n; i++) {
+		for (j = 0; j < 2 && !env_named(o->envp[i], ours[j]); j++)
+			;
+		if (j == 2)
+			env[k++] = o->envp[i];
+	}
+	if (asprintf(&env[k++], "%s=%s", ours[0], slot) == -1 ||
+	    asprintf(&env[k++], "%s=%s", ours[1], o->gate) == -1)
+		return -1;
+	env[k] = NULL;
+	environ = env;
+	return 0;
+}
+
 /* The child: wait for the go-ahead (the slot number), then exec CMD. */
 static void __dead
 child(int go, const struct opts *o, const struct sigsaved *ss,
@@ -218,8 +259,7 @@ child(int go, const struct opts *o, const struct sigsaved *ss,
 		_exit(EXIT_GATERUN);	/* the wrapper died: no slot, no run */
 	slot[n] = '\0';
 	(void)xclose(go);
-	if (setenv("GATERUN_SLOT", slot, 1) == -1 ||
-	    setenv("GATERUN_GATE", o->gate, 1) == -1)
+	if (cmd_env(o, slot) == -1)
 		_exit(EXIT_GATERUN);
 	execvp(o->cmd[0], o->cmd);
 	warn("%s", o->cmd[0]);
@@ -246,9 +286,8 @@ exec_cmd(struct gate *g, const struct opts *o, const struct sigsaved *ss)
 	logev(o, "gate '%s': slot %d taken by %s, pid %d (exec): %s", o->gate,
 	    gate_slot(g), me(), (int)getpid(), o->cmd[0]);
 	closelog();
-	if (setenv("GATERUN_SLOT", slot, 1) == -1 ||
-	    setenv("GATERUN_GATE", o->gate, 1) == -1)
-		err(EXIT_GATERUN, "setenv");
+	if (cmd_env(o, slot) == -1)
+		err(EXIT_GATERUN, "malloc");
 	signals_restore(ss);
 	execvp(o->cmd[0], o->cmd);
 	e = errno;

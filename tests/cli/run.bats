@@ -30,6 +30,65 @@ load common
 	[ "${lines[1]}" = "bar $BATS_TEST_TMPDIR/sub 0 envgate" ]
 }
 
+# Run gaterun ARGS... with exactly the environment entries given on stdin
+# (one a line, a line "<empty>" for an empty entry) through execve(2),
+# since no shell or env(1) makes duplicates or entries without '='; print
+# the command's own /proc/self/environ, one entry a line.
+run_env() {
+	python3 -c '
+import ctypes, os, sys
+env = [b"" if l == "<empty>" else l.encode() for l in sys.stdin.read().splitlines()]
+args = [a.encode() for a in sys.argv[1:]]
+r, w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.dup2(w, 1)
+    libc = ctypes.CDLL(None, use_errno=True)
+    vec = lambda v: (ctypes.c_char_p * (len(v) + 1))(*v, None)
+    libc.execve(args[0], vec(args), vec(env))
+    os._exit(99)
+os.close(w)
+out = b""
+while True:
+    b = os.read(r, 65536)
+    if not b:
+        break
+    out += b
+_, st = os.waitpid(pid, 0)
+for e in out.split(b"\0")[:-1]:
+    print(e.decode() if e else "<empty>")
+sys.exit(os.waitstatus_to_exitcode(st))
+' "$G" "$@"
+}
+
+@test "the environment reaches the command verbatim: duplicates, no '=', empty entries" {
+	env="A=1
+A=2
+NOEQUALS
+<empty>
+PATH=$PATH
+GATERUN_DIR=$GATERUN_DIR
+GATERUN_SLOT=stale
+GATERUN_CONF=$GATERUN_CONF
+Z=last"
+	want="A=1
+A=2
+NOEQUALS
+<empty>
+PATH=$PATH
+GATERUN_DIR=$GATERUN_DIR
+GATERUN_CONF=$GATERUN_CONF
+Z=last
+GATERUN_SLOT=0
+GATERUN_GATE=default"
+	run run_env -- cat /proc/self/environ <<<"$env"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$want" ]
+	run run_env -x -- cat /proc/self/environ <<<"$env"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$want" ]
+}
+
 @test "no file descriptor of gaterun reaches the command" {
 	base=$(sh -c 'ls /proc/self/fd' | sort | tr '\n' ' ')
 	run "$G" -- sh -c 'ls /proc/self/fd'
