@@ -26,7 +26,7 @@ _gaterun_httpd()
 		return
 		;;
 	-W | --warn | -G | --grace | -c | --max-connections | -p | --per-ip | \
-		-T | --timeout)
+		-T | --timeout | -R | --request-timeout)
 		return
 		;;
 	esac
@@ -34,7 +34,8 @@ _gaterun_httpd()
 	if [[ $cur == -* ]]; then
 		mapfile -t COMPREPLY < <(compgen -W '-t --token-file -r --public-read
 		    -g --gate -W --warn -G --grace -c --max-connections -p --per-ip
-		    -T --timeout -h --help -V --version' -- "$cur")
+		    -T --timeout -R --request-timeout -h --help -V --version' \
+		    -- "$cur")
 		return
 	fi
 	# [ADDR:]PORT

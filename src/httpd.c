@@ -8,8 +8,9 @@
  * every command goes through links neither libmicrohttpd nor threads.
  * libmicrohttpd runs a thread per connection: a kill-all waiting out its
  * grace period, or an event stream waiting for a change, blocks only its
- * own client; connection limits, a per-address limit and an idle timeout
- * keep a slow or flooding client from starving the others.
+ * own client; httpd_conn.c's limits (in all, per address) and deadline on
+ * receiving a whole request keep slow or flooding clients from starving
+ * the others.
  *
  * This file owns the options, the daemon's setup, the reading of each
  * request, how every answer is sent, and the signals (SIGHUP re-reads the
@@ -44,11 +45,14 @@
 #include "httpd.h"
 #include "report.h"
 
+#define CONN_SPARE	16	/* connections being closed, beyond -c */
+
 /* What the command line asks for besides struct server. */
 struct opts {
 	const char	*addr;		/* [ADDR:]PORT */
 	unsigned	maxconn;	/* -c */
 	unsigned	perip;		/* -p */
+	unsigned	reqtime;	/* -R */
 };
 
 /* The usage lines; with --help (status 0), what each option does. */
@@ -59,7 +63,8 @@ usage(int status)
 
 	(void)fprintf(fp,
 "usage: gaterun-httpd [-r] [-t TOKEN_FILE] [-g GATE] [-W PCT] [-G SECONDS]\n"
-"                     [-c MAX] [-p MAX] [-T SECONDS] [[ADDR:]PORT]\n"
+"                     [-c MAX] [-p MAX] [-T SECONDS] [-R SECONDS]\n"
+"                     [[ADDR:]PORT]\n"
 "       gaterun-httpd --help | --version\n");
 	if (status)
 		exit(status);
@@ -78,8 +83,13 @@ usage(int status)
 "                         (default 80)\n"
 "  -G, --grace SECONDS    kill-all: SIGKILL what is left after (default 5)\n"
 "  -c, --max-connections N  connections at once (default 64)\n"
-"  -p, --per-ip N         connections at once from one address (default 32)\n"
+"  -p, --per-ip N         connections at once from one address (default 16)\n"
+"                         (when full, the one waiting longest for a whole\n"
+"                         request is closed to make room)\n"
 "  -T, --timeout SECONDS  close a connection idle this long (default 15)\n"
+"  -R, --request-timeout SECONDS  close a connection that has not sent a\n"
+"                         whole request this long after it opened or was\n"
+"                         last answered (default 10)\n"
 "  -h, --help             show this help\n"
 "  -V, --version          show the version\n"
 "\n"
@@ -161,10 +171,20 @@ send_error(struct MHD_Connection *c, unsigned code, const char *allow,
 	return send_out(c, code, &o, JSON, allow);
 }
 
+/* The request is whole, or decided on its headers: answer it. */
+static enum MHD_Result
+answer(struct server *sv, struct MHD_Connection *c, const char *url,
+    const char *method, struct req *r)
+{
+	conns_received(c);
+	return dispatch(sv, c, url, method, r);
+}
+
 /*
  * libmicrohttpd calls this first with no body, then with each piece of
- * it, then once more with none: answer then. A body over BODY_MAX is
- * answered 413 at once when its length is announced, else at the end.
+ * it, then once more with none: answer then. A wrong Host is answered at
+ * once; a body over BODY_MAX, at once when its length is announced, else
+ * at the end.
  */
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -174,14 +194,15 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 	struct server *sv = cls;
 	struct req *r = *ctx;
 	const char *cl;
+	char msg[256];
+	unsigned code;
 
-	(void)version;
 	if (r == NULL) {
-		if (!host_ok(sv, c))
-			return send_error(c, 403, NULL, "Host '%s' refused: "
-			    "this server listens on loopback only",
-			    MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-			    "Host"));
+		code = host_check(sv, c, version, msg, sizeof(msg));
+		if (code != 0) {
+			conns_received(c);
+			return send_error(c, code, NULL, "%s", msg);
+		}
 		if ((r = malloc(sizeof(*r))) == NULL)
 			return MHD_NO;
 		r->len = 0;
@@ -191,7 +212,7 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 		    "Content-Length");
 		if (cl != NULL && strtoull(cl, NULL, 10) > BODY_MAX) {
 			r->toolarge = 1;
-			return dispatch(sv, c, url, method, r);
+			return answer(sv, c, url, method, r);
 		}
 		return MHD_YES;
 	}
@@ -205,15 +226,20 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 		*uplen = 0;
 		return MHD_YES;
 	}
-	return dispatch(sv, c, url, method, r);
+	return answer(sv, c, url, method, r);
 }
 
-/* The request is answered (or abandoned): free what on_request kept. */
+/*
+ * The request is answered (or abandoned): free what on_request kept; an
+ * answer sent whole starts the deadline of the next request.
+ */
 static void
 on_completed(void *cls, struct MHD_Connection *c, void **ctx,
     enum MHD_RequestTerminationCode toe)
 {
-	(void)cls, (void)c, (void)toe;
+	(void)cls;
+	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		conns_answered(c);
 	free(*ctx);
 	*ctx = NULL;
 }
@@ -307,13 +333,14 @@ parse_args(int argc, char **argv, struct server *sv, struct opts *o)
 		{ "max-connections",	required_argument, NULL, 'c' },
 		{ "per-ip",		required_argument, NULL, 'p' },
 		{ "timeout",		required_argument, NULL, 'T' },
+		{ "request-timeout",	required_argument, NULL, 'R' },
 		{ "help",		no_argument,	   NULL, 'h' },
 		{ "version",		no_argument,	   NULL, 'V' },
 		{ NULL,			0,		   NULL, 0 }
 	};
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "t:rg:W:G:c:p:T:hV", longopts,
+	while ((ch = getopt_long(argc, argv, "t:rg:W:G:c:p:T:R:hV", longopts,
 	    NULL)) != -1)
 		switch (ch) {
 		case 't':
@@ -343,6 +370,10 @@ parse_args(int argc, char **argv, struct server *sv, struct opts *o)
 			break;
 		case 'T':
 			sv->timeout = parse_num(optarg, 1, 3600, "--timeout");
+			break;
+		case 'R':
+			o->reqtime = parse_num(optarg, 1, 3600,
+			    "--request-timeout");
 			break;
 		case 'h':
 			usage(0);
@@ -383,7 +414,8 @@ check_args(struct server *sv)
 
 /*
  * Start libmicrohttpd on ss, a thread per connection, and say where it
- * listens; or die.
+ * listens; or die. httpd_conn.c bounds the connections (libmicrohttpd's
+ * own limit leaves room for those it is closing) and their requests.
  */
 static struct MHD_Daemon *
 serve(struct server *sv, const struct opts *o,
@@ -392,14 +424,17 @@ serve(struct server *sv, const struct opts *o,
 	const union MHD_DaemonInfo *di;
 	struct MHD_Daemon *d;
 	char host[128];
+	void *cs;
 
+	if ((cs = conns_start(o->maxconn, o->perip, o->reqtime)) == NULL)
+		err(EXIT_GATERUN, "cannot start the connection reaper");
 	d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION |
 	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG |
 	    (v6 ? MHD_USE_IPv6 : 0), 0, NULL, NULL, on_request, sv,
 	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
 	    MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)ss,
-	    MHD_OPTION_CONNECTION_LIMIT, o->maxconn,
-	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->perip,
+	    MHD_OPTION_CONNECTION_LIMIT, o->maxconn + CONN_SPARE,
+	    MHD_OPTION_NOTIFY_CONNECTION, conns_notify, cs,
 	    MHD_OPTION_CONNECTION_TIMEOUT, sv->timeout,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)65536,
 	    MHD_OPTION_THREAD_STACK_SIZE, (size_t)512 * 1024,
@@ -483,7 +518,7 @@ main(int argc, char **argv)
 		.grace = 5,
 		.timeout = 15,
 	};
-	struct opts o = { "127.0.0.1:8080", 64, 32 };
+	struct opts o = { "127.0.0.1:8080", 64, 16, 10 };
 	struct sockaddr_storage ss;
 	struct MHD_Daemon *d;
 	const char *e;

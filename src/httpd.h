@@ -81,8 +81,9 @@ enum MHD_Result	send_error(struct MHD_Connection *, unsigned, const char *,
 int	token_read(const struct server *, char *, size_t *, const char **);
 /* httpd_auth.c: the request carries the bearer token. */
 int	authorized(struct server *, struct MHD_Connection *);
-/* httpd_auth.c: the Host header is one a loopback server may answer. */
-int	host_ok(const struct server *, struct MHD_Connection *);
+/* httpd_auth.c: the Host header is right; 0, or an HTTP code with msg. */
+unsigned	host_check(const struct server *, struct MHD_Connection *,
+	    const char *, char *, size_t);
 
 /* httpd_api.c: the limit a gate made now gets. */
 unsigned	deflimit_of(const struct server *, const char *);
@@ -107,6 +108,16 @@ enum MHD_Result	api_events(struct server *, struct MHD_Connection *,
 void	*watcher(void *);
 /* httpd_events.c: wake the streams (gate name of len bytes, or all). */
 void	bump(struct server *, const char *, size_t, int);
+
+/* httpd_conn.c: track connections (limits, request deadline); or NULL. */
+void	*conns_start(unsigned, unsigned, unsigned);
+/* httpd_conn.c: MHD_OPTION_NOTIFY_CONNECTION, conns_start's closure. */
+void	conns_notify(void *, struct MHD_Connection *, void **,
+	    enum MHD_ConnectionNotificationCode);
+/* httpd_conn.c: the request is whole: no deadline while it is answered. */
+void	conns_received(struct MHD_Connection *);
+/* httpd_conn.c: the answer went out: the next request's deadline runs. */
+void	conns_answered(struct MHD_Connection *);
 
 /* httpd_page.c: GET /, the dashboard. */
 enum MHD_Result	send_page(struct MHD_Connection *);

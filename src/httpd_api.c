@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include <ctype.h>
 #include <err.h>
 #include <errno.h>
 #include <microhttpd.h>
@@ -156,6 +157,27 @@ param_put(struct params *p, const char *key, const char *val, int isstr,
 	return 0;
 }
 
+/*
+ * param_put() of a key and a value %-decoded to klen and vlen bytes: a
+ * NUL among them (%00) would cut them short, and is refused.
+ */
+static int
+param_put_n(struct params *p, const char *key, size_t klen, const char *val,
+    size_t vlen, const char **why)
+{
+	if (strlen(key) != klen) {
+		*why = "NUL byte in a parameter name";
+		return -1;
+	}
+	if (strlen(val) != vlen) {
+		(void)snprintf(p->why, sizeof(p->why), "NUL byte in parameter "
+		    "'%.64s'", key);
+		*why = p->why;
+		return -1;
+	}
+	return param_put(p, key, val, 0, why);
+}
+
 /* The value of parameter name, or NULL when the request gave none. */
 const char *
 param(const struct params *p, const char *name)
@@ -175,13 +197,107 @@ ws(const char *s)
 	return s + strspn(s, " \t\r\n");
 }
 
-/* A JSON string at *s (after the quote) into dst; ASCII escapes only. */
-static int
-json_string(const char **sp, char *dst, size_t len)
+/* Four hex digits at s: their value, or -1. */
+static long
+hex4(const char *s)
+{
+	long v = 0;
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		if (!isxdigit((unsigned char)s[i]))
+			return -1;
+		v = v * 16 + (isdigit((unsigned char)s[i]) ? s[i] - '0' :
+		    tolower((unsigned char)s[i]) - 'a' + 10);
+	}
+	return v;
+}
+
+/*
+ * The code point of a \uXXXX escape at *sp (after the u), a surrogate
+ * pair read as one; *sp is moved past it. -1 for U+0000 (it would cut the
+ * value short) and for half a pair.
+ */
+static long
+json_unicode(const char **sp)
 {
 	const char *s = *sp;
-	size_t n = 0;
-	char ch;
+	long cp, lo;
+
+	if ((cp = hex4(s)) <= 0 || (cp >= 0xdc00 && cp <= 0xdfff))
+		return -1;
+	s += 4;
+	if (cp >= 0xd800 && cp <= 0xdbff) {
+		if (s[0] != '\\' || s[1] != 'u' ||
+		    (lo = hex4(s + 2)) < 0xdc00 || lo > 0xdfff)
+			return -1;
+		cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+		s += 6;
+	}
+	*sp = s;
+	return cp;
+}
+
+/* Code point cp as UTF-8 at dst (room for 4 bytes); its length. */
+static size_t
+utf8_put(char *dst, long cp)
+{
+	if (cp < 0x80) {
+		dst[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		dst[0] = (char)(0xc0 | cp >> 6);
+		dst[1] = (char)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		dst[0] = (char)(0xe0 | cp >> 12);
+		dst[1] = (char)(0x80 | (cp >> 6 & 0x3f));
+		dst[2] = (char)(0x80 | (cp & 0x3f));
+		return 3;
+	}
+	dst[0] = (char)(0xf0 | cp >> 18);
+	dst[1] = (char)(0x80 | (cp >> 12 & 0x3f));
+	dst[2] = (char)(0x80 | (cp >> 6 & 0x3f));
+	dst[3] = (char)(0x80 | (cp & 0x3f));
+	return 4;
+}
+
+/*
+ * One escape at *sp (after the backslash) into dst (room for 4 bytes):
+ * its length, or 0 when it is not one of JSON's (why set).
+ */
+static size_t
+json_escape(const char **sp, char *dst, const char **why)
+{
+	static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+	const char *hit;
+	long cp;
+
+	if (**sp == 'u') {
+		(*sp)++;
+		if ((cp = json_unicode(sp)) == -1) {
+			*why = "bad \\u escape in a JSON string: U+0000, not "
+			    "four hex digits, or half a surrogate pair";
+			return 0;
+		}
+		return utf8_put(dst, cp);
+	}
+	if (**sp == '\0' || (hit = strchr(from, **sp)) == NULL)
+		return 0;
+	(*sp)++;
+	*dst = to[hit - from];
+	return 1;
+}
+
+/* A JSON string at *s (after the quote) into dst, escapes decoded. */
+static int
+json_string(const char **sp, char *dst, size_t len, const char **why)
+{
+	const char *s = *sp;
+	char ch, esc[4];
+	size_t n = 0, k;
 
 	for (;;) {
 		ch = *s++;
@@ -190,18 +306,16 @@ json_string(const char **sp, char *dst, size_t len)
 		if (ch == '\0' || (unsigned char)ch < 0x20)
 			return -1;
 		if (ch == '\\') {
-			switch (ch = *s++) {
-			case '"': case '\\': case '/':
-				break;
-			case 'n': ch = '\n'; break;
-			case 't': ch = '\t'; break;
-			default:
+			if ((k = json_escape(&s, esc, why)) == 0)
 				return -1;
-			}
+		} else {
+			esc[0] = ch;
+			k = 1;
 		}
-		if (n + 1 >= len)
+		if (n + k >= len)
 			return -1;
-		dst[n++] = ch;
+		memcpy(dst + n, esc, k);
+		n += k;
 	}
 	dst[n] = '\0';
 	*sp = s;
@@ -225,14 +339,15 @@ json_params(const char *s, struct params *p, const char **why)
 	if (*(s = ws(s + 1)) == '}')
 		return *ws(s + 1) == '\0' ? 0 : -1;
 	for (;;) {
-		if (*s != '"' || (s++, json_string(&s, key, sizeof(key))) == -1)
+		if (*s != '"' ||
+		    (s++, json_string(&s, key, sizeof(key), why)) == -1)
 			return -1;
 		if (*(s = ws(s)) != ':')
 			return -1;
 		s = ws(s + 1);
 		if ((isstr = *s == '"')) {
 			s++;
-			if (json_string(&s, val, sizeof(val)) == -1)
+			if (json_string(&s, val, sizeof(val), why) == -1)
 				return -1;
 		} else {
 			n = strspn(s, "-+.0123456789eE");
@@ -259,6 +374,7 @@ static int
 form_params(char *s, struct params *p, const char **why)
 {
 	char *pair, *eq;
+	size_t klen, vlen;
 
 	while ((pair = strsep(&s, "&")) != NULL) {
 		if (*pair == '\0')
@@ -271,9 +387,9 @@ form_params(char *s, struct params *p, const char **why)
 		for (char *q = eq; *q; q++)
 			if (*q == '+')
 				*q = ' ';
-		(void)MHD_http_unescape(pair);
-		(void)MHD_http_unescape(eq);
-		if (param_put(p, pair, eq, 0, why) == -1)
+		klen = MHD_http_unescape(pair);
+		vlen = MHD_http_unescape(eq);
+		if (param_put_n(p, pair, klen, eq, vlen, why) == -1)
 			return -1;
 	}
 	return 0;
@@ -286,15 +402,16 @@ struct qctx {
 	int		bad;
 };
 
-/* One key=value of the query string. */
+/* One key=value of the query string, decoded to key_size, value_size. */
 static enum MHD_Result
 on_query(void *cls, enum MHD_ValueKind kind, const char *key,
-    const char *value)
+    size_t key_size, const char *value, size_t value_size)
 {
 	struct qctx *q = cls;
 
 	(void)kind;
-	if (param_put(q->p, key, value ? value : "", 0, &q->why) == -1) {
+	if (param_put_n(q->p, key, key_size, value ? value : "", value_size,
+	    &q->why) == -1) {
 		q->bad = 1;
 		return MHD_NO;
 	}
@@ -307,8 +424,9 @@ get_params(struct MHD_Connection *c, struct req *r, struct params *p,
     const char **why)
 {
 	struct qctx q = { p, NULL, 0 };
+
 	memset(p, 0, sizeof(*p));
-	(void)MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, on_query,
+	(void)MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, on_query,
 	    &q);
 	if (q.bad) {
 		*why = q.why;

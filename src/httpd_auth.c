@@ -1,7 +1,8 @@
 /*
  * gaterun-httpd's gatekeeping: the bearer token (its file, read at start
  * and on SIGHUP, and the constant-time check of each request) and the
- * Host check that keeps a loopback server from DNS-rebinding pages.
+ * Host check (one for HTTP/1.1; a loopback name on a loopback server, which
+ * keeps DNS-rebinding pages out).
  */
 #include "config.h"
 
@@ -12,6 +13,7 @@
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -105,28 +107,50 @@ authorized(struct server *sv, struct MHD_Connection *c)
 	return ok;
 }
 
+/* Count the Host headers of a request. */
+static enum MHD_Result
+count_host(void *cls, enum MHD_ValueKind kind, const char *key,
+    const char *value)
+{
+	(void)kind, (void)value;
+	if (strcasecmp(key, "Host") == 0)
+		(*(unsigned *)cls)++;
+	return MHD_YES;
+}
+
 /*
- * On a loopback address, a Host that is not loopback means a page of
- * another site reached us through DNS rebinding: refused.
+ * The Host header. HTTP/1.1 wants exactly one (400 otherwise; HTTP/1.0
+ * may send none). On a loopback address, a Host that is not loopback
+ * means a page of another site reached us through DNS rebinding: 403.
+ * Returns 0, or the HTTP code with msg set.
  */
-int
-host_ok(const struct server *sv, struct MHD_Connection *c)
+unsigned
+host_check(const struct server *sv, struct MHD_Connection *c,
+    const char *version, char *msg, size_t len)
 {
 	static const char *const names[] = { "localhost", "127.0.0.1",
 	    "[::1]" };
 	const char *h;
+	unsigned nhost = 0;
 	size_t i, n;
 
-	if (!sv->loopback)
-		return 1;
-	if ((h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host")) ==
-	    NULL)
-		return 1;	/* HTTP/1.0 without Host: not a browser */
+	(void)MHD_get_connection_values(c, MHD_HEADER_KIND, count_host, &nhost);
+	h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
+	if (nhost > 1 || (h == NULL && strncmp(version, "HTTP/1.", 7) == 0 &&
+	    strcmp(version, "HTTP/1.0") != 0)) {
+		(void)snprintf(msg, len, "an HTTP/1.1 request needs a Host "
+		    "header%s", nhost > 1 ? ", one only" : "");
+		return MHD_HTTP_BAD_REQUEST;
+	}
+	if (!sv->loopback || h == NULL)
+		return 0;	/* HTTP/1.0 without Host: not a browser */
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		n = strlen(names[i]);
 		if (strncasecmp(h, names[i], n) == 0 &&
 		    (h[n] == '\0' || h[n] == ':'))
-			return 1;
+			return 0;
 	}
-	return 0;
+	(void)snprintf(msg, len, "Host '%.200s' refused: this server listens "
+	    "on loopback only", h);
+	return MHD_HTTP_FORBIDDEN;
 }

@@ -427,3 +427,171 @@ body() { sed '$d' <<<"$output"; }
 	[ "$status" -eq 125 ]
 	[[ "$output" == *"GATERUN_LIMIT must be an integer"* ]]
 }
+
+@test "httpd: a NUL in a parameter is refused, in the query and in a form body" {
+	with_token
+	run auth "$URL/api/process-status?gate=default%00x"
+	[ "$(code)" = 400 ]
+	[ "$(body | jq -r .error)" = "bad request: NUL byte in parameter 'gate'" ]
+	run auth "$URL/api/process-status?gate%00x=default"
+	[ "$(code)" = 400 ]
+	run auth -d 'gate=default%00x&max_concurrent=3' "$URL/api/process-limit"
+	[ "$(code)" = 400 ]
+	[ "$(body | jq -r .error)" = "bad request: NUL byte in parameter 'gate'" ]
+	run auth -X POST "$URL/api/process-limit?max_concurrent=3%00"
+	[ "$(code)" = 400 ]
+	[ "$(status_field .max_allowed)" = 5 ]
+}
+
+@test "httpd: JSON \\u escapes in a body are decoded; \\u0000 and broken surrogates are refused" {
+	with_token
+	run auth -d '{"\u0067ate":"d\u0065f\u0061ult","max_concurrent":4}' \
+	    "$URL/api/process-limit"
+	[ "$(code)" = 200 ]
+	[ "$(body | jq -c .)" = '{"gate":"default","old_limit":5,"new_limit":4}' ]
+	# Decoded to UTF-8 (a pair to one code point): then refused as a name.
+	run auth -d '{"gate":"caf\u00e9\ud83d\ude00\u20ac","max_concurrent":3}' \
+	    "$URL/api/process-limit"
+	[ "$(code)" = 400 ]
+	[ "$(body | jq -r .error)" = "bad gate name: 'café😀€'" ]
+	for e in '\u0000' '\ud83d' '\ude00' '\ud83dx' '\ud83d\u0041' \
+	    '\ud83d\ud83d' '\u12' '\u12g4' '\uD83D\uDE0z'; do
+		run auth -d "{\"gate\":\"a${e}b\",\"max_concurrent\":3}" \
+		    "$URL/api/process-limit"
+		[ "$(code)" = 400 ] || { echo "$e: $output"; false; }
+		[[ "$(body | jq -r .error)" == *'\u escape'* ]] ||
+		    { echo "$e: $output"; false; }
+	done
+	# The other escapes of JSON are read too.
+	run auth -d '{"signal":"\u0054E\u0052M","grace":"\t1\r\n\b\f"}' \
+	    "$URL/api/process-kill-all"
+	[ "$(code)" = 400 ]
+	[[ "$(body | jq -r .error)" == "grace must be"* ]]
+	[ "$(status_field .max_allowed)" = 4 ]
+}
+
+@test "httpd: an HTTP/1.1 request without Host, or with two, is 400; HTTP/1.0 needs none" {
+	with_token -r
+	run req -H 'Host:' "$URL/api/process-status"
+	[ "$(code)" = 400 ]
+	[ "$(body | jq -r .error)" = "an HTTP/1.1 request needs a Host header" ]
+	run req -0 -H 'Host:' "$URL/api/process-status"
+	[ "$(code)" = 200 ]
+	# Two Host headers (curl sends one only).
+	run timeout 10 bash -c 'exec 5<>"/dev/tcp/127.0.0.1/$1" &&
+	    printf "GET /api/health HTTP/1.1\r\nHost: localhost\r\nHost: localhost\r\nConnection: close\r\n\r\n" >&5 &&
+	    cat <&5' _ "${URL##*:}"
+	[[ "$output" == "HTTP/1.1 400 "* ]]
+	[[ "$output" == *"needs a Host header, one only"* ]]
+}
+
+# Slow clients from address $2 to port $1, one per mode given after: head
+# (sends a header line every 0.2 s, never the blank line), body (whole
+# headers, then a byte of the body every 0.2 s), keepalive (one whole
+# request, then the next one as head). Touches slow.ready once all have
+# begun; prints "closed I after S" when the server closes client I, then
+# "held I" for each still open and "done" once all are closed or after
+# 20 s.
+slow_clients() {
+	python3 - "$@" <<'PY'
+import socket, sys, time
+port, src, modes = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+req = b"GET /api/health HTTP/1.1\r\nHost: localhost\r\n"
+post = (b"POST /api/process-limit HTTP/1.1\r\nHost: localhost\r\n"
+        b"Content-Length: 100\r\n\r\n")
+socks = []
+for m in modes:
+    s = socket.socket()
+    s.bind((src, 0))
+    s.connect(("127.0.0.1", port))
+    if m == "keepalive":
+        s.sendall(req + b"\r\n")
+        got = b""
+        while b"}\n" not in got:
+            got += s.recv(4096)
+    s.sendall(post if m == "body" else req)
+    socks.append({"s": s, "m": m, "t0": time.monotonic(), "open": True})
+open("slow.ready", "w").close()
+start = time.monotonic()
+while time.monotonic() < start + 20 and any(c["open"] for c in socks):
+    for i, c in enumerate(socks):
+        if not c["open"]:
+            continue
+        try:
+            c["s"].setblocking(False)
+            try:
+                if c["s"].recv(4096) == b"":
+                    raise ConnectionResetError
+            except BlockingIOError:
+                pass
+            c["s"].setblocking(True)
+            c["s"].sendall(b"x" if c["m"] == "body" else b"X-Slow: 1\r\n")
+        except OSError:
+            c["open"] = False
+            print("closed %d after %.1f" % (i, time.monotonic() - c["t0"]),
+                  flush=True)
+    time.sleep(0.2)
+for i, c in enumerate(socks):
+    if c["open"]:
+        print("held %d" % i)
+print("done")
+PY
+}
+
+@test "httpd: a request sent slowly is cut off after --request-timeout; others are served meanwhile" {
+	start_httpd -r -p 4 -T 3 -R 2 127.0.0.1:0
+	curl -sN "$URL/events" >events &
+	spid=$!
+	BG_PIDS+=("$spid")
+	slow_clients "${URL##*:}" 127.0.0.2 head head body keepalive >slow.out &
+	BG_PIDS+=("$!")
+	until_true '[ -e slow.ready ]'
+	# A client from another address is answered while they are held.
+	run req -m 2 "$URL/api/health"
+	[ "$(code)" = 200 ]
+	[ ! -s slow.out ]
+	until_true 'grep -q done slow.out' 2500
+	cat slow.out
+	# Each kept sending (the idle timeout never came), each was cut at -R.
+	[ "$(grep -c '^closed' slow.out)" = 4 ]
+	awk '/^closed/ { if ($4 < 1.8 || $4 > 4) exit 1 }' slow.out
+	grep -q "that sent no whole request within 2 s" "$BATS_TEST_TMPDIR/httpd.err"
+	# The event stream, whose request was whole, was not cut.
+	kill -0 "$spid"
+	[ "$(grep -c '^event: status' events)" -ge 1 ]
+}
+
+@test "httpd: when an address's share or the server is full, the connection waiting longest for a request makes room" {
+	# The issue's case: one address (on loopback, every local client)
+	# holds all its connections with requests that never end.
+	start_httpd -r -p 4 -c 8 -T 30 -R 30 127.0.0.1:0
+	slow_clients "${URL##*:}" 127.0.0.1 head head head head >slow.out &
+	BG_PIDS+=("$!")
+	until_true '[ -e slow.ready ]'
+	run req -m 2 "$URL/api/health"
+	[ "$(code)" = 200 ]
+	until_true 'grep -q "^closed" slow.out'
+	[ "$(grep '^closed' slow.out | cut -d' ' -f2)" = 0 ]
+	stop_bg
+	# The whole server full, from another address.
+	rm slow.ready "$BATS_TEST_TMPDIR/httpd.out"
+	start_httpd -r -p 8 -c 4 -T 30 -R 30 127.0.0.1:0
+	slow_clients "${URL##*:}" 127.0.0.2 head head head head >slow.out &
+	BG_PIDS+=("$!")
+	until_true '[ -e slow.ready ]'
+	run req -m 2 "$URL/api/health"
+	[ "$(code)" = 200 ]
+	until_true 'grep -q "^closed" slow.out'
+	[ "$(grep '^closed' slow.out | cut -d' ' -f2)" = 0 ]
+	# Streams being answered are never closed for room: a new one is.
+	stop_bg
+	rm "$BATS_TEST_TMPDIR/httpd.out"
+	start_httpd -r -p 2 -c 8 -T 30 -R 30 127.0.0.1:0
+	curl -sN "$URL/events" >/dev/null &
+	BG_PIDS+=("$!")
+	curl -sN "$URL/events" >/dev/null &
+	BG_PIDS+=("$!")
+	until_true '[ "$(ss -Htn state established "( sport = :${URL##*:} )" | wc -l)" -ge 2 ]'
+	run req -m 2 "$URL/api/health"
+	[ "$(code)" = 000 ]
+}
