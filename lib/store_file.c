@@ -612,7 +612,8 @@ file_list(const char *dir, char ***outp, size_t *np)
 		v[n++] = name;
 	}
 	(void)closedir(d);
-	qsort(v, n, sizeof(*v), name_cmp);
+	if (n > 0)		/* v is NULL then: qsort wants an array */
+		qsort(v, n, sizeof(*v), name_cmp);
 	*outp = v;
 	*np = n;
 	return 0;
