@@ -87,6 +87,7 @@ struct gate {
 	int		queued;
 	size_t		pos, nq;	/* last reported place in line */
 	struct watch	watch;
+	int		unwritable;	/* said that the state cannot be written */
 	struct held	*held;		/* slots held, in the order taken */
 	size_t		nheld;
 	size_t		last_active;
@@ -746,6 +747,18 @@ lost_msg(const struct gate *g)
 	return buf;
 }
 
+/* What a waiter says when its state cannot be written. */
+static const char *
+unwritten_msg(const struct gate *g, int e)
+{
+	static char buf[200];
+
+	(void)snprintf(buf, sizeof(buf), "gate '%s': cannot write its state "
+	    "(%s): still in line, looking again every second", g->name,
+	    strerror(e));
+	return buf;
+}
+
 /* What a look at the line found. */
 struct look {
 	const struct gate_req	*req;
@@ -904,6 +917,34 @@ wait_after(struct gate *g, const struct gate_req *req,
 }
 
 /*
+ * A look whose state could not be written (a full disk, a quota): what it
+ * decided was not stored, so we are still in line, and stay there. Sleep
+ * on our wake fd and look again within a second (no death can be
+ * watched without a look); a person hears of it once. 0, or -1 for any
+ * other failure.
+ */
+static int
+look_unwritten(struct gate *g, int e, size_t nheld)
+{
+	if (e != ENOSPC && e != EDQUOT)
+		return -1;
+	g->nheld = nheld;		/* a slot claimed was not stored */
+	g->queued = 1;
+	if (!g->unwritable && g->notify != NULL)
+		g->notify(g->notify_arg, unwritten_msg(g, e));
+	g->unwritable = 1;
+	watch_close(&g->watch);
+	if ((g->watch.fds = calloc(1, sizeof(*g->watch.fds))) == NULL)
+		return -1;
+	g->watch.fds[0].fd = g->wakefd;
+	g->watch.fds[0].events = POLLIN;
+	g->watch.n = 1;
+	g->watch.degraded = g->watch.ready = 1;
+	errno = e;
+	return 0;
+}
+
+/*
  * One step in line: look, and either report a new place (0), or sleep
  * and look again until something is to be said. See gate.h.
  */
@@ -912,21 +953,28 @@ wait_step(struct gate *g, const struct gate_req *req,
     const struct gate_wait *gw, size_t *pos, size_t *nq)
 {
 	struct look l = { req, 0, 0 };
+	size_t n;
 	int r;
 
 	for (;;) {
 		if (!g->watch.ready) {
-			if ((r = txn_run(g, op_look, &l)) != 0) {
+			n = g->nheld;
+			if ((r = txn_run(g, op_look, &l)) == -1 &&
+			    look_unwritten(g, errno, n) == 0)
+				goto sleep;
+			if (r != 0) {
 				watch_close(&g->watch);
 				return r;
 			}
 			g->watch.ready = 1;
+			g->unwritable = 0;
 			if (l.pos + 1 != g->pos || l.nq != g->nq) {
 				*pos = g->pos = l.pos + 1;
 				*nq = g->nq = l.nq;
 				return 0;
 			}
 		}
+sleep:
 		r = wait_sleep(gw, &g->watch);
 		watch_close(&g->watch);
 		if (r == -1)

@@ -24,6 +24,7 @@
 #include "exitcodes.h"
 #include "gate.h"
 #include "gaterun.h"
+#include "proc.h"
 #include "sys.h"
 
 /* The only global state: what signal handlers saw. */
@@ -216,13 +217,17 @@ env_named(const char *entry, const char *name)
 /*
  * CMD's environment: the caller's entries as they came (duplicates, entries
  * with no '=' and empty ones included), less those of the variables we set,
- * then ours. environ points to it too, so that execvp looks CMD up in the
- * caller's first PATH, as the caller would have. -1 when out of memory.
+ * then ours: the slot and its gate. GATERUN_GATE, the default gate, is the
+ * caller's, untouched. environ points to it too, so that execvp looks CMD
+ * up in the caller's first PATH, as the caller would have. -1 when out of
+ * memory.
  */
 static int
 cmd_env(const struct opts *o, const char *slot)
 {
-	static const char *const ours[] = { "GATERUN_SLOT", "GATERUN_GATE" };
+	static const char *const ours[] = {
+		"GATERUN_SLOT", "GATERUN_SLOT_GATE"
+	};
 	char **env;
 	size_t n, i, j, k;
 
@@ -293,6 +298,66 @@ exec_cmd(struct gate *g, const struct opts *o, const struct sigsaved *ss)
 	e = errno;
 	(void)gate_release(g);
 	errno = e;
+	warn("%s", o->cmd[0]);
+	exit(e == ENOENT || e == ENOTDIR ? EXIT_NOTFOUND : EXIT_NOEXEC);
+}
+
+/*
+ * The slot of this gate held by an ancestor of ours (its wrapper or its
+ * command), or -1: then we run below that holder, and a second slot could
+ * wait for ever on our own ancestor. Looked for only when GATERUN_SLOT is
+ * in our environment (every command run in a slot has it), then checked
+ * against the gate's live holders. *holder gets the ancestor's PID.
+ */
+static int
+ancestor_slot(struct gate *g, pid_t *holder)
+{
+	struct gate_info gi;
+	struct procid *a;
+	size_t na, i, j;
+	int slot = -1;
+
+	if (getenv("GATERUN_SLOT") == NULL || proc_ancestors(&a, &na) == -1)
+		return -1;
+	if (gate_info(g, &gi) == -1) {
+		free(a);
+		return -1;
+	}
+	/* a[0] is us: after -x of an outer gaterun, the holder itself. */
+	for (i = 0; i < na && slot == -1; i++)
+		for (j = 0; j < gi.nh && slot == -1; j++)
+			if (gi.h[j].pid == a[i].pid ||
+			    gi.h[j].wrapper_pid == a[i].pid) {
+				slot = gi.h[j].slot;
+				*holder = a[i].pid;
+			}
+	gate_info_free(&gi);
+	free(a);
+	return slot;
+}
+
+/*
+ * A nested request runs inside its ancestor's slot: part of that job, as
+ * the processes a make starts are part of the make. No record and no
+ * wrapper: we become CMD, with the ancestor's slot in GATERUN_SLOT.
+ */
+static void __dead
+exec_nested(struct gate *g, const struct opts *o, const struct sigsaved *ss,
+    int slot, pid_t holder)
+{
+	char buf[16];
+	int e;
+
+	(void)snprintf(buf, sizeof(buf), "%d", slot);
+	logev(o, "gate '%s': pid %d runs inside slot %d, held by its ancestor "
+	    "%d: %s", o->gate, (int)getpid(), slot, (int)holder, o->cmd[0]);
+	closelog();
+	gate_close(g);
+	if (cmd_env(o, buf) == -1)
+		err(EXIT_GATERUN, "malloc");
+	signals_restore(ss);
+	execvp(o->cmd[0], o->cmd);
+	e = errno;
 	warn("%s", o->cmd[0]);
 	exit(e == ENOENT || e == ENOTDIR ? EXIT_NOTFOUND : EXIT_NOEXEC);
 }
@@ -494,6 +559,7 @@ do_run(const struct opts *o)
 	struct sigsaved ss;
 	struct job job;
 	sigset_t sleepmask;
+	pid_t holder;
 	char cwd[PATH_MAX];
 	struct gate *g;
 	size_t active;
@@ -510,6 +576,8 @@ do_run(const struct opts *o)
 			(void)sigdelset(&sleepmask, r);
 	g = open_gate(o, 1);
 	rn.g = g;
+	if ((r = ancestor_slot(g, &holder)) >= 0)
+		exec_nested(g, o, &ss, r, holder);
 	memset(&req, 0, sizeof(req));
 	req.cwd = getcwd(cwd, sizeof(cwd)) ? cwd : "";
 	req.command = join_cmd(o->cmd);

@@ -56,6 +56,38 @@ SH
 	[ ! -e ran ]
 }
 
+@test "a full disk: a waiter keeps its place and runs once space returns" {
+	[ "$(id -u)" -eq 0 ] || skip "needs root for a private tmpfs"
+	command -v unshare >/dev/null || skip "unshare needed"
+	unshare -m true 2>/dev/null || skip "no mount namespaces here"
+	cat > full.sh <<'SH'
+mount -t tmpfs -o size=64k tmpfs "$GATERUN_DIR"
+"$G" --limit 1 >/dev/null
+mkfifo "$T/go"
+"$G" -- sh -c 'read -r _ < "$T/go"' &
+h=$!
+until "$G" --status | grep -q '1/1 active'; do sleep 0.01; done
+"$G" -- touch "$T/ran" 2> "$T/waiter.err" &
+w=$!
+until "$G" --status | grep -q '1 waiting'; do sleep 0.01; done
+dd if=/dev/zero of="$GATERUN_DIR/filler" bs=4k 2>/dev/null
+echo > "$T/go"
+wait "$h"
+# The waiter cannot write its promotion: it says so and stays in line.
+until grep -q 'cannot write its state' "$T/waiter.err"; do sleep 0.01; done
+kill -0 "$w" && echo "still waiting"
+rm "$GATERUN_DIR/filler"
+wait "$w"; echo "waiter rc=$?"
+SH
+	mkdir -p "$GATERUN_DIR"
+	run env G="$G" T="$BATS_TEST_TMPDIR" timeout 60 unshare -m sh full.sh
+	echo "$output"
+	cat waiter.err
+	[[ "$output" == *"still waiting"* ]]
+	[[ "$output" == *"waiter rc=0"* ]]
+	[ -e ran ]
+}
+
 @test "absurd state files: huge counts, a huge file, another version" {
 	"$G" -- true
 	{

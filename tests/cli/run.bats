@@ -22,9 +22,9 @@ load common
 	[ "$output" = "--status" ]
 }
 
-@test "environment, cwd and stdin are the caller's, plus GATERUN_SLOT and GATERUN_GATE" {
+@test "environment, cwd and stdin are the caller's, plus GATERUN_SLOT and GATERUN_SLOT_GATE" {
 	mkdir sub && cd sub
-	run env FOO=bar "$G" -g envgate -- sh -c 'cat; echo "$FOO $PWD $GATERUN_SLOT $GATERUN_GATE"' <<<"input"
+	run env FOO=bar "$G" -g envgate -- sh -c 'cat; echo "$FOO $PWD $GATERUN_SLOT $GATERUN_SLOT_GATE"' <<<"input"
 	[ "$status" -eq 0 ]
 	[ "${lines[0]}" = "input" ]
 	[ "${lines[1]}" = "bar $BATS_TEST_TMPDIR/sub 0 envgate" ]
@@ -80,7 +80,7 @@ GATERUN_DIR=$GATERUN_DIR
 GATERUN_CONF=$GATERUN_CONF
 Z=last
 GATERUN_SLOT=0
-GATERUN_GATE=default"
+GATERUN_SLOT_GATE=default"
 	run run_env -- cat /proc/self/environ <<<"$env"
 	[ "$status" -eq 0 ]
 	[ "$output" = "$want" ]
