@@ -614,6 +614,10 @@ do_run(const struct opts *o)
 	if (r == 0) {
 		gate_counts(g, &active, &limit);
 		gate_close(g);
+		if (limit == 0)		/* as the last look saw it */
+			errx(o->conflict, "cannot start: gate '%s' is paused "
+			    "(limit 0, %zu running): 'gaterun -g %s --limit N' "
+			    "resumes it", o->gate, active, o->gate);
 		errx(o->conflict, "cannot start: maximum concurrent processes "
 		    "reached (%zu/%u on gate '%s')", active, limit, o->gate);
 	}

@@ -130,6 +130,19 @@ GATERUN_SLOT_GATE=default"
 	[ ! -e ran ]
 }
 
+@test "a paused gate says it is paused, with -n and when -w runs out" {
+	"$G" --limit 0 >/dev/null
+	msg="gaterun: cannot start: gate 'default' is paused (limit 0, 0 running): 'gaterun -g default --limit N' resumes it"
+	run "$G" -n -- touch ran
+	[ "$status" -eq 75 ]
+	[ "$output" = "$msg" ]
+	run "$G" -w 0.2 -- touch ran
+	[ "$status" -eq 75 ]
+	[ "$output" = "$msg" ]
+	[ ! -e ran ]
+	[ "$(waiting)" -eq 0 ]
+}
+
 @test "-n runs when there is room" {
 	run "$G" -n -- echo ok
 	[ "$status" -eq 0 ]
