@@ -100,6 +100,7 @@ struct gate {
 struct txn {
 	struct store_txn s;
 	struct gate	*g;
+	int		readonly;	/* a snapshot: never committed */
 	int		reaped_holder;	/* a holder went away */
 	int		reaped;		/* reap_holders() ran */
 	uint64_t	head;		/* ticket of the head waiter at start */
@@ -364,6 +365,44 @@ txn_run(struct gate *g, txn_fn *fn, void *arg)
 	return txn_commit(&t) == -1 ? -1 : r;
 }
 
+/*
+ * A look for those who only read (status, is-active): fn runs on the state
+ * as it stands, read without the lock, and what it changes (dead records
+ * it filters out) is thrown away: the head waiter reaps dead holders
+ * itself. A store that cannot read without its lock runs fn in a
+ * transaction it then aborts.
+ */
+static int
+txn_look(struct gate *g, txn_fn *fn, void *arg)
+{
+	struct store *s = g->store;
+	struct txn t;
+	int r;
+
+	memset(&t, 0, sizeof(t));
+	t.g = g;
+	t.readonly = 1;
+	if (s->ops->snapshot == NULL) {
+		if (s->ops->begin(s, &t.s) == -1)
+			return -1;
+		r = fn(&t, arg);
+		s->ops->abort(s, &t.s);
+		return r;
+	}
+	if (s->ops->snapshot(s, &t.s) == -1)
+		return -1;
+	r = fn(&t, arg);
+	state_free(&t.s.st);
+	return r;
+}
+
+void
+gate_set_wait(struct gate *g, const struct gate_wait *w)
+{
+	if (g->store->ops->set_wait != NULL)
+		g->store->ops->set_wait(g->store, w);
+}
+
 /* --- this process's records ------------------------------------------ */
 
 /* Our record of ticket: holder (1) or waiter (0), index in *idx; or -1. */
@@ -597,6 +636,9 @@ gate_strerror(int e)
 	case EPROTONOSUPPORT:
 		return "not a store this gaterun knows (give a directory, or "
 		    "file:DIRECTORY)";
+	case ENOLCK:
+		return "its lock was not free in time (each change holds it for "
+		    "microseconds: its holder is stopped or stuck)";
 	case EUSERS:
 		return "the gate's queue is full (" STR(STATE_MAX_WAITERS)
 		    " waiting): try again later";
@@ -1254,7 +1296,7 @@ gate_info_free(struct gate_info *gi)
 	memset(gi, 0, sizeof(*gi));
 }
 
-/* Reap every dead record, hand slots on, and copy the state out. */
+/* Leave out dead records (reap them, in a transaction), copy the rest. */
 static int
 op_info(struct txn *t, void *arg)
 {
@@ -1263,7 +1305,7 @@ op_info(struct txn *t, void *arg)
 
 	reap_holders(t);
 	reap_waiters(t);
-	if (promote(t) == -1)
+	if (!t->readonly && promote(t) == -1)
 		return -1;
 	gi->exists = t->s.exists;
 	gi->limit = st->limit;
@@ -1287,7 +1329,7 @@ int
 gate_info(struct gate *g, struct gate_info *gi)
 {
 	memset(gi, 0, sizeof(*gi));
-	if (txn_run(g, op_info, gi) == -1) {
+	if (txn_look(g, op_info, gi) == -1) {
 		gate_info_free(gi);
 		return -1;
 	}
@@ -1340,13 +1382,13 @@ op_is_active(struct txn *t, void *arg)
 		found = (st->h[i].wrapper.pid == pid &&
 		    alive(t, &st->h[i].wrapper)) ||
 		    (st->h[i].cmd.pid == pid && alive(t, &st->h[i].cmd));
-	return promote(t) == -1 ? -1 : found;
+	return !t->readonly && promote(t) == -1 ? -1 : found;
 }
 
 int
 gate_is_active(struct gate *g, pid_t pid)
 {
-	return txn_run(g, op_is_active, &pid);
+	return txn_look(g, op_is_active, &pid);
 }
 
 /* Reap the dead and hand their slots on. */

@@ -107,6 +107,17 @@ int	gate_share(const char *, gid_t);
  */
 int	gate_open(struct gate **, const char *, const char *, unsigned, int,
 	    gate_notify_fn *, void *);
+/*
+ * How this gate's transactions wait for its lock while another process
+ * holds it (for microseconds, unless that process is stopped or stuck):
+ * until w->deadline (the call fails with ENOLCK), or until *w->stop is
+ * set (EINTR), asleep with w->sigmask; a wait that begins past the
+ * deadline or told to stop still gives the lock a second. A wait that
+ * lasts names the holder through the notify function. w is copied; NULL (the default): as long as it takes. Reads
+ * (gate_info, gate_is_active) take no lock at all. For single-threaded
+ * programs: SIGALRM is caught while a wait lasts.
+ */
+void	gate_set_wait(struct gate *, const struct gate_wait *);
 /* Close the gate; slots still held are released, a place in line left. */
 void	gate_close(struct gate *);
 /*
@@ -150,7 +161,10 @@ int	gate_set_cmd(struct gate *, pid_t);
 int	gate_release(struct gate *);
 /* Give back one slot held (EINVAL: not ours). Returns 0 or -1. */
 int	gate_release_slot(struct gate *, int);
-/* Snapshot the gate (dead entries are reaped first). */
+/*
+ * Snapshot the gate, without its lock: what the last change left, dead
+ * records left out (their slots pass on when a writer reaps them).
+ */
 int	gate_info(struct gate *, struct gate_info *);
 void	gate_info_free(struct gate_info *);
 /* Set the limit (0 pauses); *old gets the previous one. */

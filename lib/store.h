@@ -45,6 +45,19 @@ struct store_ops {
 		    const store_addr *, size_t);
 	/* Unlock and free st; nothing written. */
 	void	(*abort)(struct store *, struct store_txn *);
+	/*
+	 * Optional (NULL: gate.c runs a transaction and aborts it). The
+	 * state as it stands, without the lock, for a caller that only looks:
+	 * st as begin gives it (nothing is written back); free it with
+	 * state_free. 0 or -1.
+	 */
+	int	(*snapshot)(struct store *, struct store_txn *);
+	/*
+	 * Optional (NULL: begin waits as it does). How begin waits for a
+	 * lock another process holds (gate_set_wait): w copied, NULL as
+	 * long as it takes.
+	 */
+	void	(*set_wait)(struct store *, const struct gate_wait *);
 	/* 1 if the process a record names still runs, else 0. */
 	int	(*alive)(struct store *, const struct procid *);
 	/* An fd readable once id has ended; -1 (ESRCH: ended already). */

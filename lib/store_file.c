@@ -11,6 +11,13 @@
  * the lock file, not the state file, carries the lock, so the rename never
  * swaps the inode under a lock holder.
  *
+ * Reads take no lock (file_snapshot): a state file is only ever replaced
+ * whole, so the one a reader opens is whole, and a reader never opens the
+ * lock file, so whoever may read the files may look at the gate. A writer
+ * waits for the lock as set_wait said (until a deadline, or a signal: a
+ * process stopped while it holds the lock would keep everyone out), and a
+ * wait that lasts names the holder, found in /proc/locks.
+ *
  * Wake-ups are sent before the new state is written and the lock
  * released, so a woken waiter always reads a state at least as new as the
  * one that woke it, and a waker killed between the two only causes a
@@ -22,6 +29,7 @@
 #include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -43,6 +51,7 @@
 #define SUFFIX_LEN	5
 #define SALVAGE_MAX_BYTES (1ull << 30)	/* of an oversized file, read no more */
 #define SIEVE_CHUNK	(1u << 16)
+#define SEC		1000000000LL
 
 struct fstore {
 	struct store	base;
@@ -63,6 +72,9 @@ struct fstore {
 	struct wake	wake;
 	gate_notify_fn	*notify;
 	void		*notify_arg;
+	struct gate_wait wait;		/* how to wait for the lock */
+	int		waitset;	/* 0: block until it comes */
+	int64_t		say_at;		/* ns waited at which to name its holder */
 };
 
 /* Tell the caller something a person should know. */
@@ -292,10 +304,30 @@ move_aside(struct fstore *f, const char *why)
 		    aside);
 }
 
-/* Parse buf; a damaged one is moved aside and what parses is kept. */
+/*
+ * A damaged state (why): a writer moves it aside, a reader only says so;
+ * both go on with what salvage keeps of buf.
+ */
+static int
+salvage(struct fstore *f, struct store_txn *t, const char *buf, size_t len,
+    const char *why, int writer)
+{
+	if (writer)
+		move_aside(f, why);
+	else
+		say(f, "state file %s is damaged (%s): shown as far as it can "
+		    "be read, until the next change moves it aside",
+		    f->statename, why);
+	if (state_parse(buf, len, &t->st, 1, &why) == -1)
+		return -1;	/* out of memory: salvage never fails else */
+	t->lost = t->dirty = 1;
+	return 0;
+}
+
+/* Parse buf; a damaged one is salvaged. */
 static int
 parse_or_salvage(struct fstore *f, struct store_txn *t, const char *buf,
-    size_t len)
+    size_t len, int writer)
 {
 	const char *why;
 
@@ -303,11 +335,7 @@ parse_or_salvage(struct fstore *f, struct store_txn *t, const char *buf,
 		return 0;
 	if (errno != EINVAL)
 		return -1;
-	move_aside(f, why);
-	if (state_parse(buf, len, &t->st, 1, &why) == -1)
-		return -1;	/* out of memory: salvage never fails else */
-	t->lost = t->dirty = 1;
-	return 0;
+	return salvage(f, t, buf, len, why, writer);
 }
 
 /*
@@ -381,11 +409,13 @@ read_sieved(int fd, char **bufp, size_t *lenp)
 	return 0;
 }
 
-/* Read the state (fresh if there is none). Lock held. */
+/*
+ * Read the state (fresh if there is none): a writer with the lock held, a
+ * reader without (the file is only ever replaced whole, by rename).
+ */
 static int
-load(struct fstore *f, struct store_txn *t)
+load(struct fstore *f, struct store_txn *t, int writer)
 {
-	const char *why;
 	size_t len;
 	char *buf;
 	int fd, r;
@@ -407,9 +437,8 @@ load(struct fstore *f, struct store_txn *t)
 	if (r == -1 && errno == EFBIG) {
 		/* Keep its live holders and its limit all the same. */
 		if ((r = read_sieved(fd, &buf, &len)) == 0) {
-			move_aside(f, "larger than any real gate");
-			t->lost = t->dirty = 1;
-			r = state_parse(buf, len, &t->st, 1, &why);
+			r = salvage(f, t, buf, len, "larger than any real gate",
+			    writer);
 			free(buf);
 		}
 		(void)xclose(fd);
@@ -418,7 +447,7 @@ load(struct fstore *f, struct store_txn *t)
 	(void)xclose(fd);
 	if (r == -1)
 		return -1;
-	r = parse_or_salvage(f, t, buf, len);
+	r = parse_or_salvage(f, t, buf, len, writer);
 	free(buf);
 	return r;
 }
@@ -442,6 +471,141 @@ settle(struct fstore *f, struct store_txn *t)
 	}
 }
 
+/*
+ * Who holds the lock file's flock: /proc/locks lists flock(2) locks with
+ * the PID that took them and the file's device and inode. 0 if not found
+ * (released meanwhile, or taken in another PID namespace).
+ */
+static pid_t
+lock_holder(int fd)
+{
+	unsigned maj, min;
+	unsigned long long ino;
+	char line[256], kind[16];
+	struct stat sb;
+	pid_t pid = 0;
+	FILE *fp;
+	int p;
+
+	if (fstat(fd, &sb) == -1 || (fp = fopen("/proc/locks", "re")) == NULL)
+		return 0;
+	/* "1: FLOCK  ADVISORY  WRITE 4242 00:2d:1234 0 EOF"; "->" waits. */
+	while (pid == 0 && fgets(line, sizeof(line), fp) != NULL)
+		if (sscanf(line, "%*d: %15s %*s %*s %d %x:%x:%llu", kind, &p,
+		    &maj, &min, &ino) == 5 && strcmp(kind, "FLOCK") == 0 &&
+		    maj == major(sb.st_dev) && min == minor(sb.st_dev) &&
+		    ino == (unsigned long long)sb.st_ino && p > 0)
+			pid = p;
+	(void)fclose(fp);
+	return pid;
+}
+
+/* "PID 42 (gaterun, stopped)": what /proc/PID/stat says of pid. */
+static void
+holder_name(pid_t pid, char *buf, size_t len)
+{
+	char path[32], text[512], *lp, *rp;
+	const char *what;
+	ssize_t n = -1;
+	int fd;
+
+	(void)snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) != -1)
+		n = read_full(fd, text, sizeof(text) - 1);
+	(void)xclose(fd);
+	text[n > 0 ? n : 0] = '\0';
+	lp = strchr(text, '(');
+	rp = strrchr(text, ')');
+	if (lp == NULL || rp == NULL || rp < lp || rp[1] != ' ') {
+		(void)snprintf(buf, len, "PID %d", (int)pid);
+		return;
+	}
+	switch (rp[2]) {
+	case 'T':
+		what = "stopped";
+		break;
+	case 't':
+		what = "stopped by a tracer";
+		break;
+	case 'R':
+		what = "running";
+		break;
+	case 'D':
+		what = "in uninterruptible sleep";
+		break;
+	default:
+		what = "sleeping";
+		break;
+	}
+	*rp = '\0';
+	(void)snprintf(buf, len, "PID %d (%s, %s)", (int)pid, lp + 1, what);
+}
+
+/* Name the process that keeps the lock, and for how long. */
+static void
+say_held(struct fstore *f, int64_t waited)
+{
+	char who[96];
+	pid_t pid;
+
+	if ((pid = lock_holder(f->lockfd)) > 0)
+		holder_name(pid, who, sizeof(who));
+	else
+		(void)strlcpy(who, "another process", sizeof(who));
+	say(f, "gate '%s' locked by %s for %.*f s", f->name, who,
+	    waited < SEC ? 1 : 0, (double)waited / SEC);
+}
+
+/* A tick of a long lock wait: speak at 1, 2, 4... s, then each minute. */
+static void
+on_lock_tick(void *arg, int64_t waited)
+{
+	struct fstore *f = arg;
+
+	if (waited < f->say_at)
+		return;
+	say_held(f, waited);
+	f->say_at = f->say_at < 32 * SEC ? f->say_at * 2 : f->say_at + 60 * SEC;
+}
+
+/*
+ * Take the lock, waiting as set_wait said: until the deadline (ENOLCK),
+ * or until told to stop (EINTR). A wait that begins told to stop or past
+ * its deadline (a wrapper giving its slot back after a SIGTERM, leaving
+ * the line when -w ran out) still gives the lock a second: it is held for
+ * microseconds. A wait that lasts names the holder (it may be stopped).
+ */
+static int
+lock_gate(struct fstore *f)
+{
+	struct lock_wait lw;
+	int64_t t0;
+
+	if (!f->waitset)
+		return lock_fd(f->lockfd);
+	t0 = mono_ns();
+	memset(&lw, 0, sizeof(lw));
+	lw.deadline = f->wait.deadline;
+	lw.sigmask = f->wait.sigmask;
+	lw.stop = f->wait.stop;
+	if ((lw.stop != NULL && *lw.stop) ||
+	    (lw.deadline >= 0 && lw.deadline <= t0)) {
+		lw.stop = NULL;
+		lw.deadline = t0 + SEC;
+	}
+	lw.tick = SEC;
+	lw.fn = on_lock_tick;
+	lw.arg = f;
+	f->say_at = SEC;
+	if (lock_wait(f->lockfd, &lw) == 0)
+		return 0;
+	if (errno == ETIMEDOUT) {
+		say_held(f, mono_ns() - t0);
+		errno = ENOLCK;
+	}
+	return -1;
+}
+
 static int
 file_begin(struct store *s, struct store_txn *t)
 {
@@ -456,9 +620,9 @@ file_begin(struct store *s, struct store_txn *t)
 		return 0;
 	}
 	t->exists = 1;
-	if (lock_fd(f->lockfd) == -1)
+	if (lock_gate(f) == -1)
 		return -1;
-	if (load(f, t) == -1) {
+	if (load(f, t, 1) == -1) {
 		(void)flock(f->lockfd, LOCK_UN);
 		state_free(&t->st);
 		return -1;
@@ -534,6 +698,44 @@ file_abort(struct store *s, struct store_txn *t)
 	if (t->exists)
 		(void)flock(f->lockfd, LOCK_UN);
 	state_free(&t->st);
+}
+
+/*
+ * No lock: a state file is only ever replaced whole by rename, so the one
+ * opened is whole, and who may read the files may look (the lock file is
+ * not even opened). Damage is salvaged in memory, and said.
+ */
+static int
+file_snapshot(struct store *s, struct store_txn *t)
+{
+	struct fstore *f = (struct fstore *)s;
+	struct stat sb;
+
+	memset(t, 0, sizeof(*t));
+	t->st.limit = UINT_MAX;
+	if (f->dirfd == -1 || fstatat(f->dirfd, f->lockname, &sb,
+	    AT_SYMLINK_NOFOLLOW) == -1) {
+		if (f->dirfd != -1 && errno != ENOENT)
+			return -1;
+		t->st.limit = f->deflimit;	/* never made */
+		return 0;
+	}
+	t->exists = 1;
+	if (load(f, t, 0) == -1) {
+		state_free(&t->st);
+		return -1;
+	}
+	settle(f, t);
+	return 0;
+}
+
+static void
+file_set_wait(struct store *s, const struct gate_wait *w)
+{
+	struct fstore *f = (struct fstore *)s;
+
+	if ((f->waitset = w != NULL))
+		f->wait = *w;
 }
 
 static int
@@ -761,6 +963,8 @@ const struct store_ops store_file_ops = {
 	.begin = file_begin,
 	.commit = file_commit,
 	.abort = file_abort,
+	.snapshot = file_snapshot,
+	.set_wait = file_set_wait,
 	.alive = file_alive,
 	.watch = file_watch,
 	.listen = file_listen,

@@ -8,7 +8,9 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -76,6 +78,119 @@ lock_fd(int fd)
 			return -1;
 	}
 	return 0;
+}
+
+/*
+ * Waiting for a lock with a deadline, and deaf to nothing. flock(2) has no
+ * timeout and no signal mask of its own, so the wait runs with the
+ * caller's sleep mask in force (its stop signals end flock with EINTR)
+ * and a timer of ours (a POSIX timer on CLOCK_MONOTONIC, its SIGALRM sent
+ * to this thread, caught by a handler that does nothing) ends it at the
+ * deadline and at every tick. A signal that lands between the look at
+ * *stop and the flock call, or a timer that fires there, is seen at the
+ * next tick: the timer repeats every tick until disarmed.
+ */
+#define LOCK_SIG	SIGALRM
+
+#ifndef sigev_notify_thread_id
+#define sigev_notify_thread_id	_sigev_un._tid
+#endif
+
+/* The timer's signal only interrupts flock. */
+static void
+on_lock_sig(int sig)
+{
+	(void)sig;
+}
+
+/* Arm the timer for target (ns on CLOCK_MONOTONIC), then every tick. */
+static int
+lock_arm(timer_t tm, int64_t target, int64_t tick)
+{
+	struct itimerspec its;
+
+	its.it_value.tv_sec = target / 1000000000;
+	its.it_value.tv_nsec = target % 1000000000;
+	its.it_interval.tv_sec = tick / 1000000000;
+	its.it_interval.tv_nsec = tick % 1000000000;
+	return timer_settime(tm, TIMER_ABSTIME, &its, NULL);
+}
+
+/* The blocking part of lock_wait: timer made, mask and handler set. */
+static int
+lock_sleep(int fd, const struct lock_wait *lw, timer_t tm)
+{
+	int64_t start = mono_ns(), next = start + lw->tick, now, target;
+
+	for (;;) {
+		if (lw->stop != NULL && *lw->stop) {
+			errno = EINTR;
+			return -1;
+		}
+		now = mono_ns();
+		if (lw->deadline >= 0 && now >= lw->deadline) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		if (now >= next) {
+			if (lw->fn != NULL)
+				lw->fn(lw->arg, now - start);
+			while (next <= now)
+				next += lw->tick;
+		}
+		target = lw->deadline >= 0 && lw->deadline < next ?
+		    lw->deadline : next;
+		if (lock_arm(tm, target, lw->tick) == -1)
+			return -1;
+		if (flock(fd, LOCK_EX) == 0)
+			return 0;
+		if (errno != EINTR)
+			return -1;
+	}
+}
+
+int
+lock_wait(int fd, const struct lock_wait *lw)
+{
+	struct sigaction sa, oldsa;
+	struct sigevent sev;
+	sigset_t mask, oldmask;
+	timer_t tm;
+	int r, e;
+
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+		return 0;
+	if (errno != EWOULDBLOCK)
+		return -1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_lock_sig;	/* no SA_RESTART: flock says EINTR */
+	sigemptyset(&sa.sa_mask);
+	memset(&sev, 0, sizeof(sev));
+	sev.sigev_notify = SIGEV_THREAD_ID;
+	sev.sigev_signo = LOCK_SIG;
+	sev.sigev_notify_thread_id = gettid();
+	if (sigaction(LOCK_SIG, &sa, &oldsa) == -1)
+		return -1;
+	if (timer_create(CLOCK_MONOTONIC, &sev, &tm) == -1) {
+		e = errno;
+		(void)sigaction(LOCK_SIG, &oldsa, NULL);
+		errno = e;
+		return -1;
+	}
+	if (lw->sigmask != NULL)
+		mask = *lw->sigmask;
+	else
+		(void)sigprocmask(SIG_SETMASK, NULL, &mask);
+	(void)sigdelset(&mask, LOCK_SIG);
+	(void)sigprocmask(SIG_SETMASK, &mask, &oldmask);
+	r = lock_sleep(fd, lw, tm);
+	e = errno;
+	/* Unblocked until deleted: no signal of the timer is left pending. */
+	(void)timer_delete(tm);
+	(void)sigprocmask(SIG_SETMASK, &oldmask, NULL);
+	(void)sigaction(LOCK_SIG, &oldsa, NULL);
+	errno = e;
+	return r;
 }
 
 /* Slurp fd into a NUL-terminated buffer; EFBIG past max bytes. */

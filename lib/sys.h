@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 
+#include <signal.h>
 #include <stdint.h>
 
 /* close(2) that keeps errno; returns 0 or -1. */
@@ -17,6 +18,24 @@ ssize_t	read_full(int, void *, size_t);
 int	write_full(int, const void *, size_t);
 /* Take an exclusive flock(2), retrying on EINTR. */
 int	lock_fd(int);
+
+/* How lock_wait() waits for a lock another process holds. */
+struct lock_wait {
+	int64_t		deadline;	/* CLOCK_MONOTONIC ns; -1: none */
+	const sigset_t	*sigmask;	/* mask while blocked; NULL: as is */
+	const volatile sig_atomic_t *stop; /* set by a signal: give up */
+	int64_t		tick;		/* fn every tick ns waited (> 0) */
+	void		(*fn)(void *, int64_t);	/* told ns waited so far */
+	void		*arg;
+};
+/*
+ * flock(LOCK_EX) that can give up: 0, or -1 with ETIMEDOUT at the
+ * deadline, EINTR once *stop is set, else flock's errno. A lock free now
+ * is taken whatever the deadline or stop say. For single-threaded
+ * callers: SIGALRM is caught (then given back its disposition) to end the
+ * sleep at the deadline or the next tick.
+ */
+int	lock_wait(int, const struct lock_wait *);
 /* Read a whole file (at most max bytes) into a malloc'd, NUL-ended buffer. */
 int	read_fd_all(int, size_t, char **, size_t *);
 /* FNV-1a (32 bits) of len bytes, continuing from h (start: SYS_FNV_INIT). */

@@ -23,6 +23,12 @@
 #include "report.h"
 
 /*
+ * How --limit and --kill-all wait for the gate's lock: as long as it
+ * takes (Ctrl-C ends it), naming the holder if that lasts.
+ */
+static const struct gate_wait lock_forever = { -1, NULL, NULL };
+
+/*
  * Gates that could not be read: named on stderr, or for --check as one
  * UNKNOWN line (exit 3). The others are shown all the same.
  */
@@ -133,6 +139,7 @@ do_limit(const struct opts *o)
 	char err[512];
 	unsigned old;
 
+	gate_set_wait(g, &lock_forever);
 	if (gate_set_limit(g, o->limit, &old) == -1)
 		die_gate(o, "cannot set the limit of");
 	logev(o, "gate '%s': limit %u -> %u by %s", o->gate, old, o->limit,
@@ -180,6 +187,7 @@ do_kill(const struct opts *o)
 	size_t n, i, nok = 0;
 	int failed = 0;
 
+	gate_set_wait(g, &lock_forever);
 	if (gate_kill_all(g, o->sig, o->grace, &k, &n) == -1)
 		die_gate(o, "cannot kill the commands of");
 	for (i = 0; i < n; i++) {

@@ -27,6 +27,9 @@
 #include "proc.h"
 #include "sys.h"
 
+/* How long -n (and at least -w) waits for the gate's lock: 1 s. */
+#define LOCK_WAIT_NS	1000000000LL
+
 /* The only global state: what signal handlers saw. */
 static volatile sig_atomic_t got_stop;		/* leave the queue */
 static volatile sig_atomic_t got_chld;
@@ -549,6 +552,26 @@ run_held(struct runner *rn, sigset_t *sleepmask, const char *command,
 	return st;
 }
 
+/*
+ * How long the gate's transactions wait for its lock while another process
+ * holds it (for microseconds, unless that one is stopped or stuck): with
+ * -n LOCK_WAIT_NS, with -w until its deadline but at least as long, else
+ * (and with o NULL: a slot held, to be given back) as long as it takes.
+ * The signals that end a wait in line end it too.
+ */
+static void
+lock_bound(struct gate *g, const struct opts *o, const struct gate_wait *gw)
+{
+	struct gate_wait lw = *gw;
+	int64_t least = mono_ns() + LOCK_WAIT_NS;
+
+	if (o == NULL || (!o->nowait && o->wait < 0))
+		lw.deadline = -1;
+	else if (o->nowait || lw.deadline < least)
+		lw.deadline = least;
+	gate_set_wait(g, &lw);
+}
+
 /* Take a slot, run the command in it, release, pass its status back. */
 int
 do_run(const struct opts *o)
@@ -601,6 +624,7 @@ do_run(const struct opts *o)
 	gw.deadline = o->wait < 0 ? -1 : mono_ns() + (int64_t)(o->wait * 1e9);
 	gw.sigmask = &sleepmask;
 	gw.stop = &got_stop;
+	lock_bound(g, o, &gw);
 	r = take_slot(&rn, &req, &gw);
 	if (r != 1)
 		unpark(&rn);
@@ -609,6 +633,11 @@ do_run(const struct opts *o)
 	if (r == -1 && errno == EUSERS)
 		errx(EXIT_GATERUN, "cannot queue on gate '%s': %s", o->gate,
 		    gate_strerror(errno));
+	if (r == -1 && errno == ENOLCK) {
+		gate_close(g);
+		errx(o->conflict, "cannot start: gate '%s': %s", o->gate,
+		    gate_strerror(ENOLCK));
+	}
 	if (r == -1)
 		die_gate(o, "cannot take a slot of");
 	if (r == 0) {
@@ -622,6 +651,7 @@ do_run(const struct opts *o)
 		    "reached (%zu/%u on gate '%s')", active, limit, o->gate);
 	}
 
+	lock_bound(g, NULL, &gw);
 	if (o->exec)
 		exec_cmd(g, o, &ss);
 
