@@ -70,3 +70,60 @@ holder() {
 	[ "$(grep -c '^w ' "$GATERUN_DIR/default.gate")" -eq 100000 ]
 	[ -z "$(find "$GATERUN_DIR" -name 'default.corrupt-*')" ]
 }
+
+# A user of its own for the test of reading root's gates (root only).
+U=gaterun-t-reader
+
+setup_file() {
+	[ "$(id -u)" -eq 0 ] || return 0
+	command -v useradd >/dev/null || return 0
+	id "$U" >/dev/null 2>&1 || useradd -M -N -s /bin/sh "$U"
+}
+
+teardown_file() {
+	[ "$(id -u)" -eq 0 ] || return 0
+	userdel "$U" 2>/dev/null || true
+}
+
+teardown() {
+	stop_bg
+	[ -z "${SHARED:-}" ] || rm -rf "$SHARED"
+}
+
+@test "a user who may read root's gate files may look: --status, --check, --metrics, --is-active" {
+	[ "$(id -u)" -eq 0 ] || skip "needs root to make a test user"
+	command -v runuser >/dev/null || skip "runuser needed"
+	id "$U" >/dev/null 2>&1 || skip "useradd needed"
+	# Root's gates in a directory everyone may read, as /run/gaterun.
+	SHARED=$(mktemp -d /tmp/gaterun-st.XXXXXX)
+	chmod 755 "$SHARED"
+	export GATERUN_DIR=$SHARED/state
+	install -m 755 "$G" "$SHARED/gaterun"
+	G=$SHARED/gaterun
+	"$G" --limit 2 >/dev/null
+	bg "$G" -- sleep 123460
+	until_true '[ "$(active)" = 1 ]'
+	cmd=$(status_field '.slots[0].pid')
+	[ "$(stat -c %a "$GATERUN_DIR")" = 755 ]
+	[ "$(stat -c %a "$GATERUN_DIR/default.gate" "$GATERUN_DIR/default.lock" | sort -u)" = 644 ]
+	run runuser -u "$U" -- env GATERUN_DIR="$GATERUN_DIR" "$G" --status
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "${lines[0]}" == "gate 'default': 1/2 active (50%), 0 waiting, can start: yes" ]]
+	[[ "$output" == *"sleep 123460"* ]]
+	run runuser -u "$U" -- env GATERUN_DIR="$GATERUN_DIR" "$G" --check
+	[ "$status" -eq 0 ]
+	[[ "$output" == "GATERUN OK"* ]]
+	run runuser -u "$U" -- env GATERUN_DIR="$GATERUN_DIR" "$G" --metrics
+	[ "$status" -eq 0 ]
+	[[ "$output" == *'gaterun_active_processes{gate="default"} 1'* ]]
+	run runuser -u "$U" -- env GATERUN_DIR="$GATERUN_DIR" "$G" --is-active "$cmd"
+	[ "$status" -eq 0 ]
+	run runuser -u "$U" -- env GATERUN_DIR="$GATERUN_DIR" "$G" --all --status --json
+	[ "$status" -eq 0 ]
+	[ "$(jq '.gates[0].active_processes' <<<"$output")" = 1 ]
+	# Looking is all: changes stay root's.
+	run runuser -u "$U" -- env GATERUN_DIR="$GATERUN_DIR" "$G" --limit 5
+	[ "$status" -eq 125 ]
+	[ "$(status_field .max_allowed)" = 2 ]
+}
