@@ -33,7 +33,7 @@ load common
 	[ "$(active)" -eq 0 ]
 }
 
-@test "-x: a SIGKILLed command wakes the waiter at once" {
+@test "-x: the slot of a SIGKILLed command goes to the waiter" {
 	"$G" --limit 1 >/dev/null
 	bg "$G" -x -- sleep 30
 	h=$BG

@@ -114,7 +114,7 @@ GATERUN_SLOT_GATE=default"
 	[ "$(active)" -eq 0 ]
 }
 
-@test "-n fails at once with 75 when the gate is full" {
+@test "-n exits 75 without queueing when the gate is full" {
 	"$G" --limit 1 >/dev/null
 	bg "$G" -- sleep 30
 	until_true '[ "$(active)" -eq 1 ]'
@@ -161,7 +161,7 @@ GATERUN_SLOT_GATE=default"
 	[ "$(waiting)" -eq 0 ]
 }
 
-@test "-w runs the command when a slot frees in time" {
+@test "-w runs the command when a slot frees before the wait runs out" {
 	"$G" --limit 1 >/dev/null
 	bg "$G" -- sleep 0.3
 	until_true '[ "$(active)" -eq 1 ]'
