@@ -195,6 +195,22 @@ stop_self(int sig)
 	return sigtimedwait(&cont, NULL, &zero) == SIGCONT;
 }
 
+/*
+ * 1 if a job-control shell put us in a job (our parent is in another
+ * process group of our session: alone, or in a pipeline): it sees us stop
+ * and resumes us. A script, cron or make, whose group we share, would
+ * never continue a stopped gaterun, and would not have seen the command
+ * stop either: then its stop is not mirrored, and whoever stopped it
+ * continues it while we wait on.
+ */
+static int
+resumable(const struct job *j)
+{
+	pid_t pp = getppid();
+
+	return pp > 1 && getpgid(pp) != j->ours && getsid(pp) == getsid(0);
+}
+
 void
 job_stopped(struct job *j, int sig)
 {
@@ -206,16 +222,17 @@ job_stopped(struct job *j, int sig)
 		job_signal(j, SIGCONT);
 		return;
 	}
+	if (!resumable(j)) {
+		if (tty_sig)
+			warnx("the command (PID %d) stopped to use the terminal, "
+			    "and no shell can resume it: it stays stopped until "
+			    "sent SIGCONT or killed", (int)j->cmd);
+		return;
+	}
 	j->held = tty_sig || (j->tty != -1 && tcgetpgrp(j->tty) == j->pgrp);
 	if (j->own && j->held && j->tty != -1 &&
 	    tcgetpgrp(j->tty) == j->pgrp)
 		(void)give_tty(j, j->ours);
-	if (tty_sig && j->own && orphaned(j->ours)) {
-		warnx("the command (PID %d) stopped to use the terminal, and "
-		    "no shell can resume it: it stays stopped until sent "
-		    "SIGCONT or killed", (int)j->cmd);
-		return;
-	}
 	(void)stop_self(sig);
 	job_continued(j);
 }

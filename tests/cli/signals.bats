@@ -219,3 +219,24 @@ PY
 	[[ "$output" == *"exit 42"* ]]
 	[ "$(active)" -eq 0 ]
 }
+
+@test "outside job control, a command stopped and continued by another process: gaterun waits on" {
+	# bats runs this without job control: gaterun shares the test's group,
+	# as in a script or under cron, where nobody would continue a stopped
+	# gaterun. It must not stop itself when its command is stopped.
+	"$G" --limit 1 >/dev/null
+	mkfifo go
+	bg "$G" -- sh -c 'echo $$ > cmd.pid; read -r _ < go; echo done > out'
+	w=$BG
+	until_true '[ -s cmd.pid ]'
+	c=$(cat cmd.pid)
+	kill -STOP "$c"
+	until_true '[ "$(awk "{ print \$3 }" /proc/"$c"/stat)" = T ]'
+	until_true '"$G" --status | grep -q "(stopped)"'
+	kill -CONT "$c"
+	timeout 20 sh -c 'echo > go'
+	until_true '[ "$(active)" -eq 0 ]'
+	wait_status "$w"
+	[ "$status" -eq 0 ]
+	[ "$(cat out)" = done ]
+}
