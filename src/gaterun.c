@@ -177,7 +177,8 @@ set_mode(struct opts *o, enum mode m)
 
 /*
  * One option of the command line into o: values are checked here,
- * combinations in check_args().
+ * combinations in check_args(). Longer than the rest: one short case per
+ * option, read best as the one table it is.
  */
 static void
 parse_opt(int ch, struct opts *o)

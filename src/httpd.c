@@ -2,7 +2,7 @@
  * gaterun-httpd: the gate over HTTP. The same three operations as the
  * command line (status, limit, kill-all) as JSON endpoints, health and
  * Prometheus metrics, Server-Sent Events pushed when a state file changes
- * (inotify: no polling), and a self-contained live dashboard.
+ * (lib's gate_watch: no polling), and a self-contained live dashboard.
  *
  * A program of its own rather than gaterun --serve, so that the wrapper
  * every command goes through links neither libmicrohttpd nor threads.

@@ -572,6 +572,53 @@ lock_bound(struct gate *g, const struct opts *o, const struct gate_wait *gw)
 	gate_set_wait(g, &lw);
 }
 
+/*
+ * Fork the command's child before asking, so a slot free now is taken and
+ * its command recorded in one transaction; orphans of the command are to
+ * stay below us. Returns the child's PID.
+ */
+static pid_t
+park_first(struct runner *rn)
+{
+	job_init(rn->job);
+	shared_group = !rn->job->own;
+	(void)prctl(PR_SET_CHILD_SUBREAPER, 1);
+	if (park(rn) == -1)
+		err(EXIT_GATERUN, "fork");
+	return rn->pid;
+}
+
+/* No slot (r 0) or no way to get one (r -1): say why and exit. */
+static void __dead
+no_slot(struct runner *rn, int r)
+{
+	const struct opts *o = rn->o;
+	size_t active;
+	unsigned limit;
+
+	unpark(rn);
+	if (r == -1 && errno == EINTR)
+		die_of(got_stop, rn->ss);
+	if (r == -1 && errno == EUSERS)
+		errx(EXIT_GATERUN, "cannot queue on gate '%s': %s", o->gate,
+		    gate_strerror(errno));
+	if (r == -1 && errno == ENOLCK) {
+		gate_close(rn->g);
+		errx(o->conflict, "cannot start: gate '%s': %s", o->gate,
+		    gate_strerror(ENOLCK));
+	}
+	if (r == -1)
+		die_gate(o, "cannot take a slot of");
+	gate_counts(rn->g, &active, &limit);
+	gate_close(rn->g);
+	if (limit == 0)		/* as the last look saw it */
+		errx(o->conflict, "cannot start: gate '%s' is paused "
+		    "(limit 0, %zu running): 'gaterun -g %s --limit N' "
+		    "resumes it", o->gate, active, o->gate);
+	errx(o->conflict, "cannot start: maximum concurrent processes "
+	    "reached (%zu/%u on gate '%s')", active, limit, o->gate);
+}
+
 /* Take a slot, run the command in it, release, pass its status back. */
 int
 do_run(const struct opts *o)
@@ -585,8 +632,6 @@ do_run(const struct opts *o)
 	pid_t holder;
 	char cwd[PATH_MAX];
 	struct gate *g;
-	size_t active;
-	unsigned limit;
 	int64_t t0;
 	int r, st = -1;
 
@@ -605,51 +650,18 @@ do_run(const struct opts *o)
 	req.cwd = getcwd(cwd, sizeof(cwd)) ? cwd : "";
 	req.command = join_cmd(o->cmd);
 	req.self_cmd = o->exec;
-	/*
-	 * Fork first, so a slot free now is taken and its command recorded
-	 * in one transaction. Orphans of CMD are to stay below us.
-	 */
 	memset(&job, 0, sizeof(job));
 	job.tty = -1;
 	rn.job = &job;
-	if (!o->exec) {
-		job_init(&job);
-		shared_group = !job.own;
-		(void)prctl(PR_SET_CHILD_SUBREAPER, 1);
-		if (park(&rn) == -1)
-			err(EXIT_GATERUN, "fork");
-		req.cmd = rn.pid;
-	}
+	if (!o->exec)
+		req.cmd = park_first(&rn);
 	memset(&gw, 0, sizeof(gw));
 	gw.deadline = o->wait < 0 ? -1 : mono_ns() + (int64_t)(o->wait * 1e9);
 	gw.sigmask = &sleepmask;
 	gw.stop = &got_stop;
 	lock_bound(g, o, &gw);
-	r = take_slot(&rn, &req, &gw);
-	if (r != 1)
-		unpark(&rn);
-	if (r == -1 && errno == EINTR)
-		die_of(got_stop, &ss);
-	if (r == -1 && errno == EUSERS)
-		errx(EXIT_GATERUN, "cannot queue on gate '%s': %s", o->gate,
-		    gate_strerror(errno));
-	if (r == -1 && errno == ENOLCK) {
-		gate_close(g);
-		errx(o->conflict, "cannot start: gate '%s': %s", o->gate,
-		    gate_strerror(ENOLCK));
-	}
-	if (r == -1)
-		die_gate(o, "cannot take a slot of");
-	if (r == 0) {
-		gate_counts(g, &active, &limit);
-		gate_close(g);
-		if (limit == 0)		/* as the last look saw it */
-			errx(o->conflict, "cannot start: gate '%s' is paused "
-			    "(limit 0, %zu running): 'gaterun -g %s --limit N' "
-			    "resumes it", o->gate, active, o->gate);
-		errx(o->conflict, "cannot start: maximum concurrent processes "
-		    "reached (%zu/%u on gate '%s')", active, limit, o->gate);
-	}
+	if ((r = take_slot(&rn, &req, &gw)) != 1)
+		no_slot(&rn, r);
 
 	lock_bound(g, NULL, &gw);
 	if (o->exec)
