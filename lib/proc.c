@@ -23,9 +23,6 @@
 #include "proc.h"
 #include "sys.h"
 
-#ifndef PIDFD_NONBLOCK
-#define PIDFD_NONBLOCK	O_NONBLOCK
-#endif
 
 /*
  * Parse /proc/PID/stat into *ps: the command name may hold spaces and ')',
@@ -233,7 +230,7 @@ proc_ancestors(struct procid **outp, size_t *np)
 }
 
 /* pidfd_open(2) through syscall(2), so old libc headers do not matter. */
-int
+static int
 proc_pidfd(pid_t pid)
 {
 	int fd;

@@ -63,8 +63,6 @@ int	proc_same_pidns(pid_t);
  * PID namespace; *out is malloc'd. Returns 0 or -1.
  */
 int	proc_ancestors(struct procid **, size_t *);
-/* pidfd_open(2) with close-on-exec; -1 on error. */
-int	proc_pidfd(pid_t);
 /*
  * Open a pidfd for id and check it still names id (no PID reuse between
  * reading the state and opening). Returns the fd, or -1 (ESRCH if dead).

@@ -427,6 +427,11 @@ tickets_valid(struct state *st, int salvage)
 
 #define FAIL(reason)	do { *why = (reason); goto bad; } while (0)
 
+/* The first line of a state of this version: "gaterun-state N". */
+#define VERSION_STR2(v)	#v
+#define VERSION_STR(v)	VERSION_STR2(v)
+#define MAGIC_LINE	STATE_MAGIC " " VERSION_STR(STATE_VERSION)
+
 int
 state_parse(const char *buf, size_t len, struct state *st, int salvage,
     const char **why)
@@ -467,7 +472,7 @@ state_parse(const char *buf, size_t len, struct state *st, int salvage,
 		line = p;
 		*nl = '\0';
 		if (lineno == 0) {
-			if (strcmp(line, STATE_MAGIC " 1") == 0)
+			if (strcmp(line, MAGIC_LINE) == 0)
 				continue;
 			if (strncmp(line, STATE_MAGIC " ",
 			    sizeof(STATE_MAGIC)) == 0) {

@@ -158,7 +158,7 @@ signals_restore(const struct sigsaved *ss)
 
 /* Die of sig as CMD did, without a core file of our own. */
 static void __dead
-die_of(int sig, const struct sigsaved *ss)
+die_of(int sig)
 {
 	struct rlimit rl = { 0, 0 };
 	sigset_t set;
@@ -170,7 +170,6 @@ die_of(int sig, const struct sigsaved *ss)
 	sigaddset(&set, sig);
 	(void)sigprocmask(SIG_UNBLOCK, &set, NULL);
 	(void)raise(sig);
-	(void)ss;
 	_exit(128 + sig);
 }
 
@@ -288,7 +287,7 @@ exec_cmd(struct gate *g, const struct opts *o, const struct sigsaved *ss)
 
 	if (got_stop) {
 		(void)gate_release(g);
-		die_of(got_stop, ss);
+		die_of(got_stop);
 	}
 	(void)snprintf(slot, sizeof(slot), "%d", gate_slot(g));
 	logev(o, "gate '%s': slot %d taken by %s, pid %d (exec): %s", o->gate,
@@ -598,7 +597,7 @@ no_slot(struct runner *rn, int r)
 
 	unpark(rn);
 	if (r == -1 && errno == EINTR)
-		die_of(got_stop, rn->ss);
+		die_of(got_stop);
 	if (r == -1 && errno == EUSERS)
 		errx(EXIT_GATERUN, "cannot queue on gate '%s': %s", o->gate,
 		    gate_strerror(errno));
@@ -671,7 +670,7 @@ do_run(const struct opts *o)
 	if (got_stop) {		/* told to stop just as the slot came */
 		unpark(&rn);
 		(void)gate_release(g);
-		die_of(got_stop, &ss);
+		die_of(got_stop);
 	}
 	st = run_held(&rn, &sleepmask, req.command, t0);
 	if (gate_release(g) == -1)
@@ -682,6 +681,6 @@ do_run(const struct opts *o)
 	if (st == -1)
 		return EXIT_GATERUN;
 	if (WIFSIGNALED(st))
-		die_of(WTERMSIG(st), &ss);
+		die_of(WTERMSIG(st));
 	return WEXITSTATUS(st);
 }
