@@ -220,6 +220,8 @@ body() { sed '$d' <<<"$output"; }
 	ln -s "$BATS_TEST_TMPDIR/real" "$GATERUN_DIR"
 	start_httpd -r 127.0.0.1:0
 	run req "$URL/api/health"
+	echo "answer: $output"
+	cat "$BATS_TEST_TMPDIR/httpd.err"
 	[ "$(code)" = 503 ]
 	[ "$(body | jq -r .status)" = unavailable ]
 	[[ "$(body | jq -r .message)" == *symlink* ]]
