@@ -238,5 +238,5 @@ PY
 	until_true '[ "$(active)" -eq 0 ]'
 	wait_status "$w"
 	[ "$status" -eq 0 ]
-	[ "$(cat out)" = done ]
+	[ "$(cat out)" = "done" ]
 }
