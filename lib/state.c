@@ -471,6 +471,8 @@ state_parse(const char *buf, size_t len, struct state *st, int salvage,
 		}
 		line = p;
 		*nl = '\0';
+		if (salvage && nl > p && nl[-1] == '\r')
+			nl[-1] = '\0';	/* edited on a system that ends lines so */
 		if (lineno == 0) {
 			if (strcmp(line, MAGIC_LINE) == 0)
 				continue;

@@ -88,6 +88,21 @@ SH
 	[ -e ran ]
 }
 
+@test "a state file saved with CRLF line ends keeps its holders and its limit" {
+	"$G" --limit 2 >/dev/null
+	mkfifo go
+	bg "$G" -- sh -c 'read -r _ < go'
+	bg "$G" -- sh -c 'read -r _ < go'
+	until_true '[ "$(active)" -eq 2 ]'
+	sed -i 's/$/\r/' "$GATERUN_DIR/default.gate"
+	run "$G" -n -- echo over
+	echo "$output"
+	[ "$status" -eq 75 ]
+	[[ "$output" == *"moved aside"* ]]
+	[ "$(active)" -eq 2 ]
+	[ "$(status_field .max_allowed)" -eq 2 ]
+}
+
 @test "absurd state files: huge counts, a huge file, another version" {
 	"$G" -- true
 	{
