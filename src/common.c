@@ -161,6 +161,22 @@ names_of(const char *dir, const char *only, char ***names, size_t *n)
 	return 0;
 }
 
+/* Free s, whose names array holds nnames names; zero it. */
+static void
+release(struct snapshots *s, size_t nnames)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		gate_info_free(&s->gi[i]);
+	free(s->gi);
+	for (i = 0; i < s->nfailed; i++)
+		free(s->why[i]);
+	free(s->why);
+	gate_list_free(s->names, nnames);
+	memset(s, 0, sizeof(*s));
+}
+
 int
 snapshots_of(const char *dir, const char *only, const char *conf,
     void (*notify)(void *, const char *), struct snapshots *s)
@@ -199,14 +215,7 @@ fail:
 	for (i = 0; bad != NULL && i < s->nfailed; i++)
 		names[s->n + i] = bad[i];
 	free(bad);
-	for (i = 0; i < s->n; i++)
-		gate_info_free(&s->gi[i]);
-	free(s->gi);
-	for (i = 0; i < s->nfailed; i++)
-		free(s->why[i]);
-	free(s->why);
-	gate_list_free(names, total);
-	memset(s, 0, sizeof(*s));
+	release(s, total);
 	errno = ENOMEM;
 	return -1;
 }
@@ -214,14 +223,5 @@ fail:
 void
 snapshots_free(struct snapshots *s)
 {
-	size_t i;
-
-	for (i = 0; i < s->n; i++)
-		gate_info_free(&s->gi[i]);
-	free(s->gi);
-	for (i = 0; i < s->nfailed; i++)
-		free(s->why[i]);
-	free(s->why);
-	gate_list_free(s->names, s->n + s->nfailed);
-	memset(s, 0, sizeof(*s));
+	release(s, s->n + s->nfailed);
 }
