@@ -55,6 +55,8 @@
  */
 _Static_assert(GATE_MAX_LIMIT == STATE_MAX_SLOTS,
     "GATE_MAX_LIMIT (gate.h) and STATE_MAX_SLOTS (state.h) must agree");
+_Static_assert(GATE_HOST_MAX == STATE_HOST_LEN,
+    "GATE_HOST_MAX (gate.h) and STATE_HOST_LEN (state.h) must agree");
 
 #define MAX_WAKES	8
 #define STR2(x)		#x
@@ -346,7 +348,7 @@ txn_commit(struct txn *t)
  * be made) runs fn on the defaults, and nothing is written.
  */
 static int
-txn_run(struct gate *g, txn_fn *fn, void *arg)
+txn_once(struct gate *g, txn_fn *fn, void *arg)
 {
 	struct store *s = g->store;
 	struct txn t;
@@ -363,6 +365,31 @@ txn_run(struct gate *g, txn_fn *fn, void *arg)
 		return -1;
 	}
 	return txn_commit(&t) == -1 ? -1 : r;
+}
+
+/*
+ * A store without a lock (Redis: WATCH, MULTI, EXEC) fails a commit with
+ * EAGAIN when another wrote first, having written nothing: what fn did
+ * to this process's view is undone, and it runs again on the new state.
+ */
+static int
+txn_run(struct gate *g, txn_fn *fn, void *arg)
+{
+	size_t nheld = g->nheld;
+	uint64_t ticket = g->ticket;
+	int queued = g->queued, r, has_cmd = 0;
+
+	if (nheld > 0)
+		has_cmd = g->held[nheld - 1].has_cmd;
+	while ((r = txn_once(g, fn, arg)) == -1 && errno == EAGAIN) {
+		g->nheld = nheld;
+		g->ticket = ticket;
+		g->queued = queued;
+		if (nheld > 0)
+			g->held[nheld - 1].has_cmd = has_cmd;
+		watch_close(&g->watch);
+	}
+	return r;
 }
 
 /*
@@ -534,7 +561,11 @@ take_now(struct txn *t, const struct gate_req *req)
 static const struct store_ops *
 store_of(const char *loc, const char **rest)
 {
-	static const struct store_ops *const stores[] = { &store_file_ops };
+	static const struct store_ops *const stores[] = { &store_file_ops,
+#ifdef HAVE_HIREDIS
+		&store_redis_ops,
+#endif
+	};
 	size_t i, n;
 
 	if (loc[0] == '/') {
@@ -552,7 +583,8 @@ store_of(const char *loc, const char **rest)
 			return stores[i];
 		}
 	}
-	errno = EPROTONOSUPPORT;
+	/* A store known but not built in: said so (gate_strerror). */
+	errno = strncmp(loc, "redis:", 6) == 0 ? ENOPROTOOPT : EPROTONOSUPPORT;
 	return NULL;
 }
 
@@ -645,6 +677,30 @@ gate_strerror(int e)
 	case EFBIG:
 		return "the gate's state would grow larger than gaterun reads "
 		    "back: refused";
+	/* The Redis store's (store_redis*.c). */
+	case ENOPROTOOPT:
+		return "this gaterun was built without the Redis store "
+		    "(configure found no hiredis: install libhiredis-dev and "
+		    "build again)";
+	case EDESTADDRREQ:
+		return "not a Redis locator: "
+		    "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]";
+	case EKEYREJECTED:
+		return "the Redis server refused the password (give it in the "
+		    "locator or in $GATERUN_REDIS_PASSWORD_FILE)";
+	case EMEDIUMTYPE:
+		return "a Redis key gaterun uses holds another type of value "
+		    "(WRONGTYPE): is the database shared with another program?";
+	case EBADMSG:
+		return "the gate's Redis key holds something that is not a "
+		    "gate's state: refused";
+	case ECONNREFUSED:
+		return "the Redis server refused the connection (is it running "
+		    "there, on that port?)";
+	case ECONNRESET:
+		return "the connection to the Redis server was lost";
+	case ETIME:
+		return "the Redis server did not answer in time";
 	default:
 		return strerror(e);
 	}
@@ -1175,6 +1231,39 @@ gate_set_cmd(struct gate *g, pid_t pid)
 	return txn_run(g, op_set_cmd, &pid);
 }
 
+int64_t
+gate_lease_period(const struct gate *g)
+{
+	int64_t period, until;
+
+	if (g->store->ops->lease == NULL ||
+	    g->store->ops->lease(g->store, &period, &until) == -1)
+		return 0;
+	return period;
+}
+
+/* Nothing to change: the commit renews this process's records. */
+static int
+op_renew(struct txn *t, void *arg)
+{
+	(void)t;
+	(void)arg;
+	return 0;
+}
+
+int
+gate_renew(struct gate *g, int64_t *until)
+{
+	int64_t period;
+
+	*until = -1;
+	if (g->store->ops->lease == NULL)
+		return 0;
+	if (txn_run(g, op_renew, NULL) == -1)
+		return -1;
+	return g->store->ops->lease(g->store, &period, until);
+}
+
 /* Give back the slot of one ticket (arg), or every slot held (NULL). */
 static int
 op_release(struct txn *t, void *arg)
@@ -1256,9 +1345,12 @@ gate_close(struct gate *g)
 static int
 proc_copy(struct gate_proc *p, const struct entry *e)
 {
-	int w = proc_runstate(&e->wrapper), c = 0;
+	int w = 0, c = 0;
 
-	if (e->cmd.pid != 0 && e->cmd.pid != e->wrapper.pid)
+	(void)strlcpy(p->host, e->host, sizeof(p->host));
+	if (!e->foreign)		/* not in our /proc */
+		w = proc_runstate(&e->wrapper);
+	if (!e->foreign && e->cmd.pid != 0 && e->cmd.pid != e->wrapper.pid)
 		c = proc_runstate(&e->cmd);
 	p->slot = e->slot;
 	p->pid = e->cmd.pid;

@@ -16,6 +16,7 @@
 #define GATE_MAX_LIMIT		4096
 #define GATE_NAME_MAX		64
 #define GATE_DEFAULT_LIMIT	5
+#define GATE_HOST_MAX		64	/* a host id (STATE_HOST_LEN) */
 
 struct gate;
 
@@ -45,6 +46,8 @@ struct gate_proc {
 	char		*cwd;
 	char		*command;
 	int		state;		/* GATE_PROC_* bits, from /proc */
+	char		host[GATE_HOST_MAX + 1]; /* its host in a store shared
+					   by hosts (Redis), else "" */
 };
 
 /* gate_proc.state: what its processes are doing now. */
@@ -157,6 +160,17 @@ void	gate_counts(const struct gate *, size_t *, unsigned *);
  * record carries it on promotion), else for the slot taken last.
  */
 int	gate_set_cmd(struct gate *, pid_t);
+/*
+ * On a store whose records are leases (Redis): how often (ns) this
+ * process must renew them while it holds or waits; 0 on other stores.
+ */
+int64_t	gate_lease_period(const struct gate *);
+/*
+ * Renew this process's records now (one transaction); *until gets the
+ * CLOCK_MONOTONIC instant up to which they surely stay (-1: none held).
+ * 0 or -1; on other stores 0 and *until -1.
+ */
+int	gate_renew(struct gate *, int64_t *);
 /* Give back every slot held. Returns 0 or -1. */
 int	gate_release(struct gate *);
 /* Give back one slot held (EINVAL: not ours). Returns 0 or -1. */

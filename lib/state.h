@@ -19,6 +19,7 @@
 #define STATE_MAX_BYTES		(64u << 20)	/* refuse larger files */
 #define STATE_MAX_STR		1024		/* cwd and command, decoded */
 #define STATE_ADDR_LEN		16		/* wake socket name, hex */
+#define STATE_HOST_LEN		64		/* a store's host id (Redis) */
 /*
  * What a record keeps of cwd and command, encoded: longer ones are cut
  * (at a character) and end in STATE_CUT. So that the most records a state
@@ -45,6 +46,15 @@ struct entry {
 	uid_t		uid;
 	int64_t		time_ns;	/* realtime: started (holder), queued */
 	char		addr[STATE_ADDR_LEN + 1]; /* waiter's wake socket */
+	/*
+	 * Kept by a store shared between hosts (store_redis.c), not by the
+	 * text of this file: the record's host id ("" in the file store),
+	 * 1 if that is not this host, and its lease's end in the server's
+	 * clock (ms; 0: none yet).
+	 */
+	char		host[STATE_HOST_LEN + 1];
+	int		foreign;
+	int64_t		lease_ms;
 	/*
 	 * cwd and command (argv joined by spaces) as the file holds them:
 	 * ":CWD :COMMAND", vis(3)-encoded, malloc'd. Kept encoded so that a

@@ -75,9 +75,20 @@ struct store_ops {
 	int	(*watch_fd)(void *);
 	int	(*watch_read)(void *, void (*)(void *, const char *), void *);
 	void	(*watch_close)(void *);
+	/*
+	 * Optional (NULL: a record lives as long as its processes). A store
+	 * whose records are leases (Redis): *period, how often (ns) this
+	 * process must renew them (any commit of its own does); *until, the
+	 * CLOCK_MONOTONIC instant up to which they surely run (-1: none
+	 * renewed yet). 0 or -1.
+	 */
+	int	(*lease)(struct store *, int64_t *, int64_t *);
 };
 
 extern const struct store_ops store_file_ops;
+#ifdef HAVE_HIREDIS
+extern const struct store_ops store_redis_ops;	/* store_redis.c */
+#endif
 
 /*
  * Open a gate on the given store directly (the unit tests' own stores):

@@ -34,7 +34,7 @@ usage(int status)
 	FILE *fp = status ? stderr : stdout;
 
 	(void)fprintf(fp,
-"usage: gaterun [-g GATE] [-n | -w SECONDS] [-E CODE] [-x] [--] COMMAND [ARG...]\n"
+"usage: gaterun [-g GATE] [-n | -w SECONDS] [-E CODE] [-x] [-e SECONDS] [--] COMMAND [ARG...]\n"
 "       gaterun [-g GATE | --all] --status [--json | --watch[=SECONDS]]\n"
 "       gaterun [-g GATE | --all] --check [--warn PCT] [--crit PCT] [--max-wait SECONDS]\n"
 "       gaterun [-g GATE | --all] --metrics\n"
@@ -54,6 +54,8 @@ usage(int status)
 "  -E, --conflict-exit-code CODE  exit code when no slot (default 75)\n"
 "  -x, --exec             become COMMAND once the slot is taken: no wrapper\n"
 "                         process; the slot is free when COMMAND ends\n"
+"  -e, --lease SECONDS    on a Redis store: the lease a record holds unrenewed\n"
+"                         (default 10; renewed every third)\n"
 "  -s, --status           show slots, PIDs, utilization and waiters\n"
 "  -j, --json             print --status, --limit or --kill-all as JSON\n"
 "  -A, --all              --status, --check or --metrics of every gate\n"
@@ -204,6 +206,16 @@ parse_opt(int ch, struct opts *o)
 	case 'x':
 		o->exec = 1;
 		break;
+	case 'e':
+		/* Read by the Redis store (store_redis.c), never CMD's. */
+		(void)strtonum(optarg, 1, 86400, &errstr);
+		if (errstr != NULL)
+			errx(EXIT_GATERUN, "lease is %s (1 to 86400 seconds): "
+			    "'%s'", errstr, optarg);
+		if (setenv("GATERUN_LEASE", optarg, 1) == -1)
+			err(EXIT_GATERUN, "setenv");
+		o->leaseset = 1;
+		break;
 	case 's':
 		set_mode(o, MODE_STATUS);
 		break;
@@ -289,6 +301,7 @@ parse_args(int argc, char **argv, struct opts *o)
 		{ "timeout",		required_argument, NULL, 'w' },
 		{ "conflict-exit-code",	required_argument, NULL, 'E' },
 		{ "exec",		no_argument,	   NULL, 'x' },
+		{ "lease",		required_argument, NULL, 'e' },
 		{ "status",		no_argument,	   NULL, 's' },
 		{ "json",		no_argument,	   NULL, 'j' },
 		{ "limit",		required_argument, NULL, 'l' },
@@ -321,7 +334,7 @@ parse_args(int argc, char **argv, struct opts *o)
 	o->crit = 95;
 	o->watch = -1;
 	o->maxwait = 600;
-	while ((ch = getopt_long(argc, argv, "+g:nw:E:xsjl:KS:G:a:AcW:C:M:mLPhV",
+	while ((ch = getopt_long(argc, argv, "+g:nw:E:xe:sjl:KS:G:a:AcW:C:M:mLPhV",
 	    longopts, NULL)) != -1)
 		parse_opt(ch, o);
 	o->cmd = argv + optind;
@@ -359,6 +372,8 @@ check_args(const struct opts *o)
 		errx(EXIT_GATERUN, "-n, -w and -x only go with a command");
 	if (o->nowait && o->wait >= 0)
 		errx(EXIT_GATERUN, "-n and -w exclude each other");
+	if (o->leaseset && o->mode != MODE_RUN)
+		errx(EXIT_GATERUN, "--lease only goes with a command");
 	if (o->mode != MODE_KILL && o->killset)
 		errx(EXIT_GATERUN, "--signal and --grace only go with --kill-all");
 	if (o->json && o->mode != MODE_STATUS && o->mode != MODE_LIMIT &&

@@ -8,7 +8,9 @@
 
 #include <sys/types.h>
 
+#include <stdint.h>
 #include <syslog.h>
+#include <time.h>
 
 #define __dead	__attribute__((__noreturn__))
 
@@ -26,6 +28,7 @@ struct opts {
 	unsigned	limit;		/* --limit N */
 	int		nowait;		/* -n */
 	int		exec;		/* -x: become the command */
+	int		leaseset;	/* --lease given */
 	double		wait;		/* -w SECS; < 0: forever */
 	int		conflict;	/* exit code when no slot */
 	int		json;
@@ -100,6 +103,28 @@ void	job_stopped(struct job *, int);
 void	job_continued(struct job *);
 /* The command is gone: take the terminal back, close it. */
 void	job_ended(struct job *);
+
+/*
+ * lease.c: a holder's lease on a store shared by hosts (Redis): renewed
+ * by the wrapper, watched by a watchdog process that stops the command
+ * before the lease can end unrenewed. All no-ops on other stores.
+ */
+struct lease {
+	struct gate	*g;
+	const char	*gate;
+	int64_t		period;		/* renew every (ns); 0: no lease */
+	int64_t		until;		/* mono ns the lease surely runs to */
+	int		fd;		/* to the watchdog: lease ends */
+	pid_t		dog;
+	timer_t		timer;		/* SIGALRM every period */
+	int		armed, failing;
+};
+/* Renew now, start the watchdog over cmd and the timer; 0 or -1. */
+int	lease_start(struct lease *, struct gate *, const char *, pid_t, int);
+/* The timer fired: renew, and tell the watchdog. */
+void	lease_tick(struct lease *);
+/* The command ended: stop the timer and the watchdog. */
+void	lease_stop(struct lease *);
 
 /* run.c: take a slot, run the command, give the slot back. */
 int	do_run(const struct opts *);

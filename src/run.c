@@ -35,6 +35,7 @@ static volatile sig_atomic_t got_stop;		/* leave the queue */
 static volatile sig_atomic_t got_chld;
 static volatile sig_atomic_t pending[NSIG];	/* to forward to CMD */
 static volatile sig_atomic_t shared_group;	/* CMD is in our group */
+static volatile sig_atomic_t got_alrm;		/* renew the lease */
 
 /*
  * Signals we catch: those forwarded to CMD (all but SIGTSTP also end a
@@ -66,6 +67,41 @@ on_signal(int sig, siginfo_t *si, void *ctx)
 	 */
 	if (si == NULL || si->si_code != SI_KERNEL || !shared_group)
 		pending[sig] = 1;
+}
+
+static void
+on_alrm(int sig)
+{
+	(void)sig;
+	got_alrm = 1;
+}
+
+/*
+ * On a store of leases (Redis): renew from the wait loop on SIGALRM,
+ * blocked but while asleep; start the watchdog over CMD (lease.c).
+ */
+static void
+lease_begin(struct lease *ls, struct gate *g, const struct opts *o,
+    const struct job *job, pid_t cmd, sigset_t *sleepmask)
+{
+	struct sigaction sa;
+	sigset_t set;
+
+	if (gate_lease_period(g) == 0) {
+		memset(ls, 0, sizeof(*ls));
+		ls->fd = -1;
+		return;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_alrm;
+	sigfillset(&sa.sa_mask);
+	sigemptyset(&set);
+	sigaddset(&set, SIGALRM);
+	(void)sigprocmask(SIG_BLOCK, &set, NULL);
+	(void)sigaction(SIGALRM, &sa, NULL);
+	(void)sigdelset(sleepmask, SIGALRM);
+	if (lease_start(ls, g, o->gate, cmd, job->own) == -1)
+		warn("gate '%s': cannot watch the lease", o->gate);
 }
 
 /* Signal state inherited from the caller, restored in the child. */
@@ -385,7 +421,7 @@ forward(struct job *job)
  * stopping when it stops. Returns CMD's wait status, or -1.
  */
 static int
-wait_cmd(struct job *job, const sigset_t *sleepmask)
+wait_cmd(struct job *job, const sigset_t *sleepmask, struct lease *ls)
 {
 	pid_t p, pid = job->cmd;
 	int st, cst = 0, done = 0;
@@ -406,7 +442,11 @@ wait_cmd(struct job *job, const sigset_t *sleepmask)
 		if (p == -1 && errno == ECHILD)
 			return -1;
 		forward(job);
-		if (!got_chld)
+		if (got_alrm) {
+			got_alrm = 0;
+			lease_tick(ls);
+		}
+		if (!got_chld && !got_alrm)
 			(void)sigsuspend(sleepmask);
 	}
 }
@@ -511,6 +551,7 @@ run_held(struct runner *rn, sigset_t *sleepmask, const char *command,
 {
 	const struct opts *o = rn->o;
 	struct gate *g = rn->g;
+	struct lease ls;
 	char slot[16];
 	int n, st;
 
@@ -532,12 +573,15 @@ run_held(struct runner *rn, sigset_t *sleepmask, const char *command,
 	n = snprintf(slot, sizeof(slot), "%d", gate_slot(g));
 	(void)write_full(rn->go, slot, (size_t)n);	/* EPIPE: it died */
 	(void)xclose(rn->go);
+	lease_begin(&ls, g, o, rn->job, rn->pid, sleepmask);
 	setproctitle("running on '%s': %s", o->gate, command);
 	logev(o, "gate '%s': slot %d taken by %s, pid %d, after %.3f s: %s",
 	    o->gate, gate_slot(g), me(), (int)rn->pid,
 	    (double)(mono_ns() - t0) / 1e9, command);
 	t0 = mono_ns();
-	if ((st = wait_cmd(rn->job, sleepmask)) == -1)
+	st = wait_cmd(rn->job, sleepmask, &ls);
+	lease_stop(&ls);
+	if (st == -1)
 		warn("wait for %s", o->cmd[0]);
 	else if (WIFSIGNALED(st))
 		logev(o, "gate '%s': slot %d released: pid %d killed by signal "
@@ -643,6 +687,11 @@ do_run(const struct opts *o)
 			(void)sigdelset(&sleepmask, r);
 	g = open_gate(o, 1);
 	rn.g = g;
+	if (o->exec && gate_lease_period(g) > 0)
+		errx(EXIT_GATERUN, "-x: gate '%s' is on a store of leases "
+		    "(Redis): a slot there needs its gaterun to renew it, so "
+		    "gaterun cannot become the command; run without -x",
+		    o->gate);
 	if ((r = ancestor_slot(g, &holder)) >= 0)
 		exec_nested(g, o, &ss, r, holder);
 	memset(&req, 0, sizeof(req));

@@ -1,14 +1,16 @@
 /*
  * Unit tests of lib/gate.c, the policy: slots, FIFO order, reaping of the
  * dead, limit changes, several slots per process. Each POLICY test runs
- * twice, on the file store (a fresh directory) and on the in-memory test
- * store (store_mem.c); the file store's own cases (damage, trust, boot,
- * locators, watching) follow. Every test has a timeout: a wait that
+ * on the file store (a fresh directory), on the in-memory test store
+ * (store_mem.c) and, when redis-server is installed, on the Redis store
+ * (a server of the test's own on a free loopback port); the file store's
+ * own cases (damage, trust, boot, locators, watching) follow. Every test has a timeout: a wait that
  * never ends fails instead of hanging.
  */
 #include "config.h"
 
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -17,6 +19,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -32,6 +35,8 @@
 static char dir[64];
 static int notified;
 static int use_mem;		/* the in-memory store, not the file store */
+static pid_t redis_pid = -1;	/* the Redis store: the test's server */
+static char redis_loc[64];
 
 static void
 tmpdir_setup(void)
@@ -48,6 +53,90 @@ mem_setup(void)
 	tmpdir_setup();
 	cr_assert(eq(int, store_mem_init(), 0));
 	use_mem = 1;
+}
+
+static void	tmpdir_teardown(void);
+
+/* A loopback port free now, or -1. */
+static int
+free_port(void)
+{
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	int fd, port = -1;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+		port = ntohs(sa.sin_port);
+	(void)close(fd);
+	return port;
+}
+
+/* 1 once something accepts on the port. */
+static int
+accepting(int port)
+{
+	struct sockaddr_in sa;
+	int fd, r;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return 0;
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sa.sin_port = htons((uint16_t)port);
+	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	(void)close(fd);
+	return r;
+}
+
+/*
+ * A redis-server of this test's own (no persistence), stopped by its PID
+ * in the teardown; none (the test is skipped) if it is not installed.
+ */
+static void
+redis_setup(void)
+{
+	char port[16];
+	int n, i;
+
+	tmpdir_setup();
+	if ((n = free_port()) == -1)
+		return;
+	(void)snprintf(port, sizeof(port), "%d", n);
+	if ((redis_pid = fork()) == 0) {
+		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+		(void)freopen("/dev/null", "w", stdout);
+		execlp("redis-server", "redis-server", "--port", port,
+		    "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		    "--dir", dir, (char *)NULL);
+		_exit(127);
+	}
+	for (i = 0; i < 500 && !accepting(n); i++)
+		if (waitpid(redis_pid, NULL, WNOHANG) == redis_pid) {
+			redis_pid = -1;		/* not installed */
+			return;
+		} else
+			usleep(10000);
+	(void)snprintf(redis_loc, sizeof(redis_loc), "redis://127.0.0.1:%d",
+	    n);
+}
+
+static void
+redis_teardown(void)
+{
+	if (redis_pid > 0) {
+		(void)kill(redis_pid, SIGTERM);
+		(void)waitpid(redis_pid, NULL, 0);
+	}
+	redis_pid = -1;
+	redis_loc[0] = '\0';
+	tmpdir_teardown();
 }
 
 static void
@@ -76,6 +165,9 @@ gopen(unsigned limit)
 	if (use_mem)
 		cr_assert(eq(int, gate_open_store(&g, &store_mem_ops, "", "t",
 		    limit, 1, on_notify, NULL), 0));
+	else if (redis_loc[0] != '\0')
+		cr_assert(eq(int, gate_open(&g, redis_loc, "t", limit, 1,
+		    on_notify, NULL), 0));
 	else
 		cr_assert(eq(int, gate_open(&g, dir, "t", limit, 1, on_notify,
 		    NULL), 0));
@@ -86,12 +178,20 @@ static const struct gate_req req = { .cwd = "/", .command = "test" };
 
 TestSuite(file, .init = tmpdir_setup, .fini = tmpdir_teardown, .timeout = 30);
 TestSuite(mem, .init = mem_setup, .fini = tmpdir_teardown, .timeout = 30);
+TestSuite(redis, .init = redis_setup, .fini = redis_teardown, .timeout = 30);
 
-/* A test of the policy: run on both stores. */
+/* The Redis store's test, skipped without a server. */
+#define NEED_REDIS()	do {						\
+	if (redis_loc[0] == '\0')					\
+		cr_skip_test("redis-server is not installed");		\
+} while (0)
+
+/* A test of the policy: run on every store. */
 #define POLICY(name)							\
 	static void name(void);						\
 	Test(file, name) { name(); }					\
 	Test(mem, name) { name(); }					\
+	Test(redis, name) { NEED_REDIS(); name(); }			\
 	static void name(void)
 
 Test(file, names)

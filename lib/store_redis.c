@@ -1,0 +1,531 @@
+/*
+ * The Redis store: one gate's state in one key of a Redis server shared
+ * by many hosts, leases instead of PIDs. See store_redis.h for the
+ * locator, and README.md ("One gate across many hosts") for what it
+ * guarantees and what a failover without persistence can do.
+ *
+ * Keys (PREFIX is "gaterun:"): PREFIX "gate:" NAME holds the state, a
+ * text of lease lines then the file store's text (state.c):
+ *
+ *	gaterun-redis 1
+ *	l TICKET LEASE_MS HOST
+ *	...
+ *	gaterun-state 1 ...
+ *
+ * PREFIX "epoch" a random id made by the first gaterun to use the server
+ * (a server that lost its data has none, or another: "restarted"),
+ * PREFIX "wake:" ADDR a waiter's list, PREFIX "gates" the set of names,
+ * and PREFIX "changes" the channel every change is published on.
+ *
+ * A transaction (https://redis.io/docs/interact/transactions/: WATCH,
+ * MULTI, EXEC; EXEC answers nil when a watched key changed): WATCH key,
+ * GET key, GET epoch, TIME; the policy runs here; then MULTI, SET key,
+ * RPUSH to each waiter woken, EXEC. A nil EXEC is EAGAIN: gate.c runs the
+ * policy again on what the winner wrote. Nothing is locked on the
+ * server, so a client that dies mid-transaction leaves nothing behind.
+ *
+ * Liveness. Each record carries its host id and a lease end in the
+ * server's clock (TIME at the transaction's start + TTL): a record is
+ * alive while its lease runs and, on its own host, while its processes
+ * run too (PID + start time), so a crash is seen at once where it can be.
+ * Every commit by a process renews its own records; a holder renews from
+ * its wrapper's loop (gate_renew), a waiter on a timer in its wake fd.
+ */
+#include "config.h"
+
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <hiredis.h>
+
+#include "store.h"
+#include "store_redis.h"
+#include "sys.h"
+
+#define CONNECT_MS	3000
+#define COMMAND_MS	5000
+#define RETRY_MS	2000		/* reconnecting, at most */
+
+
+/* Tell the caller something a person should know. */
+void
+rs_say(struct rstore *r, const char *msg)
+{
+	char buf[400];
+
+	if (r->notify == NULL)
+		return;
+	(void)snprintf(buf, sizeof(buf), "gate '%s' (Redis %s:%d): %s",
+	    r->name, r->loc.host, r->loc.port, msg);
+	r->notify(r->notify_arg, buf);
+}
+
+/* The errno of a failed context: how a person is told what happened. */
+static int
+ctx_errno(const redisContext *c)
+{
+	if (c == NULL)
+		return ENOMEM;
+	switch (c->err) {
+	case REDIS_ERR_IO:
+		if (errno == EAGAIN || errno == EINPROGRESS || errno == ETIMEDOUT)
+			return ETIME;
+		return errno != 0 ? errno : EIO;
+	case REDIS_ERR_EOF:
+		return ECONNRESET;
+	case REDIS_ERR_OOM:
+		return ENOMEM;
+	default:
+		return strstr(c->errstr, "imed out") ? ETIME : EPROTO;
+	}
+}
+
+/* The errno of an error reply (its text is never shown: it may echo). */
+static int
+reply_errno(const redisReply *rp)
+{
+	if (strncmp(rp->str, "WRONGTYPE", 9) == 0)
+		return EMEDIUMTYPE;
+	if (strncmp(rp->str, "NOAUTH", 6) == 0 ||
+	    strncmp(rp->str, "WRONGPASS", 9) == 0 ||
+	    strstr(rp->str, "password") != NULL ||
+	    strstr(rp->str, "AUTH") != NULL)
+		return EKEYREJECTED;
+	if (strncmp(rp->str, "LOADING", 7) == 0)
+		return EBUSY;
+	return EPROTO;
+}
+
+/*
+ * One reply of a pipeline: NULL with errno set when the connection failed
+ * (then it is dropped: the next transaction connects again) or when the
+ * reply is an error.
+ */
+redisReply *
+rs_reply(redisContext **cp)
+{
+	redisReply *rp = NULL;
+	int e;
+
+	if (redisGetReply(*cp, (void **)&rp) != REDIS_OK || rp == NULL) {
+		e = ctx_errno(*cp);
+		redisFree(*cp);
+		*cp = NULL;
+		errno = e;
+		return NULL;
+	}
+	if (rp->type == REDIS_REPLY_ERROR) {
+		e = reply_errno(rp);
+		freeReplyObject(rp);
+		errno = e;
+		return NULL;
+	}
+	return rp;
+}
+
+/* A command, its reply checked; 0 or -1. */
+int
+rs_command(redisContext **cp, int argc, const char **argv)
+{
+	redisReply *rp;
+
+	if (*cp == NULL) {
+		errno = ECONNRESET;
+		return -1;
+	}
+	if (redisAppendCommandArgv(*cp, argc, argv, NULL) != REDIS_OK)
+		return -1;
+	if ((rp = rs_reply(cp)) == NULL)
+		return -1;
+	freeReplyObject(rp);
+	return 0;
+}
+
+/* Connect, log in, choose the database. NULL with errno set. */
+redisContext *
+rs_connect(const struct redis_loc *l)
+{
+	struct timeval ct = { CONNECT_MS / 1000, 0 };
+	struct timeval to = { COMMAND_MS / 1000, 0 };
+	const char *av[3];
+	char db[16];
+	redisContext *c;
+	int e, n = 0;
+
+	c = redisConnectWithTimeout(l->host, l->port, ct);
+	if (c == NULL || c->err) {
+		e = ctx_errno(c);
+		redisFree(c);
+		errno = e;
+		return NULL;
+	}
+	(void)redisSetTimeout(c, to);
+	(void)fcntl(c->fd, F_SETFD, FD_CLOEXEC);	/* never to CMD */
+	av[n++] = "AUTH";
+	if (l->user[0] != '\0')
+		av[n++] = l->user;
+	av[n++] = l->pass;
+	if (l->pass[0] != '\0' && rs_command(&c, n, av) == -1)
+		goto fail;
+	(void)snprintf(db, sizeof(db), "%d", l->db);
+	av[0] = "SELECT";
+	av[1] = db;
+	if (l->db != 0 && rs_command(&c, 2, av) == -1)
+		goto fail;
+	return c;
+fail:
+	e = errno;
+	redisFree(c);
+	errno = e;
+	return NULL;
+}
+
+/*
+ * Connect again after a lost connection, for a while (a server restarting
+ * takes a moment): a few tries, RETRY_MS in all. Refusals that another
+ * try would not change (a password, a type) end it at once.
+ */
+redisContext *
+rs_reconnect(struct rstore *r)
+{
+	int64_t end = mono_ns() + RETRY_MS * MS, pause = 50 * MS;
+	struct timespec ts;
+	redisContext *c;
+
+	for (;;) {
+		if ((c = rs_connect(&r->loc)) != NULL)
+			return c;
+		if (errno == EKEYREJECTED || errno == EPROTO ||
+		    mono_ns() + pause > end)
+			return NULL;
+		ts.tv_sec = 0;
+		ts.tv_nsec = (long)pause;
+		(void)nanosleep(&ts, NULL);
+		pause *= 2;
+	}
+}
+
+
+/* Copy [s, e) into buf of size n; 0, or -1 when it does not fit. */
+static int
+part(char *buf, size_t n, const char *s, const char *e)
+{
+	if ((size_t)(e - s) >= n)
+		return -1;
+	memcpy(buf, s, (size_t)(e - s));
+	buf[e - s] = '\0';
+	return 0;
+}
+
+/* The password from $GATERUN_REDIS_PASSWORD_FILE's first line, if set. */
+static int
+pass_file(struct redis_loc *l)
+{
+	const char *path = getenv("GATERUN_REDIS_PASSWORD_FILE");
+	char *buf;
+	size_t len;
+	int fd, r;
+
+	if (path == NULL || *path == '\0' || l->pass[0] != '\0')
+		return 0;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	r = read_fd_all(fd, sizeof(l->pass) - 1, &buf, &len);
+	(void)xclose(fd);
+	if (r == -1)
+		return -1;
+	buf[strcspn(buf, "\r\n")] = '\0';
+	(void)strlcpy(l->pass, buf, sizeof(l->pass));
+	explicit_bzero(buf, len);
+	free(buf);
+	return 0;
+}
+
+int
+rs_parse_loc(const char *s, struct redis_loc *l)
+{
+	const char *end, *at, *colon, *errstr = NULL;
+
+	memset(l, 0, sizeof(*l));
+	l->port = 6379;
+	if (strncmp(s, "//", 2) != 0)
+		goto bad;
+	s += 2;
+	end = s + strcspn(s, "/");
+	if ((at = memrchr(s, '@', (size_t)(end - s))) != NULL) {
+		if ((colon = memchr(s, ':', (size_t)(at - s))) == NULL ||
+		    part(l->user, sizeof(l->user), s, colon) == -1 ||
+		    part(l->pass, sizeof(l->pass), colon + 1, at) == -1)
+			goto bad;
+		s = at + 1;
+	}
+	if ((colon = memchr(s, ':', (size_t)(end - s))) == NULL)
+		colon = end;
+	if (colon == s || part(l->host, sizeof(l->host), s, colon) == -1)
+		goto bad;
+	if (colon < end) {
+		char port[8];
+
+		if (part(port, sizeof(port), colon + 1, end) == -1)
+			goto bad;
+		l->port = (int)strtonum(port, 1, 65535, &errstr);
+	}
+	if (errstr == NULL && *end == '/' && end[1] != '\0')
+		l->db = (int)strtonum(end + 1, 0, 1000000, &errstr);
+	if (errstr != NULL)
+		goto bad;
+	return pass_file(l);
+bad:
+	explicit_bzero(l, sizeof(*l));
+	errno = EDESTADDRREQ;
+	return -1;
+}
+
+/*
+ * This host's id in records: $GATERUN_HOST (tests: simulated hosts), else
+ * the host name and the start of the boot id, so a host rebooted is
+ * another (its old records' PIDs mean nothing now).
+ */
+static void
+host_id(char *buf, size_t len)
+{
+	const char *env = getenv("GATERUN_HOST");
+	char name[256], boot[40];
+	size_t i;
+
+	if (env != NULL && *env != '\0')
+		(void)strlcpy(buf, env, len);
+	else {
+		if (gethostname(name, sizeof(name)) == -1)
+			(void)strlcpy(name, "localhost", sizeof(name));
+		if (proc_bootid(boot, sizeof(boot)) == -1)
+			boot[0] = '\0';
+		(void)snprintf(buf, len, "%.48s/%.8s", name, boot);
+	}
+	for (i = 0; buf[i] != '\0'; i++)
+		if (buf[i] <= ' ' || buf[i] == 0x7f)
+			buf[i] = '_';
+}
+
+/* The lease TTL: $GATERUN_LEASE (set by --lease), else the default. */
+static int64_t
+ttl_ms(void)
+{
+	const char *env = getenv("GATERUN_LEASE"), *errstr;
+	long long v;
+
+	if (env == NULL)
+		return REDIS_TTL_DEFAULT * 1000;
+	v = strtonum(env, 1, 86400, &errstr);
+	return errstr == NULL ? v * 1000 : REDIS_TTL_DEFAULT * 1000;
+}
+
+/* The server's epoch: read it, or make it if it has none. 0 or -1. */
+int
+rs_epoch(struct rstore *r)
+{
+	const char *set[] = { "SET", PREFIX "epoch", NULL, "NX" };
+	const char *get[] = { "GET", PREFIX "epoch" };
+	char fresh[40];
+	redisReply *rp;
+	int tries;
+
+	(void)snprintf(fresh, sizeof(fresh), "%08x%08x%08x%08x",
+	    arc4random(), arc4random(), arc4random(), arc4random());
+	set[2] = fresh;
+	for (tries = 0; tries < 2; tries++) {
+		if (redisAppendCommandArgv(r->c, 2, get, NULL) != REDIS_OK ||
+		    (rp = rs_reply(&r->c)) == NULL)
+			return -1;
+		if (rp->type == REDIS_REPLY_STRING && rp->len < 40) {
+			memcpy(r->epoch, rp->str, rp->len);
+			r->epoch[rp->len] = '\0';
+			freeReplyObject(rp);
+			return 0;
+		}
+		freeReplyObject(rp);
+		if (rs_command(&r->c, 4, set) == -1)
+			return -1;
+	}
+	errno = EPROTO;
+	return -1;
+}
+
+static int
+redis_open(struct store **sp, const char *loc, const char *name,
+    unsigned deflimit, int create, gate_notify_fn *fn, void *arg)
+{
+	struct rstore *r;
+	int e;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return -1;
+	r->base.ops = &store_redis_ops;
+	r->epfd = r->tfd = -1;
+	r->notify = fn;
+	r->notify_arg = arg;
+	r->deflimit = deflimit;
+	r->create = create;
+	r->ttl_ms = ttl_ms();
+	r->until = -1;
+	(void)strlcpy(r->name, name, sizeof(r->name));
+	(void)snprintf(r->key, sizeof(r->key), PREFIX "gate:%s", name);
+	host_id(r->host, sizeof(r->host));
+	if (proc_id(getpid(), &r->self) == -1 ||
+	    rs_parse_loc(loc, &r->loc) == -1 ||
+	    (r->c = rs_connect(&r->loc)) == NULL || rs_epoch(r) == -1) {
+		e = errno;
+		redisFree(r->c);
+		explicit_bzero(&r->loc, sizeof(r->loc));
+		free(r);
+		errno = e;
+		return -1;
+	}
+	*sp = &r->base;
+	return 0;
+}
+
+static void
+redis_close(struct store *s)
+{
+	struct rstore *r = (struct rstore *)s;
+	size_t i;
+
+	rs_wait_close(r);
+	redisFree(r->c);
+	for (i = 0; i < r->nmine; i++)
+		free(r->mine[i].strs);
+	free(r->mine);
+	explicit_bzero(&r->loc, sizeof(r->loc));
+	free(r);
+}
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The gates ever made on the server (the set PREFIX "gates"), sorted. */
+static int
+redis_list(const char *loc, char ***outp, size_t *np)
+{
+	const char *av[] = { "SMEMBERS", PREFIX "gates" };
+	struct redis_loc l;
+	redisContext *c;
+	redisReply *rp = NULL;
+	size_t i;
+
+	if (rs_parse_loc(loc, &l) == -1)
+		return -1;
+	c = rs_connect(&l);
+	explicit_bzero(&l, sizeof(l));
+	if (c == NULL || redisAppendCommandArgv(c, 2, av, NULL) != REDIS_OK ||
+	    (rp = rs_reply(&c)) == NULL)
+		goto fail;
+	if ((*outp = calloc(rp->elements + 1, sizeof(**outp))) == NULL)
+		goto fail;
+	for (i = 0; i < rp->elements; i++)
+		if (rp->element[i]->type == REDIS_REPLY_STRING &&
+		    gate_name_valid(rp->element[i]->str) &&
+		    ((*outp)[*np] = strdup(rp->element[i]->str)) != NULL)
+			(*np)++;
+	qsort(*outp, *np, sizeof(**outp), name_cmp);
+	freeReplyObject(rp);
+	redisFree(c);
+	return 0;
+fail:
+	if (rp != NULL)
+		freeReplyObject(rp);
+	redisFree(c);
+	return -1;
+}
+
+/* A watch on every gate: a connection subscribed to the change channel. */
+static int
+redis_watch_open(const char *loc, void **wp)
+{
+	const char *av[] = { "SUBSCRIBE", PREFIX "changes" };
+	struct redis_loc l;
+	redisContext *c;
+
+	if (rs_parse_loc(loc, &l) == -1)
+		return -1;
+	c = rs_connect(&l);
+	explicit_bzero(&l, sizeof(l));
+	if (c == NULL || rs_command(&c, 2, av) == -1) {
+		redisFree(c);
+		return -1;
+	}
+	*wp = c;
+	return 0;
+}
+
+static int
+redis_watch_fd(void *p)
+{
+	return ((redisContext *)p)->fd;
+}
+
+/* Each message names a gate that changed; never blocks. */
+static int
+redis_watch_read(void *p, void (*fn)(void *, const char *), void *arg)
+{
+	redisContext *c = p;
+	struct pollfd pfd = { c->fd, POLLIN, 0 };
+	redisReply *rp;
+
+	if (poll(&pfd, 1, 0) <= 0)
+		return 0;
+	if (redisBufferRead(c) != REDIS_OK) {
+		errno = ctx_errno(c);
+		return -1;
+	}
+	for (;;) {
+		rp = NULL;
+		if (redisGetReplyFromReader(c, (void **)&rp) != REDIS_OK)
+			return -1;
+		if (rp == NULL)
+			return 0;
+		if (rp->type == REDIS_REPLY_ARRAY && rp->elements == 3 &&
+		    rp->element[2]->type == REDIS_REPLY_STRING)
+			fn(arg, gate_name_valid(rp->element[2]->str) ?
+			    rp->element[2]->str : NULL);
+		freeReplyObject(rp);
+	}
+}
+
+static void
+redis_watch_close(void *p)
+{
+	redisFree(p);
+}
+
+const struct store_ops store_redis_ops = {
+	.scheme = "redis",
+	.open = redis_open,
+	.close = redis_close,
+	.begin = rs_begin,
+	.commit = rs_commit,
+	.abort = rs_abort,
+	.snapshot = rs_snapshot,
+	.alive = rs_alive,
+	.watch = rs_watch,
+	.listen = rs_listen,
+	.drain = rs_drain,
+	.list = redis_list,
+	.watch_open = redis_watch_open,
+	.watch_fd = redis_watch_fd,
+	.watch_read = redis_watch_read,
+	.watch_close = redis_watch_close,
+	.lease = rs_lease,
+};

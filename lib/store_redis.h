@@ -1,0 +1,85 @@
+/*
+ * The Redis store's parts (store_redis*.c), private to them: the store,
+ * its locator, and the helpers its files share. See store_redis.c.
+ */
+#ifndef GATERUN_STORE_REDIS_H
+#define GATERUN_STORE_REDIS_H
+
+#include <stdint.h>
+
+#include <hiredis.h>
+
+#include "store.h"
+
+#define PREFIX		"gaterun:"
+#define KEY_MAX		(sizeof(PREFIX) + 8 + GATE_NAME_MAX + 1)
+#define MS		1000000LL	/* ns */
+#define REDIS_TTL_DEFAULT 10		/* lease, seconds */
+
+/* redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], as parsed. */
+struct redis_loc {
+	char		host[256];
+	int		port;
+	int		db;
+	char		user[128];
+	char		pass[512];
+};
+
+struct rstore {
+	struct store	base;
+	struct redis_loc loc;
+	redisContext	*c;		/* transactions */
+	redisContext	*wc;		/* a waiter's BLPOP, or NULL */
+	char		name[GATE_NAME_MAX + 1];
+	char		key[KEY_MAX];
+	char		host[STATE_HOST_LEN + 1];
+	struct procid	self;
+	unsigned	deflimit;
+	int		create;
+	int64_t		ttl_ms;
+	char		epoch[40];
+	gate_notify_fn	*notify;
+	void		*notify_arg;
+	struct store_txn *cur;		/* the transaction under way */
+	int64_t		now_ms;		/* server TIME at its start */
+	int64_t		t0;		/* our clock (mono ns) before asking */
+	int64_t		until;		/* mono ns our lease surely runs to */
+	int		epfd, tfd;	/* a waiter's wake fd, its timer */
+	int		blpop;		/* a BLPOP is out on wc */
+	store_addr	addr;
+	int		lost;		/* the server lost our records */
+	struct entry	*mine;		/* our holders at the last commit */
+	size_t		nmine;
+};
+
+/* Parse a locator (what follows "redis:"), with the password file. */
+int	rs_parse_loc(const char *, struct redis_loc *);
+/* Tell the caller something a person should know about this gate. */
+void	rs_say(struct rstore *, const char *);
+/* Connect, log in, choose the database; NULL with errno set. */
+redisContext *rs_connect(const struct redis_loc *);
+/* The same, trying again for a moment (a restarting server). */
+redisContext *rs_reconnect(struct rstore *);
+/* One reply of a pipeline; NULL with errno (a failed *cp is freed). */
+redisReply *rs_reply(redisContext **);
+/* The server's epoch into r->epoch: read, or made if none. 0 or -1. */
+int	rs_epoch(struct rstore *);
+/* A command, its reply checked and thrown away; 0 or -1. */
+int	rs_command(redisContext **, int, const char **);
+/* The txn and wait parts' store operations (store_redis_txn.c, _wait.c). */
+int	rs_begin(struct store *, struct store_txn *);
+int	rs_commit(struct store *, struct store_txn *, const store_addr *,
+	    size_t);
+void	rs_abort(struct store *, struct store_txn *);
+int	rs_snapshot(struct store *, struct store_txn *);
+int	rs_alive(struct store *, const struct procid *);
+int	rs_lease(struct store *, int64_t *, int64_t *);
+int	rs_watch(struct store *, const struct procid *);
+int	rs_listen(struct store *, store_addr);
+void	rs_drain(struct store *);
+/* A foreign record's lease end on our clock (mono ns), or -1. */
+int64_t	rs_lease_end(const struct rstore *, const struct procid *);
+/* A waiter's parts, closed (store_redis_wait.c). */
+void	rs_wait_close(struct rstore *);
+
+#endif

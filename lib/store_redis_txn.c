@@ -1,0 +1,596 @@
+/*
+ * The Redis store's transactions (see store_redis.c): the value's lease
+ * lines, begin (WATCH, GET, epoch, TIME), commit (MULTI ... EXEC, a nil
+ * EXEC is EAGAIN), liveness by lease, and a server that lost its data.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_redis.h"
+#include "sys.h"
+
+#define MAGIC		"gaterun-redis 1\n"
+#define MAGIC_LEN	(sizeof(MAGIC) - 1)
+
+/* One lease line as read. */
+struct lease {
+	uint64_t	ticket;
+	int64_t		ms;
+	char		host[STATE_HOST_LEN + 1];
+};
+
+static int
+lease_cmp(const void *a, const void *b)
+{
+	const struct lease *x = a, *y = b;
+
+	return x->ticket < y->ticket ? -1 : x->ticket > y->ticket;
+}
+
+/* Read "l TICKET MS HOST" lines from *p on; *p left at the state's text. */
+static int
+leases_parse(const char **p, const char *end, struct lease **v, size_t *n)
+{
+	struct lease *l;
+	const char *nl;
+	char line[128];
+
+	*v = NULL;
+	*n = 0;
+	while (*p < end && (*p)[0] == 'l' && (*p)[1] == ' ') {
+		if ((nl = memchr(*p, '\n', (size_t)(end - *p))) == NULL ||
+		    nl - *p >= (long)sizeof(line))
+			goto bad;
+		if ((l = reallocarray(*v, *n + 1, sizeof(**v))) == NULL)
+			return -1;
+		*v = l;
+		l += *n;
+		memcpy(line, *p, (size_t)(nl - *p));
+		line[nl - *p] = '\0';
+		if (sscanf(line, "l %" SCNu64 " %" SCNd64 " %64s", &l->ticket,
+		    &l->ms, l->host) != 3)
+			goto bad;
+		(*n)++;
+		*p = nl + 1;
+	}
+	qsort(*v, *n, sizeof(**v), lease_cmp);
+	return 0;
+bad:
+	free(*v);
+	*v = NULL;
+	errno = EBADMSG;
+	return -1;
+}
+
+/* Give each record its lease line's host and end. */
+static void
+leases_apply(struct rstore *r, struct entry *e, size_t n,
+    const struct lease *v, size_t nv)
+{
+	struct lease key, *l;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		key.ticket = e[i].ticket;
+		l = nv ? bsearch(&key, v, nv, sizeof(*v), lease_cmp) : NULL;
+		if (l == NULL)
+			continue;	/* none: treated as ours, renewed */
+		(void)strlcpy(e[i].host, l->host, sizeof(e[i].host));
+		e[i].lease_ms = l->ms;
+		e[i].foreign = strcmp(l->host, r->host) != 0;
+	}
+}
+
+/* The key's value into t->st. 0, or -1 (EBADMSG: not ours to read). */
+static int
+value_parse(struct rstore *r, const char *buf, size_t len,
+    struct store_txn *t)
+{
+	const char *p = buf + MAGIC_LEN, *end = buf + len, *why;
+	struct lease *v;
+	size_t nv;
+
+	if (len < MAGIC_LEN || memcmp(buf, MAGIC, MAGIC_LEN) != 0) {
+		errno = EBADMSG;
+		return -1;
+	}
+	if (leases_parse(&p, end, &v, &nv) == -1)
+		return -1;
+	if (state_parse(p, (size_t)(end - p), &t->st, 0, &why) == -1) {
+		free(v);
+		errno = EBADMSG;
+		return -1;
+	}
+	leases_apply(r, t->st.h, t->st.nh, v, nv);
+	leases_apply(r, t->st.w, t->st.nw, v, nv);
+	free(v);
+	return 0;
+}
+
+/* Append the lease lines of n records to a malloc'd buffer. */
+static int
+leases_format(char **b, size_t *len, size_t *cap, const struct entry *e,
+    size_t n)
+{
+	size_t i;
+	char *nb;
+	int k;
+
+	for (i = 0; i < n; i++) {
+		if (*cap - *len < 128) {
+			*cap = *cap * 2 + 256;
+			if ((nb = realloc(*b, *cap)) == NULL)
+				return -1;
+			*b = nb;
+		}
+		k = snprintf(*b + *len, *cap - *len, "l %" PRIu64 " %" PRId64
+		    " %s\n", e[i].ticket, e[i].lease_ms, e[i].host);
+		*len += (size_t)k;
+	}
+	return 0;
+}
+
+/* The key's value for st: magic, lease lines, the state's text. */
+static int
+value_format(const struct state *st, char **bufp, size_t *lenp)
+{
+	size_t len = MAGIC_LEN, cap = 256, tlen;
+	char *b, *text, *nb;
+
+	if ((b = malloc(cap)) == NULL)
+		return -1;
+	memcpy(b, MAGIC, MAGIC_LEN);
+	if (leases_format(&b, &len, &cap, st->h, st->nh) == -1 ||
+	    leases_format(&b, &len, &cap, st->w, st->nw) == -1 ||
+	    state_format(st, &text, &tlen) == -1)
+		goto fail;
+	if ((nb = realloc(b, len + tlen)) == NULL) {
+		free(text);
+		goto fail;
+	}
+	b = nb;
+	memcpy(b + len, text, tlen);
+	free(text);
+	*bufp = b;
+	*lenp = len + tlen;
+	return 0;
+fail:
+	free(b);
+	return -1;
+}
+
+/* 1 if e is this process's own record (made here, or renewed by us). */
+static int
+ours(const struct rstore *r, const struct entry *e)
+{
+	return e->wrapper.pid == r->self.pid &&
+	    e->wrapper.start == r->self.start &&
+	    (e->host[0] == '\0' || strcmp(e->host, r->host) == 0);
+}
+
+/*
+ * Renew our records when the commit writes anyway or their lease is a
+ * quarter gone (gate_renew comes every third: always due then). 1 if
+ * some were renewed.
+ */
+static int
+renew_ours(struct rstore *r, struct store_txn *t)
+{
+	struct state *st = &t->st;
+	int64_t end = r->now_ms + r->ttl_ms;
+	struct entry *e;
+	size_t i, n = st->nh + st->nw;
+	int any = 0;
+
+	for (i = 0; i < n; i++) {
+		e = i < st->nh ? &st->h[i] : &st->w[i - st->nh];
+		if (!ours(r, e))
+			continue;
+		if (e->lease_ms - r->ttl_ms / 4 * 3 <= r->now_ms)
+			t->dirty = 1;
+		any = 1;
+	}
+	if (!t->dirty || !any)
+		return 0;
+	for (i = 0; i < n; i++) {
+		e = i < st->nh ? &st->h[i] : &st->w[i - st->nh];
+		if (ours(r, e)) {
+			(void)strlcpy(e->host, r->host, sizeof(e->host));
+			e->lease_ms = end;
+		}
+	}
+	return 1;
+}
+
+/* Keep a copy of our holder records, to make again on a server that
+ * lost them (see remake). */
+static void
+mine_save(struct rstore *r, const struct state *st)
+{
+	struct entry *v;
+	size_t i, n = 0;
+
+	for (i = 0; i < r->nmine; i++)
+		free(r->mine[i].strs);
+	free(r->mine);
+	r->mine = NULL;
+	r->nmine = 0;
+	if ((v = calloc(st->nh + 1, sizeof(*v))) == NULL)
+		return;
+	for (i = 0; i < st->nh; i++) {
+		if (!ours(r, &st->h[i]))
+			continue;
+		v[n] = st->h[i];
+		v[n].strs_shared = 0;
+		v[n].strs = NULL;
+		if (st->h[i].strs != NULL &&
+		    (v[n].strs = malloc(st->h[i].strslen + 1)) != NULL) {
+			memcpy(v[n].strs, st->h[i].strs, st->h[i].strslen);
+			v[n].strs[st->h[i].strslen] = '\0';
+		} else
+			v[n].strslen = 0;
+		n++;
+	}
+	r->mine = v;
+	r->nmine = n;
+}
+
+/*
+ * The server lost the gate (it restarted without persistence, or failed
+ * over to a replica that had not seen it): make our holder records again
+ * in what it holds now, at their slot if free, else at one past the
+ * others. Commands that run are counted again, even over the limit (then
+ * nobody is let in until enough have ended): what ran before the loss
+ * was seen may have let others in meanwhile, and that is said.
+ */
+static int
+remake(struct rstore *r, struct store_txn *t)
+{
+	struct state *st = &t->st;
+	unsigned char used[STATE_MAX_SLOTS / 8];
+	struct entry e;
+	size_t i, k;
+	int s;
+
+	memset(used, 0, sizeof(used));
+	for (i = 0; i < st->nh; i++)
+		used[st->h[i].slot / 8] |= 1 << (st->h[i].slot % 8);
+	for (k = 0; k < r->nmine; k++) {
+		e = r->mine[k];
+		for (i = 0; i < st->nh && (st->h[i].ticket != e.ticket ||
+		    st->h[i].wrapper.pid != e.wrapper.pid); i++)
+			;
+		if (i < st->nh)
+			continue;	/* made again already */
+		for (s = e.slot; s < STATE_MAX_SLOTS &&
+		    (used[s / 8] & (1 << (s % 8))); s = s == e.slot ? 0 : s + 1)
+			;
+		if (s >= STATE_MAX_SLOTS)
+			break;
+		e.slot = s;
+		used[s / 8] |= 1 << (s % 8);
+		if (e.ticket >= st->next_ticket)
+			st->next_ticket = e.ticket + 1;
+		if (e.strs != NULL && (e.strs = strdup(e.strs)) == NULL)
+			return -1;
+		if (state_add(&st->h, &st->nh, &e) == -1) {
+			free(e.strs);
+			return -1;
+		}
+		t->dirty = 1;
+	}
+	return 0;
+}
+
+/* The server's TIME reply in ms; -1 if it is not one. */
+static int64_t
+time_ms(const redisReply *rp)
+{
+	if (rp->type != REDIS_REPLY_ARRAY || rp->elements != 2 ||
+	    rp->element[0]->type != REDIS_REPLY_STRING ||
+	    rp->element[1]->type != REDIS_REPLY_STRING)
+		return -1;
+	return strtoll(rp->element[0]->str, NULL, 10) * 1000 +
+	    strtoll(rp->element[1]->str, NULL, 10) / 1000;
+}
+
+/*
+ * Read the 4 replies of a fetch (all of them, even after an error reply,
+ * so the connection stays in step); 0, 1 (the epoch changed) or -1.
+ */
+static int
+fetch_read(struct rstore *r, struct store_txn *t, int watch)
+{
+	redisReply *rp[4] = { NULL, NULL, NULL, NULL };
+	int i, e = 0, ret = -1, first = watch ? 0 : 1;
+
+	for (i = first; i < 4 && r->c != NULL; i++)
+		if ((rp[i] = rs_reply(&r->c)) == NULL && e == 0)
+			e = errno;
+	if (e != 0 || r->c == NULL) {
+		errno = e != 0 ? e : ECONNRESET;
+		goto out;
+	}
+	if ((r->now_ms = time_ms(rp[3])) == -1) {
+		errno = EPROTO;
+		goto out;
+	}
+	if (rp[2]->type != REDIS_REPLY_STRING ||
+	    strcmp(rp[2]->str, r->epoch) != 0) {
+		ret = 1;
+		goto out;
+	}
+	if (rp[1]->type == REDIS_REPLY_NIL) {
+		t->exists = r->create;
+		t->dirty = r->create;
+		(void)strlcpy(t->st.boot, "00000000-0000-0000-0000-000000000000",
+		    sizeof(t->st.boot));
+		ret = 0;
+	} else if (rp[1]->type == REDIS_REPLY_STRING) {
+		t->exists = 1;
+		ret = value_parse(r, rp[1]->str, rp[1]->len, t);
+	} else
+		errno = EPROTO;
+out:
+	for (i = first; i < 4; i++)
+		if (rp[i] != NULL)
+			freeReplyObject(rp[i]);
+	return ret;
+}
+
+/* WATCH (if watch), GET the key and the epoch, TIME: 0, 1 or -1. */
+static int
+fetch(struct rstore *r, struct store_txn *t, int watch)
+{
+	const char *w[] = { "WATCH", r->key }, *g[] = { "GET", r->key };
+	const char *ep[] = { "GET", PREFIX "epoch" }, *tm[] = { "TIME" };
+
+	memset(t, 0, sizeof(*t));
+	t->st.limit = r->deflimit;
+	if (r->c == NULL && (r->c = rs_reconnect(r)) == NULL)
+		return -1;
+	r->t0 = mono_ns();
+	if ((watch && redisAppendCommandArgv(r->c, 2, w, NULL) != REDIS_OK) ||
+	    redisAppendCommandArgv(r->c, 2, g, NULL) != REDIS_OK ||
+	    redisAppendCommandArgv(r->c, 2, ep, NULL) != REDIS_OK ||
+	    redisAppendCommandArgv(r->c, 1, tm, NULL) != REDIS_OK)
+		return -1;
+	return fetch_read(r, t, watch);
+}
+
+/* Throw a WATCH away (a transaction that writes nothing). */
+static void
+unwatch(struct rstore *r)
+{
+	const char *av[] = { "UNWATCH" };
+
+	(void)rs_command(&r->c, 1, av);
+}
+
+/* The epoch changed: say so, adopt the new one, and make ours again. */
+static int
+epoch_changed(struct rstore *r, int watch)
+{
+	if (watch && r->c != NULL)
+		unwatch(r);
+	rs_say(r, "the server lost the gate's state (restarted without "
+	    "persistence, or failed over): slots held here are recorded "
+	    "again; meanwhile others may have been let in over the limit");
+	r->epoch[0] = '\0';
+	r->lost = 1;
+	return rs_epoch(r);
+}
+
+/* Begin, or look (watch 0): connect again once if the link was lost. */
+static int
+start(struct rstore *r, struct store_txn *t, int watch)
+{
+	int tries, v = -1;
+
+	for (tries = 0; tries < 4; tries++) {
+		r->cur = t;
+		if ((v = fetch(r, t, watch)) == 0)
+			break;
+		state_free(&t->st);
+		if (v == -1 && (r->c != NULL || tries > 0))
+			return -1;	/* refused, or still unreachable */
+		if (v == 1 && epoch_changed(r, watch) == -1)
+			return -1;
+	}
+	if (v != 0)
+		return -1;
+	if (r->lost && watch && t->exists && remake(r, t) == -1) {
+		state_free(&t->st);
+		return -1;
+	}
+	return 0;
+}
+
+int
+rs_begin(struct store *s, struct store_txn *t)
+{
+	return start((struct rstore *)s, t, 1);
+}
+
+int
+rs_snapshot(struct store *s, struct store_txn *t)
+{
+	return start((struct rstore *)s, t, 0);
+}
+
+void
+rs_abort(struct store *s, struct store_txn *t)
+{
+	struct rstore *r = (struct rstore *)s;
+
+	unwatch(r);
+	state_free(&t->st);
+	r->cur = NULL;
+}
+
+/* Queue MULTI, the writes and the wake-ups, EXEC; the count of replies. */
+static int
+commit_send(struct rstore *r, const char *val, size_t len,
+    const store_addr *wakes, size_t n)
+{
+	const char *av[3];
+	size_t avl[3];
+	char wk[sizeof(PREFIX) + 8 + STATE_ADDR_LEN];
+	size_t i;
+	int k = 0;
+
+	k += redisAppendCommand(r->c, "MULTI") == REDIS_OK;
+	if (val != NULL) {
+		av[0] = "SET";
+		av[1] = r->key;
+		av[2] = val;
+		avl[0] = 3;
+		avl[1] = strlen(r->key);
+		avl[2] = len;
+		k += redisAppendCommandArgv(r->c, 3, av, avl) == REDIS_OK;
+		k += redisAppendCommand(r->c, "SADD %s %s", PREFIX "gates",
+		    r->name) == REDIS_OK;
+		k += redisAppendCommand(r->c, "PUBLISH %s %s", PREFIX "changes",
+		    r->name) == REDIS_OK;
+	}
+	for (i = 0; i < n; i++) {
+		if (strcmp(wakes[i], r->addr) == 0)
+			continue;	/* nothing to our own address */
+		(void)snprintf(wk, sizeof(wk), PREFIX "wake:%s", wakes[i]);
+		k += redisAppendCommand(r->c, "RPUSH %s 1", wk) == REDIS_OK;
+		k += redisAppendCommand(r->c, "EXPIRE %s 3600", wk) == REDIS_OK;
+	}
+	k += redisAppendCommand(r->c, "EXEC") == REDIS_OK;
+	return k;
+}
+
+/* Read k replies, the last EXEC's: 0, or -1 (EAGAIN: a nil EXEC). */
+static int
+commit_read(struct rstore *r, int k)
+{
+	redisReply *rp;
+	int i, e = 0;
+
+	for (i = 0; i < k && r->c != NULL; i++) {
+		if ((rp = rs_reply(&r->c)) == NULL) {
+			if (e == 0)
+				e = errno;
+			continue;
+		}
+		if (i == k - 1 && rp->type == REDIS_REPLY_NIL && e == 0)
+			e = EAGAIN;	/* the key changed: run again */
+		freeReplyObject(rp);
+	}
+	if (e == 0 && r->c == NULL)
+		e = ECONNRESET;
+	errno = e;
+	return e == 0 ? 0 : -1;
+}
+
+int
+rs_commit(struct store *s, struct store_txn *t, const store_addr *wakes,
+    size_t n)
+{
+	struct rstore *r = (struct rstore *)s;
+	char *val = NULL;
+	size_t len = 0;
+	int k, renewed, ret = -1;
+
+	r->cur = NULL;
+	renewed = t->exists ? renew_ours(r, t) : 0;
+	if (!t->exists || (!t->dirty && n == 0)) {
+		unwatch(r);
+		state_free(&t->st);
+		return 0;
+	}
+	if (t->dirty && value_format(&t->st, &val, &len) == -1) {
+		unwatch(r);
+		goto out;
+	}
+	if (r->c == NULL) {
+		errno = ECONNRESET;
+		goto out;
+	}
+	k = commit_send(r, val, len, wakes, n);
+	if ((ret = commit_read(r, k)) == 0) {
+		if (renewed)
+			r->until = r->t0 + r->ttl_ms * MS;
+		if (t->dirty)
+			mine_save(r, &t->st);
+		r->lost = 0;
+	}
+out:
+	free(val);
+	state_free(&t->st);
+	return ret;
+}
+
+/*
+ * The record an id belongs to, found by where it lies: gate.c asks about
+ * &e->wrapper and &e->cmd of the records of the transaction under way.
+ * NULL for any other (then it is treated as a local process).
+ */
+static const struct entry *
+entry_of(const struct rstore *r, const struct procid *id)
+{
+	const struct state *st;
+	uintptr_t p = (uintptr_t)id, b;
+
+	if (r->cur == NULL)
+		return NULL;
+	st = &r->cur->st;
+	b = (uintptr_t)st->h;
+	if (st->nh > 0 && p >= b && p < b + st->nh * sizeof(*st->h))
+		return &st->h[(p - b) / sizeof(*st->h)];
+	b = (uintptr_t)st->w;
+	if (st->nw > 0 && p >= b && p < b + st->nw * sizeof(*st->w))
+		return &st->w[(p - b) / sizeof(*st->w)];
+	return NULL;
+}
+
+/*
+ * Alive while its lease runs (the server's clock at the transaction's
+ * start), and, on this host, while its process runs.
+ */
+int
+rs_alive(struct store *s, const struct procid *id)
+{
+	const struct rstore *r = (struct rstore *)s;
+	const struct entry *e = entry_of(r, id);
+
+	if (e != NULL && e->lease_ms != 0 && r->now_ms >= e->lease_ms)
+		return 0;
+	if (e != NULL && e->foreign)
+		return 1;
+	return proc_alive(id);
+}
+
+/*
+ * When a record's lease ends, on our clock: no earlier than the server
+ * says, as the server's TIME was read after r->t0 (plus 2 ms, so the
+ * look that follows finds it ended).
+ */
+int64_t
+rs_lease_end(const struct rstore *r, const struct procid *id)
+{
+	const struct entry *e = entry_of(r, id);
+
+	if (e == NULL || !e->foreign || e->lease_ms == 0)
+		return -1;
+	return r->t0 + (e->lease_ms - r->now_ms) * MS + 2 * MS;
+}
+
+int
+rs_lease(struct store *s, int64_t *period, int64_t *until)
+{
+	const struct rstore *r = (struct rstore *)s;
+
+	*period = r->ttl_ms * MS / 3;
+	*until = r->until;
+	return 0;
+}

@@ -1,0 +1,204 @@
+/*
+ * How a waiter of the Redis store sleeps (see store_redis.c): its wake fd
+ * is an epoll fd over a connection of its own blocked in BLPOP on its list
+ * PREFIX "wake:" ADDR (a waker RPUSHes one item: nothing is lost when the
+ * waiter is not blocked yet, the item waits in the list) and a timer that
+ * fires every third of the lease, so the look that follows renews its
+ * record. A record of another host is watched by a timer set to the
+ * instant its lease can end; one of this host by its pidfd.
+ */
+#include "config.h"
+
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store_redis.h"
+#include "sys.h"
+
+/* Arm fd to fire at the CLOCK_MONOTONIC instant at (ns), every period. */
+static int
+timer_at(int fd, int64_t at, int64_t period)
+{
+	struct itimerspec its;
+
+	memset(&its, 0, sizeof(its));
+	its.it_value.tv_sec = at / 1000000000;
+	its.it_value.tv_nsec = at % 1000000000;
+	its.it_interval.tv_sec = period / 1000000000;
+	its.it_interval.tv_nsec = period % 1000000000;
+	return timerfd_settime(fd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+int
+rs_watch(struct store *s, const struct procid *id)
+{
+	const struct rstore *r = (struct rstore *)s;
+	int64_t at = rs_lease_end(r, id);
+	int fd;
+
+	if (at == -1)
+		return proc_pidfd_id(id);
+	if (at <= mono_ns()) {
+		errno = ESRCH;		/* ended already: look again */
+		return -1;
+	}
+	if ((fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC |
+	    TFD_NONBLOCK)) == -1)
+		return -1;
+	if (timer_at(fd, at, 0) == -1) {
+		(void)xclose(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Send BLPOP on the waiter's connection (its reply is read by drain). */
+static void
+blpop_send(struct rstore *r)
+{
+	char key[sizeof(PREFIX) + 8 + STATE_ADDR_LEN];
+	int done = 0;
+
+	(void)snprintf(key, sizeof(key), PREFIX "wake:%s", r->addr);
+	if (redisAppendCommand(r->wc, "BLPOP %s 0", key) != REDIS_OK)
+		return;
+	while (!done)
+		if (redisBufferWrite(r->wc, &done) != REDIS_OK)
+			return;
+	r->blpop = 1;
+}
+
+/* Drop the waiter's connection (lost): the timer still wakes us. */
+static void
+wait_drop(struct rstore *r)
+{
+	if (r->wc == NULL)
+		return;
+	(void)epoll_ctl(r->epfd, EPOLL_CTL_DEL, r->wc->fd, NULL);
+	redisFree(r->wc);
+	r->wc = NULL;
+	r->blpop = 0;
+}
+
+/* Connect the waiter's connection and block it in BLPOP. */
+static void
+wait_connect(struct rstore *r)
+{
+	struct epoll_event ev;
+
+	if ((r->wc = rs_connect(&r->loc)) == NULL)
+		return;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->wc->fd, &ev) == -1) {
+		redisFree(r->wc);
+		r->wc = NULL;
+		return;
+	}
+	blpop_send(r);
+}
+
+int
+rs_listen(struct store *s, store_addr addr)
+{
+	struct rstore *r = (struct rstore *)s;
+	struct epoll_event ev;
+	int64_t period = r->ttl_ms * MS / 3;
+
+	if (r->epfd != -1)
+		goto done;
+	(void)snprintf(r->addr, sizeof(r->addr), "%08x%08x", arc4random(),
+	    arc4random());
+	if ((r->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1 ||
+	    (r->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC |
+	    TFD_NONBLOCK)) == -1 || timer_at(r->tfd, mono_ns() + period,
+	    period) == -1)
+		goto fail;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->tfd, &ev) == -1)
+		goto fail;
+	wait_connect(r);
+	if (r->wc == NULL)
+		goto fail;
+done:
+	(void)strlcpy(addr, r->addr, sizeof(store_addr));
+	return r->epfd;
+fail:
+	rs_wait_close(r);
+	return -1;
+}
+
+/* 1 if fd can be read now. */
+static int
+readable(int fd)
+{
+	struct pollfd p = { fd, POLLIN, 0 };
+
+	return poll(&p, 1, 0) == 1;
+}
+
+/*
+ * After a sleep: the timer read, a BLPOP answered (then sent again), a
+ * connection lost made again (one try: a look follows, and says).
+ */
+void
+rs_drain(struct store *s)
+{
+	struct rstore *r = (struct rstore *)s;
+	redisReply *rp;
+	uint64_t n;
+
+	if (r->epfd == -1)
+		return;
+	(void)read(r->tfd, &n, sizeof(n));
+	if (r->wc != NULL && readable(r->wc->fd)) {
+		if (redisBufferRead(r->wc) != REDIS_OK)
+			wait_drop(r);
+		while (r->wc != NULL) {
+			rp = NULL;
+			if (redisGetReplyFromReader(r->wc, (void **)&rp) !=
+			    REDIS_OK) {
+				wait_drop(r);
+				break;
+			}
+			if (rp == NULL)
+				break;
+			freeReplyObject(rp);
+			r->blpop = 0;
+		}
+	}
+	if (r->wc == NULL)
+		wait_connect(r);
+	else if (!r->blpop)
+		blpop_send(r);
+}
+
+void
+rs_wait_close(struct rstore *r)
+{
+	const char *av[2];
+	char key[sizeof(PREFIX) + 8 + STATE_ADDR_LEN];
+
+	if (r->addr[0] != '\0' && r->c != NULL) {
+		(void)snprintf(key, sizeof(key), PREFIX "wake:%s", r->addr);
+		av[0] = "DEL";
+		av[1] = key;
+		(void)rs_command(&r->c, 2, av);
+	}
+	if (r->wc != NULL)
+		redisFree(r->wc);
+	r->wc = NULL;
+	if (r->tfd != -1)
+		(void)xclose(r->tfd);
+	if (r->epfd != -1)
+		(void)xclose(r->epfd);
+	r->tfd = r->epfd = -1;
+	r->addr[0] = '\0';
+}

@@ -1,0 +1,195 @@
+/*
+ * A holder's lease on a store shared by hosts (Redis): the wrapper renews
+ * it every third of its TTL from its wait loop (a SIGALRM timer), and a
+ * watchdog process stops the command (TERM, then KILL) before the lease
+ * can end unrenewed, so the limit holds through a partition, a stopped
+ * or a killed wrapper. Nothing of this runs on the file store.
+ */
+#include "config.h"
+
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gate.h"
+#include "gaterun.h"
+#include "proc.h"
+#include "sys.h"
+
+#define MARGIN_NS	500000000LL	/* KILL lands this long before the end */
+
+/* Grace between TERM and KILL: a fifth of the lease, at most 2 s. */
+static int64_t
+grace_ns(int64_t period)
+{
+	int64_t g = period * 3 / 5;
+
+	return g > 2000000000LL ? 2000000000LL : g;
+}
+
+/* Signal the command: its process group when it leads one, else it. */
+static void
+stop_cmd(pid_t cmd, int own, int sig)
+{
+	if (own)
+		(void)kill(-cmd, sig);
+	(void)kill(cmd, sig);
+}
+
+/*
+ * The watchdog's life: read lease ends from the wrapper; at the last one
+ * less the grace, TERM the command, at the end less a margin, KILL it.
+ * Ends when told (0), or when the command has ended.
+ */
+static void __dead
+watchdog(int rd, pid_t cmd, int own, int64_t until, int64_t period,
+    const char *gate)
+{
+	struct procid id;
+	struct pollfd p[2];
+	int64_t v, at, now;
+	int termed = 0;
+
+	p[0].fd = rd;
+	p[0].events = POLLIN;
+	if (proc_id(cmd, &id) == -1 || (p[1].fd = proc_pidfd_id(&id)) == -1)
+		_exit(0);
+	p[1].events = POLLIN;
+	for (;;) {
+		now = mono_ns();
+		at = until - MARGIN_NS - (termed ? 0 : grace_ns(period));
+		if (now >= at) {
+			if (termed) {
+				stop_cmd(cmd, own, SIGKILL);
+				_exit(0);
+			}
+			warnx("gate '%s': the lease could not be renewed in "
+			    "time: stopping the command (TERM, then KILL)",
+			    gate);
+			stop_cmd(cmd, own, SIGTERM);
+			termed = 1;
+			continue;
+		}
+		if (poll(p, 2, (int)((at - now) / 1000000 + 1)) == -1 &&
+		    errno != EINTR)
+			_exit(1);
+		if (p[1].revents)
+			_exit(0);		/* the command ended */
+		if (p[0].fd != -1 && p[0].revents) {
+			if (read_full(rd, &v, sizeof(v)) != sizeof(v))
+				p[0].fd = -1;	/* the wrapper died */
+			else if (v == 0)
+				_exit(0);
+			else if (!termed)
+				until = v;
+		}
+	}
+}
+
+/* Signals the watchdog leaves to the wrapper and the command. */
+static void
+watchdog_signals(void)
+{
+	static const int sigs[] = {
+		SIGINT, SIGQUIT, SIGHUP, SIGTSTP, SIGTTIN, SIGTTOU, SIGWINCH,
+		SIGUSR1, SIGUSR2, SIGPIPE
+	};
+	sigset_t none;
+	size_t i;
+
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		(void)signal(sigs[i], SIG_IGN);
+	(void)signal(SIGALRM, SIG_DFL);
+	(void)signal(SIGCHLD, SIG_DFL);
+	sigemptyset(&none);
+	(void)sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+int
+lease_start(struct lease *ls, struct gate *g, const char *gate, pid_t cmd,
+    int own)
+{
+	struct sigevent sev;
+	struct itimerspec its;
+	int p[2];
+
+	memset(ls, 0, sizeof(*ls));
+	ls->fd = -1;
+	if ((ls->period = gate_lease_period(g)) == 0)
+		return 0;
+	ls->g = g;
+	ls->gate = gate;
+	if (gate_renew(g, &ls->until) == -1)
+		warnx("cannot renew the lease of gate '%s': %s", gate,
+		    gate_strerror(errno));
+	if (pipe2(p, O_CLOEXEC) == -1 || (ls->dog = fork()) == -1)
+		return -1;
+	if (ls->dog == 0) {
+		(void)xclose(p[1]);
+		watchdog_signals();
+		watchdog(p[0], cmd, own, ls->until, ls->period, gate);
+	}
+	(void)xclose(p[0]);
+	ls->fd = p[1];
+	memset(&sev, 0, sizeof(sev));
+	sev.sigev_notify = SIGEV_SIGNAL;
+	sev.sigev_signo = SIGALRM;
+	if (timer_create(CLOCK_MONOTONIC, &sev, &ls->timer) == -1)
+		return -1;
+	ls->armed = 1;
+	its.it_value.tv_sec = ls->period / 1000000000;
+	its.it_value.tv_nsec = ls->period % 1000000000;
+	its.it_interval = its.it_value;
+	return timer_settime(ls->timer, 0, &its, NULL);
+}
+
+void
+lease_tick(struct lease *ls)
+{
+	int64_t until;
+
+	if (ls->fd == -1)
+		return;
+	if (gate_renew(ls->g, &until) == -1) {
+		if (!ls->failing)
+			warnx("cannot renew the lease of gate '%s': %s (trying "
+			    "again; the command is stopped if the lease ends)",
+			    ls->gate, gate_strerror(errno));
+		ls->failing = 1;
+		return;
+	}
+	if (ls->failing)
+		warnx("gate '%s': lease renewed", ls->gate);
+	ls->failing = 0;
+	if (until > ls->until) {
+		ls->until = until;
+		(void)write_full(ls->fd, &until, sizeof(until));
+	}
+}
+
+void
+lease_stop(struct lease *ls)
+{
+	int64_t zero = 0;
+
+	if (ls->armed)
+		(void)timer_delete(ls->timer);
+	ls->armed = 0;
+	if (ls->fd == -1)
+		return;
+	(void)write_full(ls->fd, &zero, sizeof(zero));
+	(void)xclose(ls->fd);
+	ls->fd = -1;
+	while (waitpid(ls->dog, NULL, 0) == -1 && errno == EINTR)
+		;
+}
