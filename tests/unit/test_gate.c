@@ -750,3 +750,124 @@ Test(file, watch_sees_a_gate_change)
 	gate_close(g);
 	gate_watch_close(w);
 }
+
+#ifdef HAVE_HIREDIS
+#include <hiredis.h>
+
+/* One command to the test's server, straight through hiredis. */
+static void
+redis_do(const char *cmd)
+{
+	redisContext *c;
+	redisReply *rp;
+	int port;
+
+	cr_assert(eq(int, sscanf(redis_loc, "redis://127.0.0.1:%d", &port), 1));
+	c = redisConnect("127.0.0.1", port);
+	cr_assert(c != NULL && c->err == 0);
+	rp = redisCommand(c, cmd);
+	cr_assert(rp != NULL);
+	freeReplyObject(rp);
+	redisFree(c);
+}
+
+/* A holder of another host that died: alive until its lease ends. */
+Test(redis, foreign_record_lives_by_its_lease, .timeout = 20)
+{
+	struct gate_wait gw = { -1, NULL, NULL };
+	struct gate *a, *b;
+	int64_t t0;
+	pid_t pid;
+	int st;
+
+	NEED_REDIS();
+	if ((pid = fork()) == 0) {
+		(void)setenv("GATERUN_HOST", "elsewhere", 1);
+		(void)setenv("GATERUN_LEASE", "1", 1);
+		a = gopen(1);
+		_exit(gate_acquire(a, &req, NULL) == 1 ? 0 : 1);
+	}
+	cr_assert(eq(int, waitpid(pid, &st, 0), pid));
+	cr_assert(eq(int, WEXITSTATUS(st), 0));
+	b = gopen(1);
+	cr_assert(eq(int, gate_acquire(b, &req, NULL), 0));	/* full */
+	t0 = mono_ns();
+	cr_assert(eq(int, gate_acquire(b, &req, &gw), 1));
+	/* Woken by the lease's timer, not before it could end. */
+	cr_assert(ge(i64, mono_ns() - t0, 500000000LL));
+	cr_assert(lt(i64, mono_ns() - t0, 3000000000LL));
+	gate_close(b);
+}
+
+/* A local holder that died frees its slot at once, lease or not. */
+Test(redis, local_dead_holder_is_freed_at_once, .timeout = 20)
+{
+	struct gate *b;
+	pid_t pid;
+	int st;
+
+	NEED_REDIS();
+	if ((pid = fork()) == 0) {
+		struct gate *a = gopen(1);
+
+		_exit(gate_acquire(a, &req, NULL) == 1 ? 0 : 1);
+	}
+	cr_assert(eq(int, waitpid(pid, &st, 0), pid));
+	cr_assert(eq(int, WEXITSTATUS(st), 0));
+	b = gopen(1);
+	cr_assert(eq(int, gate_acquire(b, &req, NULL), 1));
+	gate_close(b);
+}
+
+Test(redis, errors_are_named, .timeout = 20)
+{
+	struct gate *g;
+	char loc[80];
+
+	NEED_REDIS();
+	cr_assert(eq(int, gate_open(&g, "redis:nohost", "t", 1, 1, NULL,
+	    NULL), -1));
+	cr_assert(eq(int, errno, EDESTADDRREQ));
+	(void)snprintf(loc, sizeof(loc), "redis://127.0.0.1:%d", free_port());
+	cr_assert(eq(int, gate_open(&g, loc, "t", 1, 1, NULL, NULL), -1));
+	cr_assert(eq(int, errno, ECONNREFUSED));
+	redis_do("LPUSH gaterun:gate:t x");
+	g = gopen(1);
+	cr_assert(eq(int, gate_acquire(g, &req, NULL), -1));
+	cr_assert(eq(int, errno, EMEDIUMTYPE));
+	gate_close(g);
+	redis_do("CONFIG SET requirepass sesame");
+	(void)snprintf(loc, sizeof(loc), "redis://:wrong@%s",
+	    redis_loc + strlen("redis://"));
+	cr_assert(eq(int, gate_open(&g, loc, "u", 1, 1, NULL, NULL), -1));
+	cr_assert(eq(int, errno, EKEYREJECTED));
+	(void)snprintf(loc, sizeof(loc), "redis://:sesame@%s",
+	    redis_loc + strlen("redis://"));
+	cr_assert(eq(int, gate_open(&g, loc, "u", 1, 1, NULL, NULL), 0));
+	cr_assert(eq(int, gate_acquire(g, &req, NULL), 1));
+	gate_close(g);
+}
+
+/*
+ * A server that lost its data (FLUSHALL: as a restart without
+ * persistence): the holder's next renewal records its slot again, said.
+ */
+Test(redis, a_lost_state_is_made_again_by_its_holders, .timeout = 20)
+{
+	struct gate *a, *b;
+	int64_t until;
+
+	NEED_REDIS();
+	a = gopen(1);
+	cr_assert(eq(int, gate_acquire(a, &req, NULL), 1));
+	redis_do("FLUSHALL");
+	cr_assert(eq(int, gate_renew(a, &until), 0));
+	cr_assert(gt(int, notified, 0));
+	b = gopen(1);
+	cr_assert(eq(int, gate_acquire(b, &req, NULL), 0));	/* full */
+	cr_assert(eq(int, gate_release(a), 0));
+	cr_assert(eq(int, gate_acquire(b, &req, NULL), 1));
+	gate_close(a);
+	gate_close(b);
+}
+#endif
