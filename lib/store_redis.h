@@ -48,6 +48,11 @@ struct rstore {
 	int		blpop;		/* a BLPOP is out on wc */
 	store_addr	addr;
 	int		lost;		/* the server lost our records */
+	int		fresh;		/* the key was not there */
+	unsigned	last_limit;	/* as last read: made again if lost */
+	int64_t		hold_ms;	/* no one let in until (server ms) */
+	int		shown;		/* the policy sees shown_limit */
+	unsigned	shown_limit, real_limit;
 	struct entry	*mine;		/* our holders at the last commit */
 	size_t		nmine;
 };

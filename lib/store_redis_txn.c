@@ -99,6 +99,14 @@ value_parse(struct rstore *r, const char *buf, size_t len,
 		errno = EBADMSG;
 		return -1;
 	}
+	if (end - p > 5 && memcmp(p, "hold ", 5) == 0) {
+		r->hold_ms = strtoll(p + 5, NULL, 10);
+		if ((p = memchr(p, '\n', (size_t)(end - p))) == NULL) {
+			errno = EBADMSG;
+			return -1;
+		}
+		p++;
+	}
 	if (leases_parse(&p, end, &v, &nv) == -1)
 		return -1;
 	if (state_parse(p, (size_t)(end - p), &t->st, 0, &why) == -1) {
@@ -137,7 +145,8 @@ leases_format(char **b, size_t *len, size_t *cap, const struct entry *e,
 
 /* The key's value for st: magic, lease lines, the state's text. */
 static int
-value_format(const struct state *st, char **bufp, size_t *lenp)
+value_format(const struct rstore *r, const struct state *st, char **bufp,
+    size_t *lenp)
 {
 	size_t len = MAGIC_LEN, cap = 256, tlen;
 	char *b, *text, *nb;
@@ -145,6 +154,9 @@ value_format(const struct state *st, char **bufp, size_t *lenp)
 	if ((b = malloc(cap)) == NULL)
 		return -1;
 	memcpy(b, MAGIC, MAGIC_LEN);
+	if (r->hold_ms > r->now_ms)
+		len += (size_t)snprintf(b + len, cap - len, "hold %" PRId64 "\n",
+		    r->hold_ms);
 	if (leases_format(&b, &len, &cap, st->h, st->nh) == -1 ||
 	    leases_format(&b, &len, &cap, st->w, st->nw) == -1 ||
 	    state_format(st, &text, &tlen) == -1)
@@ -244,7 +256,8 @@ mine_save(struct rstore *r, const struct state *st)
  * The server lost the gate (it restarted without persistence, or failed
  * over to a replica that had not seen it): make our holder records again
  * in what it holds now, at their slot if free, else at one past the
- * others. Commands that run are counted again, even over the limit (then
+ * others, and the limit last seen if the gate is gone. Commands that run
+ * are counted again, even over the limit (then
  * nobody is let in until enough have ended): what ran before the loss
  * was seen may have let others in meanwhile, and that is said.
  */
@@ -257,6 +270,8 @@ remake(struct rstore *r, struct store_txn *t)
 	size_t i, k;
 	int s;
 
+	if (r->fresh && r->last_limit != 0)
+		st->limit = r->last_limit;	/* lost with the rest */
 	memset(used, 0, sizeof(used));
 	for (i = 0; i < st->nh; i++)
 		used[st->h[i].slot / 8] |= 1 << (st->h[i].slot % 8);
@@ -331,9 +346,11 @@ fetch_read(struct rstore *r, struct store_txn *t, int watch)
 		(void)strlcpy(t->st.boot, "00000000-0000-0000-0000-000000000000",
 		    sizeof(t->st.boot));
 		ret = 0;
+		r->fresh = 1;
 	} else if (rp[1]->type == REDIS_REPLY_STRING) {
 		t->exists = 1;
-		ret = value_parse(r, rp[1]->str, rp[1]->len, t);
+		if ((ret = value_parse(r, rp[1]->str, rp[1]->len, t)) == 0)
+			r->last_limit = t->st.limit;
 	} else
 		errno = EPROTO;
 out:
@@ -352,6 +369,8 @@ fetch(struct rstore *r, struct store_txn *t, int watch)
 
 	memset(t, 0, sizeof(*t));
 	t->st.limit = r->deflimit;
+	r->hold_ms = 0;
+	r->fresh = 0;
 	if (r->c == NULL && (r->c = rs_reconnect(r)) == NULL)
 		return -1;
 	r->t0 = mono_ns();
@@ -386,6 +405,36 @@ epoch_changed(struct rstore *r, int watch)
 	return rs_epoch(r);
 }
 
+/*
+ * After a loss, nobody new is let in for a lease's time, while the
+ * holders of every host record their slots again: the policy is shown
+ * the gate full (its limit as many as hold), and the commit writes the
+ * real limit back (or the one a --limit set meanwhile).
+ */
+static void
+hold_begin(struct rstore *r, struct store_txn *t)
+{
+	if (r->lost && t->exists && r->hold_ms < r->now_ms + r->ttl_ms)
+		r->hold_ms = r->now_ms + r->ttl_ms;
+	r->shown = 0;
+	if (r->hold_ms <= r->now_ms || !t->exists)
+		return;
+	r->real_limit = t->st.limit;
+	if (t->st.nh < t->st.limit)
+		t->st.limit = (unsigned)t->st.nh;
+	r->shown = 1;
+	r->shown_limit = t->st.limit;
+}
+
+/* Before writing: the real limit back, unless the policy changed it. */
+static void
+hold_end(struct rstore *r, struct store_txn *t)
+{
+	if (r->shown && t->st.limit == r->shown_limit)
+		t->st.limit = r->real_limit;
+	r->shown = 0;
+}
+
 /* Begin, or look (watch 0): connect again once if the link was lost. */
 static int
 start(struct rstore *r, struct store_txn *t, int watch)
@@ -408,6 +457,8 @@ start(struct rstore *r, struct store_txn *t, int watch)
 		state_free(&t->st);
 		return -1;
 	}
+	if (watch)
+		hold_begin(r, t);
 	return 0;
 }
 
@@ -431,6 +482,7 @@ rs_abort(struct store *s, struct store_txn *t)
 	unwatch(r);
 	state_free(&t->st);
 	r->cur = NULL;
+	r->shown = 0;
 }
 
 /* Queue MULTI, the writes and the wake-ups, EXEC; the count of replies. */
@@ -502,13 +554,14 @@ rs_commit(struct store *s, struct store_txn *t, const store_addr *wakes,
 	int k, renewed, ret = -1;
 
 	r->cur = NULL;
+	hold_end(r, t);
 	renewed = t->exists ? renew_ours(r, t) : 0;
 	if (!t->exists || (!t->dirty && n == 0)) {
 		unwatch(r);
 		state_free(&t->st);
 		return 0;
 	}
-	if (t->dirty && value_format(&t->st, &val, &len) == -1) {
+	if (t->dirty && value_format(r, &t->st, &val, &len) == -1) {
 		unwatch(r);
 		goto out;
 	}

@@ -850,23 +850,36 @@ Test(redis, errors_are_named, .timeout = 20)
 
 /*
  * A server that lost its data (FLUSHALL: as a restart without
- * persistence): the holder's next renewal records its slot again, said.
+ * persistence): the holder's next renewal records its slot again, and
+ * its limit, said; nobody new is let in for a lease's time (1 s here),
+ * while the holders of other hosts do the same.
  */
 Test(redis, a_lost_state_is_made_again_by_its_holders, .timeout = 20)
 {
+	struct gate_wait gw = { -1, NULL, NULL };
+	struct gate_info gi;
 	struct gate *a, *b;
-	int64_t until;
+	int64_t until, t0;
 
 	NEED_REDIS();
-	a = gopen(1);
+	(void)setenv("GATERUN_LEASE", "1", 1);
+	a = gopen(2);
+	cr_assert(eq(int, gate_set_limit(a, 1, &(unsigned){ 0 }), 0));
 	cr_assert(eq(int, gate_acquire(a, &req, NULL), 1));
 	redis_do("FLUSHALL");
 	cr_assert(eq(int, gate_renew(a, &until), 0));
 	cr_assert(gt(int, notified, 0));
-	b = gopen(1);
+	b = gopen(2);
+	cr_assert(eq(int, gate_info(b, &gi), 0));
+	cr_assert(eq(int, gi.nh, 1));
+	cr_assert(eq(u32, gi.limit, 1));
+	gate_info_free(&gi);
 	cr_assert(eq(int, gate_acquire(b, &req, NULL), 0));	/* full */
+	t0 = mono_ns();
 	cr_assert(eq(int, gate_release(a), 0));
-	cr_assert(eq(int, gate_acquire(b, &req, NULL), 1));
+	cr_assert(eq(int, gate_acquire(b, &req, NULL), 0));	/* held */
+	cr_assert(eq(int, gate_acquire(b, &req, &gw), 1));
+	cr_assert(ge(i64, mono_ns() - t0, 300000000LL));
 	gate_close(a);
 	gate_close(b);
 }
