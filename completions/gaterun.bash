@@ -60,14 +60,14 @@ _gaterun()
 		return
 		;;
 	-w | --wait | --timeout | -E | --conflict-exit-code | -l | --limit | -G | --grace | \
-		-W | --warn | -C | --crit | -M | --max-wait)
+		-W | --warn | -C | --crit | -M | --max-wait | -e | --lease)
 		return
 		;;
 	esac
 
 	if [[ $cur == -* ]]; then
 		mapfile -t COMPREPLY < <(compgen -W '-g --gate -n --no-wait -w --wait
-		    -E --conflict-exit-code -x --exec -s --status -j --json -l --limit
+		    -E --conflict-exit-code -x --exec -e --lease -s --status -j --json -l --limit
 		    -K --kill-all -S --signal -G --grace -a --is-active
 		    -A --all -c --check -W --warn -C --crit -M --max-wait -m --metrics -L --log --watch -P --persist
 		    -h --help -V --version --' -- "$cur")

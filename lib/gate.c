@@ -688,6 +688,9 @@ gate_strerror(int e)
 	case EKEYREJECTED:
 		return "the Redis server refused the password (give it in the "
 		    "locator or in $GATERUN_REDIS_PASSWORD_FILE)";
+	case ENOKEY:
+		return "cannot read the Redis password file named by "
+		    "$GATERUN_REDIS_PASSWORD_FILE";
 	case EMEDIUMTYPE:
 		return "a Redis key gaterun uses holds another type of value "
 		    "(WRONGTYPE): is the database shared with another program?";
@@ -1471,9 +1474,9 @@ op_is_active(struct txn *t, void *arg)
 	int found = 0;
 
 	for (i = 0; i < st->nh && pid > 0 && !found; i++)
-		found = (st->h[i].wrapper.pid == pid &&
+		found = !st->h[i].foreign && ((st->h[i].wrapper.pid == pid &&
 		    alive(t, &st->h[i].wrapper)) ||
-		    (st->h[i].cmd.pid == pid && alive(t, &st->h[i].cmd));
+		    (st->h[i].cmd.pid == pid && alive(t, &st->h[i].cmd)));
 	return !t->readonly && promote(t) == -1 ? -1 : found;
 }
 
@@ -1525,6 +1528,10 @@ gate_kill_all(struct gate *g, int sig, double grace, struct gate_kill **outp,
 
 	*outp = NULL;
 	*np = 0;
+	if (g->store->ops->lease != NULL) {
+		errno = ENOTSUP;	/* PIDs of other hosts: not ours */
+		return -1;
+	}
 	if (txn_run(g, op_holders, &hs) == -1) {
 		free(hs.h);
 		return -1;

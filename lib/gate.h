@@ -186,6 +186,7 @@ int	gate_set_limit(struct gate *, unsigned, unsigned *);
 /*
  * Send sig to every running command of the gate and all its descendants;
  * after grace seconds, SIGKILL what is left. *out lists what was tried.
+ * ENOTSUP on a store shared by hosts (Redis), whose PIDs are not ours.
  */
 int	gate_kill_all(struct gate *, int, double, struct gate_kill **,
 	    size_t *);

@@ -266,3 +266,19 @@ locate_advice(int err, const char *dir)
 	    "or set GATERUN_DIR to a directory of your own (the same in all "
 	    "your sessions and cron jobs)";
 }
+
+void
+locate_redact(const char *loc, char *buf, size_t len)
+{
+	const char *a, *end, *at, *colon;
+
+	(void)strlcpy(buf, loc, len);
+	if ((a = strstr(loc, "://")) == NULL)
+		return;
+	a += 3;
+	end = a + strcspn(a, "/");
+	if ((at = memrchr(a, '@', (size_t)(end - a))) == NULL ||
+	    (colon = memchr(a, ':', (size_t)(at - a))) == NULL)
+		return;
+	(void)snprintf(buf, len, "%.*s***%s", (int)(colon + 1 - loc), loc, at);
+}

@@ -56,4 +56,10 @@ int	locate_uid_map(const char *map, uid_t uid, uid_t *outer);
  */
 const char *locate_advice(int err, const char *dir);
 
+/*
+ * loc as it may be shown: a password in it ("redis://:PASS@host",
+ * "redis://USER:PASS@host") replaced by "***". Into buf (cut to len).
+ */
+void	locate_redact(const char *loc, char *buf, size_t len);
+
 #endif

@@ -8,7 +8,8 @@
  * text of lease lines then the file store's text (state.c):
  *
  *	gaterun-redis 1
- *	l TICKET LEASE_MS HOST
+ *	[hold MS]			(after a loss: nobody new until)
+ *	l TICKET WPID WSTART LEASE_MS HOST
  *	...
  *	gaterun-state 1 ...
  *
@@ -237,12 +238,16 @@ pass_file(struct redis_loc *l)
 
 	if (path == NULL || *path == '\0' || l->pass[0] != '\0')
 		return 0;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		errno = ENOKEY;
 		return -1;
+	}
 	r = read_fd_all(fd, sizeof(l->pass) - 1, &buf, &len);
 	(void)xclose(fd);
-	if (r == -1)
+	if (r == -1) {
+		errno = ENOKEY;
 		return -1;
+	}
 	buf[strcspn(buf, "\r\n")] = '\0';
 	(void)strlcpy(l->pass, buf, sizeof(l->pass));
 	explicit_bzero(buf, len);

@@ -17,9 +17,15 @@
 #define MAGIC		"gaterun-redis 1\n"
 #define MAGIC_LEN	(sizeof(MAGIC) - 1)
 
-/* One lease line as read. */
+/*
+ * One lease line as read: a record is named by its ticket and its
+ * wrapper (a holder made again after a loss may share its ticket with
+ * one given out meanwhile).
+ */
 struct lease {
 	uint64_t	ticket;
+	long long	pid;
+	unsigned long long start;
 	int64_t		ms;
 	char		host[STATE_HOST_LEN + 1];
 };
@@ -29,7 +35,11 @@ lease_cmp(const void *a, const void *b)
 {
 	const struct lease *x = a, *y = b;
 
-	return x->ticket < y->ticket ? -1 : x->ticket > y->ticket;
+	if (x->ticket != y->ticket)
+		return x->ticket < y->ticket ? -1 : 1;
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return x->start < y->start ? -1 : x->start > y->start;
 }
 
 /* Read "l TICKET MS HOST" lines from *p on; *p left at the state's text. */
@@ -38,7 +48,7 @@ leases_parse(const char **p, const char *end, struct lease **v, size_t *n)
 {
 	struct lease *l;
 	const char *nl;
-	char line[128];
+	char line[160];
 
 	*v = NULL;
 	*n = 0;
@@ -52,8 +62,8 @@ leases_parse(const char **p, const char *end, struct lease **v, size_t *n)
 		l += *n;
 		memcpy(line, *p, (size_t)(nl - *p));
 		line[nl - *p] = '\0';
-		if (sscanf(line, "l %" SCNu64 " %" SCNd64 " %64s", &l->ticket,
-		    &l->ms, l->host) != 3)
+		if (sscanf(line, "l %" SCNu64 " %lld %llu %" SCNd64 " %64s",
+		    &l->ticket, &l->pid, &l->start, &l->ms, l->host) != 5)
 			goto bad;
 		(*n)++;
 		*p = nl + 1;
@@ -77,6 +87,8 @@ leases_apply(struct rstore *r, struct entry *e, size_t n,
 
 	for (i = 0; i < n; i++) {
 		key.ticket = e[i].ticket;
+		key.pid = e[i].wrapper.pid;
+		key.start = e[i].wrapper.start;
 		l = nv ? bsearch(&key, v, nv, sizeof(*v), lease_cmp) : NULL;
 		if (l == NULL)
 			continue;	/* none: treated as ours, renewed */
@@ -130,14 +142,15 @@ leases_format(char **b, size_t *len, size_t *cap, const struct entry *e,
 	int k;
 
 	for (i = 0; i < n; i++) {
-		if (*cap - *len < 128) {
+		if (*cap - *len < 200) {
 			*cap = *cap * 2 + 256;
 			if ((nb = realloc(*b, *cap)) == NULL)
 				return -1;
 			*b = nb;
 		}
-		k = snprintf(*b + *len, *cap - *len, "l %" PRIu64 " %" PRId64
-		    " %s\n", e[i].ticket, e[i].lease_ms, e[i].host);
+		k = snprintf(*b + *len, *cap - *len, "l %" PRIu64 " %lld %llu %"
+		    PRId64 " %s\n", e[i].ticket, (long long)e[i].wrapper.pid,
+		    e[i].wrapper.start, e[i].lease_ms, e[i].host);
 		*len += (size_t)k;
 	}
 	return 0;

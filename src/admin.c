@@ -63,12 +63,12 @@ show_once(const struct opts *o)
 	    &s) == -1) {
 		if (o->mode == MODE_CHECK) {
 			(void)printf("GATERUN UNKNOWN - cannot list the gates "
-			    "in %s: %s\n", o->dir, gate_strerror(errno));
+			    "in %s: %s\n", o->where, gate_strerror(errno));
 			exit(3);
 		}
 		if (o->all)
 			errx(EXIT_GATERUN, "cannot list the gates in %s: %s",
-			    o->dir, gate_strerror(errno));
+			    o->where, gate_strerror(errno));
 		die_gate(o, "cannot read");
 	}
 	report_failed(o, &s);
@@ -82,7 +82,7 @@ show_once(const struct opts *o)
 	else if (o->json && s.n > 0)
 		report_status_json(stdout, s.names[0], &s.gi[0]);
 	else if (o->all && s.n == 0 && s.nfailed == 0)
-		(void)printf("no gates in %s\n", o->dir);
+		(void)printf("no gates in %s\n", o->where);
 	else
 		for (i = 0; i < s.n; i++) {
 			if (i > 0)
@@ -188,6 +188,11 @@ do_kill(const struct opts *o)
 	int failed = 0;
 
 	gate_set_wait(g, &lock_forever);
+	if (gate_lease_period(g) > 0)	/* the Redis store: see gate.h */
+		errx(EXIT_GATERUN, "--kill-all: gate '%s' is on a Redis store, "
+		    "shared by hosts, and kill-all across hosts is not done: "
+		    "nothing was signalled ('gaterun -g %s --status' lists "
+		    "each command with its host)", o->gate, o->gate);
 	if (gate_kill_all(g, o->sig, o->grace, &k, &n) == -1)
 		die_gate(o, "cannot kill the commands of");
 	for (i = 0; i < n; i++) {

@@ -394,6 +394,7 @@ open_log(struct opts *o)
 	const char *e;
 
 	o->dir = state_dir();
+	locate_redact(o->dir, o->where, sizeof(o->where));
 	configure(o);
 	if ((e = getenv("GATERUN_LOG")) != NULL && *e != '\0')
 		o->log = o->log == 2 || strcmp(e, "0") != 0;
@@ -420,10 +421,11 @@ void __dead
 die_gate(const struct opts *o, const char *what)
 {
 	const char *why = gate_strerror(errno);
-	const char *advice = locate_advice(errno, o->dir);
+	const char *advice = locate_advice(errno, o->where);
 
-	errx(EXIT_GATERUN, "%s gate '%s' in %s: %s%s%s", what, o->gate, o->dir,
-	    why, advice != NULL ? ": " : "", advice != NULL ? advice : "");
+	errx(EXIT_GATERUN, "%s gate '%s' in %s: %s%s%s", what, o->gate,
+	    o->where, why, advice != NULL ? ": " : "",
+	    advice != NULL ? advice : "");
 }
 
 /* Print an engine warning the way every diagnostic is printed. */

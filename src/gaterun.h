@@ -24,6 +24,7 @@ struct opts {
 	int		nmodes;
 	const char	*gate;
 	const char	*dir;
+	char		where[1024];	/* dir as shown: no password */
 	unsigned	deflimit;
 	unsigned	limit;		/* --limit N */
 	int		nowait;		/* -n */

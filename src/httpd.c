@@ -42,6 +42,7 @@
 #include "common.h"
 #include "exitcodes.h"
 #include "gate.h"
+#include "locate.h"
 #include "httpd.h"
 #include "report.h"
 
@@ -449,7 +450,7 @@ serve(struct server *sv, const struct opts *o,
 		(void)strlcpy(host, "?", sizeof(host));
 	(void)printf("gaterun-httpd: listening on http://%s%s%s:%u/ "
 	    "(gates in %s)\n", v6 ? "[" : "", host, v6 ? "]" : "",
-	    di ? (unsigned)di->port : 0, sv->dir);
+	    di ? (unsigned)di->port : 0, sv->where);
 	(void)fflush(stdout);
 	return d;
 }
@@ -532,6 +533,7 @@ main(int argc, char **argv)
 	parse_listen(o.addr, &ss, &v6);
 	sv.loopback = is_loopback(&ss);
 	sv.dir = state_dir();
+	locate_redact(sv.dir, sv.where, sizeof(sv.where));
 	sv.conf = (e = getenv("GATERUN_CONF")) != NULL && *e ? e :
 	    GATERUN_CONF;
 

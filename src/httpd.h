@@ -24,6 +24,7 @@
 /* The server: settings from the command line, then what threads share. */
 struct server {
 	const char	*dir;		/* the state directory */
+	char		where[1024];	/* dir as shown: no password */
 	const char	*conf;		/* gaterun.conf */
 	const char	*token_file;
 	const char	*defgate;

@@ -66,12 +66,12 @@ gate_snapshot(const struct server *sv, const char *name,
 	if (gate_open(&g, sv->dir, name, deflimit_of(sv, name), 0, on_notify,
 	    NULL) == -1) {
 		(void)snprintf(msg, len, "cannot open gate '%.64s' in %.300s: "
-		    "%.100s", name, sv->dir, gate_strerror(errno));
+		    "%.100s", name, sv->where, gate_strerror(errno));
 		return MHD_HTTP_INTERNAL_SERVER_ERROR;
 	}
 	if (gate_info(g, gi) == -1) {
 		(void)snprintf(msg, len, "cannot read gate '%.64s' in %.300s: "
-		    "%.100s", name, sv->dir, gate_strerror(errno));
+		    "%.100s", name, sv->where, gate_strerror(errno));
 		gate_close(g);
 		return MHD_HTTP_INTERNAL_SERVER_ERROR;
 	}
@@ -96,7 +96,7 @@ all_snapshots(const struct server *sv, char ***names, struct gate_info **gip,
 	size_t i;
 
 	if (snapshots_of(sv->dir, NULL, sv->conf, on_notify, &s) == -1) {
-		(void)snprintf(msg, len, "cannot list %s: %s", sv->dir,
+		(void)snprintf(msg, len, "cannot list %s: %s", sv->where,
 		    gate_strerror(errno));
 		return MHD_HTTP_INTERNAL_SERVER_ERROR;
 	}
@@ -585,7 +585,7 @@ gate_for_change(const struct server *sv, const char *name, unsigned *code,
 	    NULL) == -1) {
 		*code = MHD_HTTP_INTERNAL_SERVER_ERROR;
 		(void)snprintf(msg, len, "cannot open gate '%.64s' in %.300s: "
-		    "%.100s", name, sv->dir, gate_strerror(errno));
+		    "%.100s", name, sv->where, gate_strerror(errno));
 		return NULL;
 	}
 	return g;

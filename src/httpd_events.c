@@ -256,7 +256,7 @@ watcher(void *arg)
 	struct pollfd pfd;
 
 	if (gate_watch_open(&w, sv->dir) == -1) {
-		warn("cannot watch %s: events will only be pings", sv->dir);
+		warn("cannot watch %s: events will only be pings", sv->where);
 		return NULL;
 	}
 	pfd.fd = gate_watch_fd(w);
@@ -267,7 +267,7 @@ watcher(void *arg)
 		if (gate_watch_read(w, on_change, sv) == -1)
 			break;
 	}
-	warn("cannot watch %s: events will only be pings", sv->dir);
+	warn("cannot watch %s: events will only be pings", sv->where);
 	gate_watch_close(w);
 	return NULL;
 }

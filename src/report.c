@@ -200,21 +200,22 @@ report_status(FILE *fp, const char *name, const struct gate_info *gi)
 		const struct gate_proc *p = &gi->h[i];
 
 		short_cmd(cb, sizeof(cb), p->command);
-		(void)fprintf(fp, "%4d %8d %8d %-12s %11s  %s%s\n", p->slot,
-		    (int)p->pid, (int)p->wrapper_pid,
+		(void)fprintf(fp, "%4d %8d %8d %-12s %11s  %s%s%s%s\n",
+		    p->slot, (int)p->pid, (int)p->wrapper_pid,
 		    user_name(p->uid, ub, sizeof(ub)),
 		    elapsed(eb, sizeof(eb), p->time_ns, now), cb,
-		    holder_note(p));
+		    holder_note(p), p->host[0] ? " on " : "", p->host);
 	}
 	for (i = 0; i < gi->nw; i++) {
 		const struct gate_proc *p = &gi->w[i];
 
 		short_cmd(cb, sizeof(cb), p->command);
-		(void)fprintf(fp, "%4s %8s %8d %-12s %11s  %s (waiting #%zu%s)\n",
-		    "-", "-", (int)p->wrapper_pid,
+		(void)fprintf(fp, "%4s %8s %8d %-12s %11s  %s (waiting #%zu%s)"
+		    "%s%s\n", "-", "-", (int)p->wrapper_pid,
 		    user_name(p->uid, ub, sizeof(ub)),
 		    elapsed(eb, sizeof(eb), p->time_ns, now), cb, i + 1,
-		    p->state & GATE_PROC_STOPPED ? ", stopped" : "");
+		    p->state & GATE_PROC_STOPPED ? ", stopped" : "",
+		    p->host[0] ? " on " : "", p->host);
 	}
 }
 
@@ -235,6 +236,10 @@ proc_json(FILE *fp, const struct gate_proc *p, int64_t now)
 	(void)fputs(",\"command\":", fp);
 	json_str(fp, p->command);
 	(void)fprintf(fp, ",\"state\":\"%s\"", state_word(p));
+	if (p->host[0] != '\0') {	/* a store shared by hosts (Redis) */
+		(void)fputs(",\"host\":", fp);
+		json_str(fp, p->host);
+	}
 	if (p->slot >= 0)
 		(void)fprintf(fp, ",\"command_started\":%s",
 		    p->state & GATE_PROC_NOT_STARTED ? "false" : "true");

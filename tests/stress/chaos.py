@@ -49,6 +49,9 @@ class Chaos:
         self.rng = random.Random(a.seed)
         self.dir = tempfile.mkdtemp(prefix="gaterun-chaos-")
         self.env = dict(os.environ, GATERUN_DIR=os.path.join(self.dir, "state"))
+        if a.store:     # another store (Redis): GATERUN_DIR would win
+            del self.env["GATERUN_DIR"]
+            self.env["GATERUN_STORE"] = a.store
         self.log = os.path.join(self.dir, "probe.log")
         self.errlog = open(os.path.join(self.dir, "stderr.log"), "w")
         self.gates = ["g%d" % i for i in range(a.gates)]
@@ -83,8 +86,8 @@ class Chaos:
         self.next_id += 1
         ms = self.rng.choice((5, 10, 20, 40, 80))
         args = [self.a.gaterun, "-g", g]
-        if self.rng.random() < 0.25:
-            args.append("-x")
+        if self.rng.random() < 0.25 and not self.a.store:
+            args.append("-x")      # refused on Redis: a lease needs a wrapper
         if self.rng.random() < 0.1:
             args += ["-w", "0.3"]
         args += ["--", self.a.probe, self.log, wid, str(ms)]
@@ -135,7 +138,7 @@ class Chaos:
             self.n["terms"] += 1
         elif r < 0.80:
             self.set_limit(self.rng.choice(self.gates), self.rng.choice(LIMITS))
-        elif r < 0.81:
+        elif r < 0.81 and not self.a.store:  # refused on Redis
             g = self.rng.choice(self.gates)
             b = now_ns()
             for w in self.live:
@@ -310,6 +313,8 @@ def main():
     ap.add_argument("--gates", type=int, default=2)
     ap.add_argument("--wrappers", type=int, default=30)
     ap.add_argument("--seed", type=int, default=int(time.time()))
+    ap.add_argument("--store", help="a GATERUN_STORE locator (redis://...) "
+                    "instead of a directory: no -x, no --kill-all there")
     c = Chaos(ap.parse_args())
     try:
         c.run()

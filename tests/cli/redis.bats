@@ -1,0 +1,224 @@
+#!/usr/bin/env bats
+# The Redis store: real redis-server processes on free loopback ports (no
+# persistence, stopped by PID), hosts simulated by GATERUN_HOST: limit and
+# FIFO across hosts, leases (a killed or stopped host), a stopped and a
+# restarted server, errors.
+
+load common
+
+# Any loopback port free now.
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Start a redis-server on port $1 (a new one: free_port), remember its PID
+# in $RPID (stopped by stop_bg), and wait until it answers.
+redis_start() {
+	RPORT=${1:-$(free_port)}
+	redis-server --port "$RPORT" --bind 127.0.0.1 --save '' \
+		--appendonly no --dir "$BATS_TEST_TMPDIR" \
+		>>"$BATS_TEST_TMPDIR/redis.log" 2>&1 &
+	RPID=$!
+	BG_PIDS+=("$RPID")
+	until_true 'redis-cli -p "$RPORT" ping 2>/dev/null | grep -q PONG'
+	export GATERUN_STORE=redis://127.0.0.1:$RPORT
+}
+
+setup() {
+	export GATERUN_CONF="$BATS_TEST_TMPDIR/gaterun.conf"
+	unset GATERUN_DIR GATERUN_GATE GATERUN_LIMIT GATERUN_LOG GATERUN_HOST \
+		GATERUN_LEASE GATERUN_REDIS_PASSWORD_FILE
+	cd "$BATS_TEST_TMPDIR" || return 1
+	command -v redis-server >/dev/null || skip "redis-server is not installed"
+	redis_start
+}
+
+# Start a job on host $1 of gate farm (the rest: its command).
+on_host() {
+	local h=$1
+	shift
+	bg env GATERUN_HOST="$h" "$G" -g farm "$@"
+}
+
+# The most lines "start" seen before their "end" in log $1.
+max_overlap() {
+	awk '$1 == "start" { n++; if (n > m) m = n } $1 == "end" { n-- } END { print m + 0 }' "$1"
+}
+
+@test "60 jobs on 3 hosts at limit 3: never more than 3 at once, served in arrival order" {
+	"$G" -g farm --limit 3 >/dev/null
+	mkfifo go
+	pids=()
+	for i in $(seq 1 60); do
+		on_host "h$((i % 3))" -- sh -c "echo start $i >> log; [ $i -gt 3 ] || read -r _ < go; sleep 0.3; echo end $i >> log"
+		pids+=("$BG")
+		if [ "$i" -le 3 ]; then
+			until_true "[ \"\$(active farm)\" -eq $i ]"
+		else
+			until_true "[ \"\$(waiting farm)\" -eq $((i - 3)) ]"
+		fi
+	done
+	# Each holder and waiter has its host in --status --json.
+	[ "$(status_field '[.slots[].host] | sort | join(",")' farm)" = h0,h1,h2 ]
+	[ "$(status_field '.waiters[0].host' farm)" = h1 ]
+	"$G" -g farm --status | grep -q ' on h2$'
+	echo > go
+	for p in "${pids[@]}"; do
+		wait_status "$p"
+		[ "$status" -eq 0 ]
+	done
+	[ "$(grep -c '^start' log)" -eq 60 ]
+	[ "$(max_overlap log)" -eq 3 ]
+	# Slots freed together are granted in order, in one transaction, but
+	# their commands start as the scheduler has it: no job starts more
+	# than 2 places (limit - 1) from its place in line (each runs 0.3 s,
+	# longer than a wake-up takes; strict order at limit 1: next test).
+	grep '^start' log | awk '{ d = $2 - NR; if (d < 0) d = -d; if (d > 2) { print "job " $2 " started " NR "th"; bad = 1 } } END { exit bad }'
+	[ "$(active farm)" -eq 0 ]
+}
+
+@test "20 jobs on 4 hosts at limit 1: strictly in arrival order" {
+	"$G" -g farm --limit 1 >/dev/null
+	mkfifo go
+	pids=()
+	for i in $(seq 1 20); do
+		on_host "h$((i % 4))" -- sh -c "echo start $i >> log; [ $i -gt 1 ] || read -r _ < go; echo end $i >> log"
+		pids+=("$BG")
+		until_true "[ \"\$(waiting farm)\" -eq $((i - 1)) ]"
+	done
+	echo > go
+	for p in "${pids[@]}"; do
+		wait_status "$p"
+		[ "$status" -eq 0 ]
+	done
+	[ "$(max_overlap log)" -eq 1 ]
+	[ "$(grep '^start' log | cut -d' ' -f2 | tr '\n' ' ')" = "$(seq 1 20 | tr '\n' ' ')" ]
+}
+
+@test "a host whose wrapper and command are SIGKILLed gives its slot back when its lease ends" {
+	"$G" -g farm --limit 1 >/dev/null
+	on_host A --lease 2 -- sh -c 'echo $$ > a.pid; exec sleep 60'
+	a=$BG
+	until_true '[ -s a.pid ] && [ "$(active farm)" -eq 1 ]'
+	on_host B -- sh -c 'echo ran > b.ran'
+	b=$BG
+	until_true '[ "$(waiting farm)" -eq 1 ]'
+	kill -KILL "$a" "$(cat a.pid)"
+	# Another host cannot see A's processes: the record lives on its lease.
+	[ "$(status_field '.slots[0].host' farm)" = A ]
+	[ ! -e b.ran ]
+	wait_status "$b"
+	[ "$status" -eq 0 ]
+	[ -e b.ran ]
+}
+
+@test "a stopped wrapper past its lease: its command is stopped before another host gets the slot" {
+	"$G" -g farm --limit 1 >/dev/null
+	on_host A --lease 2 -- sh -c 'trap "echo > a.termed; exit 3" TERM; echo $$ > a.pid; while :; do sleep 0.05; done'
+	a=$BG
+	until_true '[ -s a.pid ] && [ "$(active farm)" -eq 1 ]'
+	on_host B -- sh -c 'if [ -e a.termed ]; then echo after > b.ran; else echo during > b.ran; fi'
+	b=$BG
+	until_true '[ "$(waiting farm)" -eq 1 ]'
+	kill -STOP "$a"
+	wait_status "$b"
+	[ "$status" -eq 0 ]
+	[ "$(cat b.ran)" = after ]
+	grep -q "lease could not be renewed in time: stopping the command" bg.out
+	kill -CONT "$a"
+	wait_status "$a"
+	[ "$status" -eq 3 ]
+}
+
+@test "a server stopped for 2 s: holders keep their slots, nobody over the limit, all served" {
+	"$G" -g farm --limit 2 >/dev/null
+	mkfifo go
+	pids=()
+	for i in $(seq 1 6); do
+		on_host "h$((i % 2))" -- sh -c "echo start $i >> log; [ $i -gt 2 ] || read -r _ < go; sleep 0.2; echo end $i >> log"
+		pids+=("$BG")
+	done
+	until_true '[ "$(active farm)" -eq 2 ] && [ "$(waiting farm)" -eq 4 ]'
+	kill -STOP "$RPID"
+	sleep 2		# the fault itself, not a condition
+	kill -CONT "$RPID"
+	echo > go
+	for p in "${pids[@]}"; do
+		wait_status "$p"
+		[ "$status" -eq 0 ]
+	done
+	[ "$(grep -c '^end' log)" -eq 6 ]
+	[ "$(max_overlap log)" -eq 2 ]
+	run ! grep -q "lease could not be renewed" bg.out
+}
+
+@test "a restarted server without its data: the holder records its slot again, nobody over the limit" {
+	"$G" -g farm --limit 1 >/dev/null
+	mkfifo go
+	on_host A --lease 3 -- sh -c 'echo start A >> log; read -r _ < go; echo end A >> log'
+	a=$BG
+	until_true '[ "$(active farm)" -eq 1 ]'
+	on_host B --lease 3 -- sh -c 'echo start B >> log; echo end B >> log'
+	b=$BG
+	until_true '[ "$(waiting farm)" -eq 1 ]'
+	kill -KILL "$RPID"
+	wait "$RPID" || true
+	redis_start "$RPORT"
+	# A's next renewal (within a third of its lease) records its slot again.
+	until_true '[ "$(active farm 2>/dev/null)" = 1 ]' 1000
+	[ "$(status_field '.slots[0].host' farm)" = A ]
+	[ "$(status_field .max_allowed farm)" -eq 1 ]
+	run -75 env GATERUN_HOST=C "$G" -g farm -n -- echo C ran
+	[ "$output" != "C ran" ]
+	grep -q "lost the gate's state" bg.out
+	echo > go
+	wait_status "$a"
+	[ "$status" -eq 0 ]
+	wait_status "$b"
+	[ "$status" -eq 0 ]
+	[ "$(max_overlap log)" -eq 1 ]
+	# Once the hold after the loss is over (a lease), newcomers get in.
+	run -0 env GATERUN_HOST=C "$G" -g farm -w 20 -- echo C ran
+	[ "$output" = "C ran" ]
+}
+
+@test "errors: unreachable, bad locator, wrong password, WRONGTYPE: exit 125, clear, no password shown" {
+	port=$(free_port)
+	run -125 env GATERUN_STORE="redis://127.0.0.1:$port" "$G" -g farm -- true
+	[[ "$output" == *"refused the connection"* ]]
+	run -125 env GATERUN_STORE=redis:nohost "$G" -g farm -- true
+	[[ "$output" == *"not a Redis locator"* ]]
+	redis-cli -p "$RPORT" lpush gaterun:gate:farm x >/dev/null
+	run -125 "$G" -g farm -- true
+	[[ "$output" == *"WRONGTYPE"* ]]
+	redis-cli -p "$RPORT" config set requirepass s3same >/dev/null
+	run -125 env GATERUN_STORE="redis://:wr0ng@127.0.0.1:$RPORT" "$G" -g other -- true
+	[[ "$output" == *"refused the password"* ]]
+	[[ "$output" != *"wr0ng"* ]]
+	run -125 env GATERUN_STORE="redis://127.0.0.1:$RPORT" "$G" -g other -- true
+	[[ "$output" == *"password"* ]]
+	printf 's3same\n' > pass
+	run -0 env GATERUN_REDIS_PASSWORD_FILE=pass "$G" -g other -- echo in
+	[ "$output" = in ]
+	run -0 env GATERUN_STORE="redis://:s3same@127.0.0.1:$RPORT" "$G" -g other --status
+	[[ "$output" != *"s3same"* ]]
+}
+
+@test "-x and --kill-all are refused on a Redis store, saying why; --lease is checked" {
+	run -125 "$G" -g farm -x -- true
+	[[ "$output" == *"-x: gate 'farm' is on a store of leases"* ]]
+	run -125 "$G" -g farm --kill-all
+	[[ "$output" == *"kill-all across hosts is not done"* ]]
+	run -125 "$G" -g farm --lease 0 -- true
+	[[ "$output" == *"lease is too small"* ]]
+	run -125 "$G" -g farm --lease 5 --status
+	[[ "$output" == *"--lease only goes with a command"* ]]
+	run -0 "$G" -g farm --lease 5 -- sh -c 'echo "${GATERUN_LEASE-unset}"'
+	[ "$output" = unset ]
+}
+
+@test "GATERUN_DIR still wins over a GATERUN_STORE of Redis" {
+	run -0 env GATERUN_DIR="$BATS_TEST_TMPDIR/dir" "$G" -g farm -- echo file
+	[ "$output" = file ]
+	[ -e "$BATS_TEST_TMPDIR/dir/farm.gate" ]
+}
