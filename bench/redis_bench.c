@@ -78,14 +78,22 @@ ops(const char *loc, int n)
 	gate_close(g);
 }
 
-/* Wait until the gate has n waiters. */
+/*
+ * Wait until the gate has n waiters, renewing what we hold on a store of
+ * leases (else another host would take it as gone) every half second.
+ */
 static void
 until_waiting(struct gate *g, size_t n)
 {
 	struct gate_info gi;
+	int64_t until, last = mono_ns();
 	size_t nw;
 
 	do {
+		if (mono_ns() - last > 500000000LL) {
+			(void)gate_renew(g, &until);
+			last = mono_ns();
+		}
 		if (gate_info(g, &gi) == -1)
 			exit(1);
 		nw = gi.nw;
@@ -171,14 +179,15 @@ waiters(const char *loc, int w, int n)
 
 	if (gate_acquire(g, &req, NULL) != 1)
 		exit(1);
-	for (i = 0; i < w; i++)
+	for (i = 0; i < w; i++) {	/* one at a time: no herd */
 		if (fork() == 0) {
 			struct gate *q = gopen(loc, "bench-waiters", 1);
 
 			(void)gate_acquire(q, &req, &forever);
 			_exit(0);
 		}
-	until_waiting(g, (size_t)w);
+		until_waiting(g, (size_t)i + 1);
+	}
 	for (i = 0; i < n; i++) {
 		t0 = mono_ns();
 		if (gate_set_limit(g, (unsigned)(i % 2), &old) == -1)

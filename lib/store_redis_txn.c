@@ -68,7 +68,8 @@ leases_parse(const char **p, const char *end, struct lease **v, size_t *n)
 		(*n)++;
 		*p = nl + 1;
 	}
-	qsort(*v, *n, sizeof(**v), lease_cmp);
+	if (*n > 1)
+		qsort(*v, *n, sizeof(**v), lease_cmp);
 	return 0;
 bad:
 	free(*v);
