@@ -1258,13 +1258,18 @@ int
 gate_renew(struct gate *g, int64_t *until)
 {
 	int64_t period;
+	int r, e;
 
 	*until = -1;
 	if (g->store->ops->lease == NULL)
 		return 0;
-	if (txn_run(g, op_renew, NULL) == -1)
+	r = txn_run(g, op_renew, NULL);
+	e = errno;
+	/* Failed, *until still says how long the last renewal holds. */
+	if (g->store->ops->lease(g->store, &period, until) == -1)
 		return -1;
-	return g->store->ops->lease(g->store, &period, until);
+	errno = e;
+	return r;
 }
 
 /* Give back the slot of one ticket (arg), or every slot held (NULL). */

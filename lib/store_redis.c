@@ -365,6 +365,7 @@ rs_epoch(struct rstore *r)
 	return -1;
 }
 
+/* Parse the locator, connect, read or make the epoch. */
 static int
 redis_open(struct store **sp, const char *loc, const char *name,
     unsigned deflimit, int create, gate_notify_fn *fn, void *arg)
@@ -399,6 +400,7 @@ redis_open(struct store **sp, const char *loc, const char *name,
 	return 0;
 }
 
+/* A waiter's list and connection gone, the password wiped. */
 static void
 redis_close(struct store *s)
 {
@@ -414,6 +416,7 @@ redis_close(struct store *s)
 	free(r);
 }
 
+/* For qsort: gate names in strcmp order. */
 static int
 name_cmp(const void *a, const void *b)
 {
@@ -475,6 +478,7 @@ redis_watch_open(const char *loc, void **wp)
 	return 0;
 }
 
+/* Readable when a message (a change) arrived. */
 static int
 redis_watch_fd(void *p)
 {
@@ -509,6 +513,7 @@ redis_watch_read(void *p, void (*fn)(void *, const char *), void *arg)
 	}
 }
 
+/* The subscribed connection closed. */
 static void
 redis_watch_close(void *p)
 {

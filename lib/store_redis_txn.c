@@ -30,6 +30,7 @@ struct lease {
 	char		host[STATE_HOST_LEN + 1];
 };
 
+/* For qsort and bsearch: by ticket, then wrapper PID and start. */
 static int
 lease_cmp(const void *a, const void *b)
 {
@@ -476,18 +477,21 @@ start(struct rstore *r, struct store_txn *t, int watch)
 	return 0;
 }
 
+/* WATCH and read: see store.h. */
 int
 rs_begin(struct store *s, struct store_txn *t)
 {
 	return start((struct rstore *)s, t, 1);
 }
 
+/* Read without WATCH, for a look. */
 int
 rs_snapshot(struct store *s, struct store_txn *t)
 {
 	return start((struct rstore *)s, t, 0);
 }
 
+/* Nothing written: the WATCH dropped. */
 void
 rs_abort(struct store *s, struct store_txn *t)
 {
@@ -558,6 +562,10 @@ commit_read(struct rstore *r, int k)
 	return e == 0 ? 0 : -1;
 }
 
+/*
+ * Renew our records, then MULTI, SET (if changed), the wake-ups, EXEC.
+ * -1 with EAGAIN when another wrote first: nothing was written.
+ */
 int
 rs_commit(struct store *s, struct store_txn *t, const store_addr *wakes,
     size_t n)
@@ -652,6 +660,7 @@ rs_lease_end(const struct rstore *r, const struct procid *id)
 	return r->t0 + (e->lease_ms - r->now_ms) * MS + 2 * MS;
 }
 
+/* Our renewal period and how long our lease surely runs. */
 int
 rs_lease(struct store *s, int64_t *period, int64_t *until)
 {

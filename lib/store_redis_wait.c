@@ -35,6 +35,7 @@ timer_at(int fd, int64_t at, int64_t period)
 	return timerfd_settime(fd, TFD_TIMER_ABSTIME, &its, NULL);
 }
 
+/* A pidfd for a record of this host, else a timer at its lease's end. */
 int
 rs_watch(struct store *s, const struct procid *id)
 {
@@ -104,6 +105,7 @@ wait_connect(struct rstore *r)
 	blpop_send(r);
 }
 
+/* The waiter's epoll fd: its BLPOP connection and its renewal timer. */
 int
 rs_listen(struct store *s, store_addr addr)
 {
@@ -180,6 +182,7 @@ rs_drain(struct store *s)
 		blpop_send(r);
 }
 
+/* The waiter's list deleted, its connection and fds closed. */
 void
 rs_wait_close(struct rstore *r)
 {

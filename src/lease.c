@@ -115,6 +115,7 @@ watchdog_signals(void)
 	(void)sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
+/* See gaterun.h. */
 int
 lease_start(struct lease *ls, struct gate *g, const char *gate, pid_t cmd,
     int own)
@@ -153,6 +154,7 @@ lease_start(struct lease *ls, struct gate *g, const char *gate, pid_t cmd,
 	return timer_settime(ls->timer, 0, &its, NULL);
 }
 
+/* Renew; a new end goes to the watchdog, a failure is said once. */
 void
 lease_tick(struct lease *ls)
 {
@@ -177,6 +179,7 @@ lease_tick(struct lease *ls)
 	}
 }
 
+/* Tell the watchdog the command ended (0), and reap it. */
 void
 lease_stop(struct lease *ls)
 {
