@@ -381,7 +381,8 @@ txn_run(struct gate *g, txn_fn *fn, void *arg)
 
 	if (nheld > 0)
 		has_cmd = g->held[nheld - 1].has_cmd;
-	while ((r = txn_once(g, fn, arg)) == -1 && errno == EAGAIN) {
+	while ((r = txn_once(g, fn, arg)) == -1 && errno == EAGAIN &&
+	    g->store->ops->optimistic) {
 		g->nheld = nheld;
 		g->ticket = ticket;
 		g->queued = queued;

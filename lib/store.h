@@ -83,6 +83,11 @@ struct store_ops {
 	 * renewed yet). 0 or -1.
 	 */
 	int	(*lease)(struct store *, int64_t *, int64_t *);
+	/*
+	 * 1: no lock; commit fails with EAGAIN, having written nothing, when
+	 * another process wrote first, and gate.c runs the policy again.
+	 */
+	int	optimistic;
 };
 
 extern const struct store_ops store_file_ops;

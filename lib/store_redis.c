@@ -538,4 +538,5 @@ const struct store_ops store_redis_ops = {
 	.watch_read = redis_watch_read,
 	.watch_close = redis_watch_close,
 	.lease = rs_lease,
+	.optimistic = 1,
 };
