@@ -52,8 +52,8 @@
 #include "store_redis.h"
 #include "sys.h"
 
-#define CONNECT_MS	3000
-#define COMMAND_MS	5000
+#define CONNECT_MS	5000
+#define COMMAND_MS	10000
 #define RETRY_MS	2000		/* reconnecting, at most */
 
 

@@ -65,7 +65,7 @@ max_overlap() {
 	echo > go
 	for p in "${pids[@]}"; do
 		wait_status "$p"
-		[ "$status" -eq 0 ]
+		[ "$status" -eq 0 ] || { cat bg.out; false; }
 	done
 	[ "$(grep -c '^start' log)" -eq 60 ]
 	[ "$(max_overlap log)" -eq 3 ]
@@ -89,7 +89,7 @@ max_overlap() {
 	echo > go
 	for p in "${pids[@]}"; do
 		wait_status "$p"
-		[ "$status" -eq 0 ]
+		[ "$status" -eq 0 ] || { cat bg.out; false; }
 	done
 	[ "$(max_overlap log)" -eq 1 ]
 	[ "$(grep '^start' log | cut -d' ' -f2 | tr '\n' ' ')" = "$(seq 1 20 | tr '\n' ' ')" ]
@@ -97,7 +97,7 @@ max_overlap() {
 
 @test "a host whose wrapper and command are SIGKILLed gives its slot back when its lease ends" {
 	"$G" -g farm --limit 1 >/dev/null
-	on_host A --lease 2 -- sh -c 'echo $$ > a.pid; exec sleep 60'
+	on_host A --lease 6 -- sh -c 'echo $$ > a.pid; exec sleep 60'
 	a=$BG
 	until_true '[ -s a.pid ] && [ "$(active farm)" -eq 1 ]'
 	on_host B -- sh -c 'echo ran > b.ran'
@@ -145,7 +145,7 @@ max_overlap() {
 	echo > go
 	for p in "${pids[@]}"; do
 		wait_status "$p"
-		[ "$status" -eq 0 ]
+		[ "$status" -eq 0 ] || { cat bg.out; false; }
 	done
 	[ "$(grep -c '^end' log)" -eq 6 ]
 	[ "$(max_overlap log)" -eq 2 ]
@@ -173,9 +173,9 @@ max_overlap() {
 	grep -q "lost the gate's state" bg.out
 	echo > go
 	wait_status "$a"
-	[ "$status" -eq 0 ]
+	[ "$status" -eq 0 ] || { cat bg.out; false; }
 	wait_status "$b"
-	[ "$status" -eq 0 ]
+	[ "$status" -eq 0 ] || { cat bg.out; false; }
 	[ "$(max_overlap log)" -eq 1 ]
 	# Once the hold after the loss is over (a lease), newcomers get in.
 	run -0 env GATERUN_HOST=C "$G" -g farm -w 20 -- echo C ran
