@@ -627,6 +627,11 @@ gate_strerror(int e)
 		    "process as this one): refused, lest another process be "
 		    "recorded (give this namespace its own /proc: unshare "
 		    "--mount-proc)";
+	case PROC_EPIDNS:
+		return "the gate is in use by processes of another PID "
+		    "namespace, which cannot be checked from this one: refused "
+		    "(share a gate directory between PID namespaces only "
+		    "while one of them uses it)";
 	case ELOOP:
 		return "a symlink stands where the state directory or a state "
 		    "file should be: refused";

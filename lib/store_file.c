@@ -23,9 +23,25 @@
  * one that woke it, and a waker killed between the two only causes a
  * spurious wake. Records from another boot are dropped; a damaged file is
  * moved aside and the records that still parse are kept.
+ *
+ * PID namespaces. A record names processes by PID, which means something
+ * only in the PID namespace of the process that wrote it. The file is
+ * framed by a first line "pidns N" (before the state text state.c reads)
+ * naming the namespace whose PIDs its records are: a process of another
+ * namespace is refused (STORE_EPIDNS) while the gate has records, lest it
+ * take a live holder for dead. The records of a namespace that has ended
+ * are dropped, when a process that sees every process (the initial
+ * namespace's, able to inspect them all) finds none left in it.
+ *
+ * Network namespaces. A waiter's abstract socket is found only from its
+ * own network namespace. A wake-up that finds no socket of that name (the
+ * waiter is in another one, or gone) rings the bell instead: the lock
+ * file's timestamps are touched, and every waiter watches them (inotify,
+ * which knows no network namespace) beside its socket, so it looks again.
  */
 #include "config.h"
 
+#include <sys/epoll.h>
 #include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
@@ -52,6 +68,11 @@
 #define SALVAGE_MAX_BYTES (1ull << 30)	/* of an oversized file, read no more */
 #define SIEVE_CHUNK	(1u << 16)
 #define SEC		1000000000LL
+#define NS_TAG		"pidns "
+#define NS_TAG_LEN	6
+#define FRAME_MAX	(NS_TAG_LEN + 21)	/* "pidns N\n" at its longest */
+/* The initial PID namespace's inode: PROC_PID_INIT_INO, linux/proc_ns.h. */
+#define PIDNS_INIT	0xEFFFFFFCULL
 
 struct fstore {
 	struct store	base;
@@ -69,6 +90,10 @@ struct fstore {
 	gid_t		gid;		/* its group */
 	uid_t		uid;
 	char		boot[40];
+	unsigned long long pidns;	/* ours: /proc/self/ns/pid's inode */
+	unsigned long long seen_ns;	/* the one the file read names, or 0 */
+	int		bellfd;		/* inotify on the lock file, or -1 */
+	int		epfd;		/* the socket and the bell, or -1 */
 	struct wake	wake;
 	gate_notify_fn	*notify;
 	void		*notify_arg;
@@ -210,6 +235,122 @@ key_init(struct fstore *f)
 	wake_init(&f->wake, v, sizeof(v), f->name);
 }
 
+/* Our PID namespace's inode, or 0 if /proc cannot say. */
+static unsigned long long
+pidns_self(void)
+{
+	struct stat sb;
+
+	return stat("/proc/self/ns/pid", &sb) == 0 ?
+	    (unsigned long long)sb.st_ino : 0;
+}
+
+/*
+ * 1 if process pid (a name in /proc) is in the initial PID namespace, as
+ * its status says to anyone (one PID in "NSpid:", linux/fs/proc/array.c);
+ * 0 if in another or gone meanwhile.
+ */
+static int
+in_init_pidns(const char *pid)
+{
+	char path[300], line[256], *p, *end;
+	int k = 0;
+	FILE *fp;
+
+	(void)snprintf(path, sizeof(path), "/proc/%s/status", pid);
+	if ((fp = fopen(path, "re")) == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), fp) != NULL)
+		if (strncmp(line, "NSpid:", 6) == 0) {
+			for (p = line + 6; (void)strtol(p, &end, 10), end != p;
+			    p = end)
+				k++;
+			break;
+		}
+	(void)fclose(fp);
+	return k == 1;
+}
+
+/*
+ * 1 if PID namespace ns has ended: we are in the initial one, whose /proc
+ * shows every process, and none of them is in ns. 0 when it lives or we
+ * cannot tell (a process we may not inspect, or we see only our own
+ * namespace's).
+ */
+static int
+pidns_gone(const struct fstore *f, unsigned long long ns)
+{
+	struct dirent *de;
+	char path[sizeof(de->d_name) + 16];
+	struct stat sb;
+	int gone = 1;
+	DIR *d;
+
+	if (f->pidns != PIDNS_INIT || proc_trusted() != 1 ||
+	    (d = opendir("/proc")) == NULL)
+		return 0;
+	while (gone && (de = readdir(d)) != NULL) {
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		(void)snprintf(path, sizeof(path), "/proc/%s/ns/pid",
+		    de->d_name);
+		if (stat(path, &sb) == 0)
+			gone = (unsigned long long)sb.st_ino != ns;
+		else if (errno != ENOENT && errno != ESRCH)
+			gone = in_init_pidns(de->d_name); /* may not look */
+	}
+	(void)closedir(d);
+	return gone;
+}
+
+/*
+ * The framing line "pidns N\n" at the head of a state file: its length
+ * (0 if there is none: an older file, whose records are taken as ours),
+ * N in f->seen_ns.
+ */
+static size_t
+frame_read(struct fstore *f, const char *buf, size_t len)
+{
+	unsigned long long v = 0;
+	size_t i;
+
+	f->seen_ns = 0;
+	if (len < NS_TAG_LEN || memcmp(buf, NS_TAG, NS_TAG_LEN) != 0)
+		return 0;
+	for (i = NS_TAG_LEN; i < len && i < NS_TAG_LEN + 20 &&
+	    buf[i] >= '0' && buf[i] <= '9'; i++)
+		v = v * 10 + (unsigned long long)(buf[i] - '0');
+	if (i == NS_TAG_LEN || i == len || buf[i] != '\n')
+		return 0;	/* damaged: the state text says how much */
+	f->seen_ns = v;
+	return i + 1;
+}
+
+/*
+ * Records of another PID namespace: refused (PROC_EPIDNS) while that
+ * namespace lives, dropped once it has ended. 0 or -1.
+ */
+static int
+pidns_check(struct fstore *f, struct store_txn *t, int writer)
+{
+	if (f->seen_ns == 0 || f->seen_ns == f->pidns ||
+	    (t->st.nh == 0 && t->st.nw == 0))
+		return 0;
+	if (!pidns_gone(f, f->seen_ns)) {
+		errno = PROC_EPIDNS;
+		return -1;
+	}
+	if (writer)
+		say(f, "gate '%s': its records were written in PID namespace "
+		    "%llu, which has ended: dropped", f->name, f->seen_ns);
+	while (t->st.nh > 0)
+		state_remove(t->st.h, &t->st.nh, t->st.nh - 1);
+	while (t->st.nw > 0)
+		state_remove(t->st.w, &t->st.nw, t->st.nw - 1);
+	t->dirty = t->lost = 1;
+	return 0;
+}
+
 static int
 file_open(struct store **sp, const char *dir, const char *name,
     unsigned deflimit, int create, gate_notify_fn *fn, void *arg)
@@ -220,7 +361,8 @@ file_open(struct store **sp, const char *dir, const char *name,
 	if ((f = calloc(1, sizeof(*f))) == NULL)
 		return -1;
 	f->base.ops = &store_file_ops;
-	f->lockfd = -1;
+	f->lockfd = f->bellfd = f->epfd = -1;
+	f->pidns = pidns_self();
 	f->create = create;
 	f->deflimit = deflimit;
 	f->notify = fn;
@@ -253,6 +395,8 @@ file_close(struct store *s)
 
 	(void)xclose(f->lockfd);
 	(void)xclose(f->dirfd);
+	(void)xclose(f->bellfd);
+	(void)xclose(f->epfd);
 	wake_close(&f->wake);
 	free(f);
 }
@@ -416,10 +560,11 @@ read_sieved(int fd, char **bufp, size_t *lenp)
 static int
 load(struct fstore *f, struct store_txn *t, int writer)
 {
-	size_t len;
+	size_t len, skip;
 	char *buf;
 	int fd, r;
 
+	f->seen_ns = 0;
 	fd = openat(f->dirfd, f->statename, O_RDONLY | O_NOFOLLOW |
 	    O_CLOEXEC);
 	if (fd == -1 && errno != ENOENT)
@@ -433,7 +578,7 @@ load(struct fstore *f, struct store_txn *t, int writer)
 		(void)xclose(fd);
 		return -1;
 	}
-	r = read_fd_all(fd, STATE_MAX_BYTES, &buf, &len);
+	r = read_fd_all(fd, STATE_MAX_BYTES + FRAME_MAX, &buf, &len);
 	if (r == -1 && errno == EFBIG) {
 		/* Keep its live holders and its limit all the same. */
 		if ((r = read_sieved(fd, &buf, &len)) == 0) {
@@ -447,7 +592,8 @@ load(struct fstore *f, struct store_txn *t, int writer)
 	(void)xclose(fd);
 	if (r == -1)
 		return -1;
-	r = parse_or_salvage(f, t, buf, len, writer);
+	skip = frame_read(f, buf, len);
+	r = parse_or_salvage(f, t, buf + skip, len - skip, writer);
 	free(buf);
 	return r;
 }
@@ -628,13 +774,22 @@ file_begin(struct store *s, struct store_txn *t)
 		return -1;
 	}
 	settle(f, t);
+	if (pidns_check(f, t, 1) == -1) {
+		(void)flock(f->lockfd, LOCK_UN);
+		state_free(&t->st);
+		return -1;
+	}
 	return 0;
 }
 
-/* Write st to a new file and rename it into place. Lock held. */
+/*
+ * Write st, framed by our PID namespace, to a new file and rename it into
+ * place. Lock held.
+ */
 static int
 save(struct fstore *f, const struct state *st)
 {
+	char head[NS_TAG_LEN + 24];
 	size_t len;
 	char *buf;
 	int fd, r;
@@ -655,7 +810,10 @@ save(struct fstore *f, const struct state *st)
 		return -1;
 	}
 	share_file(f, fd);
-	r = write_full(fd, buf, len);
+	(void)snprintf(head, sizeof(head), NS_TAG "%llu\n", f->pidns);
+	r = write_full(fd, head, strlen(head));
+	if (r == 0)
+		r = write_full(fd, buf, len);
 	free(buf);
 	if (close(fd) == -1)
 		r = -1;
@@ -667,13 +825,24 @@ save(struct fstore *f, const struct state *st)
 	return r;
 }
 
+/*
+ * Ring the bell: touch the lock file's timestamps, which every waiter
+ * watches, so that a waiter our wake-up could not reach (another network
+ * namespace) looks again. Lock held: it reads what this commit writes.
+ */
+static void
+bell_ring(struct fstore *f)
+{
+	(void)futimens(f->lockfd, NULL);
+}
+
 static int
 file_commit(struct store *s, struct store_txn *t, const store_addr *wakes,
     size_t n)
 {
 	struct fstore *f = (struct fstore *)s;
 	size_t i;
-	int r = 0;
+	int r = 0, bell = 0;
 
 	if (!t->exists) {
 		state_free(&t->st);
@@ -682,7 +851,10 @@ file_commit(struct store *s, struct store_txn *t, const store_addr *wakes,
 	if (t->lost)
 		wake_lost(&f->wake);
 	for (i = 0; i < n; i++)
-		wake_send(&f->wake, wakes[i]);
+		if (wake_send(&f->wake, wakes[i]) == -1)
+			bell = 1;
+	if (bell || t->lost)
+		bell_ring(f);
 	if (t->dirty && save(f, &t->st) == -1)
 		r = -1;
 	(void)flock(f->lockfd, LOCK_UN);
@@ -726,6 +898,10 @@ file_snapshot(struct store *s, struct store_txn *t)
 		return -1;
 	}
 	settle(f, t);
+	if (pidns_check(f, t, 0) == -1) {
+		state_free(&t->st);
+		return -1;
+	}
 	return 0;
 }
 
@@ -752,21 +928,59 @@ file_watch(struct store *s, const struct procid *id)
 	return proc_pidfd_id(id);
 }
 
+/* An epoll fd of sock and the bell; -1 on error (sock left open). */
+static int
+bell_listen(struct fstore *f, int sock)
+{
+	struct epoll_event ev;
+	char path[32];
+
+	if (f->epfd != -1)
+		return f->epfd;
+	(void)snprintf(path, sizeof(path), "/proc/self/fd/%d", f->lockfd);
+	if ((f->bellfd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK)) == -1 ||
+	    inotify_add_watch(f->bellfd, path, IN_ATTRIB) == -1 ||
+	    (f->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
+		goto fail;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	if (epoll_ctl(f->epfd, EPOLL_CTL_ADD, sock, &ev) == -1 ||
+	    epoll_ctl(f->epfd, EPOLL_CTL_ADD, f->bellfd, &ev) == -1)
+		goto fail;
+	return f->epfd;
+fail:
+	(void)xclose(f->bellfd);
+	(void)xclose(f->epfd);
+	f->bellfd = f->epfd = -1;
+	return -1;
+}
+
+/*
+ * A waiter's wake fd: readable on a datagram to its socket, or when the
+ * bell rings (see the top of this file). Lock held, so lockfd is open.
+ */
 static int
 file_listen(struct store *s, store_addr addr)
 {
 	struct fstore *f = (struct fstore *)s;
 	int fd;
 
-	if ((fd = wake_listen(&f->wake)) != -1)
-		(void)strlcpy(addr, f->wake.addr, sizeof(store_addr));
+	if ((fd = wake_listen(&f->wake)) == -1 ||
+	    (fd = bell_listen(f, fd)) == -1)
+		return -1;
+	(void)strlcpy(addr, f->wake.addr, sizeof(store_addr));
 	return fd;
 }
 
 static void
 file_drain(struct store *s)
 {
-	wake_drain(&((struct fstore *)s)->wake);
+	struct fstore *f = (struct fstore *)s;
+	char buf[512] __attribute__((__aligned__(8)));
+
+	wake_drain(&f->wake);
+	while (f->bellfd != -1 && read(f->bellfd, buf, sizeof(buf)) > 0)
+		;
 }
 
 /* A directory made now for a group: 2770, the mark of a shared one. */

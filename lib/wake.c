@@ -73,7 +73,7 @@ wake_listen(struct wake *w)
 	return -1;
 }
 
-void
+int
 wake_send(struct wake *w, const char *addr)
 {
 	struct sockaddr_un sa;
@@ -81,15 +81,17 @@ wake_send(struct wake *w, const char *addr)
 	socklen_t len;
 
 	if (n == 0 || n > STATE_ADDR_LEN || strcmp(addr, w->addr) == 0)
-		return;
+		return 0;
 	if (w->sendsock == -1)
 		w->sendsock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC |
 		    SOCK_NONBLOCK, 0);
 	if (w->sendsock == -1)
-		return;
+		return -1;
 	len = abstract(&sa, addr, n);
-	(void)sendto(w->sendsock, "", 1, MSG_DONTWAIT,
-	    (struct sockaddr *)&sa, len);
+	if (sendto(w->sendsock, "", 1, MSG_DONTWAIT,
+	    (struct sockaddr *)&sa, len) == -1 && errno != EAGAIN)
+		return -1;	/* EAGAIN: woken already, not read yet */
+	return 0;
 }
 
 void

@@ -23,8 +23,11 @@ struct wake {
 void	wake_init(struct wake *, const void *, size_t, const char *);
 /* Bind our socket under the key (once); returns its fd, or -1. */
 int	wake_listen(struct wake *);
-/* Send one wake-up; failure only means the waiter is gone. */
-void	wake_send(struct wake *, const char *);
+/*
+ * Send one wake-up. -1 when it could not be (ECONNREFUSED: no socket of
+ * that name in our network namespace: the waiter is gone, or in another).
+ */
+int	wake_send(struct wake *, const char *);
 /* Throw away wake-ups already received. */
 void	wake_drain(struct wake *);
 /*
