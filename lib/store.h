@@ -25,6 +25,8 @@ struct store_txn {
 	int		lost;	/* damaged or missing: some waiters may be
 				   named nowhere; commit wakes them all */
 	int		dirty;	/* st must be written */
+	int		wake_late; /* send the wake-ups after st is stored:
+				   whoever they wake watches the sender */
 };
 
 /* Every store starts with this. */

@@ -21,7 +21,10 @@
  * Wake-ups are sent before the new state is written and the lock
  * released, so a woken waiter always reads a state at least as new as the
  * one that woke it, and a waker killed between the two only causes a
- * spurious wake. Records from another boot are dropped; a damaged file is
+ * spurious wake. A holder's wake-ups (wake_late: a release hands its slot
+ * on) are sent after the new state is in place, so the waiter it promoted
+ * reads its slot without the lock and starts; a holder killed before it
+ * sends is seen to die by that waiter, which watches it. Records from another boot are dropped; a damaged file is
  * moved aside and the records that still parse are kept.
  *
  * PID namespaces. A record names processes by PID, which means something
@@ -848,6 +851,8 @@ file_commit(struct store *s, struct store_txn *t, const store_addr *wakes,
 		state_free(&t->st);
 		return 0;
 	}
+	if (t->wake_late && t->dirty && save(f, &t->st) == -1)
+		r = -1;
 	if (t->lost)
 		wake_lost(&f->wake);
 	for (i = 0; i < n; i++)
@@ -855,7 +860,7 @@ file_commit(struct store *s, struct store_txn *t, const store_addr *wakes,
 			bell = 1;
 	if (bell || t->lost)
 		bell_ring(f);
-	if (t->dirty && save(f, &t->st) == -1)
+	if (!t->wake_late && t->dirty && save(f, &t->st) == -1)
 		r = -1;
 	(void)flock(f->lockfd, LOCK_UN);
 	state_free(&t->st);
