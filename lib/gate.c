@@ -1100,6 +1100,12 @@ gate_wait(struct gate *g, const struct gate_req *req,
 	nofile_raise(&saved);
 	r = wait_step(g, req, gw, pos, nq);
 	nofile_restore(&saved);
+	if (!g->queued && g->wakefd != -1 &&
+	    g->store->ops->unlisten != NULL) {
+		/* Out of line: its wake fd (a FIFO's name) is given back. */
+		g->store->ops->unlisten(g->store);
+		g->wakefd = -1;
+	}
 	return r;
 }
 

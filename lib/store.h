@@ -68,6 +68,8 @@ struct store_ops {
 	int	(*listen)(struct store *, store_addr);
 	/* Throw away wake-ups received. */
 	void	(*drain)(struct store *);
+	/* Optional: close the wake fd listen gave (out of line for now). */
+	void	(*unlisten)(struct store *);
 	/* Make the store at loc shared by a group (gate_share); or NULL. */
 	int	(*share)(const char *loc, gid_t);
 	/* The gates of the store at loc, sorted (gate_list). */

@@ -36,15 +36,12 @@
  * are dropped, when a process that sees every process (the initial
  * namespace's, able to inspect them all) finds none left in it.
  *
- * Network namespaces. A waiter's abstract socket is found only from its
- * own network namespace. A wake-up that finds no socket of that name (the
- * waiter is in another one, or gone) rings the bell instead: the lock
- * file's timestamps are touched, and every waiter watches them (inotify,
- * which knows no network namespace) beside its socket, so it looks again.
+ * Network namespaces. Wake-ups are FIFOs in the gate's directory (see
+ * wake.c), which a waker opens by name from any network namespace that
+ * shares the directory.
  */
 #include "config.h"
 
-#include <sys/epoll.h>
 #include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
@@ -95,8 +92,6 @@ struct fstore {
 	char		boot[40];
 	unsigned long long pidns;	/* ours: /proc/self/ns/pid's inode */
 	unsigned long long seen_ns;	/* the one the file read names, or 0 */
-	int		bellfd;		/* inotify on the lock file, or -1 */
-	int		epfd;		/* the socket and the bell, or -1 */
 	struct wake	wake;
 	gate_notify_fn	*notify;
 	void		*notify_arg;
@@ -236,6 +231,7 @@ key_init(struct fstore *f)
 		v[1] = (uint64_t)sb.st_ino;
 	}
 	wake_init(&f->wake, v, sizeof(v), f->name);
+	wake_dir(&f->wake, f->dirfd, f->mode);
 }
 
 /* Our PID namespace's inode, or 0 if /proc cannot say. */
@@ -364,7 +360,7 @@ file_open(struct store **sp, const char *dir, const char *name,
 	if ((f = calloc(1, sizeof(*f))) == NULL)
 		return -1;
 	f->base.ops = &store_file_ops;
-	f->lockfd = f->bellfd = f->epfd = -1;
+	f->lockfd = -1;
 	f->pidns = pidns_self();
 	f->create = create;
 	f->deflimit = deflimit;
@@ -398,8 +394,6 @@ file_close(struct store *s)
 
 	(void)xclose(f->lockfd);
 	(void)xclose(f->dirfd);
-	(void)xclose(f->bellfd);
-	(void)xclose(f->epfd);
 	wake_close(&f->wake);
 	free(f);
 }
@@ -828,24 +822,13 @@ save(struct fstore *f, const struct state *st)
 	return r;
 }
 
-/*
- * Ring the bell: touch the lock file's timestamps, which every waiter
- * watches, so that a waiter our wake-up could not reach (another network
- * namespace) looks again. Lock held: it reads what this commit writes.
- */
-static void
-bell_ring(struct fstore *f)
-{
-	(void)futimens(f->lockfd, NULL);
-}
-
 static int
 file_commit(struct store *s, struct store_txn *t, const store_addr *wakes,
     size_t n)
 {
 	struct fstore *f = (struct fstore *)s;
 	size_t i;
-	int r = 0, bell = 0;
+	int r = 0;
 
 	if (!t->exists) {
 		state_free(&t->st);
@@ -856,10 +839,7 @@ file_commit(struct store *s, struct store_txn *t, const store_addr *wakes,
 	if (t->lost)
 		wake_lost(&f->wake);
 	for (i = 0; i < n; i++)
-		if (wake_send(&f->wake, wakes[i]) == -1)
-			bell = 1;
-	if (bell || t->lost)
-		bell_ring(f);
+		wake_send(&f->wake, wakes[i]);
 	if (!t->wake_late && t->dirty && save(f, &t->st) == -1)
 		r = -1;
 	(void)flock(f->lockfd, LOCK_UN);
@@ -933,59 +913,29 @@ file_watch(struct store *s, const struct procid *id)
 	return proc_pidfd_id(id);
 }
 
-/* An epoll fd of sock and the bell; -1 on error (sock left open). */
-static int
-bell_listen(struct fstore *f, int sock)
-{
-	struct epoll_event ev;
-	char path[32];
-
-	if (f->epfd != -1)
-		return f->epfd;
-	(void)snprintf(path, sizeof(path), "/proc/self/fd/%d", f->lockfd);
-	if ((f->bellfd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK)) == -1 ||
-	    inotify_add_watch(f->bellfd, path, IN_ATTRIB) == -1 ||
-	    (f->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
-		goto fail;
-	memset(&ev, 0, sizeof(ev));
-	ev.events = EPOLLIN;
-	if (epoll_ctl(f->epfd, EPOLL_CTL_ADD, sock, &ev) == -1 ||
-	    epoll_ctl(f->epfd, EPOLL_CTL_ADD, f->bellfd, &ev) == -1)
-		goto fail;
-	return f->epfd;
-fail:
-	(void)xclose(f->bellfd);
-	(void)xclose(f->epfd);
-	f->bellfd = f->epfd = -1;
-	return -1;
-}
-
-/*
- * A waiter's wake fd: readable on a datagram to its socket, or when the
- * bell rings (see the top of this file). Lock held, so lockfd is open.
- */
 static int
 file_listen(struct store *s, store_addr addr)
 {
 	struct fstore *f = (struct fstore *)s;
 	int fd;
 
-	if ((fd = wake_listen(&f->wake)) == -1 ||
-	    (fd = bell_listen(f, fd)) == -1)
-		return -1;
-	(void)strlcpy(addr, f->wake.addr, sizeof(store_addr));
+	if ((fd = wake_listen(&f->wake)) != -1) {
+		share_file(f, fd);
+		(void)strlcpy(addr, f->wake.addr, sizeof(store_addr));
+	}
 	return fd;
 }
 
 static void
 file_drain(struct store *s)
 {
-	struct fstore *f = (struct fstore *)s;
-	char buf[512] __attribute__((__aligned__(8)));
+	wake_drain(&((struct fstore *)s)->wake);
+}
 
-	wake_drain(&f->wake);
-	while (f->bellfd != -1 && read(f->bellfd, buf, sizeof(buf)) > 0)
-		;
+static void
+file_unlisten(struct store *s)
+{
+	wake_unlisten(&((struct fstore *)s)->wake);
 }
 
 /* A directory made now for a group: 2770, the mark of a shared one. */
@@ -1188,6 +1138,7 @@ const struct store_ops store_file_ops = {
 	.watch = file_watch,
 	.listen = file_listen,
 	.drain = file_drain,
+	.unlisten = file_unlisten,
 	.share = file_share,
 	.list = file_list,
 	.watch_open = file_watch_open,

@@ -12,10 +12,13 @@ need_strace() {
 
 # A holder of gate k that ends when the file go appears, traced to $1.
 holder() {
-	bg strace -f -o "$1" -e trace=renameat,rename,renameat2,sendto \
+	bg strace -f -o "$1" -e trace=renameat,rename,renameat2,openat \
 		"$G" -g k -- sh -c 'until [ -e go ]; do sleep 0.01; done'
 	until_true '[ "$(active k)" -eq 1 ]'
 }
+
+# The line number of the last line of file $2 matching $1.
+last() { grep -n -- "$1" "$2" | tail -1 | cut -d: -f1; }
 
 @test "a release wakes the waiter it promoted after the promotion is stored" {
 	need_strace
@@ -26,10 +29,10 @@ holder() {
 	touch go
 	until_true '[ -e ran ]'
 	cat trace
-	last_rename=$(grep -n 'rename' trace | tail -1 | cut -d: -f1)
-	last_send=$(grep -n 'sendto' trace | tail -1 | cut -d: -f1)
+	# The wake-up: its FIFO opened to write a byte.
+	last_send=$(last '"\.w\.[0-9a-f]*", O_WRONLY' trace)
 	[ -n "$last_send" ]
-	[ "$last_send" -gt "$last_rename" ]
+	[ "$last_send" -gt "$(last rename trace)" ]
 }
 
 @test "a waiter woken by a release starts without taking the lock again" {
@@ -52,20 +55,25 @@ holder() {
 @test "a releaser SIGKILLed between its commit and its wake-up does not strand the waiter it promoted" {
 	need_strace
 	"$G" -g k --limit 1
-	# The injected SIGKILL stops the wrapper at its first sendto: the
-	# wake-up of the release, after the promotion was stored.
-	bg strace -f -o trace -e trace=renameat,sendto -e inject=sendto:signal=KILL \
-		"$G" -g k -- sh -c 'until [ -e go ]; do sleep 0.01; done'
+	bg "$G" -g k -- sh -c 'until [ -e go ]; do sleep 0.01; done'
 	r=$BG
 	until_true '[ "$(active k)" -eq 1 ]'
 	bg "$G" -g k -- touch ran
 	until_true '[ "$(waiting k)" -eq 1 ]'
+	fifo=$(cd "$GATERUN_DIR" && echo .w.*)
+	[ -p "$GATERUN_DIR/$fifo" ]
+	# The holder's wrapper gets a SIGKILL when it opens that FIFO: the
+	# wake-up of its release, after the promotion was stored.
+	# (-P by the name as the wrapper opens it, relative to the directory)
+	bg strace -o trace -p "$r" -P "$fifo" -e trace=openat \
+		-e inject=openat:signal=KILL
+	until_true 'grep -Eq "TracerPid:[[:space:]]+[1-9]" /proc/$r/status'
 	touch go
 	until_true '[ -e ran ]' 300
 	wait "$r" || true
+	until_true 'grep -q "killed by SIGKILL" trace'
 	cat trace
-	grep -q 'killed by SIGKILL' trace
-	# It died after storing the promotion: its last rename came first.
-	[ "$(grep -n 'rename' trace | tail -1 | cut -d: -f1)" -lt \
-		"$(grep -n 'sendto' trace | tail -1 | cut -d: -f1)" ]
+	grep -q "$fifo" trace
+	# The waiter found its slot in the state the releaser stored.
+	[ ! -e "$GATERUN_DIR/$fifo" ]
 }
