@@ -780,6 +780,29 @@ file_begin(struct store *s, struct store_txn *t)
 }
 
 /*
+ * Put the new file in place of the state file, atomically: exchanged
+ * with it (renameat2 RENAME_EXCHANGE), then the old one removed. A plain
+ * rename over an existing file on ext4 writes the new file's data out
+ * first (auto_da_alloc, ext4(5)): about 2 ms a change on this machine's
+ * disk, against 0.04 ms on tmpfs; an exchange is not a replace and is
+ * not flushed. Where there is no state file yet, or the filesystem
+ * cannot exchange, a rename. 0 or -1.
+ */
+static int
+swap_in(struct fstore *f)
+{
+	if (renameat2(f->dirfd, f->tmpname, f->dirfd, f->statename,
+	    RENAME_EXCHANGE) == 0) {
+		(void)unlinkat(f->dirfd, f->tmpname, 0);
+		return 0;
+	}
+	if (errno != ENOENT && errno != EINVAL && errno != ENOSYS &&
+	    errno != EOPNOTSUPP)
+		return -1;
+	return renameat(f->dirfd, f->tmpname, f->dirfd, f->statename);
+}
+
+/*
  * Write st, framed by our PID namespace, to a new file and rename it into
  * place. Lock held.
  */
@@ -814,8 +837,7 @@ save(struct fstore *f, const struct state *st)
 	free(buf);
 	if (close(fd) == -1)
 		r = -1;
-	if (r == 0 && renameat(f->dirfd, f->tmpname, f->dirfd,
-	    f->statename) == -1)
+	if (r == 0 && swap_in(f) == -1)
 		r = -1;
 	if (r == -1)
 		(void)unlinkat(f->dirfd, f->tmpname, 0);

@@ -77,3 +77,18 @@ last() { grep -n -- "$1" "$2" | tail -1 | cut -d: -f1; }
 	# The waiter found its slot in the state the releaser stored.
 	[ ! -e "$GATERUN_DIR/$fifo" ]
 }
+
+@test "a change exchanges the new state file with the old one, never renames over it" {
+	need_strace
+	"$G" -- true
+	strace -f -o trace -e trace=rename,renameat,renameat2,unlinkat "$G" -- true
+	cat trace
+	# A rename over an existing file makes ext4 write its data out first.
+	grep -Eq 'renameat2\(.*"default.gate", RENAME_EXCHANGE\) += 0' trace
+	[ "$(grep -cE 'renameat\(|rename\(' trace)" -eq 0 ]
+	# The old state, now under the temporary name, is removed.
+	grep -Eq 'unlinkat\(.*"\.default\.new", 0\) += 0' trace
+	[ ! -e "$GATERUN_DIR/.default.new" ]
+	run "$G" -n -- echo works
+	[ "$output" = works ]
+}
