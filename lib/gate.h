@@ -16,6 +16,14 @@
 #define GATE_MAX_LIMIT		4096
 #define GATE_NAME_MAX		64
 #define GATE_DEFAULT_LIMIT	5
+#define GATE_MAX_PRIO		1000000	/* priorities: -MAX..MAX */
+#define GATE_KEY_MAX		32	/* a unique key's length */
+/*
+ * Priorities never starve anyone: a waiter lets at most GATE_MAX_PASS
+ * later requests of a higher priority ahead of it, and the head of the
+ * line (served next) none.
+ */
+#define GATE_MAX_PASS		16
 
 struct gate;
 
@@ -26,6 +34,8 @@ struct gate_req {
 	int		self_cmd;	/* the caller will exec the command */
 	pid_t		cmd;		/* a child already forked: recorded if
 					   the slot is taken at once, else 0 */
+	unsigned	weight;		/* slots taken at once (0: 1) */
+	int		priority;	/* higher first; FIFO within one */
 };
 
 /* How a wait in line sleeps. */
@@ -45,6 +55,10 @@ struct gate_proc {
 	char		*cwd;
 	char		*command;
 	int		state;		/* GATE_PROC_* bits, from /proc */
+	unsigned	weight;		/* slots of its request (1..) */
+	int		priority;	/* a waiter's */
+	unsigned	passed;		/* a waiter's: later ones let ahead */
+	char		key[GATE_KEY_MAX + 1]; /* its unique key, or "" */
 };
 
 /* gate_proc.state: what its processes are doing now. */
@@ -57,7 +71,7 @@ struct gate_proc {
 struct gate_info {
 	int		exists;		/* 0: never used, defaults shown */
 	unsigned	limit;
-	uint64_t	acquired;	/* slots granted, ever */
+	uint64_t	acquired;	/* requests granted, ever */
 	uint64_t	wait_ns;	/* time those spent queued */
 	struct gate_proc *h;		/* holders, by slot */
 	size_t		nh;
@@ -121,11 +135,15 @@ void	gate_set_wait(struct gate *, const struct gate_wait *);
 /* Close the gate; slots still held are released, a place in line left. */
 void	gate_close(struct gate *);
 /*
- * Ask for one more slot (a process may hold several). Returns 1 when a
- * slot free now is taken (see gate_slot); else, with wait set, joins the
- * line and returns 0 (then call gate_wait), without it 0 means full.
- * -1 on error (EBUSY: already in line; EUSERS: the line holds as many
- * waiters as a state may, STATE_MAX_WAITERS).
+ * Ask for one more slot (a process may hold several), or req->weight
+ * slots at once (each a holder record; given in one go when that many are
+ * free and the request's turn has come: nobody behind it passes it).
+ * Returns 1 when the slots free now are taken (see gate_slot); else, with
+ * wait set, joins the line at its priority and returns 0 (then call
+ * gate_wait), without it 0 means full. -1 on error (EBUSY: already in
+ * line; EUSERS: the line holds as many waiters as a state may,
+ * STATE_MAX_WAITERS; E2BIG: the weight is above the gate's limit, which
+ * is not 0; EINVAL: a weight or priority out of range).
  */
 int	gate_enqueue(struct gate *, const struct gate_req *, int);
 /*

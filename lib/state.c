@@ -12,6 +12,12 @@
  *	w - TICKET WPID WSTART 0 0 UID TIME ADDR :CWD :COMMAND
  *	end
  *
+ * A record may end in optional fields, each at most once, written only
+ * when not the default (so a record without them reads as it always did):
+ * weight=K (the slots its request takes, 2..), prio=N (a waiter's
+ * priority, -N for negative), passed=N (later requests let ahead of a
+ * waiter), key=KEY (the request's unique key).
+ *
  * Strings are vis(3)-encoded (no spaces, no newlines) behind a ':'. The
  * parser trusts nothing: every number has bounds, every count a ceiling,
  * and a file must end with "end" so a cut-short one is never half-read.
@@ -32,6 +38,7 @@
 #include "state.h"
 
 #define NFIELDS		12
+#define NEXTRA		4	/* optional fields after them */
 
 /* The most holders and waiters, at their largest, fit what we read. */
 _Static_assert(STATE_HEAD_MAX + (STATE_MAX_SLOTS + (size_t)STATE_MAX_WAITERS) *
@@ -286,9 +293,58 @@ entry_refit(struct entry *e, const char *cwd, size_t lc, const char *cmd,
 	return r;
 }
 
-/* Parse one record line (already split into fields). */
+int
+state_key_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n >= 1 && n <= STATE_KEY_MAX && strspn(s,
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789._:@+/-") == n;
+}
+
+/*
+ * The optional fields f[0..n) of a record ("name=value", each at most
+ * once) into e; weight 1, priority 0, no key when absent. 0 or -1.
+ */
 static int
-entry_parse(char **f, struct entry *e)
+extra_parse(char **f, int n, struct entry *e)
+{
+	static const char *const names[NEXTRA] = {
+		"weight=", "prio=", "passed=", "key="
+	};
+	int bad = 0, seen = 0, i, k;
+	const char *v;
+	size_t len;
+
+	e->weight = 1;
+	for (i = 0; i < n; i++) {
+		for (k = 0; k < NEXTRA; k++)
+			if (strncmp(f[i], names[k], strlen(names[k])) == 0)
+				break;
+		if (k == NEXTRA || (seen & (1 << k)))
+			return -1;
+		seen |= 1 << k;
+		v = f[i] + strlen(names[k]);
+		if (k == 0)
+			e->weight = (unsigned)num(v, 2, STATE_MAX_SLOTS, &bad);
+		else if (k == 1)
+			e->prio = v[0] == '-' ? -(int)num(v + 1, 1,
+			    STATE_MAX_PRIO, &bad) : (int)num(v, 1,
+			    STATE_MAX_PRIO, &bad);
+		else if (k == 2)
+			e->passed = (unsigned)num(v, 1, STATE_MAX_WAITERS, &bad);
+		else if (!state_key_valid(v))
+			return -1;
+		else if ((len = strlen(v)) > 0)
+			memcpy(e->key, v, len + 1);
+	}
+	return bad ? -1 : 0;
+}
+
+/* Parse one record line (already split into nf fields). */
+static int
+entry_parse(char **f, int nf, struct entry *e)
 {
 	int bad = 0, holder = f[0][0] == 'h';
 	size_t alen, l10, l11;
@@ -314,7 +370,8 @@ entry_parse(char **f, struct entry *e)
 		bad = 1;
 	else
 		memcpy(e->addr, f[9], alen + 1);
-	if (bad)
+	if (bad || extra_parse(f + NFIELDS, nf - NFIELDS, e) == -1 ||
+	    (e->slot >= 0 && (e->prio != 0 || e->passed != 0)))
 		return -1;
 	/* Fields split in place: the two strings sit side by side. */
 	l10 = strlen(f[10]);
@@ -383,7 +440,12 @@ header_parse(char **f, int nf, struct state *st, int *seen)
 	return 0;
 }
 
-/* Add a parsed record, enforcing ceilings, unique slots, ticket order. */
+/*
+ * Add a parsed record, enforcing ceilings, unique slots, and the order of
+ * the line: by ticket within a priority (a later request passes only lower
+ * priorities), so two neighbours of the same priority are in ticket order,
+ * and no two neighbours share a ticket.
+ */
 static int
 record_add(struct state *st, struct entry *e, unsigned char *slots)
 {
@@ -395,8 +457,10 @@ record_add(struct state *st, struct entry *e, unsigned char *slots)
 			return -1;
 		slots[e->slot / 8] |= 1 << (e->slot % 8);
 	} else {
-		if (st->nw >= STATE_MAX_WAITERS ||
-		    (st->nw > 0 && e->ticket <= st->w[st->nw - 1].ticket))
+		if (st->nw >= STATE_MAX_WAITERS || (st->nw > 0 &&
+		    (e->ticket == st->w[st->nw - 1].ticket ||
+		    (e->prio == st->w[st->nw - 1].prio &&
+		    e->ticket < st->w[st->nw - 1].ticket))))
 			return -1;
 		if (state_add(&st->w, &st->nw, e) == -1)
 			return -1;
@@ -437,7 +501,7 @@ state_parse(const char *buf, size_t len, struct state *st, int salvage,
     const char **why)
 {
 	unsigned char slots[STATE_MAX_SLOTS / 8];
-	char *line, *f[NFIELDS + 1], *p, *end, *nl;
+	char *line, *f[NFIELDS + NEXTRA + 1], *p, *end, *nl;
 	int nf, lineno = 0, seen = 0, ended = 0;
 	struct entry e;
 
@@ -489,10 +553,10 @@ state_parse(const char *buf, size_t len, struct state *st, int salvage,
 			ended = 1;
 			continue;
 		}
-		nf = split(line, f, NFIELDS);
-		if (nf == NFIELDS && (strcmp(f[0], "h") == 0 ||
-		    strcmp(f[0], "w") == 0)) {
-			if (entry_parse(f, &e) == 0) {
+		nf = split(line, f, NFIELDS + NEXTRA);
+		if (nf >= NFIELDS && nf <= NFIELDS + NEXTRA &&
+		    (strcmp(f[0], "h") == 0 || strcmp(f[0], "w") == 0)) {
+			if (entry_parse(f, nf, &e) == 0) {
 				if (record_add(st, &e, slots) == 0)
 					continue;
 				entry_free(&e);
@@ -565,9 +629,9 @@ wb_put(struct wbuf *b, const char *s, size_t n)
 	b->len += n;
 }
 
-/* ' ' then v in decimal (minus sign when neg). */
+/* sep then v in decimal (minus sign when neg). */
 static void
-wb_num(struct wbuf *b, uint64_t v, int neg)
+wb_sepnum(struct wbuf *b, char sep, uint64_t v, int neg)
 {
 	char d[24], *p = d + sizeof(d);
 
@@ -576,8 +640,38 @@ wb_num(struct wbuf *b, uint64_t v, int neg)
 	while ((v /= 10) != 0);
 	if (neg)
 		*--p = '-';
-	*--p = ' ';
+	*--p = sep;
 	wb_put(b, p, (size_t)(d + sizeof(d) - p));
+}
+
+/* ' ' then v in decimal. */
+static void
+wb_num(struct wbuf *b, uint64_t v, int neg)
+{
+	wb_sepnum(b, ' ', v, neg);
+}
+
+/* The optional fields that are not the default (extra_parse). */
+static void
+extra_format(struct wbuf *b, const struct entry *e)
+{
+	if (e->weight > 1) {
+		wb_put(b, " weight", 7);
+		wb_sepnum(b, '=', e->weight, 0);
+	}
+	if (e->slot < 0 && e->prio != 0) {
+		wb_put(b, " prio", 5);
+		wb_sepnum(b, '=', e->prio < 0 ? (uint64_t)-(int64_t)e->prio :
+		    (uint64_t)e->prio, e->prio < 0);
+	}
+	if (e->slot < 0 && e->passed > 0) {
+		wb_put(b, " passed", 7);
+		wb_sepnum(b, '=', e->passed, 0);
+	}
+	if (e->key[0] != '\0') {
+		wb_put(b, " key=", 5);
+		wb_put(b, e->key, strnlen(e->key, STATE_KEY_MAX));
+	}
 }
 
 /* One record line. */
@@ -608,6 +702,7 @@ entry_format(struct wbuf *b, const struct entry *e)
 		wb_put(b, e->strs, e->strslen);
 	else
 		wb_put(b, ": :", 3);
+	extra_format(b, e);
 	wb_put(b, "\n", 1);
 }
 
