@@ -34,7 +34,8 @@ usage(int status)
 	FILE *fp = status ? stderr : stdout;
 
 	(void)fprintf(fp,
-"usage: gaterun [-g GATE] [-n | -w SECONDS] [-E CODE] [-x] [--] COMMAND [ARG...]\n"
+"usage: gaterun [-g GATE] [-n | -w SECONDS] [-E CODE] [-x] [-N K] [-p PRIO]\n"
+"               [--] COMMAND [ARG...]\n"
 "       gaterun [-g GATE | --all] --status [--json | --watch[=SECONDS]]\n"
 "       gaterun [-g GATE | --all] --check [--warn PCT] [--crit PCT] [--max-wait SECONDS]\n"
 "       gaterun [-g GATE | --all] --metrics\n"
@@ -54,6 +55,11 @@ usage(int status)
 "  -E, --conflict-exit-code CODE  exit code when no slot (default 75)\n"
 "  -x, --exec             become COMMAND once the slot is taken: no wrapper\n"
 "                         process; the slot is free when COMMAND ends\n"
+"  -N, --weight K         take K slots at once (1..4096, at most the limit);\n"
+"                         served in turn when K are free, nobody passes it\n"
+"  -p, --priority N       served before lower priorities, FIFO within one\n"
+"                         (-1000000..1000000, default 0); a waiter is passed\n"
+"                         by at most 16 later requests, the head by none\n"
 "  -s, --status           show slots, PIDs, utilization and waiters\n"
 "  -j, --json             print --status, --limit or --kill-all as JSON\n"
 "  -A, --all              --status, --check or --metrics of every gate\n"
@@ -125,6 +131,23 @@ parse_limit(const char *s, const char *what)
 		errx(EXIT_GATERUN, "%s must be an integer from 0 to %d: '%s'",
 		    what, GATE_MAX_LIMIT, s);
 	return v;
+}
+
+/* An integer priority: an optional '-' and digits, nothing else. */
+static int
+parse_prio(const char *s)
+{
+	const char *errstr = NULL, *d = s + (*s == '-');
+	long long v = 0;
+
+	if (*d == '\0' || d[strspn(d, "0123456789")] != '\0')
+		errstr = "not an integer";
+	else
+		v = strtonum(s, -GATE_MAX_PRIO, GATE_MAX_PRIO, &errstr);
+	if (errstr != NULL)
+		errx(EXIT_GATERUN, "--priority must be an integer from %d to "
+		    "%d: '%s'", -GATE_MAX_PRIO, GATE_MAX_PRIO, s);
+	return (int)v;
 }
 
 /*
@@ -203,6 +226,14 @@ parse_opt(int ch, struct opts *o)
 		break;
 	case 'x':
 		o->exec = 1;
+		break;
+	case 'N':
+		if (limit_parse(optarg, 1, &o->weight) == -1)
+			errx(EXIT_GATERUN, "--weight must be an integer from 1 "
+			    "to %d: '%s'", GATE_MAX_LIMIT, optarg);
+		break;
+	case 'p':
+		o->priority = parse_prio(optarg);
 		break;
 	case 's':
 		set_mode(o, MODE_STATUS);
@@ -289,6 +320,8 @@ parse_args(int argc, char **argv, struct opts *o)
 		{ "timeout",		required_argument, NULL, 'w' },
 		{ "conflict-exit-code",	required_argument, NULL, 'E' },
 		{ "exec",		no_argument,	   NULL, 'x' },
+		{ "weight",		required_argument, NULL, 'N' },
+		{ "priority",		required_argument, NULL, 'p' },
 		{ "status",		no_argument,	   NULL, 's' },
 		{ "json",		no_argument,	   NULL, 'j' },
 		{ "limit",		required_argument, NULL, 'l' },
@@ -321,7 +354,7 @@ parse_args(int argc, char **argv, struct opts *o)
 	o->crit = 95;
 	o->watch = -1;
 	o->maxwait = 600;
-	while ((ch = getopt_long(argc, argv, "+g:nw:E:xsjl:KS:G:a:AcW:C:M:mLPhV",
+	while ((ch = getopt_long(argc, argv, "+g:nw:E:xN:p:sjl:KS:G:a:AcW:C:M:mLPhV",
 	    longopts, NULL)) != -1)
 		parse_opt(ch, o);
 	o->cmd = argv + optind;
@@ -355,8 +388,10 @@ check_args(const struct opts *o)
 		    "option (--status, --limit...): '%s'", *o->cmd);
 	if (o->mode == MODE_RUN && *o->cmd == NULL)
 		errx(EXIT_GATERUN, "no command given (try 'gaterun --help')");
-	if (o->mode != MODE_RUN && (o->nowait || o->wait >= 0 || o->exec))
-		errx(EXIT_GATERUN, "-n, -w and -x only go with a command");
+	if (o->mode != MODE_RUN && (o->nowait || o->wait >= 0 || o->exec ||
+	    o->weight || o->priority))
+		errx(EXIT_GATERUN, "-n, -w, -x, --weight and --priority only go "
+		    "with a command");
 	if (o->nowait && o->wait >= 0)
 		errx(EXIT_GATERUN, "-n and -w exclude each other");
 	if (o->mode != MODE_KILL && o->killset)

@@ -26,6 +26,8 @@ struct opts {
 	unsigned	limit;		/* --limit N */
 	int		nowait;		/* -n */
 	int		exec;		/* -x: become the command */
+	unsigned	weight;		/* -N K: slots taken at once */
+	int		priority;	/* -p N: place in line */
 	double		wait;		/* -w SECS; < 0: forever */
 	int		conflict;	/* exit code when no slot */
 	int		json;

@@ -601,6 +601,12 @@ no_slot(struct runner *rn, int r)
 	if (r == -1 && errno == EUSERS)
 		errx(EXIT_GATERUN, "cannot queue on gate '%s': %s", o->gate,
 		    gate_strerror(errno));
+	if (r == -1 && errno == E2BIG) {
+		gate_counts(rn->g, &active, &limit);
+		errx(EXIT_GATERUN, "cannot start: gate '%s': --weight %u is "
+		    "above its limit %u: it could never run", o->gate,
+		    o->weight, limit);
+	}
 	if (r == -1 && errno == ENOLCK) {
 		gate_close(rn->g);
 		errx(o->conflict, "cannot start: gate '%s': %s", o->gate,
@@ -614,6 +620,9 @@ no_slot(struct runner *rn, int r)
 		errx(o->conflict, "cannot start: gate '%s' is paused "
 		    "(limit 0, %zu running): 'gaterun -g %s --limit N' "
 		    "resumes it", o->gate, active, o->gate);
+	if (o->weight > 1)
+		errx(o->conflict, "cannot start: %u slots needed, %zu/%u in "
+		    "use on gate '%s'", o->weight, active, limit, o->gate);
 	errx(o->conflict, "cannot start: maximum concurrent processes "
 	    "reached (%zu/%u on gate '%s')", active, limit, o->gate);
 }
@@ -649,6 +658,8 @@ do_run(const struct opts *o)
 	req.cwd = getcwd(cwd, sizeof(cwd)) ? cwd : "";
 	req.command = join_cmd(o->cmd);
 	req.self_cmd = o->exec;
+	req.weight = o->weight;
+	req.priority = o->priority;
 	memset(&job, 0, sizeof(job));
 	job.tty = -1;
 	rn.job = &job;
