@@ -37,6 +37,14 @@
  * waiter is served after at most those ahead of it when it came plus
  * GATE_MAX_PASS more. No clock is involved: the order is decided once, at
  * arrival, in the transaction that queues.
+ *
+ * Unique keys. A request may carry a key: in the transaction that would
+ * queue it, a live record of the same key (a waiter, or a holder whose
+ * wrapper or command runs) refuses it, or, to a request that joins,
+ * names the request to follow. A dead holder's key goes with it: dead
+ * records are not looked at. When a keyed request's slots are given back,
+ * its exit status is kept in the state (the last STATE_MAX_RESULTS), where
+ * a follower finds it once the request's processes are gone.
  */
 #include "config.h"
 
@@ -105,6 +113,9 @@ struct gate {
 	size_t		nheld;
 	size_t		last_active;
 	unsigned	last_limit;
+	int		status;		/* for followers; -1: none */
+	uint64_t	follow;		/* ticket of the request followed */
+	struct procid	follow_id;	/* its wrapper */
 	gate_notify_fn	*notify;
 	void		*notify_arg;
 };
@@ -134,6 +145,12 @@ gate_name_valid(const char *s)
 	return n >= 1 && n <= GATE_NAME_MAX && s[0] != '.' &&
 	    strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 	    "0123456789._-") == n;
+}
+
+int
+gate_key_valid(const char *s)
+{
+	return state_key_valid(s);
 }
 
 /* --- the state, under a transaction ------------------------------- */
@@ -593,6 +610,8 @@ self_entry(struct txn *t, const struct gate_req *req, struct entry *e)
 	e->time_ns = real_ns();
 	e->weight = req != NULL && req->weight > 1 ? req->weight : 1;
 	e->prio = req != NULL ? req->priority : 0;
+	if (req != NULL && req->key != NULL)
+		(void)strlcpy(e->key, req->key, sizeof(e->key));
 	(void)strlcpy(e->addr, g->addr, sizeof(e->addr));
 	t->s.dirty = 1;
 	return state_entry_encode(e, req ? req->cwd : NULL,
@@ -675,6 +694,7 @@ gate_open_store(struct gate **gp, const struct store_ops *ops,
 	if ((g = calloc(1, sizeof(*g))) == NULL)
 		return -1;
 	g->wakefd = -1;
+	g->status = -1;
 	g->uid = geteuid();
 	g->notify = fn;
 	g->notify_arg = arg;
@@ -1161,6 +1181,42 @@ struct enqueue {
 	int			wait;
 };
 
+/* The live record holding key, or NULL (dead ones are not looked at). */
+static const struct entry *
+key_owner(const struct txn *t, const char *key)
+{
+	const struct state *st = &t->s.st;
+	size_t i;
+
+	for (i = 0; i < st->nh; i++)
+		if (strcmp(st->h[i].key, key) == 0 && holder_alive(t, &st->h[i]))
+			return &st->h[i];
+	for (i = 0; i < st->nw; i++)
+		if (strcmp(st->w[i].key, key) == 0 && alive(t, &st->w[i].wrapper))
+			return &st->w[i];
+	return NULL;
+}
+
+/*
+ * A keyed request whose key a live request holds: note that one, and
+ * follow it (2) or fail (EEXIST). 0 when the key is free.
+ */
+static int
+key_taken(struct txn *t, const struct gate_req *req)
+{
+	const struct entry *e;
+
+	if (req == NULL || req->key == NULL ||
+	    (e = key_owner(t, req->key)) == NULL)
+		return 0;
+	t->g->follow = e->ticket;
+	t->g->follow_id = e->wrapper;
+	if (req->join)
+		return 2;
+	errno = EEXIST;
+	return -1;
+}
+
 /* Take a slot free now, or (with wait) join the line. 1, 0 or -1. */
 static int
 op_enqueue(struct txn *t, void *arg)
@@ -1180,6 +1236,8 @@ op_enqueue(struct txn *t, void *arg)
 		errno = E2BIG;		/* it would wait for ever */
 		return -1;
 	}
+	if ((r = key_taken(t, q->req)) != 0)
+		return r;
 	if ((r = take_now(t, q->req)) != 0 || !q->wait)
 		return r;
 	if (queue_full(t))
@@ -1210,7 +1268,8 @@ gate_enqueue(struct gate *g, const struct gate_req *req, int wait)
 		return -1;
 	}
 	if (req != NULL && (req->weight > GATE_MAX_LIMIT ||
-	    req->priority > GATE_MAX_PRIO || req->priority < -GATE_MAX_PRIO)) {
+	    req->priority > GATE_MAX_PRIO || req->priority < -GATE_MAX_PRIO ||
+	    (req->key != NULL && !gate_key_valid(req->key)))) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -1234,6 +1293,109 @@ gate_acquire(struct gate *g, const struct gate_req *req,
 	if (r == -1 && errno == ETIMEDOUT)
 		return 0;
 	return r;
+}
+
+void
+gate_set_status(struct gate *g, int status)
+{
+	g->status = status;
+}
+
+/* What a look at the request followed found. */
+struct follow {
+	struct procid	watch;		/* a process of it still running */
+	int		running;
+	int		status;		/* its result, or -1 */
+};
+
+/*
+ * Is the request followed still there (a record of its ticket whose
+ * wrapper or command runs)? Else its result, if it left one.
+ */
+static int
+op_follow(struct txn *t, void *arg)
+{
+	const struct state *st = &t->s.st;
+	const struct result *res;
+	struct follow *f = arg;
+	const struct gate *g = t->g;
+	const struct entry *e;
+	size_t i;
+
+	f->running = 0;
+	for (i = 0; i < st->nh + st->nw && !f->running; i++) {
+		e = i < st->nh ? &st->h[i] : &st->w[i - st->nh];
+		if (e->ticket != g->follow ||
+		    e->wrapper.pid != g->follow_id.pid ||
+		    e->wrapper.start != g->follow_id.start)
+			continue;
+		if (alive(t, &e->wrapper))
+			f->watch = e->wrapper;
+		else if (e->cmd.pid > 0 && alive(t, &e->cmd))
+			f->watch = e->cmd;
+		else
+			continue;
+		f->running = 1;
+	}
+	res = state_result(st, g->follow);
+	f->status = res != NULL ? res->status : -1;
+	return 0;
+}
+
+/* Sleep on fd until it is readable, the deadline, or a signal. */
+static int
+follow_sleep(int fd, const struct gate_wait *gw)
+{
+	struct pollfd pfd = { fd, POLLIN, 0 };
+	struct timespec ts, *tsp = NULL;
+	int64_t left;
+
+	if (gw->deadline >= 0) {
+		left = gw->deadline - mono_ns();
+		if (left < 0)
+			left = 0;
+		ts.tv_sec = left / 1000000000;
+		ts.tv_nsec = left % 1000000000;
+		tsp = &ts;
+	}
+	if (ppoll(&pfd, 1, tsp, gw->sigmask) == -1 && errno != EINTR)
+		return -1;
+	return 0;
+}
+
+int
+gate_follow(struct gate *g, const struct gate_wait *gw, int *status,
+    pid_t *pid)
+{
+	struct follow f;
+	int fd, r;
+
+	*pid = g->follow_id.pid;
+	for (;;) {
+		if (txn_look(g, op_follow, &f) == -1)
+			return -1;
+		if (!f.running) {
+			*status = f.status;
+			return f.status >= 0;
+		}
+		if ((fd = g->store->ops->watch(g->store, &f.watch)) == -1) {
+			if (errno == ESRCH)
+				continue;	/* ended meanwhile */
+			return -1;
+		}
+		r = follow_sleep(fd, gw);
+		(void)xclose(fd);
+		if (r == -1)
+			return -1;
+		if (gw->stop != NULL && *gw->stop) {
+			errno = EINTR;
+			return -1;
+		}
+		if (gw->deadline >= 0 && mono_ns() >= gw->deadline) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+	}
 }
 
 int
@@ -1314,6 +1476,11 @@ op_release(struct txn *t, void *arg)
 		for (i = 0; i < t->s.st.nh; i++)
 			if (t->s.st.h[i].slot == h->slot &&
 			    ours(g, &t->s.st.h[i], h->ticket)) {
+				if (t->s.st.h[i].key[0] != '\0' &&
+				    g->status >= 0 &&
+				    state_result(&t->s.st, h->ticket) == NULL)
+					state_result_add(&t->s.st, h->ticket,
+					    g->status, real_ns());
 				state_remove(t->s.st.h, &t->s.st.nh, i);
 				t->s.dirty = t->reaped_holder = 1;
 				break;

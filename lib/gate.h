@@ -36,6 +36,9 @@ struct gate_req {
 					   the slot is taken at once, else 0 */
 	unsigned	weight;		/* slots taken at once (0: 1) */
 	int		priority;	/* higher first; FIFO within one */
+	const char	*key;		/* unique key (gate_key_valid) or NULL */
+	int		join;		/* with key: follow a live request of
+					   that key instead of failing */
 };
 
 /* How a wait in line sleeps. */
@@ -96,6 +99,8 @@ typedef void	gate_notify_fn(void *, const char *);
 
 /* 1 if name is a valid gate name (1-64 of [A-Za-z0-9._-], no leading .) */
 int	gate_name_valid(const char *);
+/* 1 if s is a valid unique key (1-32 of [A-Za-z0-9._:@+/-]). */
+int	gate_key_valid(const char *);
 /*
  * A sentence on why a gate call failed with errno e, for "what: why"
  * messages: the engine's own reasons, else strerror(e).
@@ -143,7 +148,13 @@ void	gate_close(struct gate *);
  * gate_wait), without it 0 means full. -1 on error (EBUSY: already in
  * line; EUSERS: the line holds as many waiters as a state may,
  * STATE_MAX_WAITERS; E2BIG: the weight is above the gate's limit, which
- * is not 0; EINVAL: a weight or priority out of range).
+ * is not 0; EINVAL: a weight, priority or key out of range).
+ *
+ * With req->key, a live request of the same key (queued or holding) is
+ * looked for in the same transaction that would queue this one: if there
+ * is one, -1 with EEXIST, or with req->join, 2: this process follows it
+ * (gate_follow) and takes nothing. Else the key is this request's until
+ * its slots are given back or its processes are gone.
  */
 int	gate_enqueue(struct gate *, const struct gate_req *, int);
 /*
@@ -162,6 +173,19 @@ int	gate_wait(struct gate *, const struct gate_req *,
  */
 int	gate_acquire(struct gate *, const struct gate_req *,
 	    const struct gate_wait *);
+/*
+ * After gate_enqueue returned 2: wait until the request followed ends.
+ * 1 with *status its exit status (gate_set_status), 0 if it ended without
+ * one (its wrapper killed, exec mode, or it left the line unserved), -1 on
+ * error: ETIMEDOUT when w->deadline passed, EINTR when *w->stop was set.
+ * *pid gets its wrapper's PID, for messages.
+ */
+int	gate_follow(struct gate *, const struct gate_wait *, int *, pid_t *);
+/*
+ * The exit status (0..255) those who follow this process's keyed request
+ * get: recorded when its slots are given back.
+ */
+void	gate_set_status(struct gate *, int);
 /* The slot index taken last (0..limit-1), or -1 if none is held. */
 int	gate_slot(const struct gate *);
 /* How many slots this process holds. */

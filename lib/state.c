@@ -10,9 +10,12 @@
  *	waitns N
  *	h SLOT TICKET WPID WSTART CPID CSTART UID TIME - :CWD :COMMAND
  *	w - TICKET WPID WSTART 0 0 UID TIME ADDR :CWD :COMMAND
+ *	r TICKET STATUS TIME
  *	end
  *
- * A record may end in optional fields, each at most once, written only
+ * An "r" line is how a request with a unique key ended (its exit status),
+ * for those who joined it; the last STATE_MAX_RESULTS are kept. A record
+ * may end in optional fields, each at most once, written only
  * when not the default (so a record without them reads as it always did):
  * weight=K (the slots its request takes, 2..), prio=N (a waiter's
  * priority, -N for negative), passed=N (later requests let ahead of a
@@ -42,7 +45,8 @@
 
 /* The most holders and waiters, at their largest, fit what we read. */
 _Static_assert(STATE_HEAD_MAX + (STATE_MAX_SLOTS + (size_t)STATE_MAX_WAITERS) *
-    STATE_LINE_MAX + sizeof("end\n") <= STATE_MAX_BYTES,
+    STATE_LINE_MAX + STATE_MAX_RESULTS * STATE_RESULT_MAX + sizeof("end\n") <=
+    STATE_MAX_BYTES,
     "a state at its ceilings would be larger than reading accepts");
 
 /* Free one record's strings. */
@@ -90,6 +94,31 @@ state_add(struct entry **v, size_t *n, const struct entry *e)
 }
 
 void
+state_result_add(struct state *st, uint64_t ticket, int status, int64_t now)
+{
+	if (st->nres == STATE_MAX_RESULTS) {
+		memmove(&st->res[0], &st->res[1], (STATE_MAX_RESULTS - 1) *
+		    sizeof(st->res[0]));
+		st->nres--;
+	}
+	st->res[st->nres].ticket = ticket;
+	st->res[st->nres].status = status;
+	st->res[st->nres].time_ns = now;
+	st->nres++;
+}
+
+const struct result *
+state_result(const struct state *st, uint64_t ticket)
+{
+	size_t i;
+
+	for (i = st->nres; i-- > 0;)
+		if (st->res[i].ticket == ticket)
+			return &st->res[i];
+	return NULL;
+}
+
+void
 state_remove(struct entry *v, size_t *n, size_t i)
 {
 	entry_free(&v[i]);
@@ -119,6 +148,24 @@ num(const char *s, long long lo, long long hi, int *bad)
 	return (long long)v;
 bad:
 	*bad = 1;
+	return 0;
+}
+
+/* "r TICKET STATUS TIME" into st; 0 or -1. */
+static int
+result_parse(char **f, struct state *st)
+{
+	int bad = 0;
+	uint64_t ticket;
+	int status;
+	int64_t t;
+
+	ticket = (uint64_t)num(f[1], 0, LLONG_MAX, &bad);
+	status = (int)num(f[2], 0, 255, &bad);
+	t = num(f[3], 0, LLONG_MAX, &bad);
+	if (bad || st->nres == STATE_MAX_RESULTS)
+		return -1;
+	state_result_add(st, ticket, status, t);
 	return 0;
 }
 
@@ -478,6 +525,9 @@ tickets_valid(struct state *st, int salvage)
 	for (i = 0; i < st->nh; i++)
 		if (st->h[i].ticket >= max)
 			max = st->h[i].ticket + 1;
+	for (i = 0; i < st->nres; i++)
+		if (st->res[i].ticket >= max)
+			max = st->res[i].ticket + 1;
 	for (i = 0; i < st->nw; i++)
 		if (st->w[i].ticket >= max)
 			max = st->w[i].ticket + 1;
@@ -563,6 +613,9 @@ state_parse(const char *buf, size_t len, struct state *st, int salvage,
 			}
 			if (!salvage)
 				FAIL("bad holder or waiter record");
+		} else if (nf == 4 && strcmp(f[0], "r") == 0) {
+			if (result_parse(f, st) == -1 && !salvage)
+				FAIL("bad result line");
 		} else if (header_parse(f, nf, st, &seen) == -1 && !salvage)
 			FAIL("bad header line");
 	}
@@ -593,7 +646,7 @@ state_line_weight(const char *s, size_t n)
 		if (n >= k && memcmp(s, heavy[i], k) == 0)
 			return 2;
 	}
-	return n >= 2 && memcmp(s, "w ", 2) == 0;
+	return n >= 2 && (memcmp(s, "w ", 2) == 0 || memcmp(s, "r ", 2) == 0);
 }
 
 /*
@@ -726,6 +779,14 @@ state_format(const struct state *st, char **bufp, size_t *lenp)
 		entry_format(&b, &st->h[i]);
 	for (i = 0; i < st->nw; i++)
 		entry_format(&b, &st->w[i]);
+	for (i = 0; i < st->nres; i++) {
+		wb_put(&b, "r", 1);
+		wb_num(&b, st->res[i].ticket, 0);
+		wb_num(&b, (uint64_t)st->res[i].status, 0);
+		wb_num(&b, (uint64_t)(st->res[i].time_ns < 0 ? 0 :
+		    st->res[i].time_ns), 0);
+		wb_put(&b, "\n", 1);
+	}
 	wb_put(&b, "end\n", 4);
 	if (b.err) {
 		free(b.p);

@@ -21,6 +21,8 @@
 #define STATE_ADDR_LEN		16		/* wake socket name, hex */
 #define STATE_KEY_MAX		32		/* a unique key's length */
 #define STATE_MAX_PRIO		1000000		/* priorities: -MAX..MAX */
+#define STATE_MAX_RESULTS	32		/* exit statuses kept */
+#define STATE_RESULT_MAX	64		/* bytes of a result line */
 /*
  * What a record keeps of cwd and command, encoded: longer ones are cut
  * (at a character) and end in STATE_CUT. So that the most records a state
@@ -73,6 +75,13 @@ struct entry {
 	int		strs_shared;	/* in state.arena: not freed alone */
 };
 
+/* How a request with a unique key ended, for those who joined it. */
+struct result {
+	uint64_t	ticket;		/* the request's */
+	int		status;		/* exit status, 0..255 */
+	int64_t		time_ns;	/* realtime: when it was recorded */
+};
+
 struct state {
 	unsigned	limit;
 	uint64_t	next_ticket;
@@ -81,8 +90,10 @@ struct state {
 	char		boot[40];	/* boot id the records belong to */
 	struct entry	*h;		/* holders, any order */
 	size_t		nh;
-	struct entry	*w;		/* waiters, by ascending ticket */
+	struct entry	*w;		/* waiters, in the order served */
 	size_t		nw;
+	struct result	res[STATE_MAX_RESULTS]; /* oldest first */
+	size_t		nres;
 	char		*arena;		/* the parsed text: records' strings */
 };
 
@@ -96,7 +107,8 @@ int	state_parse(const char *, size_t, struct state *, int, const char **);
 /*
  * How much a line of a state file matters to a salvage that cannot keep
  * all: 2 for the header and holders (a holder forgotten lets one command
- * too many in), 1 for a waiter (one forgotten queues again), 0 else.
+ * too many in), 1 for a waiter (one forgotten queues again) or a result,
+ * 0 else.
  */
 int	state_line_weight(const char *, size_t);
 /* Format st into a malloc'd buffer; returns 0 or -1. */
@@ -114,6 +126,13 @@ int	state_entry_decode(const struct entry *, char **, char **);
 int	state_add(struct entry **, size_t *, const struct entry *);
 /* Remove element i, keeping order; frees its strings. */
 void	state_remove(struct entry *, size_t *, size_t);
+/*
+ * Record how the request of ticket ended (keyed requests): the oldest
+ * result goes when STATE_MAX_RESULTS are kept.
+ */
+void	state_result_add(struct state *, uint64_t, int, int64_t);
+/* The result of ticket, or NULL. */
+const struct result *state_result(const struct state *, uint64_t);
 /* Free the records and zero st. */
 void	state_free(struct state *);
 

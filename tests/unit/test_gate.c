@@ -690,6 +690,140 @@ POLICY(a_killed_weighted_holder_frees_all_its_slots)
 	gate_close(a);
 }
 
+/* A request with a unique key; join: follow one already there. */
+static struct gate_req
+kreq(const char *key, int join)
+{
+	struct gate_req r = req;
+
+	r.key = key;
+	r.join = join;
+	return r;
+}
+
+POLICY(a_key_is_refused_while_queued_or_running)
+{
+	struct gate_req k = kreq("backup", 0), q = kreq("q", 0);
+	struct gate_req other = kreq("other", 0), bad = kreq("a b", 0);
+	struct gate *a = gopen(1), *b = gopen(1), *c = gopen(1);
+
+	cr_assert(eq(int, gate_acquire(a, &k, NULL), 1));
+	cr_assert(eq(int, gate_acquire(b, &k, NULL), -1));
+	cr_assert(eq(int, errno, EEXIST));
+	cr_assert(eq(int, gate_enqueue(b, &k, 1), -1), "nor queued");
+	cr_assert(eq(int, errno, EEXIST));
+	cr_assert(eq(int, gate_acquire(b, &other, NULL), 0), "full");
+	cr_assert(eq(int, gate_enqueue(b, &q, 1), 0), "queued with key q");
+	cr_assert(eq(int, gate_enqueue(c, &q, 1), -1), "q is queued");
+	cr_assert(eq(int, errno, EEXIST));
+	cr_assert(eq(int, gate_enqueue(c, &bad, 1), -1));
+	cr_assert(eq(int, errno, EINVAL));
+	cr_assert(eq(int, gate_release(a), 0));
+	cr_assert(eq(int, gate_acquire(c, &k, NULL), 0), "free key, full gate");
+	gate_close(b);
+	cr_assert(eq(int, gate_acquire(c, &k, NULL), 1), "backup is free again");
+	gate_close(a);
+	gate_close(c);
+}
+
+/* A child holding a slot with key: it exits with status when told. */
+static pid_t
+keyed_holder(int ready, int go, const char *key, int status)
+{
+	pid_t pid;
+
+	if ((pid = fork()) == 0) {
+		struct gate_req r = kreq(key, 0);
+		struct gate *g;
+		char c;
+
+		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+		g = gopen(2);
+		if (gate_acquire(g, &r, NULL) != 1 || write(ready, "r", 1) != 1)
+			_exit(1);
+		if (read(go, &c, 1) != 1)
+			pause();
+		gate_set_status(g, status);
+		gate_close(g);
+		_exit(0);
+	}
+	return pid;
+}
+
+POLICY(a_dead_holders_key_frees_with_it)
+{
+	struct gate_req k = kreq("k", 0);
+	struct gate *a = gopen(2);
+	int rd[2], go[2];
+	pid_t x;
+	char c;
+
+	cr_assert(eq(int, pipe(rd), 0));
+	cr_assert(eq(int, pipe(go), 0));
+	x = keyed_holder(rd[1], go[0], "k", 0);
+	cr_assert(eq(int, (int)read(rd[0], &c, 1), 1));
+	cr_assert(eq(int, gate_acquire(a, &k, NULL), -1));
+	cr_assert(eq(int, errno, EEXIST));
+	(void)kill(x, SIGKILL);
+	(void)waitpid(x, NULL, 0);
+	cr_assert(eq(int, gate_acquire(a, &k, NULL), 1));
+	gate_close(a);
+}
+
+POLICY(a_follower_gets_the_exit_status_of_the_run_it_joined)
+{
+	struct gate_wait gw = { -1, NULL, NULL };
+	struct gate_req j = kreq("k", 1);
+	struct gate *a = gopen(2);
+	int rd[2], go[2], st;
+	pid_t x, pid;
+	char c;
+
+	cr_assert(eq(int, pipe(rd), 0));
+	cr_assert(eq(int, pipe(go), 0));
+	x = keyed_holder(rd[1], go[0], "k", 42);
+	cr_assert(eq(int, (int)read(rd[0], &c, 1), 1));
+	cr_assert(eq(int, gate_enqueue(a, &j, 1), 2), "follows x");
+	cr_assert(eq(sz, gate_held(a), 0), "and takes nothing");
+	cr_assert(eq(int, (int)write(go[1], "g", 1), 1));
+	cr_assert(eq(int, gate_follow(a, &gw, &st, &pid), 1));
+	cr_assert(eq(int, st, 42));
+	cr_assert(eq(int, pid, x));
+	(void)waitpid(x, NULL, 0);
+	cr_assert(eq(int, gate_enqueue(a, &j, 1), 1),
+	    "nobody holds k now: the follower runs itself");
+	cr_assert(eq(int, gate_release(a), 0));
+	gate_close(a);
+}
+
+POLICY(a_follower_of_a_killed_run_gets_no_status)
+{
+	struct gate_wait gw = { -1, NULL, NULL };
+	struct gate_req j = kreq("k", 1);
+	struct gate *a = gopen(2);
+	int rd[2], go[2], st;
+	pid_t x, pid;
+	char c;
+
+	cr_assert(eq(int, pipe(rd), 0));
+	cr_assert(eq(int, pipe(go), 0));
+	x = keyed_holder(rd[1], go[0], "k", 42);
+	cr_assert(eq(int, (int)read(rd[0], &c, 1), 1));
+	cr_assert(eq(int, gate_enqueue(a, &j, 1), 2));
+	(void)kill(x, SIGKILL);
+	cr_assert(eq(int, gate_follow(a, &gw, &st, &pid), 0));
+	(void)waitpid(x, NULL, 0);
+	gw.deadline = mono_ns() + 50000000;
+	x = keyed_holder(rd[1], go[0], "k", 42);
+	cr_assert(eq(int, (int)read(rd[0], &c, 1), 1));
+	cr_assert(eq(int, gate_enqueue(a, &j, 1), 2));
+	cr_assert(eq(int, gate_follow(a, &gw, &st, &pid), -1), "-w runs out");
+	cr_assert(eq(int, errno, ETIMEDOUT));
+	(void)kill(x, SIGKILL);
+	(void)waitpid(x, NULL, 0);
+	gate_close(a);
+}
+
 /* Write a state file by hand. */
 static void
 write_state(const char *text)

@@ -245,6 +245,34 @@ Test(state, rejects_bad_admission_fields)
 	    "tickets out of order within a priority");
 }
 
+/* Results of keyed requests: read, written back, the last 32 kept. */
+Test(state, results_round_trip_and_the_oldest_go)
+{
+	static const char in[] = HDR "r 3 42 1000\nr 4 0 1001\nend\n";
+	struct state st;
+	char *buf;
+	size_t len, i;
+
+	cr_assert(eq(int, parse(in, &st), 0));
+	cr_assert(eq(sz, st.nres, 2));
+	cr_assert(eq(int, state_result(&st, 3)->status, 42));
+	cr_assert(eq(ptr, (void *)state_result(&st, 5), NULL));
+	cr_assert(eq(int, state_format(&st, &buf, &len), 0));
+	cr_assert(eq(sz, len, strlen(in)));
+	cr_assert(eq(int, memcmp(buf, in, len), 0));
+	free(buf);
+	for (i = 0; i < STATE_MAX_RESULTS; i++)
+		state_result_add(&st, 100 + i, 1, 5);
+	cr_assert(eq(sz, st.nres, STATE_MAX_RESULTS));
+	cr_assert(eq(ptr, (void *)state_result(&st, 3), NULL), "the oldest went");
+	cr_assert(eq(int, state_result(&st, 100)->status, 1));
+	state_free(&st);
+	cr_assert(eq(int, parse(HDR "r 3 256 1000\nend\n", &st), -1));
+	cr_assert(eq(int, parse(HDR "r 3 1\nend\n", &st), -1));
+	cr_assert(eq(int, parse(HDR "r 9 1 1\nend\n", &st), -1),
+	    "a ticket at the next ticket");
+}
+
 Test(state, rejects_data_after_end)
 {
 	struct state st;
