@@ -60,7 +60,7 @@ _gaterun()
 		return
 		;;
 	-w | --wait | --timeout | -E | --conflict-exit-code | -l | --limit | -G | --grace | \
-		-N | --weight | -p | --priority | \
+		-N | --weight | -p | --priority | -u | --unique | -U | --unique-join | \
 		-W | --warn | -C | --crit | -M | --max-wait)
 		return
 		;;
@@ -69,6 +69,7 @@ _gaterun()
 	if [[ $cur == -* ]]; then
 		mapfile -t COMPREPLY < <(compgen -W '-g --gate -n --no-wait -w --wait
 		    -E --conflict-exit-code -x --exec -N --weight -p --priority
+		    -u --unique -U --unique-join
 		    -s --status -j --json -l --limit
 		    -K --kill-all -S --signal -G --grace -a --is-active
 		    -A --all -c --check -W --warn -C --crit -M --max-wait -m --metrics -L --log --watch -P --persist

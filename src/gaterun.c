@@ -35,7 +35,7 @@ usage(int status)
 
 	(void)fprintf(fp,
 "usage: gaterun [-g GATE] [-n | -w SECONDS] [-E CODE] [-x] [-N K] [-p PRIO]\n"
-"               [--] COMMAND [ARG...]\n"
+"               [-u KEY | -U KEY] [--] COMMAND [ARG...]\n"
 "       gaterun [-g GATE | --all] --status [--json | --watch[=SECONDS]]\n"
 "       gaterun [-g GATE | --all] --check [--warn PCT] [--crit PCT] [--max-wait SECONDS]\n"
 "       gaterun [-g GATE | --all] --metrics\n"
@@ -60,6 +60,10 @@ usage(int status)
 "  -p, --priority N       served before lower priorities, FIFO within one\n"
 "                         (-1000000..1000000, default 0); a waiter is passed\n"
 "                         by at most 16 later requests, the head by none\n"
+"  -u, --unique KEY       exit 75 at once if a request with KEY is queued or\n"
+"                         running on the gate (1-32 of A-Za-z0-9._:@+/-)\n"
+"  -U, --unique-join KEY  if one is, wait for its end and exit with its exit\n"
+"                         status instead of running COMMAND; else as -u\n"
 "  -s, --status           show slots, PIDs, utilization and waiters\n"
 "  -j, --json             print --status, --limit or --kill-all as JSON\n"
 "  -A, --all              --status, --check or --metrics of every gate\n"
@@ -235,6 +239,18 @@ parse_opt(int ch, struct opts *o)
 	case 'p':
 		o->priority = parse_prio(optarg);
 		break;
+	case 'u':
+	case 'U':
+		if (o->key != NULL)
+			errx(EXIT_GATERUN, "--unique and --unique-join are "
+			    "given once");
+		if (!gate_key_valid(optarg))
+			errx(EXIT_GATERUN, "--unique%s must be 1 to %d of "
+			    "A-Z a-z 0-9 . _ : @ + / -: '%s'", ch == 'U' ?
+			    "-join" : "", GATE_KEY_MAX, optarg);
+		o->key = optarg;
+		o->join = ch == 'U';
+		break;
 	case 's':
 		set_mode(o, MODE_STATUS);
 		break;
@@ -322,6 +338,8 @@ parse_args(int argc, char **argv, struct opts *o)
 		{ "exec",		no_argument,	   NULL, 'x' },
 		{ "weight",		required_argument, NULL, 'N' },
 		{ "priority",		required_argument, NULL, 'p' },
+		{ "unique",		required_argument, NULL, 'u' },
+		{ "unique-join",	required_argument, NULL, 'U' },
 		{ "status",		no_argument,	   NULL, 's' },
 		{ "json",		no_argument,	   NULL, 'j' },
 		{ "limit",		required_argument, NULL, 'l' },
@@ -354,7 +372,7 @@ parse_args(int argc, char **argv, struct opts *o)
 	o->crit = 95;
 	o->watch = -1;
 	o->maxwait = 600;
-	while ((ch = getopt_long(argc, argv, "+g:nw:E:xN:p:sjl:KS:G:a:AcW:C:M:mLPhV",
+	while ((ch = getopt_long(argc, argv, "+g:nw:E:xN:p:u:U:sjl:KS:G:a:AcW:C:M:mLPhV",
 	    longopts, NULL)) != -1)
 		parse_opt(ch, o);
 	o->cmd = argv + optind;
@@ -389,9 +407,9 @@ check_args(const struct opts *o)
 	if (o->mode == MODE_RUN && *o->cmd == NULL)
 		errx(EXIT_GATERUN, "no command given (try 'gaterun --help')");
 	if (o->mode != MODE_RUN && (o->nowait || o->wait >= 0 || o->exec ||
-	    o->weight || o->priority))
-		errx(EXIT_GATERUN, "-n, -w, -x, --weight and --priority only go "
-		    "with a command");
+	    o->weight || o->priority || o->key))
+		errx(EXIT_GATERUN, "-n, -w, -x, --weight, --priority and "
+		    "--unique only go with a command");
 	if (o->nowait && o->wait >= 0)
 		errx(EXIT_GATERUN, "-n and -w exclude each other");
 	if (o->mode != MODE_KILL && o->killset)

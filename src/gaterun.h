@@ -28,6 +28,8 @@ struct opts {
 	int		exec;		/* -x: become the command */
 	unsigned	weight;		/* -N K: slots taken at once */
 	int		priority;	/* -p N: place in line */
+	const char	*key;		/* -u/-U KEY: unique key */
+	int		join;		/* -U: follow a run of the key */
 	double		wait;		/* -w SECS; < 0: forever */
 	int		conflict;	/* exit code when no slot */
 	int		json;

@@ -293,6 +293,11 @@ proc_json(FILE *fp, const struct gate_proc *p, int64_t now)
 	if (p->slot < 0)
 		(void)fprintf(fp, ",\"priority\":%d,\"passed\":%u",
 		    p->priority, p->passed);
+	(void)fputs(",\"key\":", fp);
+	if (p->key[0] != '\0')
+		json_str(fp, p->key);
+	else
+		(void)fputs("null", fp);
 	if (p->slot >= 0)
 		(void)fprintf(fp, ",\"command_started\":%s",
 		    p->state & GATE_PROC_NOT_STARTED ? "false" : "true");

@@ -601,6 +601,11 @@ no_slot(struct runner *rn, int r)
 	if (r == -1 && errno == EUSERS)
 		errx(EXIT_GATERUN, "cannot queue on gate '%s': %s", o->gate,
 		    gate_strerror(errno));
+	if (r == -1 && errno == EEXIST) {
+		gate_close(rn->g);
+		errx(o->conflict, "cannot start: gate '%s': a request with key "
+		    "'%s' is already queued or running", o->gate, o->key);
+	}
 	if (r == -1 && errno == E2BIG) {
 		gate_counts(rn->g, &active, &limit);
 		errx(EXIT_GATERUN, "cannot start: gate '%s': --weight %u is "
@@ -625,6 +630,41 @@ no_slot(struct runner *rn, int r)
 		    "use on gate '%s'", o->weight, active, limit, o->gate);
 	errx(o->conflict, "cannot start: maximum concurrent processes "
 	    "reached (%zu/%u on gate '%s')", active, limit, o->gate);
+}
+
+/*
+ * --unique-join found a live request with our key: wait for its end and
+ * exit with its exit status (128+N for a signal), without running
+ * anything; with -n, exit at once as --unique does.
+ */
+static void __dead
+follow(struct runner *rn, const struct gate_wait *gw)
+{
+	const struct opts *o = rn->o;
+	int r, status;
+	pid_t pid;
+
+	unpark(rn);
+	if (o->nowait) {
+		errno = EEXIST;
+		no_slot(rn, -1);
+	}
+	setproctitle("following '%s' on '%s'", o->key, o->gate);
+	r = gate_follow(rn->g, gw, &status, &pid);
+	if (r == -1 && errno == EINTR)
+		die_of(got_stop);
+	if (r == -1 && errno == ETIMEDOUT)
+		errx(o->conflict, "cannot start: gate '%s': the run with key "
+		    "'%s' (wrapper %d) did not end in time", o->gate, o->key,
+		    (int)pid);
+	if (r == -1)
+		die_gate(o, "cannot follow the run of");
+	gate_close(rn->g);
+	if (r == 0)
+		errx(EXIT_GATERUN, "gate '%s': the run with key '%s' (wrapper "
+		    "%d) ended without leaving its exit status (killed, or "
+		    "run with -x)", o->gate, o->key, (int)pid);
+	exit(status);
 }
 
 /* Take a slot, run the command in it, release, pass its status back. */
@@ -660,6 +700,8 @@ do_run(const struct opts *o)
 	req.self_cmd = o->exec;
 	req.weight = o->weight;
 	req.priority = o->priority;
+	req.key = o->key;
+	req.join = o->join;
 	memset(&job, 0, sizeof(job));
 	job.tty = -1;
 	rn.job = &job;
@@ -670,7 +712,9 @@ do_run(const struct opts *o)
 	gw.sigmask = &sleepmask;
 	gw.stop = &got_stop;
 	lock_bound(g, o, &gw);
-	if ((r = take_slot(&rn, &req, &gw)) != 1)
+	if ((r = take_slot(&rn, &req, &gw)) == 2)
+		follow(&rn, &gw);
+	if (r != 1)
 		no_slot(&rn, r);
 
 	lock_bound(g, NULL, &gw);
@@ -684,6 +728,9 @@ do_run(const struct opts *o)
 		die_of(got_stop);
 	}
 	st = run_held(&rn, &sleepmask, req.command, t0);
+	if (st != -1)		/* for those who join a keyed run */
+		gate_set_status(g, WIFSIGNALED(st) ? 128 + WTERMSIG(st) :
+		    WEXITSTATUS(st));
 	if (gate_release(g) == -1)
 		warn("cannot release the slot of gate '%s' (it is freed when "
 		    "this process is gone)", o->gate);

@@ -9,6 +9,22 @@ max_weight() {
 	sort -k2,2n -k1,1 "$1" | awk '$1 == "s" { n += $3; if (n > m) m = n } $1 == "e" { n -= $3 } END { print m + 0 }'
 }
 
+# How many of the PIDs given still run (not ended, not zombies).
+running() {
+	local p n=0
+	for p in "$@"; do
+		if [ -e "/proc/$p/stat" ] && [ "$(sed 's/.*) //' "/proc/$p/stat" | cut -c1)" != Z ]; then
+			n=$((n + 1))
+		fi
+	done
+	echo "$n"
+}
+
+# How many gaterun processes follow the run of key $1 (their title says).
+followers() {
+	pgrep -cf "following '$1' on" || true
+}
+
 @test "bad --weight and --priority values are refused with 125 and change nothing" {
 	for bad in 0 5000 -1 abc '' ' 2' 2x +2 1.5; do
 		run "$G" --weight "$bad" -- true
@@ -178,4 +194,138 @@ max_weight() {
 	[ "$(jq -r '.waiters[0] | "\(.weight) \(.priority)"' <<<"$body")" = "2 3" ]
 	[ "$(jq -r '.slots[0].weight' <<<"$body")" = 1 ]
 	curl -s "$url/metrics" | grep -qx 'gaterun_head_weight{gate="default"} 2'
+}
+
+@test "bad --unique keys are refused with 125; -u and -U exclude each other" {
+	for bad in '' 'a b' 'x;y' "$(printf 'k%.0s' $(seq 33))" 'é'; do
+		run "$G" --unique "$bad" -- true
+		[ "$status" -eq 125 ]
+		[[ "$output" == "gaterun: --unique must be 1 to 32 of "* ]]
+	done
+	run "$G" -U 'a b' -- true
+	[ "$status" -eq 125 ]
+	[[ "$output" == "gaterun: --unique-join must be 1 to 32 of "* ]]
+	run "$G" -u a -U a -- true
+	[ "$status" -eq 125 ]
+	run "$G" -u a --status
+	[ "$status" -eq 125 ]
+	[ ! -e "$GATERUN_DIR/default.gate" ]
+	run "$G" -u "build:1.2/x@y+z_-" -- echo ran
+	[ "$status" -eq 0 ]
+	[ "$output" = ran ]
+}
+
+@test "--unique: a second request with the key, running or queued, exits 75 at once" {
+	"$G" --limit 1 >/dev/null
+	bg "$G" -u backup -- sleep 30
+	first=$BG
+	until_true '[ "$(active)" -eq 1 ]'
+	[ "$(status_field '.slots[0].key')" = backup ]
+	run "$G" -u backup -- echo ran
+	[ "$status" -eq 75 ]
+	[ "$output" = "gaterun: cannot start: gate 'default': a request with key 'backup' is already queued or running" ]
+	run "$G" -E 3 -u backup -- echo ran
+	[ "$status" -eq 3 ]
+	bg "$G" -u queued -- true
+	until_true '[ "$(waiting)" -eq 1 ]'
+	run "$G" -u queued -- echo ran
+	[ "$status" -eq 75 ]
+	run "$G" --status
+	[[ "$output" == *"sleep 30 (key backup)"* ]]
+	[[ "$output" == *"(waiting #1, key queued)"* ]]
+	kill -TERM "$first"
+	until_true '[ "$(waiting)" -eq 0 ] && [ "$(active)" -eq 0 ]'
+	run "$G" -u backup -- echo ran
+	[ "$status" -eq 0 ]
+}
+
+@test "--unique: the key of a SIGKILLed run frees with it" {
+	bg "$G" -u k -x -- sleep 30
+	until_true '[ "$(active)" -eq 1 ]'
+	run "$G" -u k -- true
+	[ "$status" -eq 75 ]
+	kill -KILL "$BG"
+	until_true '[ "$(active)" -eq 0 ]'
+	run "$G" -u k -- echo ran
+	[ "$status" -eq 0 ]
+	[ "$output" = ran ]
+}
+
+@test "--unique: of 20 requests at the same instant, exactly one runs" {
+	"$G" --limit 20 >/dev/null
+	pids=()
+	for i in $(seq 20); do
+		"$G" -u once -- sh -c 'echo x >> ran; until [ -e go ]; do sleep 0.01; done' 2>/dev/null &
+		pids+=($!)
+		BG_PIDS+=($!)
+	done
+	# The one that runs waits until the 19 others have ended.
+	until_true '[ "$(running "${pids[@]}")" -eq 1 ]'
+	touch go
+	ok=0
+	n75=0
+	for p in "${pids[@]}"; do
+		wait_status "$p"
+		[ "$status" -ne 0 ] || ok=$((ok + 1))
+		[ "$status" -ne 75 ] || n75=$((n75 + 1))
+	done
+	[ "$ok" -eq 1 ]
+	[ "$n75" -eq 19 ]
+	[ "$(wc -l < ran)" -eq 1 ]
+}
+
+@test "--unique-join: followers exit with the status of the run they joined" {
+	"$G" --limit 1 >/dev/null
+	bg "$G" -U build -- sh -c 'until [ -e go ]; do sleep 0.01; done; echo first >> ran; exit 7'
+	first=$BG
+	until_true '[ "$(active)" -eq 1 ]'
+	bg "$G" -U build -- sh -c 'echo second >> ran'
+	f1=$BG
+	bg "$G" -U build -- sh -c 'echo third >> ran'
+	f2=$BG
+	until_true '[ "$(followers build)" -eq 2 ]'
+	[ "$(waiting)" -eq 0 ]	# followers do not queue
+	touch go
+	wait_status "$first"
+	[ "$status" -eq 7 ]
+	wait_status "$f1"
+	[ "$status" -eq 7 ]
+	wait_status "$f2"
+	[ "$status" -eq 7 ]
+	[ "$(cat ran)" = first ]
+	run "$G" -U build -- sh -c 'exit 3'
+	[ "$status" -eq 3 ]	# nobody runs it now: this one runs
+}
+
+@test "--unique-join: a run killed by a signal gives 128+N; a killed wrapper gives 125" {
+	bg "$G" -U k -- sh -c 'echo $$ > pid; exec sleep 30'
+	until_true '[ -s pid ]'
+	bg "$G" -U k -- true
+	f=$BG
+	until_true '[ "$(followers k)" -eq 1 ]'
+	kill -TERM "$(cat pid)"
+	wait_status "$f"
+	[ "$status" -eq $((128 + 15)) ]
+	rm pid
+	bg "$G" -U k -- sh -c 'echo $$ > pid; exec sleep 30'
+	w=$BG
+	until_true '[ -s pid ]'
+	bg "$G" -U k -- true
+	f=$BG
+	until_true '[ "$(followers k)" -eq 1 ]'
+	kill -KILL "$w"
+	kill -KILL "$(cat pid)"
+	wait_status "$f"
+	[ "$status" -eq 125 ]
+	grep -q "ended without leaving its exit status" bg.out
+}
+
+@test "--unique-join with -n exits 75 at once, with -w when the time runs out" {
+	bg "$G" -u k -- sleep 30
+	until_true '[ "$(active)" -eq 1 ]'
+	run "$G" -n -U k -- true
+	[ "$status" -eq 75 ]
+	run "$G" -w 0.2 -U k -- true
+	[ "$status" -eq 75 ]
+	[[ "$output" == *"the run with key 'k' (wrapper $BG) did not end in time" ]]
 }
