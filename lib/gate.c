@@ -1342,7 +1342,11 @@ op_follow(struct txn *t, void *arg)
 	return 0;
 }
 
-/* Sleep on fd until it is readable, the deadline, or a signal. */
+/*
+ * Sleep on fd until it is readable, the deadline, or a signal; with fd -1
+ * (the process could not be watched: no pidfd under valgrind, no fd
+ * left), look again within a second, as a degraded waiter does.
+ */
 static int
 follow_sleep(int fd, const struct gate_wait *gw)
 {
@@ -1358,7 +1362,13 @@ follow_sleep(int fd, const struct gate_wait *gw)
 		ts.tv_nsec = left % 1000000000;
 		tsp = &ts;
 	}
-	if (ppoll(&pfd, 1, tsp, gw->sigmask) == -1 && errno != EINTR)
+	if (fd == -1 && (tsp == NULL || ts.tv_sec >= 1)) {
+		ts.tv_sec = 1;
+		ts.tv_nsec = 0;
+		tsp = &ts;
+	}
+	if (ppoll(fd == -1 ? NULL : &pfd, fd == -1 ? 0 : 1, tsp,
+	    gw->sigmask) == -1 && errno != EINTR)
 		return -1;
 	return 0;
 }
@@ -1378,13 +1388,12 @@ gate_follow(struct gate *g, const struct gate_wait *gw, int *status,
 			*status = f.status;
 			return f.status >= 0;
 		}
-		if ((fd = g->store->ops->watch(g->store, &f.watch)) == -1) {
-			if (errno == ESRCH)
-				continue;	/* ended meanwhile */
-			return -1;
-		}
+		if ((fd = g->store->ops->watch(g->store, &f.watch)) == -1 &&
+		    errno == ESRCH)
+			continue;		/* ended meanwhile */
 		r = follow_sleep(fd, gw);
-		(void)xclose(fd);
+		if (fd != -1)
+			(void)xclose(fd);
 		if (r == -1)
 			return -1;
 		if (gw->stop != NULL && *gw->stop) {
