@@ -74,7 +74,7 @@
 _Static_assert(GATE_MAX_LIMIT == STATE_MAX_SLOTS,
     "GATE_MAX_LIMIT (gate.h) and STATE_MAX_SLOTS (state.h) must agree");
 _Static_assert(GATE_MAX_PRIO == STATE_MAX_PRIO &&
-    GATE_KEY_MAX == STATE_KEY_MAX,
+    GATE_KEY_MAX == STATE_KEY_MAX && GATE_NAME_MAX == STATE_NAME_MAX,
     "gate.h and state.h must agree on priorities and keys");
 
 #define MAX_WAKES	8
@@ -1189,10 +1189,12 @@ key_owner(const struct txn *t, const char *key)
 	size_t i;
 
 	for (i = 0; i < st->nh; i++)
-		if (strcmp(st->h[i].key, key) == 0 && holder_alive(t, &st->h[i]))
+		if (strcmp(st->h[i].key, key) == 0 &&
+		    holder_alive(t, &st->h[i]))
 			return &st->h[i];
 	for (i = 0; i < st->nw; i++)
-		if (strcmp(st->w[i].key, key) == 0 && alive(t, &st->w[i].wrapper))
+		if (strcmp(st->w[i].key, key) == 0 &&
+		    alive(t, &st->w[i].wrapper))
 			return &st->w[i];
 	return NULL;
 }
@@ -1619,6 +1621,7 @@ op_info(struct txn *t, void *arg)
 		return -1;
 	gi->exists = t->s.exists;
 	gi->limit = st->limit;
+	(void)strlcpy(gi->parent, st->parent, sizeof(gi->parent));
 	gi->acquired = st->acquired;
 	gi->wait_ns = st->wait_ns;
 	gi->h = calloc(st->nh + 1, sizeof(*gi->h));
@@ -1677,6 +1680,29 @@ gate_set_limit(struct gate *g, unsigned limit, unsigned *old)
 		return -1;
 	*old = sl.old;
 	return 0;
+}
+
+static int
+op_set_parent(struct txn *t, void *arg)
+{
+	const char *name = arg;
+
+	if (strcmp(t->s.st.parent, name) != 0) {
+		(void)strlcpy(t->s.st.parent, name, sizeof(t->s.st.parent));
+		t->s.dirty = 1;
+	}
+	return 0;
+}
+
+int
+gate_set_parent(struct gate *g, const char *name)
+{
+	if (*name != '\0' && (!gate_name_valid(name) ||
+	    strcmp(name, g->name) == 0)) {
+		errno = EINVAL;
+		return -1;
+	}
+	return txn_run(g, op_set_parent, (void *)name);
 }
 
 /* 1 if pid (arg) is a live holder's wrapper or command. */

@@ -74,6 +74,7 @@ struct gate_proc {
 struct gate_info {
 	int		exists;		/* 0: never used, defaults shown */
 	unsigned	limit;
+	char		parent[GATE_NAME_MAX + 1]; /* its parent gate, or "" */
 	uint64_t	acquired;	/* requests granted, ever */
 	uint64_t	wait_ns;	/* time those spent queued */
 	struct gate_proc *h;		/* holders, by slot */
@@ -211,6 +212,12 @@ int	gate_info(struct gate *, struct gate_info *);
 void	gate_info_free(struct gate_info *);
 /* Set the limit (0 pauses); *old gets the previous one. */
 int	gate_set_limit(struct gate *, unsigned, unsigned *);
+/*
+ * Set the gate's parent gate (a valid name, or "" for none): a command
+ * run in the gate then also takes a slot of the parent (the caller does
+ * that, and refuses cycles). 0 or -1 (EINVAL: not a gate name).
+ */
+int	gate_set_parent(struct gate *, const char *);
 /*
  * Send sig to every running command of the gate and all its descendants;
  * after grace seconds, SIGKILL what is left. *out lists what was tried.

@@ -8,6 +8,7 @@
  *	ticket NEXT
  *	acquired N
  *	waitns N
+ *	parent NAME		(optional: the gate's parent gate)
  *	h SLOT TICKET WPID WSTART CPID CSTART UID TIME - :CWD :COMMAND
  *	w - TICKET WPID WSTART 0 0 UID TIME ADDR :CWD :COMMAND
  *	r TICKET STATUS TIME
@@ -380,7 +381,8 @@ extra_parse(char **f, int n, struct entry *e)
 			    STATE_MAX_PRIO, &bad) : (int)num(v, 1,
 			    STATE_MAX_PRIO, &bad);
 		else if (k == 2)
-			e->passed = (unsigned)num(v, 1, STATE_MAX_WAITERS, &bad);
+			e->passed = (unsigned)num(v, 1, STATE_MAX_WAITERS,
+			    &bad);
 		else if (!state_key_valid(v))
 			return -1;
 		else if ((len = strlen(v)) > 0)
@@ -450,23 +452,41 @@ split(char *line, char **f, int max)
 	return n;
 }
 
-/* Header line "KEY VALUE": stores into st only if valid; 0 or -1. */
+/* 1 if s is a gate name: 1-64 of [A-Za-z0-9._-], no leading dot. */
+static int
+name_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n >= 1 && n <= STATE_NAME_MAX && s[0] != '.' &&
+	    strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789._-") == n;
+}
+
+/*
+ * Header line "KEY VALUE": stores into st only if valid; 0 or -1. The
+ * first five are required (seen bits 0-4), parent optional.
+ */
 static int
 header_parse(char **f, int nf, struct state *st, int *seen)
 {
 	static const char *const keys[] = {
-		"boot", "limit", "ticket", "acquired", "waitns"
+		"boot", "limit", "ticket", "acquired", "waitns", "parent"
 	};
 	long long v = 0;
 	int bad = 0, k;
 
 	if (nf != 2)
 		return -1;
-	for (k = 0; k < 5 && strcmp(f[0], keys[k]) != 0; k++)
+	for (k = 0; k < 6 && strcmp(f[0], keys[k]) != 0; k++)
 		;
-	if (k == 5)
+	if (k == 6 || (k == 5 && (*seen & (1 << 5))))
 		return -1;
-	if (k == 0) {
+	if (k == 5) {
+		if (!name_valid(f[1]))
+			return -1;
+		(void)strlcpy(st->parent, f[1], sizeof(st->parent));
+	} else if (k == 0) {
 		if (strlen(f[1]) != 36 ||
 		    strspn(f[1], "0123456789abcdef-") != 36)
 			return -1;
@@ -621,7 +641,7 @@ state_parse(const char *buf, size_t len, struct state *st, int salvage,
 	}
 	if (!salvage && (lineno == 0 || !ended))
 		FAIL(lineno == 0 ? "empty file" : "no end line: cut short");
-	if (!salvage && seen != 31)
+	if (!salvage && (seen & 31) != 31)
 		FAIL("header incomplete");
 	if (tickets_valid(st, salvage) == -1)
 		FAIL("ticket at or above the next ticket");
@@ -637,7 +657,7 @@ state_line_weight(const char *s, size_t n)
 {
 	static const char *const heavy[] = {
 		"h ", STATE_MAGIC " ", "boot ", "limit ", "ticket ",
-		"acquired ", "waitns "
+		"acquired ", "waitns ", "parent "
 	};
 	size_t i, k;
 
@@ -775,6 +795,11 @@ state_format(const struct state *st, char **bufp, size_t *lenp)
 	if (n < 0 || (size_t)n >= sizeof(head))
 		return -1;
 	wb_put(&b, head, (size_t)n);
+	if (st->parent[0] != '\0') {
+		wb_put(&b, "parent ", 7);
+		wb_put(&b, st->parent, strnlen(st->parent, STATE_NAME_MAX));
+		wb_put(&b, "\n", 1);
+	}
 	for (i = 0; i < st->nh; i++)
 		entry_format(&b, &st->h[i]);
 	for (i = 0; i < st->nw; i++)

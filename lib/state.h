@@ -22,6 +22,7 @@
 #define STATE_KEY_MAX		32		/* a unique key's length */
 #define STATE_MAX_PRIO		1000000		/* priorities: -MAX..MAX */
 #define STATE_MAX_RESULTS	32		/* exit statuses kept */
+#define STATE_NAME_MAX		64		/* a gate name's length */
 #define STATE_RESULT_MAX	64		/* bytes of a result line */
 /*
  * What a record keeps of cwd and command, encoded: longer ones are cut
@@ -88,6 +89,7 @@ struct state {
 	uint64_t	acquired;	/* requests granted, ever */
 	uint64_t	wait_ns;	/* time spent queued by those, ever */
 	char		boot[40];	/* boot id the records belong to */
+	char		parent[STATE_NAME_MAX + 1]; /* parent gate, or "" */
 	struct entry	*h;		/* holders, any order */
 	size_t		nh;
 	struct entry	*w;		/* waiters, in the order served */

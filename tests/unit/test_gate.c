@@ -824,6 +824,25 @@ POLICY(a_follower_of_a_killed_run_gets_no_status)
 	gate_close(a);
 }
 
+POLICY(a_gate_keeps_its_parent)
+{
+	struct gate *a = gopen(1);
+	struct gate_info gi;
+
+	cr_assert(eq(int, gate_set_parent(a, "build"), 0));
+	cr_assert(eq(int, gate_info(a, &gi), 0));
+	cr_assert(eq(str, gi.parent, "build"));
+	gate_info_free(&gi);
+	cr_assert(eq(int, gate_set_parent(a, "t"), -1), "not its own");
+	cr_assert(eq(int, errno, EINVAL));
+	cr_assert(eq(int, gate_set_parent(a, "a/b"), -1));
+	cr_assert(eq(int, gate_set_parent(a, ""), 0));
+	cr_assert(eq(int, gate_info(a, &gi), 0));
+	cr_assert(eq(str, gi.parent, ""));
+	gate_info_free(&gi);
+	gate_close(a);
+}
+
 /* Write a state file by hand. */
 static void
 write_state(const char *text)

@@ -273,6 +273,29 @@ Test(state, results_round_trip_and_the_oldest_go)
 	    "a ticket at the next ticket");
 }
 
+/* A gate's parent: an optional header line, read and written back. */
+Test(state, parent_round_trip)
+{
+	static const char in[] = HDR "parent build\nend\n";
+	struct state st;
+	char *buf;
+	size_t len;
+
+	cr_assert(eq(int, parse(in, &st), 0));
+	cr_assert(eq(str, st.parent, "build"));
+	cr_assert(eq(int, state_format(&st, &buf, &len), 0));
+	cr_assert(eq(sz, len, strlen(in)));
+	cr_assert(eq(int, memcmp(buf, in, len), 0));
+	free(buf);
+	state_free(&st);
+	cr_assert(eq(int, parse(HDR "end\n", &st), 0));
+	cr_assert(eq(str, st.parent, ""), "none: a version 1 header");
+	state_free(&st);
+	cr_assert(eq(int, parse(HDR "parent .x\nend\n", &st), -1));
+	cr_assert(eq(int, parse(HDR "parent a/b\nend\n", &st), -1));
+	cr_assert(eq(int, parse(HDR "parent a\nparent b\nend\n", &st), -1));
+}
+
 Test(state, rejects_data_after_end)
 {
 	struct state st;
