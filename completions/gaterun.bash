@@ -47,7 +47,7 @@ _gaterun()
 	done
 
 	case $prev in
-	-g | --gate)
+	-g | --gate | -R | --parent)
 		mapfile -t COMPREPLY < <(compgen -W "$(_gaterun_gates)" -- "$cur")
 		return
 		;;
@@ -72,7 +72,7 @@ _gaterun()
 		    -u --unique -U --unique-join
 		    -s --status -j --json -l --limit
 		    -K --kill-all -S --signal -G --grace -a --is-active
-		    -A --all -c --check -W --warn -C --crit -M --max-wait -m --metrics -L --log --watch -P --persist
+		    -A --all -c --check -W --warn -C --crit -M --max-wait -m --metrics -L --log --watch -P --persist -R --parent
 		    -h --help -V --version --' -- "$cur")
 		return
 	fi

@@ -39,7 +39,7 @@ usage(int status)
 "       gaterun [-g GATE | --all] --status [--json | --watch[=SECONDS]]\n"
 "       gaterun [-g GATE | --all] --check [--warn PCT] [--crit PCT] [--max-wait SECONDS]\n"
 "       gaterun [-g GATE | --all] --metrics\n"
-"       gaterun [-g GATE] --limit N [--persist] [--json]\n"
+"       gaterun [-g GATE] --limit N [--parent GATE] [--persist] [--json]\n"
 "       gaterun [-g GATE] --kill-all [--signal SIG] [--grace SECONDS] [--json]\n"
 "       gaterun [-g GATE] --is-active PID\n"
 "       gaterun --help | --version\n");
@@ -78,6 +78,8 @@ usage(int status)
 "                         to syslog (also GATERUN_LOG=1; =stderr copies)\n"
 "  -l, --limit N          set the gate's limit (0..4096; 0 pauses the gate)\n"
 "  -P, --persist          with --limit: also save it in the configuration file\n"
+"  -R, --parent GATE      with --limit: the gate's commands also take a slot of\n"
+"                         GATE (\"\" for none; cycles are refused)\n"
 "  -K, --kill-all         stop every running command of the gate\n"
 "  -S, --signal SIG       signal for --kill-all (default TERM)\n"
 "  -G, --grace SECONDS    then SIGKILL what is left (default 5)\n"
@@ -239,6 +241,12 @@ parse_opt(int ch, struct opts *o)
 	case 'p':
 		o->priority = parse_prio(optarg);
 		break;
+	case 'R':
+		if (*optarg != '\0' && !gate_name_valid(optarg))
+			errx(EXIT_GATERUN, "invalid parent gate name '%s'",
+			    optarg);
+		o->parent = optarg;
+		break;
 	case 'u':
 	case 'U':
 		if (o->key != NULL)
@@ -339,6 +347,7 @@ parse_args(int argc, char **argv, struct opts *o)
 		{ "weight",		required_argument, NULL, 'N' },
 		{ "priority",		required_argument, NULL, 'p' },
 		{ "unique",		required_argument, NULL, 'u' },
+		{ "parent",		required_argument, NULL, 'R' },
 		{ "unique-join",	required_argument, NULL, 'U' },
 		{ "status",		no_argument,	   NULL, 's' },
 		{ "json",		no_argument,	   NULL, 'j' },
@@ -372,7 +381,7 @@ parse_args(int argc, char **argv, struct opts *o)
 	o->crit = 95;
 	o->watch = -1;
 	o->maxwait = 600;
-	while ((ch = getopt_long(argc, argv, "+g:nw:E:xN:p:u:U:sjl:KS:G:a:AcW:C:M:mLPhV",
+	while ((ch = getopt_long(argc, argv, "+g:nw:E:xN:p:u:U:R:sjl:KS:G:a:AcW:C:M:mLPhV",
 	    longopts, NULL)) != -1)
 		parse_opt(ch, o);
 	o->cmd = argv + optind;
@@ -420,6 +429,8 @@ check_args(const struct opts *o)
 		    "--kill-all");
 	if (o->persist && o->mode != MODE_LIMIT)
 		errx(EXIT_GATERUN, "--persist only goes with --limit");
+	if (o->parent != NULL && o->mode != MODE_LIMIT)
+		errx(EXIT_GATERUN, "--parent only goes with --limit");
 }
 
 /*
@@ -484,6 +495,70 @@ open_gate(const struct opts *o, int create)
 	return g;
 }
 
+
+/* Open gate name, made on first use with its configured limit, or die. */
+struct gate *
+open_named_gate(const struct opts *o, const char *name)
+{
+	struct config c;
+	struct gate *g;
+	unsigned deflimit;
+	char err[512];
+
+	if (config_read(o->conf, name, &c, err, sizeof(err)) == -1)
+		errx(EXIT_GATERUN, "%s", err);
+	if (limit_default(&c, &deflimit) == -1)
+		deflimit = o->deflimit;
+	if (gate_open(&g, o->dir, name, deflimit, 1, on_notify, NULL) == -1)
+		errx(EXIT_GATERUN, "cannot open gate '%s' in %s: %s", name,
+		    o->dir, gate_strerror(errno));
+	return g;
+}
+
+/* Gate name's parent: its own, else the configuration's; "" if none. */
+static void
+parent_of(const struct opts *o, const char *name, char *out, size_t len)
+{
+	struct gate_info gi;
+	struct config c;
+	struct gate *g;
+	char err[512];
+
+	out[0] = '\0';
+	if (gate_open(&g, o->dir, name, o->deflimit, 0, on_notify, NULL) == -1 ||
+	    gate_info(g, &gi) == -1)
+		errx(EXIT_GATERUN, "cannot read gate '%s' in %s: %s", name,
+		    o->dir, gate_strerror(errno));
+	(void)strlcpy(out, gi.parent, len);
+	gate_info_free(&gi);
+	gate_close(g);
+	if (out[0] == '\0' && config_read(o->conf, name, &c, err,
+	    sizeof(err)) == 0)
+		(void)strlcpy(out, c.parent, len);
+}
+
+void
+gate_chain(const struct opts *o, const char *name,
+    char (*chain)[GATE_NAME_MAX + 1], size_t *n)
+{
+	char p[GATE_NAME_MAX + 1];
+	size_t i;
+
+	(void)strlcpy(chain[0], name, sizeof(chain[0]));
+	for (*n = 1;; (*n)++) {
+		parent_of(o, chain[*n - 1], p, sizeof(p));
+		if (p[0] == '\0')
+			return;
+		for (i = 0; i < *n; i++)
+			if (strcmp(chain[i], p) == 0)
+				errx(EXIT_GATERUN, "gate '%s': its parents "
+				    "make a cycle through '%s'", name, p);
+		if (*n == MAX_CHAIN)
+			errx(EXIT_GATERUN, "gate '%s': more than %d parents "
+			    "above it", name, MAX_CHAIN - 1);
+		(void)strlcpy(chain[*n], p, sizeof(chain[*n]));
+	}
+}
 
 /* A copy of a NULL-terminated vector of strings, entry by entry. */
 static char **

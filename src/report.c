@@ -242,6 +242,9 @@ report_status(FILE *fp, const char *name, const struct gate_info *gi)
 	    "can start: %s\n", name, gi->nh, gi->limit, utilization(gi),
 	    gi->limit == 0 ? ", paused" : "", gi->nw,
 	    can_start(gi) ? "yes" : "no");
+	if (gi->parent[0] != '\0')
+		(void)fprintf(fp, "parent gate '%s': each command also takes a "
+		    "slot there\n", gi->parent);
 	if (head_note(gi, nb, sizeof(nb)) != NULL)
 		(void)fprintf(fp, "%s\n", nb);
 	if (gi->nh > 0)
@@ -342,7 +345,12 @@ report_status_obj(FILE *fp, const char *name, const struct gate_info *gi)
 	    gi->limit, utilization(gi), can_start(gi) ? "true" : "false",
 	    gi->limit == 0 ? "true" : "false", gi->nw,
 	    (unsigned long long)gi->acquired, (double)gi->wait_ns / 1e9);
-	(void)fprintf(fp, "\"free_slots\":%u,\"head_weight\":%u,"
+	(void)fputs("\"parent\":", fp);
+	if (gi->parent[0] != '\0')
+		json_str(fp, gi->parent);
+	else
+		(void)fputs("null", fp);
+	(void)fprintf(fp, ",\"free_slots\":%u,\"head_weight\":%u,"
 	    "\"head_waits_for\":", free_slots(gi), gi->nw ? gi->w[0].weight : 0);
 	if (head_note(gi, nb, sizeof(nb)) != NULL)
 		json_str(fp, nb);

@@ -329,3 +329,105 @@ followers() {
 	[ "$status" -eq 75 ]
 	[[ "$output" == *"the run with key 'k' (wrapper $BG) did not end in time" ]]
 }
+
+@test "parents: gates a and b (limit 3) under p (limit 4): never more than 4 at once, never more than 3 of a" {
+	"$G" -g p --limit 4 >/dev/null
+	"$G" -g a --limit 3 --parent p >/dev/null
+	"$G" -g b --limit 3 --parent p >/dev/null
+	pids=()
+	for i in $(seq 40); do
+		g=$([ $((i % 2)) -eq 0 ] && echo a || echo b)
+		"$G" -g "$g" -- sh -c "echo \"s \$(date +%s%N) 1 $g\" >> log; sleep 0.1; echo \"e \$(date +%s%N) 1 $g\" >> log" &
+		pids+=($!)
+		BG_PIDS+=($!)
+	done
+	for p in "${pids[@]}"; do
+		wait "$p"
+	done
+	[ "$(grep -c '^s' log)" -eq 40 ]
+	all=$(max_weight log)
+	ma=$(grep ' a$' log > log.a; max_weight log.a)
+	mb=$(grep ' b$' log > log.b; max_weight log.b)
+	echo "at once: $all in all, $ma of a, $mb of b"
+	[ "$all" -le 4 ]
+	[ "$all" -ge 3 ]
+	[ "$ma" -le 3 ]
+	[ "$mb" -le 3 ]
+	for g in p a b; do
+		[ "$(active "$g")" -eq 0 ]
+		[ "$(waiting "$g")" -eq 0 ]
+	done
+}
+
+@test "parents: a full parent holds the child's command back; -n gives back the child's slot" {
+	"$G" -g p --limit 1 >/dev/null
+	"$G" -g a --limit 3 --parent p >/dev/null
+	bg "$G" -g p -- sleep 30
+	until_true '[ "$(active p)" -eq 1 ]'
+	run "$G" -g a -n -- echo ran
+	[ "$status" -eq 75 ]
+	[ "$output" = "gaterun: cannot start: maximum concurrent processes reached (1/1 on gate 'p', parent of 'a')" ]
+	[ "$(active a)" -eq 0 ]
+	bg "$G" -g a -- sh -c 'echo ran > ran'
+	until_true '[ "$(waiting p)" -eq 1 ]'
+	[ "$(active a)" -eq 1 ]	# a's slot is held while p's is waited for
+	[ ! -e ran ]
+	run "$G" -g a -N 4 -- true
+	[ "$status" -eq 125 ]
+	kill -TERM "${BG_PIDS[0]}"
+	until_true '[ -e ran ]'
+	until_true '[ "$(active a)" -eq 0 ] && [ "$(active p)" -eq 0 ]'
+}
+
+@test "parents: a SIGKILLed wrapper's command keeps its slots in the gate and the parent" {
+	"$G" -g p --limit 2 >/dev/null
+	"$G" -g a --parent p --limit 2 >/dev/null
+	bg "$G" -g a -- sh -c 'echo $$ > cmd.pid; exec sleep 30'
+	until_true '[ -s cmd.pid ] && [ "$(active p)" -eq 1 ]'
+	kill -KILL "$BG"
+	until_true '! kill -0 "$BG" 2>/dev/null'
+	[ "$(active a)" -eq 1 ]
+	[ "$(active p)" -eq 1 ]
+	kill -KILL "$(cat cmd.pid)"
+	until_true '[ "$(active a)" -eq 0 ] && [ "$(active p)" -eq 0 ]'
+}
+
+@test "parents: cycles, a gate its own parent, bad names and --parent without --limit are refused" {
+	"$G" -g b --limit 2 --parent a >/dev/null
+	"$G" -g c --limit 2 --parent b >/dev/null
+	run "$G" -g a --limit 2 --parent c
+	[ "$status" -eq 125 ]
+	[ "$output" = "gaterun: gate 'a' cannot have parent 'c': 'a' is above 'c' already (a cycle)" ]
+	run "$G" -g a --limit 2 --parent a
+	[ "$status" -eq 125 ]
+	run "$G" -g a --limit 2 --parent 'x/y'
+	[ "$status" -eq 125 ]
+	[ "$output" = "gaterun: invalid parent gate name 'x/y'" ]
+	run "$G" -g a --parent b -- true
+	[ "$status" -eq 125 ]
+	[ "$(status_field .parent a)" = null ]
+	# A cycle made in the configuration is refused at run time.
+	printf '[gate a]\nparent = c\n' > "$GATERUN_CONF"
+	run "$G" -g c -- echo ran
+	[ "$status" -eq 125 ]
+	[ "$output" = "gaterun: gate 'c': its parents make a cycle through 'c'" ]
+	"$G" -g b --limit 2 --parent '' >/dev/null
+	run "$G" -g c -- echo ran
+	[ "$status" -eq 0 ]
+	[ "$output" = ran ]
+}
+
+@test "parents: 'parent = p' in a [gate a] section; --status and --json show it" {
+	printf '[gate a]\nparent = p\nlimit = 2\n' > "$GATERUN_CONF"
+	"$G" -g p --limit 1 >/dev/null
+	bg "$G" -g a -- sleep 30
+	until_true '[ "$(active p)" -eq 1 ]'
+	[ "$(active a)" -eq 1 ]
+	[ "$(status_field .parent a)" = p ]
+	run "$G" -g a --status
+	[ "${lines[1]}" = "parent gate 'p': each command also takes a slot there" ]
+	printf '[gate a]\nparent = .bad\n' > "$GATERUN_CONF"
+	run "$G" -g a -- true
+	[ "$status" -eq 125 ]
+	[[ "$output" == *"parent must be a gate name"* ]]
+}
