@@ -113,6 +113,7 @@ struct gate {
 	size_t		nheld;
 	size_t		last_active;
 	unsigned	last_limit;
+	char		last_parent[GATE_NAME_MAX + 1];
 	int		status;		/* for followers; -1: none */
 	uint64_t	follow;		/* ticket of the request followed */
 	struct procid	follow_id;	/* its wrapper */
@@ -435,6 +436,8 @@ txn_commit(struct txn *t)
 
 	t->g->last_active = t->s.st.nh;
 	t->g->last_limit = t->s.st.limit;
+	(void)strlcpy(t->g->last_parent, t->s.st.parent,
+	    sizeof(t->g->last_parent));
 	v = txn_wakes(t, &n);
 	if (t->g->queued && !t->looked && woken(t->g, v, n))
 		watch_close(&t->g->watch);	/* look again before sleeping */
@@ -1425,6 +1428,12 @@ int
 gate_has_cmd(const struct gate *g)
 {
 	return g->nheld > 0 && g->held[g->nheld - 1].has_cmd;
+}
+
+const char *
+gate_parent(const struct gate *g)
+{
+	return g->last_parent;
 }
 
 void

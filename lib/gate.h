@@ -193,6 +193,8 @@ int	gate_slot(const struct gate *);
 size_t	gate_held(const struct gate *);
 /* 1 if the slot taken last records its command (see gate_req.cmd). */
 int	gate_has_cmd(const struct gate *);
+/* The parent gate the last transaction saw ("" for none). */
+const char *gate_parent(const struct gate *);
 /* Active count and limit seen by the last transaction (for messages). */
 void	gate_counts(const struct gate *, size_t *, unsigned *);
 /*

@@ -145,7 +145,7 @@ set_parent(const struct opts *o, struct gate *g)
 		if (strcmp(o->parent, o->gate) == 0)
 			errx(EXIT_GATERUN, "gate '%s' cannot be its own parent",
 			    o->gate);
-		gate_chain(o, o->parent, chain, &n);
+		gate_chain(o, o->parent, NULL, chain, &n);
 		for (i = 0; i < n; i++)
 			if (strcmp(chain[i], o->gate) == 0)
 				errx(EXIT_GATERUN, "gate '%s' cannot have parent "

@@ -192,6 +192,7 @@ configure(struct opts *o)
 		    "%d: '%s'", GATE_MAX_LIMIT, getenv("GATERUN_LIMIT"));
 	if (c.log == 1)
 		o->log = 1;
+	(void)strlcpy(o->conf_parent, c.parent, sizeof(o->conf_parent));
 	if (c.group[0] != '\0')
 		shared_dir(o->dir, c.group, o->conf);
 }
@@ -538,7 +539,7 @@ parent_of(const struct opts *o, const char *name, char *out, size_t len)
 }
 
 void
-gate_chain(const struct opts *o, const char *name,
+gate_chain(const struct opts *o, const char *name, const char *first,
     char (*chain)[GATE_NAME_MAX + 1], size_t *n)
 {
 	char p[GATE_NAME_MAX + 1];
@@ -546,7 +547,10 @@ gate_chain(const struct opts *o, const char *name,
 
 	(void)strlcpy(chain[0], name, sizeof(chain[0]));
 	for (*n = 1;; (*n)++) {
-		parent_of(o, chain[*n - 1], p, sizeof(p));
+		if (*n == 1 && first != NULL)
+			(void)strlcpy(p, first, sizeof(p));
+		else
+			parent_of(o, chain[*n - 1], p, sizeof(p));
 		if (p[0] == '\0')
 			return;
 		for (i = 0; i < *n; i++)

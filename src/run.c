@@ -606,14 +606,21 @@ no_parent_slot(struct runner *rn, size_t i, int r)
 	    parent_names[i], o->gate);
 }
 
-/* Open the parents of o->gate (gate_chain: cycles refused). */
+/*
+ * Open the parents of o->gate (gate_chain: cycles refused): the one the
+ * gate's state named in our transaction, else the configuration's. A gate
+ * without one costs nothing more.
+ */
 static void
-open_parents(const struct opts *o)
+open_parents(const struct opts *o, struct gate *g)
 {
 	char chain[MAX_CHAIN][GATE_NAME_MAX + 1];
+	const char *p = gate_parent(g);
 	size_t n, i;
 
-	gate_chain(o, o->gate, chain, &n);
+	if (*p == '\0' && *(p = o->conf_parent) == '\0')
+		return;
+	gate_chain(o, o->gate, p, chain, &n);
 	for (i = 1; i < n; i++) {
 		(void)strlcpy(parent_names[nparents], chain[i],
 		    sizeof(parent_names[0]));
@@ -819,6 +826,7 @@ take_all(struct runner *rn, const struct gate_req *req,
 		follow(rn, gw);
 	if (r != 1)
 		no_slot(rn, r);
+	open_parents(rn->o, rn->g);
 	if (nparents > 0 && (r = take_parents(rn, req, gw, &i)) != 1)
 		no_parent_slot(rn, i, r);
 }
@@ -871,7 +879,6 @@ do_run(const struct opts *o)
 	rn.g = g;
 	if ((r = ancestor_slot(g, &holder)) >= 0)
 		exec_nested(g, o, &ss, r, holder);
-	open_parents(o);
 	make_req(o, &req, cwd, sizeof(cwd));
 	memset(&job, 0, sizeof(job));
 	job.tty = -1;
