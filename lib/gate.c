@@ -1167,9 +1167,15 @@ look_promoted(struct gate *g, const struct gate_req *req)
 	    req == NULL || !req->self_cmd || e->cmd.pid != 0)) {
 		g->last_active = st.st.nh;
 		g->last_limit = st.st.limit;
+		(void)strlcpy(g->last_parent, st.st.parent,
+		    sizeof(g->last_parent));
 		g->queued = 0;
-		r = held_add(g, e->ticket, e->slot, e->cmd.pid != 0) == -1 ?
-		    -1 : 1;
+		r = 1;
+		for (; i < st.st.nh && r == 1; i++)	/* each slot of a weight */
+			if (ours(g, &st.st.h[i], g->ticket) &&
+			    held_add(g, g->ticket, st.st.h[i].slot,
+			    st.st.h[i].cmd.pid != 0) == -1)
+				r = -1;
 	}
 	state_free(&st.st);
 	return r;
