@@ -103,6 +103,28 @@ SH
 	[ "$(status_field .max_allowed)" -eq 2 ]
 }
 
+@test "a request that fails after a damaged state was moved aside keeps what salvage kept" {
+	"$G" --limit 1 >/dev/null
+	mkfifo go
+	bg "$G" -- sh -c 'read -r _ < go'
+	until_true '[ "$(active)" -eq 1 ]'
+	# With few fds, the request fails at one step or another after the
+	# transaction moved the damaged file aside (at 7 here: making its wake
+	# FIFO, and the transaction is aborted). The aborted transaction used
+	# to leave no state file at all: the holder forgotten, the limit lost,
+	# and the next requests ran over the limit.
+	for n in 5 6 7 8 9 10 11 12; do
+		printf 'h 9 9 garb' >> "$GATERUN_DIR/default.gate"
+		run bash -c 'ulimit -n "$1" && exec "$2" -w 0.2 -- true' _ "$n" "$G"
+		echo "n=$n $status $output"
+		# Never run: the gate's one slot is held (before, from n=8 on).
+		[ "$status" -eq 75 ] || [ "$status" -eq 125 ]
+		[ -f "$GATERUN_DIR/default.gate" ]
+		[ "$(active)" -eq 1 ]
+		[ "$(status_field .max_allowed)" -eq 1 ]
+	done
+}
+
 @test "absurd state files: huge counts, a huge file, another version" {
 	"$G" -- true
 	{
