@@ -132,6 +132,34 @@ do_show(const struct opts *o)
 	}
 }
 
+/*
+ * --parent: refused when the parent's own chain of parents leads back to
+ * this gate (then a command would wait on itself), else recorded.
+ */
+static void
+set_parent(const struct opts *o, struct gate *g)
+{
+	char chain[MAX_CHAIN][GATE_NAME_MAX + 1];
+	size_t n, i;
+
+	if (*o->parent != '\0') {
+		if (strcmp(o->parent, o->gate) == 0)
+			errx(EXIT_GATERUN, "gate '%s' cannot be its own parent",
+			    o->gate);
+		gate_chain(o, o->parent, NULL, chain, &n);
+		for (i = 0; i < n; i++)
+			if (strcmp(chain[i], o->gate) == 0)
+				errx(EXIT_GATERUN, "gate '%s' cannot have parent "
+				    "'%s': '%s' is above '%s' already (a cycle)",
+				    o->gate, o->parent, o->gate, o->parent);
+		if (n == MAX_CHAIN)
+			errx(EXIT_GATERUN, "gate '%s': more than %d parents "
+			    "above it", o->gate, MAX_CHAIN - 1);
+	}
+	if (gate_set_parent(g, o->parent) == -1)
+		die_gate(o, "cannot set the parent of");
+}
+
 /* --limit N: set it, log it, save it with --persist, say what it was. */
 int
 do_limit(const struct opts *o)
@@ -145,6 +173,8 @@ do_limit(const struct opts *o)
 	if (o->persist && config_target(o->conf, conf, sizeof(conf), err,
 	    sizeof(err)) == -1)
 		errx(EXIT_GATERUN, "cannot save a limit: %s", err);
+	if (o->parent != NULL)
+		set_parent(o, g);
 	if (gate_set_limit(g, o->limit, &old) == -1)
 		die_gate(o, "cannot set the limit of");
 	logev(o, "gate '%s': limit %u -> %u by %s", o->gate, old, o->limit,

@@ -7,6 +7,7 @@
  *	store = /srv/gates	# where gates live (global only)
  *	[gate cc]
  *	limit = 4		# gate "cc" only
+ *	parent = build		# its commands also take a slot of "build"
  *
  * Read when a gate is made; --limit N --persist writes a gate's limit back.
  */
@@ -104,7 +105,15 @@ setting(char *line, struct config *c, int global, char *why, size_t whylen)
 		(void)strlcpy(c->store, v, sizeof(c->store));
 		return NULL;
 	}
-	return "unknown key (limit, log, group and store are known)";
+	if (strcmp(k, "parent") == 0) {
+		if (global)
+			return "parent goes in a [gate NAME] section";
+		if (!gate_name_valid(v))
+			return "parent must be a gate name";
+		(void)strlcpy(c->parent, v, sizeof(c->parent));
+		return NULL;
+	}
+	return "unknown key (limit, log, group, store and parent are known)";
 }
 
 int
@@ -119,7 +128,7 @@ config_read(const char *path, const char *gate, struct config *c, char *err,
 	FILE *fp;
 
 	c->limit = c->log = -1;
-	c->group[0] = c->store[0] = '\0';
+	c->group[0] = c->store[0] = c->parent[0] = '\0';
 	if ((fp = fopen(path, "re")) == NULL) {
 		/* None, or one this user may not read (root's own): defaults. */
 		if (errno == ENOENT || errno == EACCES || errno == ENOTDIR)

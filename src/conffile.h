@@ -8,11 +8,14 @@
 #include <limits.h>
 #include <stddef.h>
 
+#include "gate.h"
+
 struct config {
 	int	limit;		/* default limit of a new gate; -1: unset */
 	int	log;		/* log events: 1, 0, or -1: unset */
 	char	group[64];	/* group a new state directory is shared with */
 	char	store[PATH_MAX];	/* where gates live; "": unset */
+	char	parent[GATE_NAME_MAX + 1]; /* [gate] parent gate; "": none */
 };
 
 /*

@@ -41,7 +41,7 @@ load common
 	printf 'limit = 4\nlimt = 3\n' > "$GATERUN_CONF"
 	run "$G" -- true
 	[ "$status" -eq 125 ]
-	[ "$output" = "gaterun: $GATERUN_CONF:2: unknown key (limit, log, group and store are known)" ]
+	[ "$output" = "gaterun: $GATERUN_CONF:2: unknown key (limit, log, group, store and parent are known)" ]
 	printf 'limit = 4097\n' > "$GATERUN_CONF"
 	run "$G" --status
 	[ "$output" = "gaterun: $GATERUN_CONF:1: limit must be an integer from 0 to 4096" ]

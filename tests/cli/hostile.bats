@@ -144,7 +144,7 @@ SH
 	run "$G" --status
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"unknown format version"* ]]
-	head -c $((65 << 20)) /dev/zero > "$GATERUN_DIR/default.gate"
+	head -c $((81 << 20)) /dev/zero > "$GATERUN_DIR/default.gate"
 	run "$G" -- echo ok
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"larger than any real gate"* ]]
