@@ -47,7 +47,7 @@ _gaterun()
 	done
 
 	case $prev in
-	-g | --gate)
+	-g | --gate | -R | --parent)
 		mapfile -t COMPREPLY < <(compgen -W "$(_gaterun_gates)" -- "$cur")
 		return
 		;;
@@ -60,6 +60,7 @@ _gaterun()
 		return
 		;;
 	-w | --wait | --timeout | -E | --conflict-exit-code | -l | --limit | -G | --grace | \
+		-N | --weight | -p | --priority | -u | --unique | -U | --unique-join | \
 		-W | --warn | -C | --crit | -M | --max-wait | -e | --lease)
 		return
 		;;
@@ -67,9 +68,11 @@ _gaterun()
 
 	if [[ $cur == -* ]]; then
 		mapfile -t COMPREPLY < <(compgen -W '-g --gate -n --no-wait -w --wait
-		    -E --conflict-exit-code -x --exec -e --lease -s --status -j --json -l --limit
+		    -E --conflict-exit-code -x --exec -N --weight -p --priority
+		    -u --unique -U --unique-join -e --lease
+		    -s --status -j --json -l --limit
 		    -K --kill-all -S --signal -G --grace -a --is-active
-		    -A --all -c --check -W --warn -C --crit -M --max-wait -m --metrics -L --log --watch -P --persist
+		    -A --all -c --check -W --warn -C --crit -M --max-wait -m --metrics -L --log --watch -P --persist -R --parent
 		    -h --help -V --version --' -- "$cur")
 		return
 	fi

@@ -24,9 +24,27 @@
  * every other waiter the one just ahead of it. No waiter polls on a timer.
  *
  * Several slots per process. A process may hold any number of slots of a
- * gate, each a holder record of its own with its own ticket, each taken
- * in line like any other request and freed when released or when the
- * process is gone.
+ * gate, each a holder record of its own, each request taken in line like
+ * any other and freed when released or when the process is gone. A
+ * request of weight K becomes K holder records sharing its ticket, given
+ * at once when K are free and its turn has come; until then it stays at
+ * the head, and nobody behind it passes it.
+ *
+ * Priorities. A request joins the line behind every waiter of its priority
+ * or higher, and ahead of lower ones, with two bounds that make starvation
+ * impossible: it never passes the head (the next to be served), nor a
+ * waiter that already let GATE_MAX_PASS later requests ahead of it. So a
+ * waiter is served after at most those ahead of it when it came plus
+ * GATE_MAX_PASS more. No clock is involved: the order is decided once, at
+ * arrival, in the transaction that queues.
+ *
+ * Unique keys. A request may carry a key: in the transaction that would
+ * queue it, a live record of the same key (a waiter, or a holder whose
+ * wrapper or command runs) refuses it, or, to a request that joins,
+ * names the request to follow. A dead holder's key goes with it: dead
+ * records are not looked at. When a keyed request's slots are given back,
+ * its exit status is kept in the state (the last STATE_MAX_RESULTS), where
+ * a follower finds it once the request's processes are gone.
  */
 #include "config.h"
 
@@ -57,6 +75,9 @@ _Static_assert(GATE_MAX_LIMIT == STATE_MAX_SLOTS,
     "GATE_MAX_LIMIT (gate.h) and STATE_MAX_SLOTS (state.h) must agree");
 _Static_assert(GATE_HOST_MAX == STATE_HOST_LEN,
     "GATE_HOST_MAX (gate.h) and STATE_HOST_LEN (state.h) must agree");
+_Static_assert(GATE_MAX_PRIO == STATE_MAX_PRIO &&
+    GATE_KEY_MAX == STATE_KEY_MAX && GATE_NAME_MAX == STATE_NAME_MAX,
+    "gate.h and state.h must agree on priorities and keys");
 
 #define MAX_WAKES	8
 #define STR2(x)		#x
@@ -94,6 +115,10 @@ struct gate {
 	size_t		nheld;
 	size_t		last_active;
 	unsigned	last_limit;
+	char		last_parent[GATE_NAME_MAX + 1];
+	int		status;		/* for followers; -1: none */
+	uint64_t	follow;		/* ticket of the request followed */
+	struct procid	follow_id;	/* its wrapper */
 	gate_notify_fn	*notify;
 	void		*notify_arg;
 };
@@ -123,6 +148,12 @@ gate_name_valid(const char *s)
 	return n >= 1 && n <= GATE_NAME_MAX && s[0] != '.' &&
 	    strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 	    "0123456789._-") == n;
+}
+
+int
+gate_key_valid(const char *s)
+{
+	return state_key_valid(s);
 }
 
 /* --- the state, under a transaction ------------------------------- */
@@ -213,36 +244,83 @@ reap_ahead(struct txn *t, size_t pos)
 	}
 }
 
-/*
- * The slot the next holder gets, or -1 when the gate is full. Dead
- * holders matter only when they would keep someone out: they are reaped
- * (once a transaction) when the gate looks full, so a take or a release
- * on a gate with room looks at no process at all, however many hold.
- */
-static int
-next_slot(struct txn *t)
+/* The slots a record's request takes. */
+static unsigned
+weight_of(const struct entry *e)
 {
-	int slot;
-
-	if (t->s.st.nh < t->s.st.limit && (slot = free_slot(&t->s.st)) != -1)
-		return slot;
-	if (t->reaped)
-		return -1;
-	reap_holders(t);
-	return t->s.st.nh < t->s.st.limit ? free_slot(&t->s.st) : -1;
+	return e->weight > 1 ? e->weight : 1;
 }
 
-/* Turn waiter w[0] into a holder of slot. */
+/*
+ * 1 if k more slots fit under the limit. Dead holders matter only when
+ * they would keep someone out: they are reaped (once a transaction) when
+ * the gate looks full, so a take or a release on a gate with room looks
+ * at no process at all, however many hold.
+ */
 static int
-promote_head(struct txn *t, int slot, int64_t now)
+has_room(struct txn *t, unsigned k)
+{
+	const struct state *st = &t->s.st;
+
+	if (st->nh + k <= st->limit)
+		return 1;
+	if (t->reaped)
+		return 0;
+	reap_holders(t);
+	return st->nh + k <= st->limit;
+}
+
+/*
+ * Add the k holder records of request e (taking its strings, copied for
+ * all but the first), each at the lowest free slot; the caller checked
+ * has_room. Only the first keeps the wake address. 0 or -1.
+ */
+static int
+holders_add(struct state *st, struct entry *e)
+{
+	unsigned j, k = weight_of(e);
+	size_t nh0 = st->nh;
+	struct entry c;
+
+	e->prio = 0;
+	e->passed = 0;
+	for (j = 0; j < k; j++) {
+		c = *e;
+		c.slot = free_slot(st);
+		if (j > 0) {
+			c.addr[0] = '\0';
+			c.strs_shared = 0;
+			if (e->strs != NULL &&
+			    (c.strs = malloc(e->strslen + 1)) == NULL)
+				goto fail;
+			if (e->strs != NULL)
+				memcpy(c.strs, e->strs, e->strslen + 1);
+		}
+		if (state_add(&st->h, &st->nh, &c) == -1) {
+			if (j > 0)
+				free(c.strs);
+			goto fail;
+		}
+	}
+	return 0;
+fail:
+	if (st->nh > nh0)
+		st->h[nh0].strs = NULL;	/* still e's */
+	while (st->nh > nh0)
+		state_remove(st->h, &st->nh, st->nh - 1);
+	return -1;
+}
+
+/* Turn waiter w[0] into the holder records of its request. */
+static int
+promote_head(struct txn *t, int64_t now)
 {
 	struct state *st = &t->s.st;
 	struct entry e = st->w[0];
 
-	e.slot = slot;
 	st->wait_ns += (uint64_t)(now > e.time_ns ? now - e.time_ns : 0);
 	e.time_ns = now;
-	if (state_add(&st->h, &st->nh, &e) == -1)
+	if (holders_add(st, &e) == -1)
 		return -1;
 	wake_add(t, e.addr);
 	st->w[0].strs = NULL;		/* moved */
@@ -257,17 +335,44 @@ static int
 promote(struct txn *t)
 {
 	int64_t now = real_ns();
-	int slot;
 
-	while (t->s.st.nw > 0 && (slot = next_slot(t)) != -1) {
+	while (t->s.st.nw > 0 && has_room(t, weight_of(&t->s.st.w[0]))) {
 		if (!alive(t, &t->s.st.w[0].wrapper)) {
 			state_remove(t->s.st.w, &t->s.st.nw, 0);
 			t->s.dirty = 1;
 			continue;
 		}
-		if (promote_head(t, slot, now) == -1)
+		if (promote_head(t, now) == -1)
 			return -1;
 	}
+	return 0;
+}
+
+/*
+ * Join the line at e's priority (see the top comment: never ahead of the
+ * head, nor of a waiter passed GATE_MAX_PASS times), taking its strings;
+ * the waiter now behind it is woken to watch it instead. 0 or -1.
+ */
+static int
+queue_insert(struct txn *t, struct entry *e)
+{
+	struct state *st = &t->s.st;
+	size_t pos = st->nw, k;
+
+	while (pos > 1 && st->w[pos - 1].prio < e->prio &&
+	    st->w[pos - 1].passed < GATE_MAX_PASS)
+		pos--;
+	if (state_add(&st->w, &st->nw, e) == -1)
+		return -1;
+	t->s.dirty = 1;
+	if (pos == st->nw - 1)
+		return 0;
+	for (k = pos; k < st->nw - 1; k++)
+		st->w[k].passed++;
+	memmove(&st->w[pos + 1], &st->w[pos], (st->nw - 1 - pos) *
+	    sizeof(*st->w));
+	st->w[pos] = *e;
+	wake_add(t, st->w[pos + 1].addr);
 	return 0;
 }
 
@@ -354,6 +459,8 @@ txn_commit(struct txn *t)
 
 	t->g->last_active = t->s.st.nh;
 	t->g->last_limit = t->s.st.limit;
+	(void)strlcpy(t->g->last_parent, t->s.st.parent,
+	    sizeof(t->g->last_parent));
 	v = txn_wakes(t, &n);
 	if (t->g->queued && !t->looked && woken(t->g, v, n))
 		watch_close(&t->g->watch);	/* look again before sleeping */
@@ -505,22 +612,39 @@ held_drop(struct gate *g, size_t k)
 	g->nheld--;
 }
 
+/* 1 if holder record e is ours, of ticket. */
+static int
+ours(const struct gate *g, const struct entry *e, uint64_t ticket)
+{
+	return e->ticket == ticket && e->wrapper.pid == g->self.pid &&
+	    e->wrapper.start == g->self.start;
+}
+
 /*
- * We hold holder record i: note the slot, and in exec mode record this
- * process as the command too, in the same transaction.
+ * We hold the holder records of ticket (one a slot of the request): note
+ * the slots, and in exec mode record this process as the command too, in
+ * the same transaction.
  */
 static int
-claim(struct txn *t, size_t i, const struct gate_req *req)
+claim(struct txn *t, uint64_t ticket, const struct gate_req *req)
 {
 	struct gate *g = t->g;
-	struct entry *e = &t->s.st.h[i];
+	struct entry *e;
+	size_t i;
 
-	if (req != NULL && req->self_cmd && e->cmd.pid == 0) {
-		e->cmd = g->self;
-		t->s.dirty = 1;
-	}
 	g->queued = 0;
-	return held_add(g, e->ticket, e->slot, e->cmd.pid != 0);
+	for (i = 0; i < t->s.st.nh; i++) {
+		e = &t->s.st.h[i];
+		if (!ours(g, e, ticket))
+			continue;
+		if (req != NULL && req->self_cmd && e->cmd.pid == 0) {
+			e->cmd = g->self;
+			t->s.dirty = 1;
+		}
+		if (held_add(g, e->ticket, e->slot, e->cmd.pid != 0) == -1)
+			return -1;
+	}
+	return 0;
 }
 
 /* A new record for this process, with a new ticket. */
@@ -537,6 +661,10 @@ self_entry(struct txn *t, const struct gate_req *req, struct entry *e)
 		e->cmd = g->self;	/* promotion then needs no second step */
 	e->uid = g->uid;
 	e->time_ns = real_ns();
+	e->weight = req != NULL && req->weight > 1 ? req->weight : 1;
+	e->prio = req != NULL ? req->priority : 0;
+	if (req != NULL && req->key != NULL)
+		(void)strlcpy(e->key, req->key, sizeof(e->key));
 	(void)strlcpy(e->addr, g->addr, sizeof(e->addr));
 	t->s.dirty = 1;
 	return state_entry_encode(e, req ? req->cwd : NULL,
@@ -556,26 +684,25 @@ queue_full(const struct txn *t)
 	return 1;
 }
 
-/* Take a free slot now if nobody is queued; 1 taken, 0 not. */
+/* Take the free slots now if nobody is queued; 1 taken, 0 not. */
 static int
 take_now(struct txn *t, const struct gate_req *req)
 {
 	struct entry e;
-	int slot;
 
-	if (t->s.st.nw > 0 || (slot = next_slot(t)) == -1)
+	if (t->s.st.nw > 0 ||
+	    !has_room(t, req != NULL && req->weight > 1 ? req->weight : 1))
 		return 0;
 	if (self_entry(t, req, &e) == -1)
 		return -1;
-	e.slot = slot;
 	e.addr[0] = '\0';		/* a holder is woken by nobody */
 	if ((req != NULL && req->cmd > 0 && proc_id(req->cmd, &e.cmd) == -1) ||
-	    state_add(&t->s.st.h, &t->s.st.nh, &e) == -1) {
+	    holders_add(&t->s.st, &e) == -1) {
 		free(e.strs);
 		return -1;
 	}
 	t->s.st.acquired++;
-	return held_add(t->g, e.ticket, slot, e.cmd.pid != 0) == -1 ? -1 : 1;
+	return claim(t, e.ticket, NULL) == -1 ? -1 : 1;
 }
 
 /* --- opening --------------------------------------------------------- */
@@ -625,6 +752,7 @@ gate_open_store(struct gate **gp, const struct store_ops *ops,
 	if ((g = calloc(1, sizeof(*g))) == NULL)
 		return -1;
 	g->wakefd = -1;
+	g->status = -1;
 	g->uid = geteuid();
 	g->notify = fn;
 	g->notify_arg = arg;
@@ -732,6 +860,9 @@ gate_strerror(int e)
 		return "the connection to the Redis server was lost";
 	case ETIME:
 		return "the Redis server did not answer in time";
+	case E2BIG:
+		return "the request's weight is above the gate's limit: it "
+		    "could never run";
 	default:
 		return strerror(e);
 	}
@@ -916,13 +1047,13 @@ op_look(struct txn *t, void *arg)
 		if (g->notify != NULL)
 			g->notify(g->notify_arg, lost_msg(g));
 		if (queue_full(t) || self_entry(t, l->req, &e) == -1 ||
-		    state_add(&t->s.st.w, &t->s.st.nw, &e) == -1 ||
+		    queue_insert(t, &e) == -1 ||
 		    promote(t) == -1 ||
 		    (where = find_self(g, &t->s.st, g->ticket, &i)) == -1)
 			return -1;	/* just added: always found */
 	}
 	if (where == 1)
-		return claim(t, i, l->req) == -1 ? -1 : 1;
+		return claim(t, g->ticket, l->req) == -1 ? -1 : 1;
 	l->pos = i;
 	l->nq = t->s.st.nw;
 	t->looked = 1;
@@ -946,9 +1077,11 @@ op_leave(struct txn *t, void *arg)
 	where = find_self(g, &t->s.st, g->ticket, &i);
 	g->queued = 0;
 	if (where == 1 && lv->keep)
-		return claim(t, i, lv->req) == -1 ? -1 : 1;
+		return claim(t, g->ticket, lv->req) == -1 ? -1 : 1;
 	if (where == 1) {
-		state_remove(t->s.st.h, &t->s.st.nh, i);
+		for (i = t->s.st.nh; i-- > 0;)
+			if (ours(g, &t->s.st.h[i], g->ticket))
+				state_remove(t->s.st.h, &t->s.st.nh, i);
 		t->reaped_holder = 1;
 	} else if (where == 0)
 		state_remove(t->s.st.w, &t->s.st.nw, i);
@@ -1094,9 +1227,15 @@ look_promoted(struct gate *g, const struct gate_req *req)
 	    req == NULL || !req->self_cmd || e->cmd.pid != 0)) {
 		g->last_active = st.st.nh;
 		g->last_limit = st.st.limit;
+		(void)strlcpy(g->last_parent, st.st.parent,
+		    sizeof(g->last_parent));
 		g->queued = 0;
-		r = held_add(g, e->ticket, e->slot, e->cmd.pid != 0) == -1 ?
-		    -1 : 1;
+		r = 1;
+		for (; i < st.st.nh && r == 1; i++)	/* each slot of a weight */
+			if (ours(g, &st.st.h[i], g->ticket) &&
+			    held_add(g, g->ticket, st.st.h[i].slot,
+			    st.st.h[i].cmd.pid != 0) == -1)
+				r = -1;
 	}
 	state_free(&st.st);
 	return r;
@@ -1176,6 +1315,44 @@ struct enqueue {
 	int			wait;
 };
 
+/* The live record holding key, or NULL (dead ones are not looked at). */
+static const struct entry *
+key_owner(const struct txn *t, const char *key)
+{
+	const struct state *st = &t->s.st;
+	size_t i;
+
+	for (i = 0; i < st->nh; i++)
+		if (strcmp(st->h[i].key, key) == 0 &&
+		    holder_alive(t, &st->h[i]))
+			return &st->h[i];
+	for (i = 0; i < st->nw; i++)
+		if (strcmp(st->w[i].key, key) == 0 &&
+		    alive(t, &st->w[i].wrapper))
+			return &st->w[i];
+	return NULL;
+}
+
+/*
+ * A keyed request whose key a live request holds: note that one, and
+ * follow it (2) or fail (EEXIST). 0 when the key is free.
+ */
+static int
+key_taken(struct txn *t, const struct gate_req *req)
+{
+	const struct entry *e;
+
+	if (req == NULL || req->key == NULL ||
+	    (e = key_owner(t, req->key)) == NULL)
+		return 0;
+	t->g->follow = e->ticket;
+	t->g->follow_id = e->wrapper;
+	if (req->join)
+		return 2;
+	errno = EEXIST;
+	return -1;
+}
+
 /* Take a slot free now, or (with wait) join the line. 1, 0 or -1. */
 static int
 op_enqueue(struct txn *t, void *arg)
@@ -1188,6 +1365,15 @@ op_enqueue(struct txn *t, void *arg)
 
 	if (promote(t) == -1)
 		return -1;
+	if (q->req != NULL && q->req->weight > t->s.st.limit &&
+	    t->s.st.limit > 0) {
+		t->g->last_active = t->s.st.nh;	/* for the message */
+		t->g->last_limit = t->s.st.limit;
+		errno = E2BIG;		/* it would wait for ever */
+		return -1;
+	}
+	if ((r = key_taken(t, q->req)) != 0)
+		return r;
 	if ((r = take_now(t, q->req)) != 0 || !q->wait)
 		return r;
 	if (queue_full(t))
@@ -1197,7 +1383,7 @@ op_enqueue(struct txn *t, void *arg)
 		return -1;
 	if (self_entry(t, q->req, &e) == -1)
 		return -1;
-	if (state_add(&t->s.st.w, &t->s.st.nw, &e) == -1) {
+	if (queue_insert(t, &e) == -1) {
 		free(e.strs);
 		return -1;
 	}
@@ -1215,6 +1401,12 @@ gate_enqueue(struct gate *g, const struct gate_req *req, int wait)
 
 	if (g->queued) {
 		errno = EBUSY;
+		return -1;
+	}
+	if (req != NULL && (req->weight > GATE_MAX_LIMIT ||
+	    req->priority > GATE_MAX_PRIO || req->priority < -GATE_MAX_PRIO ||
+	    (req->key != NULL && !gate_key_valid(req->key)))) {
+		errno = EINVAL;
 		return -1;
 	}
 	if ((r = txn_run(g, op_enqueue, &q)) == -1) {
@@ -1239,6 +1431,118 @@ gate_acquire(struct gate *g, const struct gate_req *req,
 	return r;
 }
 
+void
+gate_set_status(struct gate *g, int status)
+{
+	g->status = status;
+}
+
+/* What a look at the request followed found. */
+struct follow {
+	struct procid	watch;		/* a process of it still running */
+	int		running;
+	int		status;		/* its result, or -1 */
+};
+
+/*
+ * Is the request followed still there (a record of its ticket whose
+ * wrapper or command runs)? Else its result, if it left one.
+ */
+static int
+op_follow(struct txn *t, void *arg)
+{
+	const struct state *st = &t->s.st;
+	const struct result *res;
+	struct follow *f = arg;
+	const struct gate *g = t->g;
+	const struct entry *e;
+	size_t i;
+
+	f->running = 0;
+	for (i = 0; i < st->nh + st->nw && !f->running; i++) {
+		e = i < st->nh ? &st->h[i] : &st->w[i - st->nh];
+		if (e->ticket != g->follow ||
+		    e->wrapper.pid != g->follow_id.pid ||
+		    e->wrapper.start != g->follow_id.start)
+			continue;
+		if (alive(t, &e->wrapper))
+			f->watch = e->wrapper;
+		else if (e->cmd.pid > 0 && alive(t, &e->cmd))
+			f->watch = e->cmd;
+		else
+			continue;
+		f->running = 1;
+	}
+	res = state_result(st, g->follow);
+	f->status = res != NULL ? res->status : -1;
+	return 0;
+}
+
+/*
+ * Sleep on fd until it is readable, the deadline, or a signal; with fd -1
+ * (the process could not be watched: no pidfd under valgrind, no fd
+ * left), look again within a second, as a degraded waiter does.
+ */
+static int
+follow_sleep(int fd, const struct gate_wait *gw)
+{
+	struct pollfd pfd = { fd, POLLIN, 0 };
+	struct timespec ts, *tsp = NULL;
+	int64_t left;
+
+	if (gw->deadline >= 0) {
+		left = gw->deadline - mono_ns();
+		if (left < 0)
+			left = 0;
+		ts.tv_sec = left / 1000000000;
+		ts.tv_nsec = left % 1000000000;
+		tsp = &ts;
+	}
+	if (fd == -1 && (tsp == NULL || ts.tv_sec >= 1)) {
+		ts.tv_sec = 1;
+		ts.tv_nsec = 0;
+		tsp = &ts;
+	}
+	if (ppoll(fd == -1 ? NULL : &pfd, fd == -1 ? 0 : 1, tsp,
+	    gw->sigmask) == -1 && errno != EINTR)
+		return -1;
+	return 0;
+}
+
+int
+gate_follow(struct gate *g, const struct gate_wait *gw, int *status,
+    pid_t *pid)
+{
+	struct follow f;
+	int fd, r;
+
+	*pid = g->follow_id.pid;
+	for (;;) {
+		if (txn_look(g, op_follow, &f) == -1)
+			return -1;
+		if (!f.running) {
+			*status = f.status;
+			return f.status >= 0;
+		}
+		if ((fd = g->store->ops->watch(g->store, &f.watch)) == -1 &&
+		    errno == ESRCH)
+			continue;		/* ended meanwhile */
+		r = follow_sleep(fd, gw);
+		if (fd != -1)
+			(void)xclose(fd);
+		if (r == -1)
+			return -1;
+		if (gw->stop != NULL && *gw->stop) {
+			errno = EINTR;
+			return -1;
+		}
+		if (gw->deadline >= 0 && mono_ns() >= gw->deadline) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+	}
+}
+
 int
 gate_slot(const struct gate *g)
 {
@@ -1255,6 +1559,12 @@ int
 gate_has_cmd(const struct gate *g)
 {
 	return g->nheld > 0 && g->held[g->nheld - 1].has_cmd;
+}
+
+const char *
+gate_parent(const struct gate *g)
+{
+	return g->last_parent;
 }
 
 void
@@ -1280,6 +1590,9 @@ op_set_cmd(struct txn *t, void *arg)
 		errno = ESRCH;
 		return -1;
 	}
+	for (; where == 1 && i < t->s.st.nh; i++)	/* every slot of it */
+		if (ours(g, &t->s.st.h[i], ticket))
+			t->s.st.h[i].cmd = e->cmd;
 	t->s.dirty = 1;
 	/*
 	 * A waiter's command rides along when it is promoted (and when it
@@ -1338,21 +1651,31 @@ gate_renew(struct gate *g, int64_t *until)
 	return r;
 }
 
-/* Give back the slot of one ticket (arg), or every slot held (NULL). */
+/* Give back one slot held (arg), or every slot held (NULL). */
 static int
 op_release(struct txn *t, void *arg)
 {
-	const uint64_t *ticket = arg;
+	const struct held *one = arg;
 	struct gate *g = t->g;
+	const struct held *h;
 	size_t k, i;
 
 	for (k = 0; k < g->nheld; k++) {
-		if (ticket != NULL && g->held[k].ticket != *ticket)
-			continue;
-		if (find_self(g, &t->s.st, g->held[k].ticket, &i) == 1) {
-			state_remove(t->s.st.h, &t->s.st.nh, i);
-			t->s.dirty = t->reaped_holder = 1;
-		}
+		h = one != NULL ? one : &g->held[k];
+		for (i = 0; i < t->s.st.nh; i++)
+			if (t->s.st.h[i].slot == h->slot &&
+			    ours(g, &t->s.st.h[i], h->ticket)) {
+				if (t->s.st.h[i].key[0] != '\0' &&
+				    g->status >= 0 &&
+				    state_result(&t->s.st, h->ticket) == NULL)
+					state_result_add(&t->s.st, h->ticket,
+					    g->status, real_ns());
+				state_remove(t->s.st.h, &t->s.st.nh, i);
+				t->s.dirty = t->reaped_holder = 1;
+				break;
+			}
+		if (one != NULL)
+			break;
 	}
 	return promote(t);
 }
@@ -1376,7 +1699,7 @@ gate_release(struct gate *g)
 int
 gate_release_slot(struct gate *g, int slot)
 {
-	uint64_t ticket;
+	struct held one;
 	size_t k;
 	int r;
 
@@ -1386,8 +1709,8 @@ gate_release_slot(struct gate *g, int slot)
 		errno = EINVAL;
 		return -1;
 	}
-	ticket = g->held[k].ticket;
-	r = txn_run(g, op_release, &ticket);
+	one = g->held[k];
+	r = txn_run(g, op_release, &one);
 	held_drop(g, k);
 	return r;
 }
@@ -1432,6 +1755,10 @@ proc_copy(struct gate_proc *p, const struct entry *e)
 	p->uid = e->uid;
 	p->time_ns = e->time_ns;
 	p->state = (w | c) & PROC_STOPPED ? GATE_PROC_STOPPED : 0;
+	p->weight = weight_of(e);
+	p->priority = e->prio;
+	p->passed = e->passed;
+	(void)strlcpy(p->key, e->key, sizeof(p->key));
 	if (e->slot >= 0 && (e->cmd.pid == 0 || (c & PROC_UNEXECED)))
 		p->state |= GATE_PROC_NOT_STARTED;
 	return state_entry_decode(e, &p->cwd, &p->command);
@@ -1475,6 +1802,7 @@ op_info(struct txn *t, void *arg)
 		return -1;
 	gi->exists = t->s.exists;
 	gi->limit = st->limit;
+	(void)strlcpy(gi->parent, st->parent, sizeof(gi->parent));
 	gi->acquired = st->acquired;
 	gi->wait_ns = st->wait_ns;
 	gi->h = calloc(st->nh + 1, sizeof(*gi->h));
@@ -1533,6 +1861,29 @@ gate_set_limit(struct gate *g, unsigned limit, unsigned *old)
 		return -1;
 	*old = sl.old;
 	return 0;
+}
+
+static int
+op_set_parent(struct txn *t, void *arg)
+{
+	const char *name = arg;
+
+	if (strcmp(t->s.st.parent, name) != 0) {
+		(void)strlcpy(t->s.st.parent, name, sizeof(t->s.st.parent));
+		t->s.dirty = 1;
+	}
+	return 0;
+}
+
+int
+gate_set_parent(struct gate *g, const char *name)
+{
+	if (*name != '\0' && (!gate_name_valid(name) ||
+	    strcmp(name, g->name) == 0)) {
+		errno = EINVAL;
+		return -1;
+	}
+	return txn_run(g, op_set_parent, (void *)name);
 }
 
 /* 1 if pid (arg) is a live holder's wrapper or command. */

@@ -17,6 +17,14 @@
 #define GATE_NAME_MAX		64
 #define GATE_DEFAULT_LIMIT	5
 #define GATE_HOST_MAX		64	/* a host id (STATE_HOST_LEN) */
+#define GATE_MAX_PRIO		1000000	/* priorities: -MAX..MAX */
+#define GATE_KEY_MAX		32	/* a unique key's length */
+/*
+ * Priorities never starve anyone: a waiter lets at most GATE_MAX_PASS
+ * later requests of a higher priority ahead of it, and the head of the
+ * line (served next) none.
+ */
+#define GATE_MAX_PASS		16
 
 struct gate;
 
@@ -27,6 +35,11 @@ struct gate_req {
 	int		self_cmd;	/* the caller will exec the command */
 	pid_t		cmd;		/* a child already forked: recorded if
 					   the slot is taken at once, else 0 */
+	unsigned	weight;		/* slots taken at once (0: 1) */
+	int		priority;	/* higher first; FIFO within one */
+	const char	*key;		/* unique key (gate_key_valid) or NULL */
+	int		join;		/* with key: follow a live request of
+					   that key instead of failing */
 };
 
 /* How a wait in line sleeps. */
@@ -48,6 +61,10 @@ struct gate_proc {
 	int		state;		/* GATE_PROC_* bits, from /proc */
 	char		host[GATE_HOST_MAX + 1]; /* its host in a store shared
 					   by hosts (Redis), else "" */
+	unsigned	weight;		/* slots of its request (1..) */
+	int		priority;	/* a waiter's */
+	unsigned	passed;		/* a waiter's: later ones let ahead */
+	char		key[GATE_KEY_MAX + 1]; /* its unique key, or "" */
 };
 
 /* gate_proc.state: what its processes are doing now. */
@@ -60,7 +77,8 @@ struct gate_proc {
 struct gate_info {
 	int		exists;		/* 0: never used, defaults shown */
 	unsigned	limit;
-	uint64_t	acquired;	/* slots granted, ever */
+	char		parent[GATE_NAME_MAX + 1]; /* its parent gate, or "" */
+	uint64_t	acquired;	/* requests granted, ever */
 	uint64_t	wait_ns;	/* time those spent queued */
 	struct gate_proc *h;		/* holders, by slot */
 	size_t		nh;
@@ -85,6 +103,8 @@ typedef void	gate_notify_fn(void *, const char *);
 
 /* 1 if name is a valid gate name (1-64 of [A-Za-z0-9._-], no leading .) */
 int	gate_name_valid(const char *);
+/* 1 if s is a valid unique key (1-32 of [A-Za-z0-9._:@+/-]). */
+int	gate_key_valid(const char *);
 /*
  * A sentence on why a gate call failed with errno e, for "what: why"
  * messages: the engine's own reasons, else strerror(e).
@@ -124,11 +144,21 @@ void	gate_set_wait(struct gate *, const struct gate_wait *);
 /* Close the gate; slots still held are released, a place in line left. */
 void	gate_close(struct gate *);
 /*
- * Ask for one more slot (a process may hold several). Returns 1 when a
- * slot free now is taken (see gate_slot); else, with wait set, joins the
- * line and returns 0 (then call gate_wait), without it 0 means full.
- * -1 on error (EBUSY: already in line; EUSERS: the line holds as many
- * waiters as a state may, STATE_MAX_WAITERS).
+ * Ask for one more slot (a process may hold several), or req->weight
+ * slots at once (each a holder record; given in one go when that many are
+ * free and the request's turn has come: nobody behind it passes it).
+ * Returns 1 when the slots free now are taken (see gate_slot); else, with
+ * wait set, joins the line at its priority and returns 0 (then call
+ * gate_wait), without it 0 means full. -1 on error (EBUSY: already in
+ * line; EUSERS: the line holds as many waiters as a state may,
+ * STATE_MAX_WAITERS; E2BIG: the weight is above the gate's limit, which
+ * is not 0; EINVAL: a weight, priority or key out of range).
+ *
+ * With req->key, a live request of the same key (queued or holding) is
+ * looked for in the same transaction that would queue this one: if there
+ * is one, -1 with EEXIST, or with req->join, 2: this process follows it
+ * (gate_follow) and takes nothing. Else the key is this request's until
+ * its slots are given back or its processes are gone.
  */
 int	gate_enqueue(struct gate *, const struct gate_req *, int);
 /*
@@ -147,12 +177,27 @@ int	gate_wait(struct gate *, const struct gate_req *,
  */
 int	gate_acquire(struct gate *, const struct gate_req *,
 	    const struct gate_wait *);
+/*
+ * After gate_enqueue returned 2: wait until the request followed ends.
+ * 1 with *status its exit status (gate_set_status), 0 if it ended without
+ * one (its wrapper killed, exec mode, or it left the line unserved), -1 on
+ * error: ETIMEDOUT when w->deadline passed, EINTR when *w->stop was set.
+ * *pid gets its wrapper's PID, for messages.
+ */
+int	gate_follow(struct gate *, const struct gate_wait *, int *, pid_t *);
+/*
+ * The exit status (0..255) those who follow this process's keyed request
+ * get: recorded when its slots are given back.
+ */
+void	gate_set_status(struct gate *, int);
 /* The slot index taken last (0..limit-1), or -1 if none is held. */
 int	gate_slot(const struct gate *);
 /* How many slots this process holds. */
 size_t	gate_held(const struct gate *);
 /* 1 if the slot taken last records its command (see gate_req.cmd). */
 int	gate_has_cmd(const struct gate *);
+/* The parent gate the last transaction saw ("" for none). */
+const char *gate_parent(const struct gate *);
 /* Active count and limit seen by the last transaction (for messages). */
 void	gate_counts(const struct gate *, size_t *, unsigned *);
 /*
@@ -184,6 +229,12 @@ int	gate_info(struct gate *, struct gate_info *);
 void	gate_info_free(struct gate_info *);
 /* Set the limit (0 pauses); *old gets the previous one. */
 int	gate_set_limit(struct gate *, unsigned, unsigned *);
+/*
+ * Set the gate's parent gate (a valid name, or "" for none): a command
+ * run in the gate then also takes a slot of the parent (the caller does
+ * that, and refuses cycles). 0 or -1 (EINVAL: not a gate name).
+ */
+int	gate_set_parent(struct gate *, const char *);
 /*
  * Send sig to every running command of the gate and all its descendants;
  * after grace seconds, SIGKILL what is left. *out lists what was tried.

@@ -8,9 +8,19 @@
  *	ticket NEXT
  *	acquired N
  *	waitns N
+ *	parent NAME		(optional: the gate's parent gate)
  *	h SLOT TICKET WPID WSTART CPID CSTART UID TIME - :CWD :COMMAND
  *	w - TICKET WPID WSTART 0 0 UID TIME ADDR :CWD :COMMAND
+ *	r TICKET STATUS TIME
  *	end
+ *
+ * An "r" line is how a request with a unique key ended (its exit status),
+ * for those who joined it; the last STATE_MAX_RESULTS are kept. A record
+ * may end in optional fields, each at most once, written only
+ * when not the default (so a record without them reads as it always did):
+ * weight=K (the slots its request takes, 2..), prio=N (a waiter's
+ * priority, -N for negative), passed=N (later requests let ahead of a
+ * waiter), key=KEY (the request's unique key).
  *
  * Strings are vis(3)-encoded (no spaces, no newlines) behind a ':'. The
  * parser trusts nothing: every number has bounds, every count a ceiling,
@@ -32,10 +42,12 @@
 #include "state.h"
 
 #define NFIELDS		12
+#define NEXTRA		4	/* optional fields after them */
 
 /* The most holders and waiters, at their largest, fit what we read. */
 _Static_assert(STATE_HEAD_MAX + (STATE_MAX_SLOTS + (size_t)STATE_MAX_WAITERS) *
-    STATE_LINE_MAX + sizeof("end\n") <= STATE_MAX_BYTES,
+    STATE_LINE_MAX + STATE_MAX_RESULTS * STATE_RESULT_MAX + sizeof("end\n") <=
+    STATE_MAX_BYTES,
     "a state at its ceilings would be larger than reading accepts");
 
 /* Free one record's strings. */
@@ -83,6 +95,31 @@ state_add(struct entry **v, size_t *n, const struct entry *e)
 }
 
 void
+state_result_add(struct state *st, uint64_t ticket, int status, int64_t now)
+{
+	if (st->nres == STATE_MAX_RESULTS) {
+		memmove(&st->res[0], &st->res[1], (STATE_MAX_RESULTS - 1) *
+		    sizeof(st->res[0]));
+		st->nres--;
+	}
+	st->res[st->nres].ticket = ticket;
+	st->res[st->nres].status = status;
+	st->res[st->nres].time_ns = now;
+	st->nres++;
+}
+
+const struct result *
+state_result(const struct state *st, uint64_t ticket)
+{
+	size_t i;
+
+	for (i = st->nres; i-- > 0;)
+		if (st->res[i].ticket == ticket)
+			return &st->res[i];
+	return NULL;
+}
+
+void
 state_remove(struct entry *v, size_t *n, size_t i)
 {
 	entry_free(&v[i]);
@@ -112,6 +149,24 @@ num(const char *s, long long lo, long long hi, int *bad)
 	return (long long)v;
 bad:
 	*bad = 1;
+	return 0;
+}
+
+/* "r TICKET STATUS TIME" into st; 0 or -1. */
+static int
+result_parse(char **f, struct state *st)
+{
+	int bad = 0;
+	uint64_t ticket;
+	int status;
+	int64_t t;
+
+	ticket = (uint64_t)num(f[1], 0, LLONG_MAX, &bad);
+	status = (int)num(f[2], 0, 255, &bad);
+	t = num(f[3], 0, LLONG_MAX, &bad);
+	if (bad || st->nres == STATE_MAX_RESULTS)
+		return -1;
+	state_result_add(st, ticket, status, t);
 	return 0;
 }
 
@@ -286,9 +341,59 @@ entry_refit(struct entry *e, const char *cwd, size_t lc, const char *cmd,
 	return r;
 }
 
-/* Parse one record line (already split into fields). */
+int
+state_key_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n >= 1 && n <= STATE_KEY_MAX && strspn(s,
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789._:@+/-") == n;
+}
+
+/*
+ * The optional fields f[0..n) of a record ("name=value", each at most
+ * once) into e; weight 1, priority 0, no key when absent. 0 or -1.
+ */
 static int
-entry_parse(char **f, struct entry *e)
+extra_parse(char **f, int n, struct entry *e)
+{
+	static const char *const names[NEXTRA] = {
+		"weight=", "prio=", "passed=", "key="
+	};
+	int bad = 0, seen = 0, i, k;
+	const char *v;
+	size_t len;
+
+	e->weight = 1;
+	for (i = 0; i < n; i++) {
+		for (k = 0; k < NEXTRA; k++)
+			if (strncmp(f[i], names[k], strlen(names[k])) == 0)
+				break;
+		if (k == NEXTRA || (seen & (1 << k)))
+			return -1;
+		seen |= 1 << k;
+		v = f[i] + strlen(names[k]);
+		if (k == 0)
+			e->weight = (unsigned)num(v, 2, STATE_MAX_SLOTS, &bad);
+		else if (k == 1)
+			e->prio = v[0] == '-' ? -(int)num(v + 1, 1,
+			    STATE_MAX_PRIO, &bad) : (int)num(v, 1,
+			    STATE_MAX_PRIO, &bad);
+		else if (k == 2)
+			e->passed = (unsigned)num(v, 1, STATE_MAX_WAITERS,
+			    &bad);
+		else if (!state_key_valid(v))
+			return -1;
+		else if ((len = strlen(v)) > 0)
+			memcpy(e->key, v, len + 1);
+	}
+	return bad ? -1 : 0;
+}
+
+/* Parse one record line (already split into nf fields). */
+static int
+entry_parse(char **f, int nf, struct entry *e)
 {
 	int bad = 0, holder = f[0][0] == 'h';
 	size_t alen, l10, l11;
@@ -314,7 +419,8 @@ entry_parse(char **f, struct entry *e)
 		bad = 1;
 	else
 		memcpy(e->addr, f[9], alen + 1);
-	if (bad)
+	if (bad || extra_parse(f + NFIELDS, nf - NFIELDS, e) == -1 ||
+	    (e->slot >= 0 && (e->prio != 0 || e->passed != 0)))
 		return -1;
 	/* Fields split in place: the two strings sit side by side. */
 	l10 = strlen(f[10]);
@@ -346,23 +452,41 @@ split(char *line, char **f, int max)
 	return n;
 }
 
-/* Header line "KEY VALUE": stores into st only if valid; 0 or -1. */
+/* 1 if s is a gate name: 1-64 of [A-Za-z0-9._-], no leading dot. */
+static int
+name_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n >= 1 && n <= STATE_NAME_MAX && s[0] != '.' &&
+	    strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789._-") == n;
+}
+
+/*
+ * Header line "KEY VALUE": stores into st only if valid; 0 or -1. The
+ * first five are required (seen bits 0-4), parent optional.
+ */
 static int
 header_parse(char **f, int nf, struct state *st, int *seen)
 {
 	static const char *const keys[] = {
-		"boot", "limit", "ticket", "acquired", "waitns"
+		"boot", "limit", "ticket", "acquired", "waitns", "parent"
 	};
 	long long v = 0;
 	int bad = 0, k;
 
 	if (nf != 2)
 		return -1;
-	for (k = 0; k < 5 && strcmp(f[0], keys[k]) != 0; k++)
+	for (k = 0; k < 6 && strcmp(f[0], keys[k]) != 0; k++)
 		;
-	if (k == 5)
+	if (k == 6 || (k == 5 && (*seen & (1 << 5))))
 		return -1;
-	if (k == 0) {
+	if (k == 5) {
+		if (!name_valid(f[1]))
+			return -1;
+		(void)strlcpy(st->parent, f[1], sizeof(st->parent));
+	} else if (k == 0) {
 		if (strlen(f[1]) != 36 ||
 		    strspn(f[1], "0123456789abcdef-") != 36)
 			return -1;
@@ -383,7 +507,12 @@ header_parse(char **f, int nf, struct state *st, int *seen)
 	return 0;
 }
 
-/* Add a parsed record, enforcing ceilings, unique slots, ticket order. */
+/*
+ * Add a parsed record, enforcing ceilings, unique slots, and the order of
+ * the line: by ticket within a priority (a later request passes only lower
+ * priorities), so two neighbours of the same priority are in ticket order,
+ * and no two neighbours share a ticket.
+ */
 static int
 record_add(struct state *st, struct entry *e, unsigned char *slots)
 {
@@ -395,8 +524,10 @@ record_add(struct state *st, struct entry *e, unsigned char *slots)
 			return -1;
 		slots[e->slot / 8] |= 1 << (e->slot % 8);
 	} else {
-		if (st->nw >= STATE_MAX_WAITERS ||
-		    (st->nw > 0 && e->ticket <= st->w[st->nw - 1].ticket))
+		if (st->nw >= STATE_MAX_WAITERS || (st->nw > 0 &&
+		    (e->ticket == st->w[st->nw - 1].ticket ||
+		    (e->prio == st->w[st->nw - 1].prio &&
+		    e->ticket < st->w[st->nw - 1].ticket))))
 			return -1;
 		if (state_add(&st->w, &st->nw, e) == -1)
 			return -1;
@@ -414,6 +545,9 @@ tickets_valid(struct state *st, int salvage)
 	for (i = 0; i < st->nh; i++)
 		if (st->h[i].ticket >= max)
 			max = st->h[i].ticket + 1;
+	for (i = 0; i < st->nres; i++)
+		if (st->res[i].ticket >= max)
+			max = st->res[i].ticket + 1;
 	for (i = 0; i < st->nw; i++)
 		if (st->w[i].ticket >= max)
 			max = st->w[i].ticket + 1;
@@ -437,7 +571,7 @@ state_parse(const char *buf, size_t len, struct state *st, int salvage,
     const char **why)
 {
 	unsigned char slots[STATE_MAX_SLOTS / 8];
-	char *line, *f[NFIELDS + 1], *p, *end, *nl;
+	char *line, *f[NFIELDS + NEXTRA + 1], *p, *end, *nl;
 	int nf, lineno = 0, seen = 0, ended = 0;
 	struct entry e;
 
@@ -489,22 +623,25 @@ state_parse(const char *buf, size_t len, struct state *st, int salvage,
 			ended = 1;
 			continue;
 		}
-		nf = split(line, f, NFIELDS);
-		if (nf == NFIELDS && (strcmp(f[0], "h") == 0 ||
-		    strcmp(f[0], "w") == 0)) {
-			if (entry_parse(f, &e) == 0) {
+		nf = split(line, f, NFIELDS + NEXTRA);
+		if (nf >= NFIELDS && nf <= NFIELDS + NEXTRA &&
+		    (strcmp(f[0], "h") == 0 || strcmp(f[0], "w") == 0)) {
+			if (entry_parse(f, nf, &e) == 0) {
 				if (record_add(st, &e, slots) == 0)
 					continue;
 				entry_free(&e);
 			}
 			if (!salvage)
 				FAIL("bad holder or waiter record");
+		} else if (nf == 4 && strcmp(f[0], "r") == 0) {
+			if (result_parse(f, st) == -1 && !salvage)
+				FAIL("bad result line");
 		} else if (header_parse(f, nf, st, &seen) == -1 && !salvage)
 			FAIL("bad header line");
 	}
 	if (!salvage && (lineno == 0 || !ended))
 		FAIL(lineno == 0 ? "empty file" : "no end line: cut short");
-	if (!salvage && seen != 31)
+	if (!salvage && (seen & 31) != 31)
 		FAIL("header incomplete");
 	if (tickets_valid(st, salvage) == -1)
 		FAIL("ticket at or above the next ticket");
@@ -520,7 +657,7 @@ state_line_weight(const char *s, size_t n)
 {
 	static const char *const heavy[] = {
 		"h ", STATE_MAGIC " ", "boot ", "limit ", "ticket ",
-		"acquired ", "waitns "
+		"acquired ", "waitns ", "parent "
 	};
 	size_t i, k;
 
@@ -529,7 +666,7 @@ state_line_weight(const char *s, size_t n)
 		if (n >= k && memcmp(s, heavy[i], k) == 0)
 			return 2;
 	}
-	return n >= 2 && memcmp(s, "w ", 2) == 0;
+	return n >= 2 && (memcmp(s, "w ", 2) == 0 || memcmp(s, "r ", 2) == 0);
 }
 
 /*
@@ -565,9 +702,9 @@ wb_put(struct wbuf *b, const char *s, size_t n)
 	b->len += n;
 }
 
-/* ' ' then v in decimal (minus sign when neg). */
+/* sep then v in decimal (minus sign when neg). */
 static void
-wb_num(struct wbuf *b, uint64_t v, int neg)
+wb_sepnum(struct wbuf *b, char sep, uint64_t v, int neg)
 {
 	char d[24], *p = d + sizeof(d);
 
@@ -576,8 +713,38 @@ wb_num(struct wbuf *b, uint64_t v, int neg)
 	while ((v /= 10) != 0);
 	if (neg)
 		*--p = '-';
-	*--p = ' ';
+	*--p = sep;
 	wb_put(b, p, (size_t)(d + sizeof(d) - p));
+}
+
+/* ' ' then v in decimal. */
+static void
+wb_num(struct wbuf *b, uint64_t v, int neg)
+{
+	wb_sepnum(b, ' ', v, neg);
+}
+
+/* The optional fields that are not the default (extra_parse). */
+static void
+extra_format(struct wbuf *b, const struct entry *e)
+{
+	if (e->weight > 1) {
+		wb_put(b, " weight", 7);
+		wb_sepnum(b, '=', e->weight, 0);
+	}
+	if (e->slot < 0 && e->prio != 0) {
+		wb_put(b, " prio", 5);
+		wb_sepnum(b, '=', e->prio < 0 ? (uint64_t)-(int64_t)e->prio :
+		    (uint64_t)e->prio, e->prio < 0);
+	}
+	if (e->slot < 0 && e->passed > 0) {
+		wb_put(b, " passed", 7);
+		wb_sepnum(b, '=', e->passed, 0);
+	}
+	if (e->key[0] != '\0') {
+		wb_put(b, " key=", 5);
+		wb_put(b, e->key, strnlen(e->key, STATE_KEY_MAX));
+	}
 }
 
 /* One record line. */
@@ -608,6 +775,7 @@ entry_format(struct wbuf *b, const struct entry *e)
 		wb_put(b, e->strs, e->strslen);
 	else
 		wb_put(b, ": :", 3);
+	extra_format(b, e);
 	wb_put(b, "\n", 1);
 }
 
@@ -627,10 +795,23 @@ state_format(const struct state *st, char **bufp, size_t *lenp)
 	if (n < 0 || (size_t)n >= sizeof(head))
 		return -1;
 	wb_put(&b, head, (size_t)n);
+	if (st->parent[0] != '\0') {
+		wb_put(&b, "parent ", 7);
+		wb_put(&b, st->parent, strnlen(st->parent, STATE_NAME_MAX));
+		wb_put(&b, "\n", 1);
+	}
 	for (i = 0; i < st->nh; i++)
 		entry_format(&b, &st->h[i]);
 	for (i = 0; i < st->nw; i++)
 		entry_format(&b, &st->w[i]);
+	for (i = 0; i < st->nres; i++) {
+		wb_put(&b, "r", 1);
+		wb_num(&b, st->res[i].ticket, 0);
+		wb_num(&b, (uint64_t)st->res[i].status, 0);
+		wb_num(&b, (uint64_t)(st->res[i].time_ns < 0 ? 0 :
+		    st->res[i].time_ns), 0);
+		wb_put(&b, "\n", 1);
+	}
 	wb_put(&b, "end\n", 4);
 	if (b.err) {
 		free(b.p);

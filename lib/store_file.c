@@ -92,6 +92,7 @@ struct fstore {
 	char		boot[40];
 	unsigned long long pidns;	/* ours: /proc/self/ns/pid's inode */
 	unsigned long long seen_ns;	/* the one the file read names, or 0 */
+	int		moved;		/* the last load moved one aside */
 	struct wake	wake;
 	gate_notify_fn	*notify;
 	void		*notify_arg;
@@ -99,6 +100,8 @@ struct fstore {
 	int		waitset;	/* 0: block until it comes */
 	int64_t		say_at;		/* ns waited at which to name its holder */
 };
+
+static int	save(struct fstore *, const struct state *);
 
 /* Tell the caller something a person should know. */
 static void
@@ -453,9 +456,10 @@ static int
 salvage(struct fstore *f, struct store_txn *t, const char *buf, size_t len,
     const char *why, int writer)
 {
-	if (writer)
+	if (writer) {
 		move_aside(f, why);
-	else
+		f->moved = 1;
+	} else
 		say(f, "state file %s is damaged (%s): shown as far as it can "
 		    "be read, until the next change moves it aside",
 		    f->statename, why);
@@ -562,6 +566,7 @@ load(struct fstore *f, struct store_txn *t, int writer)
 	int fd, r;
 
 	f->seen_ns = 0;
+	f->moved = 0;
 	fd = openat(f->dirfd, f->statename, O_RDONLY | O_NOFOLLOW |
 	    O_CLOEXEC);
 	if (fd == -1 && errno != ENOENT)
@@ -771,6 +776,16 @@ file_begin(struct store *s, struct store_txn *t)
 		return -1;
 	}
 	settle(f, t);
+	/*
+	 * A damaged file was moved aside: what salvage kept goes in its place
+	 * now, or a transaction that is then aborted (a request refused)
+	 * would leave no state at all, and the running holders forgotten.
+	 */
+	if (f->moved && save(f, &t->st) == -1) {
+		(void)flock(f->lockfd, LOCK_UN);
+		state_free(&t->st);
+		return -1;
+	}
 	if (pidns_check(f, t, 1) == -1) {
 		(void)flock(f->lockfd, LOCK_UN);
 		state_free(&t->st);

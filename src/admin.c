@@ -9,6 +9,7 @@
 
 #include <err.h>
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,20 +132,54 @@ do_show(const struct opts *o)
 	}
 }
 
+/*
+ * --parent: refused when the parent's own chain of parents leads back to
+ * this gate (then a command would wait on itself), else recorded.
+ */
+static void
+set_parent(const struct opts *o, struct gate *g)
+{
+	char chain[MAX_CHAIN][GATE_NAME_MAX + 1];
+	size_t n, i;
+
+	if (*o->parent != '\0') {
+		if (strcmp(o->parent, o->gate) == 0)
+			errx(EXIT_GATERUN, "gate '%s' cannot be its own parent",
+			    o->gate);
+		gate_chain(o, o->parent, NULL, chain, &n);
+		for (i = 0; i < n; i++)
+			if (strcmp(chain[i], o->gate) == 0)
+				errx(EXIT_GATERUN, "gate '%s' cannot have parent "
+				    "'%s': '%s' is above '%s' already (a cycle)",
+				    o->gate, o->parent, o->gate, o->parent);
+		if (n == MAX_CHAIN)
+			errx(EXIT_GATERUN, "gate '%s': more than %d parents "
+			    "above it", o->gate, MAX_CHAIN - 1);
+	}
+	if (gate_set_parent(g, o->parent) == -1)
+		die_gate(o, "cannot set the parent of");
+}
+
 /* --limit N: set it, log it, save it with --persist, say what it was. */
 int
 do_limit(const struct opts *o)
 {
 	struct gate *g = open_gate(o, 1);
-	char err[512];
+	char err[512], conf[PATH_MAX];
 	unsigned old;
 
 	gate_set_wait(g, &lock_forever);
+	/* A file --persist may not write changes nothing. */
+	if (o->persist && config_target(o->conf, conf, sizeof(conf), err,
+	    sizeof(err)) == -1)
+		errx(EXIT_GATERUN, "cannot save a limit: %s", err);
+	if (o->parent != NULL)
+		set_parent(o, g);
 	if (gate_set_limit(g, o->limit, &old) == -1)
 		die_gate(o, "cannot set the limit of");
 	logev(o, "gate '%s': limit %u -> %u by %s", o->gate, old, o->limit,
 	    me());
-	if (o->persist && config_set_limit(o->conf, o->gate, o->limit, err,
+	if (o->persist && config_set_limit(conf, o->gate, o->limit, err,
 	    sizeof(err)) == -1)
 		errx(EXIT_GATERUN, "limit set to %u, but not saved: %s",
 		    o->limit, err);

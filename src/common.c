@@ -129,6 +129,9 @@ snapshot_one(const char *dir, const char *conf, const char *name,
 	if (gate_open(&g, dir, name, deflimit, 0, notify, NULL) == 0) {
 		if (gate_info(g, gi) == 0) {
 			gate_close(g);
+			if (gi->parent[0] == '\0')	/* else the gate's own */
+				(void)strlcpy(gi->parent, c.parent,
+				    sizeof(gi->parent));
 			return 0;
 		}
 		e = errno;

@@ -7,6 +7,7 @@
  *	store = /srv/gates	# where gates live (global only)
  *	[gate cc]
  *	limit = 4		# gate "cc" only
+ *	parent = build		# its commands also take a slot of "build"
  *
  * Read when a gate is made; --limit N --persist writes a gate's limit back.
  */
@@ -17,6 +18,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,7 +105,15 @@ setting(char *line, struct config *c, int global, char *why, size_t whylen)
 		(void)strlcpy(c->store, v, sizeof(c->store));
 		return NULL;
 	}
-	return "unknown key (limit, log, group and store are known)";
+	if (strcmp(k, "parent") == 0) {
+		if (global)
+			return "parent goes in a [gate NAME] section";
+		if (!gate_name_valid(v))
+			return "parent must be a gate name";
+		(void)strlcpy(c->parent, v, sizeof(c->parent));
+		return NULL;
+	}
+	return "unknown key (limit, log, group, store and parent are known)";
 }
 
 int
@@ -118,7 +128,7 @@ config_read(const char *path, const char *gate, struct config *c, char *err,
 	FILE *fp;
 
 	c->limit = c->log = -1;
-	c->group[0] = c->store[0] = '\0';
+	c->group[0] = c->store[0] = c->parent[0] = '\0';
 	if ((fp = fopen(path, "re")) == NULL) {
 		/* None, or one this user may not read (root's own): defaults. */
 		if (errno == ENOENT || errno == EACCES || errno == ENOTDIR)
@@ -237,6 +247,39 @@ append_limit(FILE *o, const char *out, size_t olen, const char *gate,
 	else
 		(void)fprintf(o, "%s[gate %s]\n%s", olen ? "\n" : "", gate,
 		    newl);
+}
+
+/*
+ * The file --persist rewrites into real: path itself, or the file a symbolic
+ * link there names (the link stays). Anything but a regular file is refused,
+ * so that GATERUN_CONF=/dev/null never replaces the device with a file. 0,
+ * or -1 with err set.
+ */
+int
+config_target(const char *path, char *real, size_t reallen, char *err,
+    size_t errlen)
+{
+	char buf[PATH_MAX];
+	struct stat sb;
+	const char *t = buf;
+
+	if (realpath(path, buf) == NULL) {
+		/* None yet is fine; a link to nothing is not. */
+		if (errno != ENOENT || lstat(path, &sb) == 0)
+			goto fail;
+		t = path;
+	} else if (stat(buf, &sb) == -1)
+		goto fail;
+	else if (!S_ISREG(sb.st_mode)) {
+		(void)snprintf(err, errlen, "%s: not a regular file", path);
+		return -1;
+	}
+	if (strlcpy(real, t, reallen) < reallen)
+		return 0;
+	errno = ENAMETOOLONG;
+fail:
+	(void)snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	return -1;
 }
 
 /*

@@ -8,11 +8,14 @@
 #include <limits.h>
 #include <stddef.h>
 
+#include "gate.h"
+
 struct config {
 	int	limit;		/* default limit of a new gate; -1: unset */
 	int	log;		/* log events: 1, 0, or -1: unset */
 	char	group[64];	/* group a new state directory is shared with */
 	char	store[PATH_MAX];	/* where gates live; "": unset */
+	char	parent[GATE_NAME_MAX + 1]; /* [gate] parent gate; "": none */
 };
 
 /*
@@ -23,6 +26,7 @@ struct config {
 int	config_read(const char *, const char *, struct config *, char *,
 	    size_t);
 /* Set "limit = N" in gate's section (made if need be); 0 or -1 + err. */
+int	config_target(const char *, char *, size_t, char *, size_t);
 int	config_set_limit(const char *, const char *, unsigned, char *, size_t);
 
 #endif

@@ -34,11 +34,12 @@ usage(int status)
 	FILE *fp = status ? stderr : stdout;
 
 	(void)fprintf(fp,
-"usage: gaterun [-g GATE] [-n | -w SECONDS] [-E CODE] [-x] [-e SECONDS] [--] COMMAND [ARG...]\n"
+"usage: gaterun [-g GATE] [-n | -w SECONDS] [-E CODE] [-x] [-N K] [-p PRIO]\n"
+"               [-u KEY | -U KEY] [-e SECONDS] [--] COMMAND [ARG...]\n"
 "       gaterun [-g GATE | --all] --status [--json | --watch[=SECONDS]]\n"
 "       gaterun [-g GATE | --all] --check [--warn PCT] [--crit PCT] [--max-wait SECONDS]\n"
 "       gaterun [-g GATE | --all] --metrics\n"
-"       gaterun [-g GATE] --limit N [--persist] [--json]\n"
+"       gaterun [-g GATE] --limit N [--parent GATE] [--persist] [--json]\n"
 "       gaterun [-g GATE] --kill-all [--signal SIG] [--grace SECONDS] [--json]\n"
 "       gaterun [-g GATE] --is-active PID\n"
 "       gaterun --help | --version\n");
@@ -56,6 +57,15 @@ usage(int status)
 "                         process; the slot is free when COMMAND ends\n"
 "  -e, --lease SECONDS    on a Redis store: the lease a record holds unrenewed\n"
 "                         (default 10; renewed every third)\n"
+"  -N, --weight K         take K slots at once (1..4096, at most the limit);\n"
+"                         served in turn when K are free, nobody passes it\n"
+"  -p, --priority N       served before lower priorities, FIFO within one\n"
+"                         (-1000000..1000000, default 0); a waiter is passed\n"
+"                         by at most 16 later requests, the head by none\n"
+"  -u, --unique KEY       exit 75 at once if a request with KEY is queued or\n"
+"                         running on the gate (1-32 of A-Za-z0-9._:@+/-)\n"
+"  -U, --unique-join KEY  if one is, wait for its end and exit with its exit\n"
+"                         status instead of running COMMAND; else as -u\n"
 "  -s, --status           show slots, PIDs, utilization and waiters\n"
 "  -j, --json             print --status, --limit or --kill-all as JSON\n"
 "  -A, --all              --status, --check or --metrics of every gate\n"
@@ -70,6 +80,8 @@ usage(int status)
 "                         to syslog (also GATERUN_LOG=1; =stderr copies)\n"
 "  -l, --limit N          set the gate's limit (0..4096; 0 pauses the gate)\n"
 "  -P, --persist          with --limit: also save it in the configuration file\n"
+"  -R, --parent GATE      with --limit: the gate's commands also take a slot of\n"
+"                         GATE (\"\" for none; cycles are refused)\n"
 "  -K, --kill-all         stop every running command of the gate\n"
 "  -S, --signal SIG       signal for --kill-all (default TERM)\n"
 "  -G, --grace SECONDS    then SIGKILL what is left (default 5)\n"
@@ -129,6 +141,23 @@ parse_limit(const char *s, const char *what)
 	return v;
 }
 
+/* An integer priority: an optional '-' and digits, nothing else. */
+static int
+parse_prio(const char *s)
+{
+	const char *errstr = NULL, *d = s + (*s == '-');
+	long long v = 0;
+
+	if (*d == '\0' || d[strspn(d, "0123456789")] != '\0')
+		errstr = "not an integer";
+	else
+		v = strtonum(s, -GATE_MAX_PRIO, GATE_MAX_PRIO, &errstr);
+	if (errstr != NULL)
+		errx(EXIT_GATERUN, "--priority must be an integer from %d to "
+		    "%d: '%s'", -GATE_MAX_PRIO, GATE_MAX_PRIO, s);
+	return (int)v;
+}
+
 /*
  * "group = NAME": a state directory made now is shared with that group
  * (mode 2770, the mark of a shared gate directory). One that exists is
@@ -165,6 +194,7 @@ configure(struct opts *o)
 		    "%d: '%s'", GATE_MAX_LIMIT, getenv("GATERUN_LIMIT"));
 	if (c.log == 1)
 		o->log = 1;
+	(void)strlcpy(o->conf_parent, c.parent, sizeof(o->conf_parent));
 	if (c.group[0] != '\0')
 		shared_dir(o->dir, c.group, o->conf);
 }
@@ -215,6 +245,32 @@ parse_opt(int ch, struct opts *o)
 		if (setenv("GATERUN_LEASE", optarg, 1) == -1)
 			err(EXIT_GATERUN, "setenv");
 		o->leaseset = 1;
+		break;
+	case 'N':
+		if (limit_parse(optarg, 1, &o->weight) == -1)
+			errx(EXIT_GATERUN, "--weight must be an integer from 1 "
+			    "to %d: '%s'", GATE_MAX_LIMIT, optarg);
+		break;
+	case 'p':
+		o->priority = parse_prio(optarg);
+		break;
+	case 'R':
+		if (*optarg != '\0' && !gate_name_valid(optarg))
+			errx(EXIT_GATERUN, "invalid parent gate name '%s'",
+			    optarg);
+		o->parent = optarg;
+		break;
+	case 'u':
+	case 'U':
+		if (o->key != NULL)
+			errx(EXIT_GATERUN, "--unique and --unique-join are "
+			    "given once");
+		if (!gate_key_valid(optarg))
+			errx(EXIT_GATERUN, "--unique%s must be 1 to %d of "
+			    "A-Z a-z 0-9 . _ : @ + / -: '%s'", ch == 'U' ?
+			    "-join" : "", GATE_KEY_MAX, optarg);
+		o->key = optarg;
+		o->join = ch == 'U';
 		break;
 	case 's':
 		set_mode(o, MODE_STATUS);
@@ -302,6 +358,11 @@ parse_args(int argc, char **argv, struct opts *o)
 		{ "conflict-exit-code",	required_argument, NULL, 'E' },
 		{ "exec",		no_argument,	   NULL, 'x' },
 		{ "lease",		required_argument, NULL, 'e' },
+		{ "weight",		required_argument, NULL, 'N' },
+		{ "priority",		required_argument, NULL, 'p' },
+		{ "unique",		required_argument, NULL, 'u' },
+		{ "parent",		required_argument, NULL, 'R' },
+		{ "unique-join",	required_argument, NULL, 'U' },
 		{ "status",		no_argument,	   NULL, 's' },
 		{ "json",		no_argument,	   NULL, 'j' },
 		{ "limit",		required_argument, NULL, 'l' },
@@ -334,7 +395,8 @@ parse_args(int argc, char **argv, struct opts *o)
 	o->crit = 95;
 	o->watch = -1;
 	o->maxwait = 600;
-	while ((ch = getopt_long(argc, argv, "+g:nw:E:xe:sjl:KS:G:a:AcW:C:M:mLPhV",
+	while ((ch = getopt_long(argc, argv,
+	    "+g:nw:E:xe:N:p:u:U:R:sjl:KS:G:a:AcW:C:M:mLPhV",
 	    longopts, NULL)) != -1)
 		parse_opt(ch, o);
 	o->cmd = argv + optind;
@@ -368,8 +430,10 @@ check_args(const struct opts *o)
 		    "option (--status, --limit...): '%s'", *o->cmd);
 	if (o->mode == MODE_RUN && *o->cmd == NULL)
 		errx(EXIT_GATERUN, "no command given (try 'gaterun --help')");
-	if (o->mode != MODE_RUN && (o->nowait || o->wait >= 0 || o->exec))
-		errx(EXIT_GATERUN, "-n, -w and -x only go with a command");
+	if (o->mode != MODE_RUN && (o->nowait || o->wait >= 0 || o->exec ||
+	    o->weight || o->priority || o->key))
+		errx(EXIT_GATERUN, "-n, -w, -x, --weight, --priority and "
+		    "--unique only go with a command");
 	if (o->nowait && o->wait >= 0)
 		errx(EXIT_GATERUN, "-n and -w exclude each other");
 	if (o->leaseset && o->mode != MODE_RUN)
@@ -382,6 +446,8 @@ check_args(const struct opts *o)
 		    "--kill-all");
 	if (o->persist && o->mode != MODE_LIMIT)
 		errx(EXIT_GATERUN, "--persist only goes with --limit");
+	if (o->parent != NULL && o->mode != MODE_LIMIT)
+		errx(EXIT_GATERUN, "--parent only goes with --limit");
 }
 
 /*
@@ -448,6 +514,73 @@ open_gate(const struct opts *o, int create)
 	return g;
 }
 
+
+/* Open gate name, made on first use with its configured limit, or die. */
+struct gate *
+open_named_gate(const struct opts *o, const char *name)
+{
+	struct config c;
+	struct gate *g;
+	unsigned deflimit;
+	char err[512];
+
+	if (config_read(o->conf, name, &c, err, sizeof(err)) == -1)
+		errx(EXIT_GATERUN, "%s", err);
+	if (limit_default(&c, &deflimit) == -1)
+		deflimit = o->deflimit;
+	if (gate_open(&g, o->dir, name, deflimit, 1, on_notify, NULL) == -1)
+		errx(EXIT_GATERUN, "cannot open gate '%s' in %s: %s", name,
+		    o->dir, gate_strerror(errno));
+	return g;
+}
+
+/* Gate name's parent: its own, else the configuration's; "" if none. */
+static void
+parent_of(const struct opts *o, const char *name, char *out, size_t len)
+{
+	struct gate_info gi;
+	struct config c;
+	struct gate *g;
+	char err[512];
+
+	out[0] = '\0';
+	if (gate_open(&g, o->dir, name, o->deflimit, 0, on_notify, NULL) == -1 ||
+	    gate_info(g, &gi) == -1)
+		errx(EXIT_GATERUN, "cannot read gate '%s' in %s: %s", name,
+		    o->dir, gate_strerror(errno));
+	(void)strlcpy(out, gi.parent, len);
+	gate_info_free(&gi);
+	gate_close(g);
+	if (out[0] == '\0' && config_read(o->conf, name, &c, err,
+	    sizeof(err)) == 0)
+		(void)strlcpy(out, c.parent, len);
+}
+
+void
+gate_chain(const struct opts *o, const char *name, const char *first,
+    char (*chain)[GATE_NAME_MAX + 1], size_t *n)
+{
+	char p[GATE_NAME_MAX + 1];
+	size_t i;
+
+	(void)strlcpy(chain[0], name, sizeof(chain[0]));
+	for (*n = 1;; (*n)++) {
+		if (*n == 1 && first != NULL)
+			(void)strlcpy(p, first, sizeof(p));
+		else
+			parent_of(o, chain[*n - 1], p, sizeof(p));
+		if (p[0] == '\0')
+			return;
+		for (i = 0; i < *n; i++)
+			if (strcmp(chain[i], p) == 0)
+				errx(EXIT_GATERUN, "gate '%s': its parents "
+				    "make a cycle through '%s'", name, p);
+		if (*n == MAX_CHAIN)
+			errx(EXIT_GATERUN, "gate '%s': more than %d parents "
+			    "above it", name, MAX_CHAIN - 1);
+		(void)strlcpy(chain[*n], p, sizeof(chain[*n]));
+	}
+}
 
 /* A copy of a NULL-terminated vector of strings, entry by entry. */
 static char **

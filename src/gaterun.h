@@ -12,6 +12,8 @@
 #include <syslog.h>
 #include <time.h>
 
+#include "gate.h"
+
 #define __dead	__attribute__((__noreturn__))
 
 enum mode {
@@ -30,6 +32,12 @@ struct opts {
 	int		nowait;		/* -n */
 	int		exec;		/* -x: become the command */
 	int		leaseset;	/* --lease given */
+	unsigned	weight;		/* -N K: slots taken at once */
+	int		priority;	/* -p N: place in line */
+	const char	*key;		/* -u/-U KEY: unique key */
+	const char	*parent;	/* --limit N --parent GATE ("": none) */
+	char		conf_parent[GATE_NAME_MAX + 1]; /* the configuration's */
+	int		join;		/* -U: follow a run of the key */
 	double		wait;		/* -w SECS; < 0: forever */
 	int		conflict;	/* exit code when no slot */
 	int		json;
@@ -68,6 +76,18 @@ void __dead	die_gate(const struct opts *, const char *);
 void		on_notify(void *, const char *);
 /* gaterun.c: open o->gate (made on first use if create), or die. */
 struct gate	*open_gate(const struct opts *, int);
+/* The most gates a chain of parents holds, the gate itself included. */
+#define MAX_CHAIN	8
+/*
+ * gaterun.c: the gate name, then its parent (first, if not NULL, else
+ * looked up), the parent's parent... (each gate's own, else its [gate
+ * NAME] parent in the configuration), into chain[0..*n); dies on a cycle
+ * or a chain longer than MAX_CHAIN.
+ */
+void		gate_chain(const struct opts *, const char *, const char *,
+		    char (*)[GATE_NAME_MAX + 1], size_t *);
+/* gaterun.c: open gate name (made on first use), or die. */
+struct gate	*open_named_gate(const struct opts *, const char *);
 
 /*
  * job.c: the command as a job of its own (process group, terminal, job

@@ -141,6 +141,37 @@ can_start(const struct gate_info *gi)
 	return gi->nh < gi->limit && gi->nw == 0;
 }
 
+/* Slots free under the limit (none when over it: a lowered limit). */
+static unsigned
+free_slots(const struct gate_info *gi)
+{
+	return gi->nh < gi->limit ? gi->limit - (unsigned)gi->nh : 0;
+}
+
+/*
+ * Why the head of the line waits though slots are free, or whatever the
+ * holders give back, in words; else NULL: a weight above the free slots,
+ * or above a limit lowered since it queued.
+ */
+static const char *
+head_note(const struct gate_info *gi, char *buf, size_t len)
+{
+	unsigned k;
+
+	if (gi->nw == 0 || gi->limit == 0)
+		return NULL;
+	if ((k = gi->w[0].weight) > gi->limit)
+		(void)snprintf(buf, len, "the head needs %u slots, above the "
+		    "limit %u: it waits until the limit is raised", k,
+		    gi->limit);
+	else if (free_slots(gi) > 0)
+		(void)snprintf(buf, len, "the head needs %u slots, %u free", k,
+		    free_slots(gi));
+	else
+		return NULL;
+	return buf;
+}
+
 /* Printable, shortened command: control bytes become '?'. */
 static void
 short_cmd(char *dst, size_t len, const char *src)
@@ -153,6 +184,24 @@ short_cmd(char *dst, size_t len, const char *src)
 	dst[i] = '\0';
 	if (src[i] != '\0' && len > 4)
 		memcpy(dst + len - 4, "...", 4);
+}
+
+/* Weight, priority and key of a record, for --status; "" if none. */
+static const char *
+admission_note(const struct gate_proc *p, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	if (p->weight > 1)
+		n += (size_t)snprintf(buf + n, len - n, ", weight %u",
+		    p->weight);
+	if (p->priority != 0 && n < len)
+		n += (size_t)snprintf(buf + n, len - n, ", priority %d",
+		    p->priority);
+	if (p->key[0] != '\0' && n < len)
+		(void)snprintf(buf + n, len - n, ", key %s", p->key);
+	return buf;
 }
 
 /* What a holder's processes are doing, after its command in --status. */
@@ -185,7 +234,7 @@ state_word(const struct gate_proc *p)
 void
 report_status(FILE *fp, const char *name, const struct gate_info *gi)
 {
-	char ub[32], eb[32], cb[61];
+	char ub[32], eb[32], cb[61], nb[160], ab[80];
 	int64_t now = real_ns();
 	size_t i;
 
@@ -193,6 +242,11 @@ report_status(FILE *fp, const char *name, const struct gate_info *gi)
 	    "can start: %s\n", name, gi->nh, gi->limit, utilization(gi),
 	    gi->limit == 0 ? ", paused" : "", gi->nw,
 	    can_start(gi) ? "yes" : "no");
+	if (gi->parent[0] != '\0')
+		(void)fprintf(fp, "parent gate '%s': each command also takes a "
+		    "slot there\n", gi->parent);
+	if (head_note(gi, nb, sizeof(nb)) != NULL)
+		(void)fprintf(fp, "%s\n", nb);
 	if (gi->nh > 0)
 		(void)fprintf(fp, "%4s %8s %8s %-12s %11s  %s\n", "SLOT", "PID",
 		    "WRAPPER", "USER", "ELAPSED", "COMMAND");
@@ -200,21 +254,24 @@ report_status(FILE *fp, const char *name, const struct gate_info *gi)
 		const struct gate_proc *p = &gi->h[i];
 
 		short_cmd(cb, sizeof(cb), p->command);
-		(void)fprintf(fp, "%4d %8d %8d %-12s %11s  %s%s%s%s\n",
+		admission_note(p, ab, sizeof(ab));
+		(void)fprintf(fp, "%4d %8d %8d %-12s %11s  %s%s%s%s%s%s%s\n",
 		    p->slot, (int)p->pid, (int)p->wrapper_pid,
 		    user_name(p->uid, ub, sizeof(ub)),
 		    elapsed(eb, sizeof(eb), p->time_ns, now), cb,
-		    holder_note(p), p->host[0] ? " on " : "", p->host);
+		    holder_note(p), ab[0] ? " (" : "", ab[0] ? ab + 2 : "",
+		    ab[0] ? ")" : "", p->host[0] ? " on " : "", p->host);
 	}
 	for (i = 0; i < gi->nw; i++) {
 		const struct gate_proc *p = &gi->w[i];
 
 		short_cmd(cb, sizeof(cb), p->command);
-		(void)fprintf(fp, "%4s %8s %8d %-12s %11s  %s (waiting #%zu%s)"
+		(void)fprintf(fp, "%4s %8s %8d %-12s %11s  %s (waiting #%zu%s%s)"
 		    "%s%s\n", "-", "-", (int)p->wrapper_pid,
 		    user_name(p->uid, ub, sizeof(ub)),
 		    elapsed(eb, sizeof(eb), p->time_ns, now), cb, i + 1,
 		    p->state & GATE_PROC_STOPPED ? ", stopped" : "",
+		    admission_note(p, ab, sizeof(ab)),
 		    p->host[0] ? " on " : "", p->host);
 	}
 }
@@ -235,7 +292,16 @@ proc_json(FILE *fp, const struct gate_proc *p, int64_t now)
 	json_str(fp, p->cwd);
 	(void)fputs(",\"command\":", fp);
 	json_str(fp, p->command);
-	(void)fprintf(fp, ",\"state\":\"%s\"", state_word(p));
+	(void)fprintf(fp, ",\"state\":\"%s\",\"weight\":%u", state_word(p),
+	    p->weight);
+	if (p->slot < 0)
+		(void)fprintf(fp, ",\"priority\":%d,\"passed\":%u",
+		    p->priority, p->passed);
+	(void)fputs(",\"key\":", fp);
+	if (p->key[0] != '\0')
+		json_str(fp, p->key);
+	else
+		(void)fputs("null", fp);
 	if (p->host[0] != '\0') {	/* a store shared by hosts (Redis) */
 		(void)fputs(",\"host\":", fp);
 		json_str(fp, p->host);
@@ -271,7 +337,7 @@ void
 report_status_obj(FILE *fp, const char *name, const struct gate_info *gi)
 {
 	int64_t now = real_ns();
-	char tb[32];
+	char tb[32], nb[160];
 	size_t i;
 
 	(void)fprintf(fp, "{\"schema\":%d,\"gate\":", REPORT_SCHEMA);
@@ -279,11 +345,23 @@ report_status_obj(FILE *fp, const char *name, const struct gate_info *gi)
 	(void)fprintf(fp, ",\"timestamp\":\"%s\",\"active_processes\":%zu,"
 	    "\"max_allowed\":%u,\"utilization_percent\":%.1f,"
 	    "\"can_start_new\":%s,\"paused\":%s,\"waiting\":%zu,"
-	    "\"acquired_total\":%llu,\"wait_seconds_total\":%.3f,"
-	    "\"active_pids\":[", iso8601(tb, sizeof(tb), now), gi->nh,
+	    "\"acquired_total\":%llu,\"wait_seconds_total\":%.3f,",
+	    iso8601(tb, sizeof(tb), now), gi->nh,
 	    gi->limit, utilization(gi), can_start(gi) ? "true" : "false",
 	    gi->limit == 0 ? "true" : "false", gi->nw,
 	    (unsigned long long)gi->acquired, (double)gi->wait_ns / 1e9);
+	(void)fputs("\"parent\":", fp);
+	if (gi->parent[0] != '\0')
+		json_str(fp, gi->parent);
+	else
+		(void)fputs("null", fp);
+	(void)fprintf(fp, ",\"free_slots\":%u,\"head_weight\":%u,"
+	    "\"head_waits_for\":", free_slots(gi), gi->nw ? gi->w[0].weight : 0);
+	if (head_note(gi, nb, sizeof(nb)) != NULL)
+		json_str(fp, nb);
+	else
+		(void)fputs("null", fp);
+	(void)fputs(",\"active_pids\":[", fp);
 	for (i = 0; i < gi->nh; i++)
 		(void)fprintf(fp, "%s%d", i ? "," : "",
 		    (int)(gi->h[i].pid ? gi->h[i].pid : gi->h[i].wrapper_pid));
@@ -372,6 +450,8 @@ static double m_util(const struct gate_info *g) { return utilization(g) / 100; }
 static double m_waiting(const struct gate_info *g) { return (double)g->nw; }
 static double m_acquired(const struct gate_info *g) { return (double)g->acquired; }
 static double m_wait(const struct gate_info *g) { return (double)g->wait_ns / 1e9; }
+static double m_free(const struct gate_info *g) { return free_slots(g); }
+static double m_head(const struct gate_info *g) { return g->nw ? g->w[0].weight : 0; }
 
 void
 report_metrics(FILE *fp, char **names, const struct gate_info *gi, size_t n)
@@ -386,9 +466,14 @@ report_metrics(FILE *fp, char **names, const struct gate_info *gi, size_t n)
 	metric(fp, "gaterun_waiting", "gauge",
 	    "Wrappers waiting in line for a slot.", names, gi, n, m_waiting);
 	metric(fp, "gaterun_acquired_total", "counter",
-	    "Slots granted since the gate was made.", names, gi, n, m_acquired);
+	    "Requests granted since the gate was made (a weighted one counts once).", names, gi, n, m_acquired);
 	metric(fp, "gaterun_wait_seconds_total", "counter",
 	    "Time the served waiters spent in line.", names, gi, n, m_wait);
+	metric(fp, "gaterun_free_slots", "gauge",
+	    "Slots free under the limit.", names, gi, n, m_free);
+	metric(fp, "gaterun_head_weight", "gauge",
+	    "Slots the head of the line needs (0: nobody waits).", names, gi,
+	    n, m_head);
 }
 
 /* Seconds the longest waiter of gi has been in line. */

@@ -38,6 +38,30 @@ static volatile sig_atomic_t shared_group;	/* CMD is in our group */
 static volatile sig_atomic_t got_alrm;		/* renew the lease */
 
 /*
+ * The parent gates of the gate, nearest first, each taken after the one
+ * below it: a request holds slots only of gates below the one it waits
+ * for, so waits never go round in a circle, and nobody holds a parent's
+ * slot while waiting for a gate below it.
+ */
+static struct gate *parents[MAX_CHAIN];
+static char parent_names[MAX_CHAIN][GATE_NAME_MAX + 1];
+static size_t nparents, nheld_parents;
+
+static void	lock_bound(struct gate *, const struct opts *,
+		    const struct gate_wait *);
+
+/* Give back the parents' slots taken (every path that gives back ours). */
+static void
+release_parents(void)
+{
+	size_t i;
+
+	for (i = 0; i < nheld_parents; i++)
+		(void)gate_release(parents[i]);
+	nheld_parents = 0;
+}
+
+/*
  * Signals we catch: those forwarded to CMD (all but SIGTSTP also end a
  * wait in line; SIGTSTP is caught only once CMD runs), then SIGCHLD.
  */
@@ -323,6 +347,7 @@ exec_cmd(struct gate *g, const struct opts *o, const struct sigsaved *ss)
 
 	if (got_stop) {
 		(void)gate_release(g);
+		release_parents();
 		die_of(got_stop);
 	}
 	(void)snprintf(slot, sizeof(slot), "%d", gate_slot(g));
@@ -335,6 +360,7 @@ exec_cmd(struct gate *g, const struct opts *o, const struct sigsaved *ss)
 	execvp(o->cmd[0], o->cmd);
 	e = errno;
 	(void)gate_release(g);
+	release_parents();
 	errno = e;
 	warn("%s", o->cmd[0]);
 	exit(e == ENOENT || e == ENOTDIR ? EXIT_NOTFOUND : EXIT_NOEXEC);
@@ -541,6 +567,108 @@ take_slot(struct runner *rn, const struct gate_req *req,
 }
 
 /*
+ * Record CMD in the parents' slots too, so that they stay taken while it
+ * runs even if we are killed. 0, or -1 (CMD must not run: unparked).
+ */
+static int
+parents_cmd(struct runner *rn)
+{
+	size_t i;
+
+	for (i = 0; i < nheld_parents; i++)
+		if (!gate_has_cmd(parents[i]) &&
+		    gate_set_cmd(parents[i], rn->pid) == -1) {
+			warn("cannot record the command in gate '%s'",
+			    parent_names[i]);
+			unpark(rn);
+			return -1;
+		}
+	return 0;
+}
+
+/*
+ * Take a slot of each parent gate, in order, as many as of the gate (no
+ * key: that is the gate's). With -n, a parent full is no slot; -w's one
+ * deadline covers them all. 1, or what take_slot would return, with
+ * *which the parent that gave none.
+ */
+static int
+take_parents(struct runner *rn, const struct gate_req *req,
+    const struct gate_wait *gw, size_t *which)
+{
+	struct gate_req preq = *req;
+	size_t pos, nq;
+	int r;
+
+	preq.key = NULL;
+	preq.join = 0;
+	preq.cmd = rn->pid > 0 ? rn->pid : 0;
+	for (*which = 0; *which < nparents; (*which)++) {
+		lock_bound(parents[*which], rn->o, gw);
+		r = gate_enqueue(parents[*which], &preq, !rn->o->nowait);
+		while (r == 0 && !rn->o->nowait)
+			r = gate_wait(parents[*which], &preq, gw, &pos, &nq);
+		if (r == -1 && errno == ETIMEDOUT)
+			r = 0;
+		if (r != 1)
+			return r;
+		nheld_parents++;
+		lock_bound(parents[*which], NULL, gw);
+	}
+	return 1;
+}
+
+/* No slot of parent i (r 0) or no way to get one (r -1): say so, exit. */
+static void __dead
+no_parent_slot(struct runner *rn, size_t i, int r)
+{
+	const struct opts *o = rn->o;
+	size_t active;
+	unsigned limit;
+	int e = errno;
+
+	unpark(rn);
+	(void)gate_release(rn->g);
+	release_parents();
+	if (r == -1 && e == EINTR)
+		die_of(got_stop);
+	gate_counts(parents[i], &active, &limit);
+	if (r == -1 && e == E2BIG)
+		errx(EXIT_GATERUN, "cannot start: --weight %u is above the "
+		    "limit %u of gate '%s', parent of '%s': it could never run",
+		    o->weight, limit, parent_names[i], o->gate);
+	if (r == -1)
+		errx(e == ENOLCK ? o->conflict : EXIT_GATERUN, "cannot take a "
+		    "slot of gate '%s', parent of '%s': %s", parent_names[i],
+		    o->gate, gate_strerror(e));
+	errx(o->conflict, "cannot start: maximum concurrent processes reached "
+	    "(%zu/%u on gate '%s', parent of '%s')", active, limit,
+	    parent_names[i], o->gate);
+}
+
+/*
+ * Open the parents of o->gate (gate_chain: cycles refused): the one the
+ * gate's state named in our transaction, else the configuration's. A gate
+ * without one costs nothing more.
+ */
+static void
+open_parents(const struct opts *o, struct gate *g)
+{
+	char chain[MAX_CHAIN][GATE_NAME_MAX + 1];
+	const char *p = gate_parent(g);
+	size_t n, i;
+
+	if (*p == '\0' && *(p = o->conf_parent) == '\0')
+		return;
+	gate_chain(o, o->gate, p, chain, &n);
+	for (i = 1; i < n; i++) {
+		(void)strlcpy(parent_names[nparents], chain[i],
+		    sizeof(parent_names[0]));
+		parents[nparents++] = open_named_gate(o, chain[i]);
+	}
+}
+
+/*
  * The slot is held: start CMD (forked ahead, or now) in the foreground of
  * the terminal when ours has it, and wait for it. Returns its wait status,
  * or -1 (it did not run, or could not be waited for).
@@ -568,6 +696,8 @@ run_held(struct runner *rn, sigset_t *sleepmask, const char *command,
 			return -1;
 		}
 	}
+	if (parents_cmd(rn) == -1)
+		return -1;
 	signals_run(rn->ss, sleepmask);
 	job_start(rn->job, rn->pid);
 	n = snprintf(slot, sizeof(slot), "%d", gate_slot(g));
@@ -645,6 +775,17 @@ no_slot(struct runner *rn, int r)
 	if (r == -1 && errno == EUSERS)
 		errx(EXIT_GATERUN, "cannot queue on gate '%s': %s", o->gate,
 		    gate_strerror(errno));
+	if (r == -1 && errno == EEXIST) {
+		gate_close(rn->g);
+		errx(o->conflict, "cannot start: gate '%s': a request with key "
+		    "'%s' is already queued or running", o->gate, o->key);
+	}
+	if (r == -1 && errno == E2BIG) {
+		gate_counts(rn->g, &active, &limit);
+		errx(EXIT_GATERUN, "cannot start: gate '%s': --weight %u is "
+		    "above its limit %u: it could never run", o->gate,
+		    o->weight, limit);
+	}
 	if (r == -1 && errno == ENOLCK) {
 		gate_close(rn->g);
 		errx(o->conflict, "cannot start: gate '%s': %s", o->gate,
@@ -658,8 +799,101 @@ no_slot(struct runner *rn, int r)
 		errx(o->conflict, "cannot start: gate '%s' is paused "
 		    "(limit 0, %zu running): 'gaterun -g %s --limit N' "
 		    "resumes it", o->gate, active, o->gate);
+	if (o->weight > 1)
+		errx(o->conflict, "cannot start: %u slots needed, %zu/%u in "
+		    "use on gate '%s'", o->weight, active, limit, o->gate);
 	errx(o->conflict, "cannot start: maximum concurrent processes "
 	    "reached (%zu/%u on gate '%s')", active, limit, o->gate);
+}
+
+/*
+ * --unique-join found a live request with our key: wait for its end and
+ * exit with its exit status (128+N for a signal), without running
+ * anything; with -n, exit at once as --unique does.
+ */
+static void __dead
+follow(struct runner *rn, const struct gate_wait *gw)
+{
+	const struct opts *o = rn->o;
+	int r, status;
+	pid_t pid;
+
+	unpark(rn);
+	if (o->nowait) {
+		errno = EEXIST;
+		no_slot(rn, -1);
+	}
+	setproctitle("following '%s' on '%s'", o->key, o->gate);
+	r = gate_follow(rn->g, gw, &status, &pid);
+	if (r == -1 && errno == EINTR)
+		die_of(got_stop);
+	if (r == -1 && errno == ETIMEDOUT)
+		errx(o->conflict, "cannot start: gate '%s': the run with key "
+		    "'%s' (wrapper %d) did not end in time", o->gate, o->key,
+		    (int)pid);
+	if (r == -1)
+		die_gate(o, "cannot follow the run of");
+	gate_close(rn->g);
+	if (r == 0)
+		errx(EXIT_GATERUN, "gate '%s': the run with key '%s' (wrapper "
+		    "%d) ended without leaving its exit status (killed, or "
+		    "run with -x)", o->gate, o->key, (int)pid);
+	exit(status);
+}
+
+/* What we ask the gate for, from the options. */
+static void
+make_req(const struct opts *o, struct gate_req *req, char *cwd, size_t len)
+{
+	memset(req, 0, sizeof(*req));
+	req->cwd = getcwd(cwd, len) ? cwd : "";
+	req->command = join_cmd(o->cmd);
+	req->self_cmd = o->exec;
+	req->weight = o->weight;
+	req->priority = o->priority;
+	req->key = o->key;
+	req->join = o->join;
+}
+
+/*
+ * The slots of the gate, then of each parent; or follow the run of our
+ * key; or exit saying why there is no slot.
+ */
+static void
+take_all(struct runner *rn, const struct gate_req *req,
+    const struct gate_wait *gw)
+{
+	size_t i;
+	int r;
+
+	if ((r = take_slot(rn, req, gw)) == 2)
+		follow(rn, gw);
+	if (r != 1)
+		no_slot(rn, r);
+	open_parents(rn->o, rn->g);
+	if (nparents > 0 && (r = take_parents(rn, req, gw, &i)) != 1)
+		no_parent_slot(rn, i, r);
+}
+
+/*
+ * CMD ended with wait status st (-1: did not run): record it for those
+ * who join a keyed run, give every slot back, close the gates.
+ */
+static void
+give_back(struct gate *g, const struct opts *o, int st)
+{
+	size_t i;
+
+	if (st != -1)
+		gate_set_status(g, WIFSIGNALED(st) ? 128 + WTERMSIG(st) :
+		    WEXITSTATUS(st));
+	if (gate_release(g) == -1)
+		warn("cannot release the slot of gate '%s' (it is freed when "
+		    "this process is gone)", o->gate);
+	release_parents();
+	gate_close(g);
+	for (i = 0; i < nparents; i++)
+		gate_close(parents[i]);
 }
 
 /* Take a slot, run the command in it, release, pass its status back. */
@@ -694,10 +928,7 @@ do_run(const struct opts *o)
 		    o->gate);
 	if ((r = ancestor_slot(g, &holder)) >= 0)
 		exec_nested(g, o, &ss, r, holder);
-	memset(&req, 0, sizeof(req));
-	req.cwd = getcwd(cwd, sizeof(cwd)) ? cwd : "";
-	req.command = join_cmd(o->cmd);
-	req.self_cmd = o->exec;
+	make_req(o, &req, cwd, sizeof(cwd));
 	memset(&job, 0, sizeof(job));
 	job.tty = -1;
 	rn.job = &job;
@@ -708,8 +939,7 @@ do_run(const struct opts *o)
 	gw.sigmask = &sleepmask;
 	gw.stop = &got_stop;
 	lock_bound(g, o, &gw);
-	if ((r = take_slot(&rn, &req, &gw)) != 1)
-		no_slot(&rn, r);
+	take_all(&rn, &req, &gw);
 
 	lock_bound(g, NULL, &gw);
 	if (o->exec)
@@ -719,13 +949,11 @@ do_run(const struct opts *o)
 	if (got_stop) {		/* told to stop just as the slot came */
 		unpark(&rn);
 		(void)gate_release(g);
+		release_parents();
 		die_of(got_stop);
 	}
 	st = run_held(&rn, &sleepmask, req.command, t0);
-	if (gate_release(g) == -1)
-		warn("cannot release the slot of gate '%s' (it is freed when "
-		    "this process is gone)", o->gate);
-	gate_close(g);
+	give_back(g, o, st);
 	free((void *)req.command);
 	if (st == -1)
 		return EXIT_GATERUN;

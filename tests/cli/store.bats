@@ -21,19 +21,20 @@ holder() {
 	a=$BG
 	bg sleep 123458
 	b=$BG
-	# 8,200 waiter lines of 8 KB each (a process long gone, whose cwd and
-	# command are 1,024 bytes of 0x80): 67 MB, more than reading accepts.
+	# 10,300 waiter lines of 8 KB each (a process long gone, whose cwd and
+	# command are 1,024 bytes of 0x80): 84 MB, more than reading accepts
+	# (80 MiB).
 	enc=$(printf '\\200%.0s' $(seq 1024))
 	{
 		echo "gaterun-state 1"
 		echo "boot $(cat /proc/sys/kernel/random/boot_id)"
 		printf 'limit 2\nticket 10\nacquired 2\nwaitns 0\n'
 		holder 0 1 "$a"
-		yes "w - 5 999999 1 0 0 0 1 ab :$enc :$enc" | head -n 8200
+		yes "w - 5 999999 1 0 0 0 1 ab :$enc :$enc" | head -n 10300
 		holder 1 2 "$b"		# forged: a holder after the waiters
 		echo end
 	} > "$GATERUN_DIR/default.gate"
-	[ "$(stat -c %s "$GATERUN_DIR/default.gate")" -gt $((64 << 20)) ]
+	[ "$(stat -c %s "$GATERUN_DIR/default.gate")" -gt $((80 << 20)) ]
 	run "$G" -n -- echo ran
 	echo "$output"
 	[ "$status" -eq 75 ]

@@ -60,3 +60,30 @@ need_valgrind() {
 	run "${VG[@]}" "$G" -g a/b -- true
 	[ "$status" -eq 125 ]
 }
+
+@test "valgrind: weights, priorities, unique keys and following" {
+	need_valgrind
+	"$G" --limit 2 >/dev/null
+	bg "$G" -U k -- sh -c 'until [ -e go ]; do sleep 0.01; done; exit 4'
+	until_true '[ "$(active)" -eq 1 ]'
+	bg "$G" -p 3 -N 2 -- true
+	until_true '[ "$(waiting)" -eq 1 ]'
+	for args in "--status" "--status --json" "--metrics"; do
+		# shellcheck disable=SC2086
+		run "${VG[@]}" "$G" $args
+		[ "$status" -eq 0 ] || { echo "$args: $output"; false; }
+	done
+	run "${VG[@]}" "$G" -u k -- true
+	[ "$status" -eq 75 ]
+	run "${VG[@]}" "$G" -N 3 -- true
+	[ "$status" -eq 125 ]
+	bg "${VG[@]}" "$G" -U k -- true
+	f=$BG
+	sleep 1		# not a condition: the follow path or the run path
+	touch go
+	wait_status "$f"
+	[ "$status" -eq 4 ] || [ "$status" -eq 0 ]
+	run "${VG[@]}" "$G" -N 2 -p -1 -- echo ran
+	[ "$status" -eq 0 ]
+	[ "${lines[-1]}" = ran ]
+}

@@ -3,12 +3,14 @@
 wrappers and commands are SIGKILLed, wrappers get TERM or INT, limits go up
 and down, --kill-all and --status run. Afterwards it checks:
 
-  - at no command start were more commands running than the limit in force
+  - at no command start were more slots taken than the limit in force (a
+    wrapper of -N 2, one in five, takes two; the others one)
     (a limit lowered counts only once it is in force; a command that was
     killed is taken to end when the first kill was sent, so a measured
     interval is never longer than the real one and no alarm is false);
   - every gate ends with 0 active and 0 waiting (no leaked slot, no ghost);
-  - every wrapper left alone ran its command and exited 0 (no starvation);
+  - every wrapper left alone ran its command and exited 0 (no starvation),
+    or, for a weight of 2 asked when the limit was 1, exited 125 at once;
   - first come, first served: no wrapper ever holds a slot while one seen
     queued ahead of it still waits (checked on every --status snapshot);
   - no process it started is left (checked by PID).
@@ -90,11 +92,15 @@ class Chaos:
             args.append("-x")      # refused on Redis: a lease needs a wrapper
         if self.rng.random() < 0.1:
             args += ["-w", "0.3"]
+        weight = 2 if self.rng.random() < 0.2 else 1
+        if weight > 1:
+            args += ["-N", str(weight)]
         args += ["--", self.a.probe, self.log, wid, str(ms)]
         p = subprocess.Popen(args, env=self.env, stdout=subprocess.DEVNULL,
                              stderr=self.errlog)
         self.live.append(dict(id=wid, gate=g, p=p, harmed=False,
-                              timed="-w" in args, exec="-x" in args))
+                              timed="-w" in args, exec="-x" in args,
+                              weight=weight))
         self.n["started"] += 1
 
     def probe_pid(self, w):
@@ -233,7 +239,7 @@ class Chaos:
         worst = {}
         for wid, t in st.items():
             g = gate_of[wid]
-            open_now = sum(1 for o, s in st.items()
+            open_now = sum(self.flags[o]["weight"] for o, s in st.items()
                            if gate_of[o] == g and s <= t and en.get(o, 1 << 62) > t)
             lim = self.allowed(g, t)
             worst[g] = max(worst.get(g, (0, 0)), (open_now, lim))
@@ -266,10 +272,15 @@ class Chaos:
         for w in self.done:
             if w["harmed"] or (w["timed"] and w["rc"] == 75):
                 continue
+            if w["weight"] > 1 and w["rc"] == 125 and w["id"] not in st:
+                continue    # asked for 2 while the limit was 1: refused
             if w["rc"] != 0 or w["id"] not in en:
                 starved += 1
                 bad.append("wrapper %s (gate %s) left alone ended %s" %
                            (w["id"], w["gate"], w["rc"]))
+        heavy = sum(1 for w in self.done if w["weight"] > 1 and w["id"] in st)
+        if heavy == 0 and any(w["weight"] > 1 for w in self.done):
+            bad.append("no request of weight 2 ever ran")
         inversions = len(self.fifo_bad)
         bad += self.fifo_bad
         left = [w["p"].pid for w in self.done if w["rc"] == "hung"]
@@ -292,9 +303,9 @@ class Chaos:
         for g in self.gates:
             o, lim = worst.get(g, (0, 0))
             print("chaos: gate %s: max running at a start %d, limit then %d" % (g, o, lim))
-        print("chaos: %d commands ran; leaked slots %d; starved %d; order "
-              "inversions %d; processes left %d" % (len(st), leaked, starved,
-                                                      inversions, len(left)))
+        print("chaos: %d commands ran (%d of weight 2); leaked slots %d; "
+              "starved %d; order inversions %d; processes left %d" % (
+                  len(st), heavy, leaked, starved, inversions, len(left)))
         for b in bad[:20]:
             print("chaos: FAIL: " + b)
         self.errlog.flush()

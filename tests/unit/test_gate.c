@@ -577,6 +577,372 @@ POLICY(requests_of_one_process_wait_their_turn)
 	gate_close(a);
 }
 
+/* A request for k slots, with a priority. */
+static struct gate_req
+wreq(unsigned weight, int prio, const char *command)
+{
+	struct gate_req r = req;
+
+	r.weight = weight;
+	r.priority = prio;
+	r.command = command;
+	return r;
+}
+
+POLICY(weight_takes_k_slots_at_once)
+{
+	struct gate *a = gopen(4), *b = gopen(4);
+	struct gate_req three = wreq(3, 0, "three"), two = wreq(2, 0, "two");
+	struct gate_info gi;
+
+	cr_assert(eq(int, gate_acquire(a, &three, NULL), 1));
+	cr_assert(eq(sz, gate_held(a), 3));
+	cr_assert(eq(int, gate_info(b, &gi), 0));
+	cr_assert(eq(sz, gi.nh, 3), "one record per slot");
+	cr_assert(eq(u32, gi.h[0].weight, 3));
+	gate_info_free(&gi);
+	cr_assert(eq(int, gate_acquire(b, &two, NULL), 0), "1 of 4 free");
+	cr_assert(eq(int, gate_acquire(b, &req, NULL), 1));
+	cr_assert(eq(int, gate_release(a), 0), "all three at once");
+	cr_assert(eq(int, gate_acquire(a, &three, NULL), 1));
+	cr_assert(eq(sz, gate_held(a), 3));
+	gate_close(a);
+	gate_close(b);
+}
+
+POLICY(weight_above_the_limit_is_refused_at_once)
+{
+	struct gate_req three = wreq(3, 0, "three"), big = wreq(4097, 0, "x");
+	struct gate *a = gopen(2);
+	unsigned old;
+
+	cr_assert(eq(int, gate_enqueue(a, &three, 1), -1));
+	cr_assert(eq(int, errno, E2BIG));
+	cr_assert(eq(int, gate_enqueue(a, &big, 1), -1));
+	cr_assert(eq(int, errno, EINVAL));
+	cr_assert(eq(int, gate_set_limit(a, 0, &old), 0));
+	cr_assert(eq(int, gate_acquire(a, &three, NULL), 0),
+	    "a paused gate: not an error, the limit may come back higher");
+	cr_assert(eq(int, gate_set_limit(a, 3, &old), 0));
+	cr_assert(eq(int, gate_acquire(a, &three, NULL), 1));
+	gate_close(a);
+}
+
+/*
+ * A heavy request at the head is not passed: with 1 of 2 slots free, the
+ * request of 2 waits and so does the light one behind it, though it
+ * would fit; one release serves the heavy one with both slots.
+ */
+POLICY(nobody_passes_a_heavy_head)
+{
+	struct gate_req two = wreq(2, 0, "two"), one = wreq(1, 9, "one");
+	struct gate_wait gw = { -1, NULL, NULL };
+	struct gate *a = gopen(2), *h = gopen(2), *l = gopen(2);
+	struct gate_info gi;
+	size_t pos, nq;
+
+	cr_assert(eq(int, gate_acquire(a, &req, NULL), 1));
+	cr_assert(eq(int, gate_enqueue(h, &two, 1), 0));
+	cr_assert(eq(int, gate_enqueue(l, &one, 1), 0),
+	    "a slot is free, but the head needs two");
+	cr_assert(eq(int, gate_info(a, &gi), 0));
+	cr_assert(eq(sz, gi.nh, 1));
+	cr_assert(eq(sz, gi.nw, 2));
+	cr_assert(eq(str, gi.w[0].command, "two"), "a higher priority does "
+	    "not pass the head either");
+	cr_assert(eq(u32, gi.w[0].weight, 2));
+	gate_info_free(&gi);
+	cr_assert(eq(int, gate_release(a), 0));
+	cr_assert(eq(int, gate_wait(h, &two, &gw, &pos, &nq), 1));
+	cr_assert(eq(sz, gate_held(h), 2));
+	cr_assert(eq(int, gate_release_slot(h, gate_slot(h)), 0));
+	cr_assert(eq(int, gate_wait(l, &one, &gw, &pos, &nq), 1),
+	    "one slot given back serves the light one");
+	cr_assert(eq(sz, gate_held(h), 1));
+	gate_close(a);
+	gate_close(h);
+	gate_close(l);
+}
+
+/* The commands of the line, in order, joined by spaces. */
+static void
+line_of(struct gate *g, char *buf, size_t len)
+{
+	struct gate_info gi;
+	size_t i;
+
+	buf[0] = '\0';
+	cr_assert(eq(int, gate_info(g, &gi), 0));
+	for (i = 0; i < gi.nw; i++) {
+		if (i > 0)
+			(void)strlcat(buf, " ", len);
+		(void)strlcat(buf, gi.w[i].command, len);
+	}
+	gate_info_free(&gi);
+}
+
+POLICY(priorities_order_the_line_fifo_within_one)
+{
+	static const struct { int prio; const char *name; } in[] = {
+		{ 0, "h" }, { 0, "a" }, { 5, "b" }, { 5, "c" }, { -1, "d" },
+		{ 10, "e" }, { 0, "f" }
+	};
+	struct gate *a = gopen(1), *g[7];
+	struct gate_req r;
+	char line[64];
+	size_t i;
+
+	cr_assert(eq(int, gate_acquire(a, &req, NULL), 1));
+	for (i = 0; i < 7; i++) {
+		g[i] = gopen(1);
+		r = wreq(1, in[i].prio, in[i].name);
+		cr_assert(eq(int, gate_enqueue(g[i], &r, 1), 0));
+	}
+	line_of(a, line, sizeof(line));
+	cr_assert(eq(str, line, "h e b c a f d"), "the head stays first");
+	for (i = 0; i < 7; i++)
+		gate_close(g[i]);
+	gate_close(a);
+}
+
+/*
+ * No starvation: a waiter lets GATE_MAX_PASS later requests of a higher
+ * priority ahead of it, and no more: the next ones queue behind it.
+ */
+POLICY(a_low_priority_is_passed_a_bounded_number_of_times)
+{
+	struct gate *a = gopen(1), *g[GATE_MAX_PASS + 4];
+	struct gate_req r;
+	struct gate_info gi;
+	size_t i, n = GATE_MAX_PASS + 4;
+
+	cr_assert(eq(int, gate_acquire(a, &req, NULL), 1));
+	for (i = 0; i < n; i++) {
+		g[i] = gopen(1);
+		r = wreq(1, i < 2 ? 0 : 100, i == 1 ? "low" : "high");
+		cr_assert(eq(int, gate_enqueue(g[i], &r, 1), 0));
+	}
+	cr_assert(eq(int, gate_info(a, &gi), 0));
+	cr_assert(eq(sz, gi.nw, n));
+	cr_assert(eq(str, gi.w[GATE_MAX_PASS + 1].command, "low"),
+	    "passed exactly GATE_MAX_PASS times");
+	cr_assert(eq(u32, gi.w[GATE_MAX_PASS + 1].passed, GATE_MAX_PASS));
+	for (i = GATE_MAX_PASS + 2; i < n; i++)
+		cr_assert(eq(str, gi.w[i].command, "high"));
+	gate_info_free(&gi);
+	for (i = 0; i < n; i++)
+		gate_close(g[i]);
+	gate_close(a);
+}
+
+/*
+ * Weighted waiters in other processes are served in turn: x (2 slots)
+ * after this process's two, and y behind it only once x is done.
+ */
+static pid_t
+wwaiter(int fd, char id, unsigned weight, int prio)
+{
+	pid_t pid;
+
+	if ((pid = fork()) == 0) {
+		struct gate_wait gw = { -1, NULL, NULL };
+		struct gate_req r = wreq(weight, prio, "w");
+		struct gate *g;
+
+		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+		g = gopen(3);
+		if (gate_acquire(g, &r, &gw) != 1 || gate_held(g) != weight)
+			_exit(1);
+		if (write(fd, &id, 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	return pid;
+}
+
+POLICY(a_killed_weighted_holder_frees_all_its_slots)
+{
+	struct gate *a = gopen(3);
+	pid_t x, y;
+	int p[2];
+	char c;
+
+	cr_assert(eq(int, pipe(p), 0));
+	cr_assert(eq(int, gate_acquire(a, &req, NULL), 1));
+	cr_assert(eq(int, gate_acquire(a, &req, NULL), 1));
+	x = wwaiter(p[1], 'x', 3, 0);
+	until_queued(a, 1);
+	y = wwaiter(p[1], 'y', 2, 0);
+	until_queued(a, 2);
+	cr_assert(eq(int, gate_release(a), 0));
+	cr_assert(eq(int, (int)read(p[0], &c, 1), 1));
+	cr_assert(eq(chr, c, 'x'), "x (3 slots) first");
+	cr_assert(eq(sz, held_by(a, x), 3));
+	(void)kill(x, SIGKILL);		/* every one of its 3 comes back */
+	(void)waitpid(x, NULL, 0);
+	cr_assert(eq(int, (int)read(p[0], &c, 1), 1));
+	cr_assert(eq(chr, c, 'y'));
+	cr_assert(eq(sz, held_by(a, y), 2));
+	cr_assert(eq(int, gate_acquire(a, &req, NULL), 1), "the third");
+	(void)kill(y, SIGKILL);
+	(void)waitpid(y, NULL, 0);
+	gate_close(a);
+}
+
+/* A request with a unique key; join: follow one already there. */
+static struct gate_req
+kreq(const char *key, int join)
+{
+	struct gate_req r = req;
+
+	r.key = key;
+	r.join = join;
+	return r;
+}
+
+POLICY(a_key_is_refused_while_queued_or_running)
+{
+	struct gate_req k = kreq("backup", 0), q = kreq("q", 0);
+	struct gate_req other = kreq("other", 0), bad = kreq("a b", 0);
+	struct gate *a = gopen(1), *b = gopen(1), *c = gopen(1);
+
+	cr_assert(eq(int, gate_acquire(a, &k, NULL), 1));
+	cr_assert(eq(int, gate_acquire(b, &k, NULL), -1));
+	cr_assert(eq(int, errno, EEXIST));
+	cr_assert(eq(int, gate_enqueue(b, &k, 1), -1), "nor queued");
+	cr_assert(eq(int, errno, EEXIST));
+	cr_assert(eq(int, gate_acquire(b, &other, NULL), 0), "full");
+	cr_assert(eq(int, gate_enqueue(b, &q, 1), 0), "queued with key q");
+	cr_assert(eq(int, gate_enqueue(c, &q, 1), -1), "q is queued");
+	cr_assert(eq(int, errno, EEXIST));
+	cr_assert(eq(int, gate_enqueue(c, &bad, 1), -1));
+	cr_assert(eq(int, errno, EINVAL));
+	cr_assert(eq(int, gate_release(a), 0));
+	cr_assert(eq(int, gate_acquire(c, &k, NULL), 0), "free key, full gate");
+	gate_close(b);
+	cr_assert(eq(int, gate_acquire(c, &k, NULL), 1), "backup is free again");
+	gate_close(a);
+	gate_close(c);
+}
+
+/* A child holding a slot with key: it exits with status when told. */
+static pid_t
+keyed_holder(int ready, int go, const char *key, int status)
+{
+	pid_t pid;
+
+	if ((pid = fork()) == 0) {
+		struct gate_req r = kreq(key, 0);
+		struct gate *g;
+		char c;
+
+		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+		g = gopen(2);
+		if (gate_acquire(g, &r, NULL) != 1 || write(ready, "r", 1) != 1)
+			_exit(1);
+		if (read(go, &c, 1) != 1)
+			pause();
+		gate_set_status(g, status);
+		gate_close(g);
+		_exit(0);
+	}
+	return pid;
+}
+
+POLICY(a_dead_holders_key_frees_with_it)
+{
+	struct gate_req k = kreq("k", 0);
+	struct gate *a = gopen(2);
+	int rd[2], go[2];
+	pid_t x;
+	char c;
+
+	cr_assert(eq(int, pipe(rd), 0));
+	cr_assert(eq(int, pipe(go), 0));
+	x = keyed_holder(rd[1], go[0], "k", 0);
+	cr_assert(eq(int, (int)read(rd[0], &c, 1), 1));
+	cr_assert(eq(int, gate_acquire(a, &k, NULL), -1));
+	cr_assert(eq(int, errno, EEXIST));
+	(void)kill(x, SIGKILL);
+	(void)waitpid(x, NULL, 0);
+	cr_assert(eq(int, gate_acquire(a, &k, NULL), 1));
+	gate_close(a);
+}
+
+POLICY(a_follower_gets_the_exit_status_of_the_run_it_joined)
+{
+	struct gate_wait gw = { -1, NULL, NULL };
+	struct gate_req j = kreq("k", 1);
+	struct gate *a = gopen(2);
+	int rd[2], go[2], st;
+	pid_t x, pid;
+	char c;
+
+	cr_assert(eq(int, pipe(rd), 0));
+	cr_assert(eq(int, pipe(go), 0));
+	x = keyed_holder(rd[1], go[0], "k", 42);
+	cr_assert(eq(int, (int)read(rd[0], &c, 1), 1));
+	cr_assert(eq(int, gate_enqueue(a, &j, 1), 2), "follows x");
+	cr_assert(eq(sz, gate_held(a), 0), "and takes nothing");
+	cr_assert(eq(int, (int)write(go[1], "g", 1), 1));
+	cr_assert(eq(int, gate_follow(a, &gw, &st, &pid), 1));
+	cr_assert(eq(int, st, 42));
+	cr_assert(eq(int, pid, x));
+	(void)waitpid(x, NULL, 0);
+	cr_assert(eq(int, gate_enqueue(a, &j, 1), 1),
+	    "nobody holds k now: the follower runs itself");
+	cr_assert(eq(int, gate_release(a), 0));
+	gate_close(a);
+}
+
+POLICY(a_follower_of_a_killed_run_gets_no_status)
+{
+	struct gate_wait gw = { -1, NULL, NULL };
+	struct gate_req j = kreq("k", 1);
+	struct gate *a = gopen(2);
+	int rd[2], go[2], st;
+	pid_t x, pid;
+	char c;
+
+	cr_assert(eq(int, pipe(rd), 0));
+	cr_assert(eq(int, pipe(go), 0));
+	x = keyed_holder(rd[1], go[0], "k", 42);
+	cr_assert(eq(int, (int)read(rd[0], &c, 1), 1));
+	cr_assert(eq(int, gate_enqueue(a, &j, 1), 2));
+	(void)kill(x, SIGKILL);
+	cr_assert(eq(int, gate_follow(a, &gw, &st, &pid), 0));
+	(void)waitpid(x, NULL, 0);
+	gw.deadline = mono_ns() + 50000000;
+	x = keyed_holder(rd[1], go[0], "k", 42);
+	cr_assert(eq(int, (int)read(rd[0], &c, 1), 1));
+	cr_assert(eq(int, gate_enqueue(a, &j, 1), 2));
+	cr_assert(eq(int, gate_follow(a, &gw, &st, &pid), -1), "-w runs out");
+	cr_assert(eq(int, errno, ETIMEDOUT));
+	(void)kill(x, SIGKILL);
+	(void)waitpid(x, NULL, 0);
+	gate_close(a);
+}
+
+POLICY(a_gate_keeps_its_parent)
+{
+	struct gate *a = gopen(1);
+	struct gate_info gi;
+
+	cr_assert(eq(int, gate_set_parent(a, "build"), 0));
+	cr_assert(eq(int, gate_info(a, &gi), 0));
+	cr_assert(eq(str, gi.parent, "build"));
+	gate_info_free(&gi);
+	cr_assert(eq(int, gate_set_parent(a, "t"), -1), "not its own");
+	cr_assert(eq(int, errno, EINVAL));
+	cr_assert(eq(int, gate_set_parent(a, "a/b"), -1));
+	cr_assert(eq(int, gate_set_parent(a, ""), 0));
+	cr_assert(eq(int, gate_info(a, &gi), 0));
+	cr_assert(eq(str, gi.parent, ""));
+	gate_info_free(&gi);
+	gate_close(a);
+}
+
 /* Write a state file by hand. */
 static void
 write_state(const char *text)

@@ -187,6 +187,115 @@ Test(state, rejects_duplicate_slots_and_ticket_order)
 	    -1), "a ticket at the next ticket");
 }
 
+/*
+ * Weights, priorities, passes and keys: optional fields after the strings,
+ * written only when not the default, read back; a record without them is
+ * the version 1 record it was.
+ */
+Test(state, admission_fields_round_trip)
+{
+	static const char in[] = HDR
+	    "h 0 1 10 20 0 0 0 5 - :/ :a weight=2 key=backup\n"
+	    "h 1 1 10 20 0 0 0 5 - :/ :a weight=2 key=backup\n"
+	    "w - 3 11 20 0 0 0 5 a :/ :b prio=5\n"
+	    "w - 2 12 20 0 0 0 5 b :/ :c weight=3 prio=-3 passed=1\n"
+	    "w - 4 13 20 0 0 0 5 c :/ :d\nend\n";
+	struct state st;
+	char *buf;
+	size_t len;
+
+	cr_assert(eq(int, parse(in, &st), 0));
+	cr_assert(eq(u32, st.h[0].weight, 2));
+	cr_assert(eq(str, st.h[1].key, "backup"));
+	cr_assert(eq(int, st.w[0].prio, 5));
+	cr_assert(eq(int, st.w[1].prio, -3));
+	cr_assert(eq(u32, st.w[1].passed, 1));
+	cr_assert(eq(u32, st.w[1].weight, 3));
+	cr_assert(eq(u32, st.w[2].weight, 1), "absent: weight 1");
+	cr_assert(eq(int, st.w[2].prio, 0));
+	cr_assert(eq(str, st.w[2].key, ""));
+	cr_assert(eq(int, state_format(&st, &buf, &len), 0));
+	cr_assert(eq(sz, len, strlen(in)));
+	cr_assert(eq(int, memcmp(buf, in, len), 0), "%.*s", (int)len, buf);
+	free(buf);
+	state_free(&st);
+}
+
+Test(state, rejects_bad_admission_fields)
+{
+	static const char *const bad[] = {
+		"weight=1", "weight=0", "weight=4097", "weight=x", "prio=abc",
+		"prio=-0", "prio=1000001", "prio=5 prio=5", "passed=0",
+		"key=", "key=a\\040b", "key=123456789012345678901234567890123",
+		"color=red", "weight=2 prio=1 passed=1 key=k x=1", "weight=2 "
+	};
+	char line[256];
+	struct state st;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		(void)snprintf(line, sizeof(line), HDR
+		    "w - 3 11 20 0 0 0 5 a :/ :b %s\nend\n", bad[i]);
+		cr_assert(eq(int, parse(line, &st), -1), "%s", bad[i]);
+	}
+	cr_assert(eq(int, parse(HDR "h 0 1 10 20 0 0 0 5 - :/ :a prio=2\nend\n",
+	    &st), -1), "a holder has no priority");
+	cr_assert(eq(int, parse(HDR "w - 3 10 20 0 0 0 5 a :/ :a prio=1\n"
+	    "w - 2 11 20 0 0 0 5 b :/ :b prio=1\nend\n", &st), -1),
+	    "tickets out of order within a priority");
+}
+
+/* Results of keyed requests: read, written back, the last 32 kept. */
+Test(state, results_round_trip_and_the_oldest_go)
+{
+	static const char in[] = HDR "r 3 42 1000\nr 4 0 1001\nend\n";
+	struct state st;
+	char *buf;
+	size_t len, i;
+
+	cr_assert(eq(int, parse(in, &st), 0));
+	cr_assert(eq(sz, st.nres, 2));
+	cr_assert(eq(int, state_result(&st, 3)->status, 42));
+	cr_assert(eq(ptr, (void *)state_result(&st, 5), NULL));
+	cr_assert(eq(int, state_format(&st, &buf, &len), 0));
+	cr_assert(eq(sz, len, strlen(in)));
+	cr_assert(eq(int, memcmp(buf, in, len), 0));
+	free(buf);
+	for (i = 0; i < STATE_MAX_RESULTS; i++)
+		state_result_add(&st, 100 + i, 1, 5);
+	cr_assert(eq(sz, st.nres, STATE_MAX_RESULTS));
+	cr_assert(eq(ptr, (void *)state_result(&st, 3), NULL), "the oldest went");
+	cr_assert(eq(int, state_result(&st, 100)->status, 1));
+	state_free(&st);
+	cr_assert(eq(int, parse(HDR "r 3 256 1000\nend\n", &st), -1));
+	cr_assert(eq(int, parse(HDR "r 3 1\nend\n", &st), -1));
+	cr_assert(eq(int, parse(HDR "r 9 1 1\nend\n", &st), -1),
+	    "a ticket at the next ticket");
+}
+
+/* A gate's parent: an optional header line, read and written back. */
+Test(state, parent_round_trip)
+{
+	static const char in[] = HDR "parent build\nend\n";
+	struct state st;
+	char *buf;
+	size_t len;
+
+	cr_assert(eq(int, parse(in, &st), 0));
+	cr_assert(eq(str, st.parent, "build"));
+	cr_assert(eq(int, state_format(&st, &buf, &len), 0));
+	cr_assert(eq(sz, len, strlen(in)));
+	cr_assert(eq(int, memcmp(buf, in, len), 0));
+	free(buf);
+	state_free(&st);
+	cr_assert(eq(int, parse(HDR "end\n", &st), 0));
+	cr_assert(eq(str, st.parent, ""), "none: a version 1 header");
+	state_free(&st);
+	cr_assert(eq(int, parse(HDR "parent .x\nend\n", &st), -1));
+	cr_assert(eq(int, parse(HDR "parent a/b\nend\n", &st), -1));
+	cr_assert(eq(int, parse(HDR "parent a\nparent b\nend\n", &st), -1));
+}
+
 Test(state, rejects_data_after_end)
 {
 	struct state st;
@@ -263,8 +372,13 @@ huge_entry(struct entry *e, int slot, uint64_t ticket)
 	e->wrapper.start = e->cmd.start = LLONG_MAX;
 	e->uid = UINT32_MAX - 1;
 	e->time_ns = LLONG_MAX;
-	if (slot < 0)
+	e->weight = STATE_MAX_SLOTS;
+	memset(e->key, 'k', STATE_KEY_MAX);
+	if (slot < 0) {
 		strcpy(e->addr, "0123456789abcdef");
+		e->prio = -STATE_MAX_PRIO;
+		e->passed = STATE_MAX_WAITERS;
+	}
 	cr_assert(eq(int, state_entry_encode(e, cwd, cmd), 0));
 }
 
