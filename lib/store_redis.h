@@ -50,6 +50,9 @@ struct rstore {
 	int		lost;		/* the server lost our records */
 	int		fresh;		/* the key was not there */
 	unsigned	last_limit;	/* as last read: made again if lost */
+	int		deflt;		/* the value's limit is a default one
+					   (the key was made), never set */
+	unsigned	read_limit;	/* the limit as read (or defaulted) */
 	int64_t		hold_ms;	/* no one let in until (server ms) */
 	int		shown;		/* the policy sees shown_limit */
 	unsigned	shown_limit, real_limit;

@@ -121,6 +121,10 @@ value_parse(struct rstore *r, const char *buf, size_t len,
 		}
 		p++;
 	}
+	if (end - p >= 5 && memcmp(p, "dflt\n", 5) == 0) {
+		r->deflt = 1;	/* a default limit, never set */
+		p += 5;
+	}
 	if (leases_parse(&p, end, &v, &nv) == -1)
 		return -1;
 	if (state_parse(p, (size_t)(end - p), &t->st, 0, &why) == -1) {
@@ -172,6 +176,8 @@ value_format(const struct rstore *r, const struct state *st, char **bufp,
 	if (r->hold_ms > r->now_ms)
 		len += (size_t)snprintf(b + len, cap - len, "hold %" PRId64 "\n",
 		    r->hold_ms);
+	if ((r->fresh || r->deflt) && st->limit == r->read_limit)
+		len += (size_t)snprintf(b + len, cap - len, "dflt\n");
 	if (leases_format(&b, &len, &cap, st->h, st->nh) == -1 ||
 	    leases_format(&b, &len, &cap, st->w, st->nw) == -1 ||
 	    state_format(st, &text, &tlen) == -1)
@@ -268,13 +274,48 @@ mine_save(struct rstore *r, const struct state *st)
 }
 
 /*
+ * Slot want if free in used, else the first free one past it (wrapping
+ * round to 0); marked used. -1 if all STATE_MAX_SLOTS are.
+ */
+static int
+slot_take(unsigned char *used, int want)
+{
+	int i, s;
+
+	for (i = 0; i < STATE_MAX_SLOTS; i++) {
+		s = (want + i) % STATE_MAX_SLOTS;
+		if (!(used[s / 8] & (1 << (s % 8)))) {
+			used[s / 8] |= 1 << (s % 8);
+			return s;
+		}
+	}
+	return -1;
+}
+
+/* How many of our records v[0..n) name the same request as e. */
+static size_t
+same_request(const struct entry *v, size_t n, const struct entry *e)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < n; i++)
+		if (v[i].ticket == e->ticket &&
+		    v[i].wrapper.pid == e->wrapper.pid &&
+		    v[i].wrapper.start == e->wrapper.start)
+			k++;
+	return k;
+}
+
+/*
  * The server lost the gate (it restarted without persistence, or failed
  * over to a replica that had not seen it): make our holder records again
- * in what it holds now, at their slot if free, else at one past the
- * others, and the limit last seen if the gate is gone. Commands that run
- * are counted again, even over the limit (then
- * nobody is let in until enough have ended): what ran before the loss
- * was seen may have let others in meanwhile, and that is said.
+ * in what it holds now, at their slot if free, else at a free one past
+ * it (its slot may have been given away meanwhile), and the limit last
+ * seen if the gate is gone or was made again with a default limit. A
+ * request of weight k has k records: as many are made as are missing.
+ * Commands that run are counted again, even over the limit (then nobody
+ * is let in until enough have ended): what ran before the loss was seen
+ * may have let others in meanwhile, and that is said.
  */
 static int
 remake(struct rstore *r, struct store_txn *t)
@@ -282,28 +323,23 @@ remake(struct rstore *r, struct store_txn *t)
 	struct state *st = &t->st;
 	unsigned char used[STATE_MAX_SLOTS / 8];
 	struct entry e;
-	size_t i, k;
+	size_t i, k, nh0 = st->nh;
 	int s;
 
-	if (r->fresh && r->last_limit != 0)
+	if ((r->fresh || r->deflt) && r->last_limit != 0)
 		st->limit = r->last_limit;	/* lost with the rest */
 	memset(used, 0, sizeof(used));
 	for (i = 0; i < st->nh; i++)
 		used[st->h[i].slot / 8] |= 1 << (st->h[i].slot % 8);
 	for (k = 0; k < r->nmine; k++) {
 		e = r->mine[k];
-		for (i = 0; i < st->nh && (st->h[i].ticket != e.ticket ||
-		    st->h[i].wrapper.pid != e.wrapper.pid); i++)
-			;
-		if (i < st->nh)
-			continue;	/* made again already */
-		for (s = e.slot; s < STATE_MAX_SLOTS &&
-		    (used[s / 8] & (1 << (s % 8))); s = s == e.slot ? 0 : s + 1)
-			;
-		if (s >= STATE_MAX_SLOTS)
+		/* The first ones of its request that are there still. */
+		if (same_request(r->mine, k, &e) <
+		    same_request(st->h, nh0, &e))
+			continue;
+		if ((s = slot_take(used, e.slot)) == -1)
 			break;
 		e.slot = s;
-		used[s / 8] |= 1 << (s % 8);
 		if (e.ticket >= st->next_ticket)
 			st->next_ticket = e.ticket + 1;
 		if (e.strs != NULL && (e.strs = strdup(e.strs)) == NULL)
@@ -362,10 +398,15 @@ fetch_read(struct rstore *r, struct store_txn *t, int watch)
 		    sizeof(t->st.boot));
 		ret = 0;
 		r->fresh = 1;
+		r->read_limit = r->deflimit;
 	} else if (rp[1]->type == REDIS_REPLY_STRING) {
 		t->exists = 1;
-		if ((ret = value_parse(r, rp[1]->str, rp[1]->len, t)) == 0)
-			r->last_limit = t->st.limit;
+		if ((ret = value_parse(r, rp[1]->str, rp[1]->len, t)) == 0) {
+			/* Only a limit someone set is made again after a loss. */
+			r->read_limit = t->st.limit;
+			if (!r->deflt)
+				r->last_limit = t->st.limit;
+		}
 	} else
 		errno = EPROTO;
 out:
@@ -386,6 +427,7 @@ fetch(struct rstore *r, struct store_txn *t, int watch)
 	t->st.limit = r->deflimit;
 	r->hold_ms = 0;
 	r->fresh = 0;
+	r->deflt = 0;
 	if (r->c == NULL && (r->c = rs_reconnect(r)) == NULL)
 		return -1;
 	r->t0 = mono_ns();

@@ -182,6 +182,33 @@ max_overlap() {
 	[ "$output" = "C ran" ]
 }
 
+@test "a flushed server gives a holder's slot away: it records itself at another slot and its limit again" {
+	# Failed before the fix: the holder's wrapper looped for ever looking
+	# for a free slot from its own (taken) one, and the limit stayed the
+	# default the newcomer made the gate with.
+	"$G" -g farm --limit 1 >/dev/null
+	mkfifo goa gob
+	on_host A --lease 3 -- sh -c 'read -r _ < goa; echo A done'
+	a=$BG
+	until_true '[ "$(active farm)" -eq 1 ]'
+	redis-cli -p "$RPORT" flushall >/dev/null
+	on_host B --lease 3 -- sh -c 'read -r _ < gob; echo B done'
+	b=$BG
+	# B is let in at once (the gate is gone); A's renewal records it again.
+	until_true '[ "$(active farm 2>/dev/null)" = 2 ]' 1000
+	[ "$(status_field .max_allowed farm)" -eq 1 ]
+	[ "$(status_field '[.slots[].host] | sort | join(",")' farm)" = A,B ]
+	run -75 env GATERUN_HOST=C "$G" -g farm -n -- echo C ran
+	echo > goa
+	echo > gob
+	until_true '! kill -0 "$a" 2>/dev/null && ! kill -0 "$b" 2>/dev/null' 1000
+	wait_status "$a"
+	[ "$status" -eq 0 ] || { cat bg.out; false; }
+	wait_status "$b"
+	[ "$status" -eq 0 ] || { cat bg.out; false; }
+	[ "$(status_field .max_allowed farm)" -eq 1 ]
+}
+
 @test "errors: unreachable, bad locator, wrong password, WRONGTYPE: exit 125, clear, no password shown" {
 	port=$(free_port)
 	run -125 env GATERUN_STORE="redis://127.0.0.1:$port" "$G" -g farm -- true
