@@ -56,7 +56,7 @@ usage(int status)
 "  -x, --exec             become COMMAND once the slot is taken: no wrapper\n"
 "                         process; the slot is free when COMMAND ends\n"
 "  -e, --lease SECONDS    on a Redis store: the lease a record holds unrenewed\n"
-"                         (default 10; renewed every third)\n"
+"                         (3..86400, default 10; renewed every third)\n"
 "  -N, --weight K         take K slots at once (1..4096, at most the limit);\n"
 "                         served in turn when K are free, nobody passes it\n"
 "  -p, --priority N       served before lower priorities, FIFO within one\n"
@@ -238,10 +238,16 @@ parse_opt(int ch, struct opts *o)
 		break;
 	case 'e':
 		/* Read by the Redis store (store_redis.c), never CMD's. */
-		(void)strtonum(optarg, 1, 86400, &errstr);
+		/*
+		 * At least 3 s: the first renewal comes at a third of the
+		 * lease, the watchdog's SIGTERM at 0.8 of it less 0.5 s
+		 * (src/lease.c): 1.0 s and 1.9 s at 3, too close below.
+		 */
+		(void)strtonum(optarg, 3, 86400, &errstr);
 		if (errstr != NULL)
-			errx(EXIT_GATERUN, "lease is %s (1 to 86400 seconds): "
-			    "'%s'", errstr, optarg);
+			errx(EXIT_GATERUN, "lease is %s (3 to 86400 seconds: a "
+			    "shorter one leaves no time to renew it before the "
+			    "watchdog stops the command): '%s'", errstr, optarg);
 		if (setenv("GATERUN_LEASE", optarg, 1) == -1)
 			err(EXIT_GATERUN, "setenv");
 		o->leaseset = 1;

@@ -114,7 +114,7 @@ max_overlap() {
 
 @test "a stopped wrapper past its lease: its command is stopped before another host gets the slot" {
 	"$G" -g farm --limit 1 >/dev/null
-	on_host A --lease 2 -- sh -c 'trap "echo > a.termed; exit 3" TERM; echo $$ > a.pid; while :; do sleep 0.05; done'
+	on_host A --lease 3 -- sh -c 'trap "echo > a.termed; exit 3" TERM; echo $$ > a.pid; while :; do sleep 0.05; done'
 	a=$BG
 	until_true '[ -s a.pid ] && [ "$(active farm)" -eq 1 ]'
 	on_host B -- sh -c 'if [ -e a.termed ]; then echo after > b.ran; else echo during > b.ran; fi'
@@ -238,6 +238,12 @@ max_overlap() {
 	[[ "$output" == *"kill-all across hosts is not done"* ]]
 	run -125 "$G" -g farm --lease 0 -- true
 	[[ "$output" == *"lease is too small"* ]]
+	# Failed before: --lease 1 and 2 were taken, and a healthy command
+	# got SIGTERM before the first renewal (at 0.45 s with 1).
+	run -125 "$G" -g farm --lease 2 -- true
+	[[ "$output" == *"lease is too small (3 to 86400 seconds"* ]]
+	run -0 "$G" -g farm --lease 3 -- sh -c 'sleep 2.5; echo alive'
+	[ "$output" = alive ]
 	run -125 "$G" -g farm --lease 5 --status
 	[[ "$output" == *"--lease only goes with a command"* ]]
 	run -0 "$G" -g farm --lease 5 -- sh -c 'echo "${GATERUN_LEASE-unset}"'
