@@ -860,6 +860,12 @@ gate_strerror(int e)
 		return "the connection to the Redis server was lost";
 	case ETIME:
 		return "the Redis server did not answer in time";
+	case EADDRNOTAVAIL:
+		return "cannot find the Redis server: its host name does not "
+		    "resolve";
+	case EDOM:
+		return "the Redis server has no database of that number (see "
+		    "its 'databases' setting)";
 	case E2BIG:
 		return "the request's weight is above the gate's limit: it "
 		    "could never run";
@@ -996,14 +1002,22 @@ watch_build(struct txn *t, size_t pos, struct watch *w)
 	return 0;
 }
 
-/* What a waiter says when a damaged or removed state lost its place. */
+/* What a waiter says when a damaged or removed state lost its place
+ * (on a Redis store: when the server lost it). */
 static const char *
 lost_msg(const struct gate *g)
 {
-	static char buf[160];
+	static char buf[200];
 
-	(void)snprintf(buf, sizeof(buf), "gate '%s': this waiter's place was "
-	    "lost with the damaged state; queueing again", g->name);
+	if (g->store->ops->lease != NULL)	/* Redis: lost on the server */
+		(void)snprintf(buf, sizeof(buf), "gate '%s': this waiter's "
+		    "place was lost on the Redis server (it lost its data, or "
+		    "did not answer within the lease); queueing again",
+		    g->name);
+	else
+		(void)snprintf(buf, sizeof(buf), "gate '%s': this waiter's "
+		    "place was lost with the damaged state; queueing again",
+		    g->name);
 	return buf;
 }
 

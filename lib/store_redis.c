@@ -40,6 +40,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +71,23 @@ rs_say(struct rstore *r, const char *msg)
 	r->notify(r->notify_arg, buf);
 }
 
+/*
+ * 1 if a connection's error text is getaddrinfo's for a name that does
+ * not resolve (hiredis's net.c puts gai_strerror() there).
+ */
+static int
+resolve_failed(const char *why)
+{
+	static const int codes[] = { EAI_NONAME, EAI_AGAIN, EAI_FAIL,
+	    EAI_NODATA, EAI_ADDRFAMILY };
+	size_t i;
+
+	for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+		if (strcmp(why, gai_strerror(codes[i])) == 0)
+			return 1;
+	return 0;
+}
+
 /* The errno of a failed context: how a person is told what happened. */
 static int
 ctx_errno(const redisContext *c)
@@ -86,7 +104,9 @@ ctx_errno(const redisContext *c)
 	case REDIS_ERR_OOM:
 		return ENOMEM;
 	default:
-		return strstr(c->errstr, "imed out") ? ETIME : EPROTO;
+		if (strstr(c->errstr, "imed out") != NULL)
+			return ETIME;
+		return resolve_failed(c->errstr) ? EADDRNOTAVAIL : EPROTO;
 	}
 }
 
@@ -103,6 +123,8 @@ reply_errno(const redisReply *rp)
 		return EKEYREJECTED;
 	if (strncmp(rp->str, "LOADING", 7) == 0)
 		return EBUSY;
+	if (strstr(rp->str, "DB index") != NULL)	/* SELECT's */
+		return EDOM;
 	return EPROTO;
 }
 
@@ -205,7 +227,7 @@ rs_reconnect(struct rstore *r)
 	for (;;) {
 		if ((c = rs_connect(&r->loc)) != NULL)
 			return c;
-		if (errno == EKEYREJECTED || errno == EPROTO ||
+		if (errno == EKEYREJECTED || errno == EPROTO || errno == EDOM ||
 		    mono_ns() + pause > end)
 			return NULL;
 		ts.tv_sec = 0;
