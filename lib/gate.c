@@ -785,6 +785,10 @@ gate_strerror(int e)
 	case ELOOP:
 		return "a symlink stands where the state directory or a state "
 		    "file should be: refused";
+	case EMEDIUMTYPE:
+		return "something other than a file (a directory, a FIFO, a "
+		    "device) stands where a state or lock file should be: "
+		    "refused";
 	case EPERM:
 		return "the state directory or file is not owned by you or "
 		    "root, or others may write it: refused";
