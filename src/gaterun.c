@@ -26,6 +26,7 @@
 #include "exitcodes.h"
 #include "gate.h"
 #include "gaterun.h"
+#include "jobserver.h"
 #include "locate.h"
 
 static void __dead
@@ -34,7 +35,7 @@ usage(int status)
 	FILE *fp = status ? stderr : stdout;
 
 	(void)fprintf(fp,
-"usage: gaterun [-g GATE] [-n | -w SECONDS] [-E CODE] [-x] [--] COMMAND [ARG...]\n"
+"usage: gaterun [-g GATE] [-n | -w SECONDS] [-E CODE] [-x | -J[STYLE]] [--] COMMAND [ARG...]\n"
 "       gaterun [-g GATE | --all] --status [--json | --watch[=SECONDS]]\n"
 "       gaterun [-g GATE | --all] --check [--warn PCT] [--crit PCT] [--max-wait SECONDS]\n"
 "       gaterun [-g GATE | --all] --metrics\n"
@@ -54,6 +55,10 @@ usage(int status)
 "  -E, --conflict-exit-code CODE  exit code when no slot (default 75)\n"
 "  -x, --exec             become COMMAND once the slot is taken: no wrapper\n"
 "                         process; the slot is free when COMMAND ends\n"
+"  -J, --jobserver[=STYLE] serve COMMAND's build (make, ninja, cargo) a\n"
+"                         jobserver whose tokens are slots of the gate:\n"
+"                         each job of the build takes one; STYLE auto\n"
+"                         (fifo for ninja, else pipe), pipe or fifo\n"
 "  -s, --status           show slots, PIDs, utilization and waiters\n"
 "  -j, --json             print --status, --limit or --kill-all as JSON\n"
 "  -A, --all              --status, --check or --metrics of every gate\n"
@@ -204,6 +209,9 @@ parse_opt(int ch, struct opts *o)
 	case 'x':
 		o->exec = 1;
 		break;
+	case 'J':
+		o->jobserver = jobserver_style(optarg);
+		break;
 	case 's':
 		set_mode(o, MODE_STATUS);
 		break;
@@ -289,6 +297,7 @@ parse_args(int argc, char **argv, struct opts *o)
 		{ "timeout",		required_argument, NULL, 'w' },
 		{ "conflict-exit-code",	required_argument, NULL, 'E' },
 		{ "exec",		no_argument,	   NULL, 'x' },
+		{ "jobserver",		optional_argument, NULL, 'J' },
 		{ "status",		no_argument,	   NULL, 's' },
 		{ "json",		no_argument,	   NULL, 'j' },
 		{ "limit",		required_argument, NULL, 'l' },
@@ -321,7 +330,7 @@ parse_args(int argc, char **argv, struct opts *o)
 	o->crit = 95;
 	o->watch = -1;
 	o->maxwait = 600;
-	while ((ch = getopt_long(argc, argv, "+g:nw:E:xsjl:KS:G:a:AcW:C:M:mLPhV",
+	while ((ch = getopt_long(argc, argv, "+g:nw:E:xJ::sjl:KS:G:a:AcW:C:M:mLPhV",
 	    longopts, NULL)) != -1)
 		parse_opt(ch, o);
 	o->cmd = argv + optind;
@@ -359,6 +368,9 @@ check_args(const struct opts *o)
 		errx(EXIT_GATERUN, "-n, -w and -x only go with a command");
 	if (o->nowait && o->wait >= 0)
 		errx(EXIT_GATERUN, "-n and -w exclude each other");
+	if (o->jobserver && (o->mode != MODE_RUN || o->exec))
+		errx(EXIT_GATERUN, "-J goes with a command, without -x (the "
+		    "jobserver needs gaterun's process)");
 	if (o->mode != MODE_KILL && o->killset)
 		errx(EXIT_GATERUN, "--signal and --grace only go with --kill-all");
 	if (o->json && o->mode != MODE_STATUS && o->mode != MODE_LIMIT &&

@@ -26,6 +26,7 @@ struct opts {
 	unsigned	limit;		/* --limit N */
 	int		nowait;		/* -n */
 	int		exec;		/* -x: become the command */
+	int		jobserver;	/* -J: JS_* of jobserver.h */
 	double		wait;		/* -w SECS; < 0: forever */
 	int		conflict;	/* exit code when no slot */
 	int		json;
