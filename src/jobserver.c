@@ -9,10 +9,12 @@
  * POLLOUT exactly when it is empty (checked on Linux 6.x: one byte in it,
  * no POLLOUT), so gaterun learns without polling that the build took the
  * spare token, and takes the next slot. The build writes tokens back into
- * the same pipe; a write to a FIFO raises inotify's IN_MODIFY on its inode
- * (an anonymous pipe does not, on recent kernels), so gaterun sees every
- * return and reads all but one byte (FIONREAD): at most one token, the
- * spare, lies idle. A spare untaken for JS_IDLE while others wait for the
+ * the same pipe; every write to a pipe wakes an edge-triggered epoll of
+ * its reading end, even a write into a pipe that is not empty (Linux 5.14,
+ * "pipe: make pipe writes always wake up readers"; checked on 6.x), so
+ * gaterun sees every return and reads all but one byte (FIONREAD): at most
+ * one token, the spare, lies idle. (inotify would do too, but its
+ * instances are few, 128 per user by default.) A spare untaken for JS_IDLE while others wait for the
  * gate goes back to them, and gaterun queues again behind them.
  *
  * Styles (GNU make manual, "POSIX Jobserver Interaction"): pipe passes two
@@ -23,7 +25,7 @@
  */
 #include "config.h"
 
-#include <sys/inotify.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -52,7 +54,7 @@
 struct jobserver {
 	int		style;		/* JS_PIPE or JS_FIFO */
 	int		fd;		/* ours: O_RDWR, non-blocking */
-	int		ino;		/* inotify: IN_MODIFY of the FIFO */
+	int		ep;		/* epoll: EPOLLIN|EPOLLET on fd */
 	int		rfd, wfd;	/* pipe style: the build's, or -1 */
 	char		dir[PATH_MAX];	/* fifo style: kept while it runs */
 	char		path[PATH_MAX + 8];
@@ -206,6 +208,7 @@ static void
 make_fifo(struct jobserver *js)
 {
 	const char *tmp = getenv("TMPDIR");
+	struct epoll_event ev;
 
 	if (tmp == NULL || *tmp != '/')
 		tmp = "/tmp";
@@ -218,9 +221,15 @@ make_fifo(struct jobserver *js)
 	if (mkfifo(js->path, 0600) == -1 ||
 	    (js->fd = open(js->path, O_RDWR | O_NONBLOCK | O_CLOEXEC)) == -1 ||
 	    fcntl(js->fd, F_SETPIPE_SZ, JS_PIPE_SIZE) == -1 ||
-	    (js->ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1 ||
-	    inotify_add_watch(js->ino, js->path, IN_MODIFY) == -1) {
+	    (js->ep = epoll_create1(EPOLL_CLOEXEC)) == -1) {
 		warn("cannot make the jobserver's FIFO %s", js->path);
+		jobserver_close(js);
+		exit(EXIT_GATERUN);
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN | EPOLLET;
+	if (epoll_ctl(js->ep, EPOLL_CTL_ADD, js->fd, &ev) == -1) {
+		warn("cannot watch the jobserver's FIFO %s", js->path);
 		jobserver_close(js);
 		exit(EXIT_GATERUN);
 	}
@@ -235,7 +244,7 @@ jobserver_open(const struct opts *o, struct opts *copy)
 
 	if ((js = calloc(1, sizeof(*js))) == NULL)
 		err(EXIT_GATERUN, "malloc");
-	js->fd = js->ino = js->rfd = js->wfd = -1;
+	js->fd = js->ep = js->rfd = js->wfd = -1;
 	js->style = o->jobserver;
 	base = strrchr(o->cmd[0], '/') ? strrchr(o->cmd[0], '/') + 1 :
 	    o->cmd[0];
@@ -427,7 +436,7 @@ settle(struct jobserver *js)
 void
 jobserver_step(struct jobserver *js, const sigset_t *sleepmask)
 {
-	struct inotify_event ev[16];
+	struct epoll_event ev[4];
 	struct pollfd *pfd;
 	struct timespec ts, *tsp = NULL;
 	int64_t left = -1;
@@ -440,7 +449,7 @@ jobserver_step(struct jobserver *js, const sigset_t *sleepmask)
 	}
 	pfd[0].fd = js->fd;
 	pfd[0].events = in_pipe(js) > 0 ? POLLOUT : 0;
-	pfd[1].fd = js->ino;
+	pfd[1].fd = js->ep;
 	pfd[1].events = POLLIN;
 	for (i = 0; js->queued && i < js->ngfds; i++) {
 		pfd[n].fd = js->gfds[i].fd;
@@ -458,8 +467,8 @@ jobserver_step(struct jobserver *js, const sigset_t *sleepmask)
 	}
 	(void)ppoll(pfd, n, tsp, sleepmask);
 	free(pfd);
-	while (read(js->ino, ev, sizeof(ev)) > 0)
-		;
+	while (epoll_wait(js->ep, ev, 4, 0) > 0)
+		;	/* consumed: the next write is a new edge */
 }
 
 void
@@ -469,8 +478,8 @@ jobserver_close(struct jobserver *js)
 		return;
 	if (js->fd != -1)
 		(void)xclose(js->fd);
-	if (js->ino != -1)
-		(void)xclose(js->ino);
+	if (js->ep != -1)
+		(void)xclose(js->ep);
 	if (js->rfd != -1)
 		(void)xclose(js->rfd);
 	if (js->wfd != -1)
