@@ -391,8 +391,10 @@ ask(struct jobserver *js)
 }
 
 /*
- * The spare idled JS_IDLE_NS: if someone waits for the gate, it is theirs
- * (we read it back, release it and queue again behind them).
+ * The spare idled JS_IDLE_NS: if someone else waits for the gate, it is
+ * theirs (we read it back, release it and queue again behind them, unless
+ * in line already: a token the build returned became the spare while we
+ * waited).
  */
 static void
 idle(struct jobserver *js)
@@ -405,12 +407,13 @@ idle(struct jobserver *js)
 		return;
 	js->spare_at = mono_ns();
 	if (gate_info(js->g, &gi) == 0) {
-		nw = gi.nw;
+		nw = gi.nw - (js->queued && gi.nw > 0);
 		gate_info_free(&gi);
 	}
 	if (nw > 0 && read(js->fd, &c, 1) == 1) {
 		give_back(js, 1);
-		ask(js);
+		if (!js->queued)
+			ask(js);
 	}
 }
 
