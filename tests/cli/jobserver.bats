@@ -147,6 +147,26 @@ find_ninja() {
 	[ "$(active b)" -eq 0 ]
 }
 
+@test "-J: a token returned while in line becomes the spare, and still goes to a waiter when idle" {
+	"$G" -g b --limit 3 >/dev/null
+	mkdir A
+	printf '%s\n' 'all: L T1 T2' 'L T1 T2:' \
+	    "	@echo \"s 0 \$@\" >>$BATS_TEST_TMPDIR/$LOG; until [ -e \$@.go ]; do sleep 0.05; done" \
+	    '.PHONY: all L T1 T2' >A/Makefile
+	bg "$G" -g b -J -- make -s -C A
+	build=$BG
+	until_true '[ "$(starts)" -eq 3 ] && [ "$(waiting b)" -eq 1 ]'
+	bg "$G" -g b -- touch served
+	until_true '[ "$(waiting b)" -eq 2 ]'
+	touch A/T1.go	# its token comes back while the build is in line
+	until_true '[ -e served ]'
+	touch A/L.go A/T2.go
+	wait_status "$build"
+	[ "$status" -eq 0 ]
+	[[ "$(cat bg.out)" != *"cannot take a slot"* ]]
+	[ "$(active b)" -eq 0 ]
+}
+
 @test "-J: SIGKILL of a sub-make holding tokens loses no slot" {
 	"$G" -g b --limit 4 >/dev/null
 	jobs_dir A/sub1 4 'until [ -e ../../go ]; do sleep 0.05; done'
