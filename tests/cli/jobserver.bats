@@ -337,3 +337,39 @@ find_ninja() {
 	[ "$(max_overlap)" -eq 2 ]
 	[ "$(active c)" -eq 0 ]
 }
+
+@test "-J: cargo takes its jobs from the gate (build scripts of a workspace, limit 2)" {
+	cargo=$(command -v cargo || echo "$HOME/.cargo/bin/cargo")
+	[ -x "$cargo" ] || skip "cargo not installed"
+	"$G" -g r --limit 2 >/dev/null
+	printf '%s\n' '[workspace]' 'members = ["c1", "c2", "c3", "c4"]' \
+	    'resolver = "2"' >Cargo.toml
+	for i in 1 2 3 4; do
+		mkdir -p "c$i/src"
+		printf '%s\n' '[package]' "name = \"c$i\"" 'version = "0.1.0"' \
+		    'edition = "2021"' >"c$i/Cargo.toml"
+		: >"c$i/src/lib.rs"
+		# A build script that logs its start and end around 0.5 s.
+		printf '%s\n' 'use std::io::Write;' \
+		    'use std::time::{Duration, SystemTime, UNIX_EPOCH};' \
+		    'fn stamp(kind: &str) {' \
+		    '    let ns = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();' \
+		    '    let mut f = std::fs::OpenOptions::new().append(true).create(true)' \
+		    '        .open(std::env::var("JOBLOG").unwrap()).unwrap();' \
+		    '    writeln!(f, "{} {} {}", kind, ns, std::env::var("CARGO_PKG_NAME").unwrap()).unwrap();' \
+		    '}' 'fn main() {' \
+		    '    println!("cargo:rerun-if-env-changed=JOBLOG");' \
+		    '    stamp("s");' \
+		    '    std::thread::sleep(Duration::from_millis(500));' \
+		    '    stamp("e");' '}' >"c$i/build.rs"
+	done
+	# Four jobs of its own at most (CARGO_BUILD_JOBS, not -j: no warning).
+	JOBLOG=$BATS_TEST_TMPDIR/$LOG CARGO_BUILD_JOBS=4 CARGO_TARGET_DIR=$BATS_TEST_TMPDIR/target \
+	    run "$G" -g r -J -- "$cargo" build --offline -q
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(starts)" -eq 4 ]
+	echo "max overlap: $(max_overlap)"
+	[ "$(max_overlap)" -le 2 ]
+	[ "$(active r)" -eq 0 ]
+}
