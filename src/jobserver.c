@@ -70,6 +70,7 @@ struct jobserver {
 	int		gms;
 };
 
+/* -J's argument as a style (see jobserver.h). */
 int
 jobserver_style(const char *s)
 {
@@ -235,6 +236,7 @@ make_fifo(struct jobserver *js)
 	}
 }
 
+/* The FIFO, the style auto stands for, and the build's environment. */
 struct jobserver *
 jobserver_open(const struct opts *o, struct opts *copy)
 {
@@ -275,6 +277,7 @@ jobserver_open(const struct opts *o, struct opts *copy)
 	return js;
 }
 
+/* Token slots: recorded under the build's PID too, marked for --status. */
 void
 jobserver_serve(struct jobserver *js, struct gate *g,
     const struct gate_req *req, pid_t build)
@@ -436,6 +439,11 @@ settle(struct jobserver *js)
 	idle(js);
 }
 
+/*
+ * Settle, then sleep on: the pipe emptied (the spare taken, POLLOUT only
+ * while a spare is in it), a write to it (the epoll), the gate's fds while
+ * in line, a signal, or the spare's idle second.
+ */
 void
 jobserver_step(struct jobserver *js, const sigset_t *sleepmask)
 {
@@ -474,6 +482,7 @@ jobserver_step(struct jobserver *js, const sigset_t *sleepmask)
 		;	/* consumed: the next write is a new edge */
 }
 
+/* Close our ends; a FIFO still named goes with its directory. */
 void
 jobserver_close(struct jobserver *js)
 {
