@@ -454,6 +454,12 @@ jobserver_step(struct jobserver *js, const sigset_t *sleepmask)
 	size_t n = 2, i;
 
 	settle(js);
+	/*
+	 * Our own transactions since the last step (a release that served
+	 * our place in line) may have closed the gate's fds: fresh ones.
+	 */
+	if (js->queued)
+		in_line(js);
 	if ((pfd = reallocarray(NULL, js->ngfds + 2, sizeof(*pfd))) == NULL) {
 		(void)ppoll(NULL, 0, NULL, sleepmask);
 		return;
