@@ -42,6 +42,13 @@ max_overlap() {
 	    awk '{ c += $1 == "s" ? 1 : -1; if (c > m) m = c } END { print m + 0 }'
 }
 
+# Note the make that gaterun $1 runs, for teardown: should gaterun die,
+# the build would outlive kill_tree of gaterun and keep bats waiting.
+track_make() {
+	until_true "pgrep -P $1 -x make >/dev/null"
+	BG_PIDS+=("$(pgrep -P "$1" -x make)")
+}
+
 # 1 if process $1 has ended (a zombie has too).
 gone() {
 	! [ -e "/proc/$1" ] || grep -q '^State:[[:space:]]*Z' "/proc/$1/status"
@@ -102,6 +109,7 @@ find_ninja() {
 	"$G" -g b --limit 3 >/dev/null
 	jobs_dir A 3 'until [ -e ../go ]; do sleep 0.05; done'
 	bg "$G" -g b -J -- make -s -C A
+	track_make "$BG"
 	until_true '[ "$(starts)" -eq 3 ]'
 	run "$G" -g b --status
 	echo "$output"
@@ -121,6 +129,7 @@ find_ninja() {
 	    'long:' '	@until [ -e go ]; do sleep 0.05; done' \
 	    's1 s2 s3:' "	@echo \"s 0 \$@\" >>$BATS_TEST_TMPDIR/$LOG" >A/Makefile
 	bg "$G" -g b -J -- make -s -C A
+	track_make "$BG"
 	until_true '[ "$(starts)" -eq 3 ]'
 	# The long job's slot and the spare: two others may start.
 	until_true '[ "$(active b)" -le 2 ]'
@@ -137,6 +146,7 @@ find_ninja() {
 	mkdir A
 	printf '%s\n' 'all:' '	@until [ -e go ]; do sleep 0.05; done' >A/Makefile
 	bg "$G" -g b -J -- make -s -C A
+	track_make "$BG"
 	build=$BG
 	until_true '[ "$(active b)" -eq 2 ]'	# its slot and the spare
 	bg "$G" -g b -- touch served
@@ -154,6 +164,7 @@ find_ninja() {
 	    "	@echo \"s 0 \$@\" >>$BATS_TEST_TMPDIR/$LOG; until [ -e \$@.go ]; do sleep 0.05; done" \
 	    '.PHONY: all L T1 T2' >A/Makefile
 	bg "$G" -g b -J -- make -s -C A
+	track_make "$BG"
 	build=$BG
 	until_true '[ "$(starts)" -eq 3 ] && [ "$(waiting b)" -eq 1 ]'
 	bg "$G" -g b -- touch served
@@ -172,6 +183,7 @@ find_ninja() {
 	jobs_dir A/sub1 4 'until [ -e ../../go ]; do sleep 0.05; done'
 	printf '%s\n' 'all:' '	$(MAKE) -s -C sub1' >A/Makefile
 	bg "$G" -g b -J -- make -s -C A
+	track_make "$BG"
 	until_true '[ "$(starts)" -eq 4 ]'
 	[ "$(active b)" -eq 4 ]
 	top=$(pgrep -P "$BG" -x make)
