@@ -80,20 +80,26 @@ once() {
 }
 
 "$G" -g bench --limit 4 >/dev/null
+# The ways take turns, so that a change of load on the machine hits all.
+declare -A all peak
+for ((i = 0; i < reps; i++)); do
+	for way in gaterun -j4 -j2; do
+		read -r m p < <(once "$way")
+		all[$way]+="$m "
+		((p > ${peak[$way]:-0})) && peak[$way]=$p
+	done
+done
 rows=
 for way in gaterun -j4 -j2; do
-	ms=() pk=0
-	for ((i = 0; i < reps; i++)); do
-		read -r m p < <(once "$way")
-		ms+=("$m")
-		((p > pk)) && pk=$p
-	done
+	read -r -a ms <<<"${all[$way]}"
+	pk=${peak[$way]}
 	med=$(printf '%s\n' "${ms[@]}" | sort -n | sed -n "$(((reps + 1) / 2))p")
 	case $way in
 	gaterun) name='`gaterun -g bench -J -- make` each, limit 4' ;;
 	*) name="\`make $way\` each" ;;
 	esac
-	rows+=$(printf '| %s | %d.%03d | %d |' "$name" $((med / 1000)) $((med % 1000)) "$pk")$'\n'
+	runs=$(for m in "${ms[@]}"; do printf '%d.%01d ' $((m / 1000)) $((m % 1000 / 100)); done)
+	rows+=$(printf '| %s | %d.%03d | %s| %d |' "$name" $((med / 1000)) $((med % 1000)) "$runs" "$pk")$'\n'
 	echo "$way: median ${med} ms, peak $pk (runs: ${ms[*]})" >&2
 done
 
@@ -103,11 +109,13 @@ section=$(cat <<EOF
 
 One run of \`bench/jobserver.sh\` on $(nproc) cores, $(uname -r), $(date -u +%Y-%m-%dT%H:%M:%SZ).
 Two copies of gaterun's own C sources ($njobs files each, \`cc -O2\`) built
-together; wall time until both are done (median of $reps runs) and the
-most compilers running at once (each compile logs its start and end).
+together; wall time until both are done (median of $reps runs, the three
+ways taking turns) and the most compilers running at once (each compile
+logs its start and end). Machine load during the run: $(cut -d' ' -f1-3 /proc/loadavg)
+(other work shares these 2 cores: compare rows of this run only).
 
-| way | seconds | peak compilers |
-|---|---:|---:|
+| way | median s | each run, in turn (s) | peak compilers |
+|---|---:|---:|---:|
 $rows
 <!-- jobserver: end -->
 EOF
