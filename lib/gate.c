@@ -320,6 +320,27 @@ woken(const struct gate *g, const store_addr *v, size_t n)
 	return 0;
 }
 
+/*
+ * 1 if the one wake-up is to the head waiter this transaction began with,
+ * promoted by a holder: that waiter watches every holder, the sender too,
+ * so the wake may go after the commit (store_txn.wake_late) and carry the
+ * news that the slot is stored: a sender killed before it sends is seen
+ * to die. Wakes from others (a limit raise) go before, as they always did.
+ */
+static int
+wakes_head_only(const struct txn *t, const store_addr *v, size_t n)
+{
+	const struct state *st = &t->s.st;
+	size_t i;
+
+	if (n != 1 || t->g->nheld == 0 || !t->has_head)
+		return 0;
+	for (i = 0; i < st->nh; i++)
+		if (st->h[i].ticket == t->head)
+			return strcmp(st->h[i].addr, v[0]) == 0;
+	return 0;
+}
+
 /* End a transaction: wake who must re-check, store if changed. */
 static int
 txn_commit(struct txn *t)
@@ -334,6 +355,7 @@ txn_commit(struct txn *t)
 	v = txn_wakes(t, &n);
 	if (t->g->queued && !t->looked && woken(t->g, v, n))
 		watch_close(&t->g->watch);	/* look again before sleeping */
+	t->s.wake_late = v == t->wake && wakes_head_only(t, v, n);
 	r = s->ops->commit(s, &t->s, v, n);
 	if (v != t->wake)
 		free(v);
@@ -627,6 +649,11 @@ gate_strerror(int e)
 		    "process as this one): refused, lest another process be "
 		    "recorded (give this namespace its own /proc: unshare "
 		    "--mount-proc)";
+	case PROC_EPIDNS:
+		return "the gate is in use by processes of another PID "
+		    "namespace, which cannot be checked from this one: refused "
+		    "(share a gate directory between PID namespaces only "
+		    "while one of them uses it)";
 	case ELOOP:
 		return "a symlink stands where the state directory or a state "
 		    "file should be: refused";
@@ -987,6 +1014,35 @@ look_unwritten(struct gate *g, int e, size_t nheld)
 }
 
 /*
+ * Woken: if the state as stored already names us a holder (a release
+ * promoted us and woke us after its commit), the slot is ours without a
+ * transaction. 1 if so, 0 if not (look with the lock), -1 on error. A
+ * command still to be recorded (exec mode) needs the lock: not here.
+ */
+static int
+look_promoted(struct gate *g, const struct gate_req *req)
+{
+	struct store *s = g->store;
+	struct store_txn st;
+	const struct entry *e;
+	size_t i;
+	int r = 0;
+
+	if (s->ops->snapshot == NULL || s->ops->snapshot(s, &st) == -1)
+		return 0;
+	if (find_self(g, &st.st, g->ticket, &i) == 1 && (e = &st.st.h[i],
+	    req == NULL || !req->self_cmd || e->cmd.pid != 0)) {
+		g->last_active = st.st.nh;
+		g->last_limit = st.st.limit;
+		g->queued = 0;
+		r = held_add(g, e->ticket, e->slot, e->cmd.pid != 0) == -1 ?
+		    -1 : 1;
+	}
+	state_free(&st.st);
+	return r;
+}
+
+/*
  * One step in line: look, and either report a new place (0), or sleep
  * and look again until something is to be said. See gate.h.
  */
@@ -996,7 +1052,7 @@ wait_step(struct gate *g, const struct gate_req *req,
 {
 	struct look l = { req, 0, 0 };
 	size_t n;
-	int r;
+	int r, woke;
 
 	for (;;) {
 		if (!g->watch.ready) {
@@ -1018,11 +1074,14 @@ wait_step(struct gate *g, const struct gate_req *req,
 		}
 sleep:
 		r = wait_sleep(gw, &g->watch);
+		woke = g->watch.n > 0 && g->watch.fds[0].revents & POLLIN;
 		watch_close(&g->watch);
 		if (r == -1)
 			return -1;
 		g->store->ops->drain(g->store);
 		if ((r = wait_after(g, req, gw)) != 0)
+			return r;
+		if (woke && (r = look_promoted(g, req)) != 0)
 			return r;
 	}
 }
@@ -1041,6 +1100,12 @@ gate_wait(struct gate *g, const struct gate_req *req,
 	nofile_raise(&saved);
 	r = wait_step(g, req, gw, pos, nq);
 	nofile_restore(&saved);
+	if (!g->queued && g->wakefd != -1 &&
+	    g->store->ops->unlisten != NULL) {
+		/* Out of line: its wake fd (a FIFO's name) is given back. */
+		g->store->ops->unlisten(g->store);
+		g->wakefd = -1;
+	}
 	return r;
 }
 

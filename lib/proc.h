@@ -32,6 +32,11 @@ struct procstat {
  * remote", for want of a better one.
  */
 #define PROC_EFOREIGN		EREMOTE
+/*
+ * A store's errno when a gate's records name processes of another PID
+ * namespace, which this one cannot check: "Invalid cross-device link".
+ */
+#define PROC_EPIDNS		EXDEV
 
 /* Bits of proc_runstate(). */
 #define PROC_STOPPED		0x1	/* stopped (state T or t) */

@@ -25,6 +25,8 @@ struct store_txn {
 	int		lost;	/* damaged or missing: some waiters may be
 				   named nowhere; commit wakes them all */
 	int		dirty;	/* st must be written */
+	int		wake_late; /* send the wake-ups after st is stored:
+				   whoever they wake watches the sender */
 };
 
 /* Every store starts with this. */
@@ -66,6 +68,8 @@ struct store_ops {
 	int	(*listen)(struct store *, store_addr);
 	/* Throw away wake-ups received. */
 	void	(*drain)(struct store *);
+	/* Optional: close the wake fd listen gave (out of line for now). */
+	void	(*unlisten)(struct store *);
 	/* Make the store at loc shared by a group (gate_share); or NULL. */
 	int	(*share)(const char *loc, gid_t);
 	/* The gates of the store at loc, sorted (gate_list). */

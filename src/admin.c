@@ -9,6 +9,7 @@
 
 #include <err.h>
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,15 +137,19 @@ int
 do_limit(const struct opts *o)
 {
 	struct gate *g = open_gate(o, 1);
-	char err[512];
+	char err[512], conf[PATH_MAX];
 	unsigned old;
 
 	gate_set_wait(g, &lock_forever);
+	/* A file --persist may not write changes nothing. */
+	if (o->persist && config_target(o->conf, conf, sizeof(conf), err,
+	    sizeof(err)) == -1)
+		errx(EXIT_GATERUN, "cannot save a limit: %s", err);
 	if (gate_set_limit(g, o->limit, &old) == -1)
 		die_gate(o, "cannot set the limit of");
 	logev(o, "gate '%s': limit %u -> %u by %s", o->gate, old, o->limit,
 	    me());
-	if (o->persist && config_set_limit(o->conf, o->gate, o->limit, err,
+	if (o->persist && config_set_limit(conf, o->gate, o->limit, err,
 	    sizeof(err)) == -1)
 		errx(EXIT_GATERUN, "limit set to %u, but not saved: %s",
 		    o->limit, err);

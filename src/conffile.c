@@ -17,6 +17,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -237,6 +238,39 @@ append_limit(FILE *o, const char *out, size_t olen, const char *gate,
 	else
 		(void)fprintf(o, "%s[gate %s]\n%s", olen ? "\n" : "", gate,
 		    newl);
+}
+
+/*
+ * The file --persist rewrites into real: path itself, or the file a symbolic
+ * link there names (the link stays). Anything but a regular file is refused,
+ * so that GATERUN_CONF=/dev/null never replaces the device with a file. 0,
+ * or -1 with err set.
+ */
+int
+config_target(const char *path, char *real, size_t reallen, char *err,
+    size_t errlen)
+{
+	char buf[PATH_MAX];
+	struct stat sb;
+	const char *t = buf;
+
+	if (realpath(path, buf) == NULL) {
+		/* None yet is fine; a link to nothing is not. */
+		if (errno != ENOENT || lstat(path, &sb) == 0)
+			goto fail;
+		t = path;
+	} else if (stat(buf, &sb) == -1)
+		goto fail;
+	else if (!S_ISREG(sb.st_mode)) {
+		(void)snprintf(err, errlen, "%s: not a regular file", path);
+		return -1;
+	}
+	if (strlcpy(real, t, reallen) < reallen)
+		return 0;
+	errno = ENAMETOOLONG;
+fail:
+	(void)snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	return -1;
 }
 
 /*

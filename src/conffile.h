@@ -23,6 +23,7 @@ struct config {
 int	config_read(const char *, const char *, struct config *, char *,
 	    size_t);
 /* Set "limit = N" in gate's section (made if need be); 0 or -1 + err. */
+int	config_target(const char *, char *, size_t, char *, size_t);
 int	config_set_limit(const char *, const char *, unsigned, char *, size_t);
 
 #endif

@@ -95,9 +95,37 @@ load common
 	ln -s "$BATS_TEST_TMPDIR/confdir" "$GATERUN_CONF"
 	run "$G" -g cc --limit 3 --persist
 	[ "$status" -eq 125 ]
-	[ "$output" = "gaterun: limit set to 3, but not saved: $GATERUN_CONF: Is a directory" ]
+	[ "$output" = "gaterun: cannot save a limit: $GATERUN_CONF: not a regular file" ]
 	[ -L "$GATERUN_CONF" ] && [ -d "$GATERUN_CONF" ]
 	[ -z "$(find "$BATS_TEST_TMPDIR" -maxdepth 1 -name '*.new.*')" ]
+	# Refused before anything changed: the limit too.
+	[ "$(status_field .max_allowed cc)" -ne 3 ]
+}
+
+@test "--persist never replaces a device or a symbolic link with a file" {
+	# GATERUN_CONF=/dev/null and --persist, as root, used to rename a new
+	# file over /dev/null itself. Here: a device of our own.
+	[ "$(id -u)" -eq 0 ] || skip "mknod needs root"
+	mknod -m 666 "$BATS_TEST_TMPDIR/null" c 1 3
+	run env GATERUN_CONF="$BATS_TEST_TMPDIR/null" "$G" -g cc --limit 3 --persist
+	[ "$status" -eq 125 ]
+	[ "$output" = "gaterun: cannot save a limit: $BATS_TEST_TMPDIR/null: not a regular file" ]
+	[ -c "$BATS_TEST_TMPDIR/null" ]
+	[ "$(status_field .max_allowed cc)" -ne 3 ]
+}
+
+@test "--persist writes through a symbolic link and keeps it" {
+	printf '[gate cc]\nlimit = 2\n' > "$BATS_TEST_TMPDIR/real.conf"
+	ln -sf "$BATS_TEST_TMPDIR/real.conf" "$GATERUN_CONF"
+	run "$G" -g cc --limit 6 --persist
+	[ "$status" -eq 0 ]
+	[ -L "$GATERUN_CONF" ]
+	[ "$(cat "$BATS_TEST_TMPDIR/real.conf")" = "$(printf '[gate cc]\nlimit = 6')" ]
+	# A link to nothing is refused: the file it names may be elsewhere.
+	ln -sf "$BATS_TEST_TMPDIR/none/x.conf" "$GATERUN_CONF"
+	run "$G" -g cc --limit 5 --persist
+	[ "$status" -eq 125 ]
+	[[ "$output" == "gaterun: cannot save a limit: $GATERUN_CONF: No such file or directory" ]]
 }
 
 @test "--persist leaves the file untouched when memory runs out in the copy" {
@@ -124,12 +152,18 @@ load common
 @test "--persist to a path that cannot be opened frees what it made (valgrind)" {
 	command -v valgrind >/dev/null || skip "valgrind not installed"
 	[ -z "${GATERUN_SANITIZED:-}" ] || skip "a sanitizer build runs without valgrind"
-	# Under a regular file: reading finds no file (defaults), writing
-	# fails with ENOTDIR; the new text in memory used to be leaked.
-	touch plain
-	export GATERUN_CONF=$BATS_TEST_TMPDIR/plain/gaterun.conf
+	# In a directory that does not exist: reading finds no file
+	# (defaults), writing fails with ENOENT; the new text in memory used
+	# to be leaked.
+	export GATERUN_CONF=$BATS_TEST_TMPDIR/missing-dir/gaterun.conf
 	run valgrind -q --error-exitcode=99 --leak-check=full \
 	    --errors-for-leak-kinds=definite "$G" --limit 2 --persist
 	[ "$status" -eq 125 ]
-	[ "$output" = "gaterun: limit set to 2, but not saved: $GATERUN_CONF: Not a directory" ]
+	[ "$output" = "gaterun: limit set to 2, but not saved: $GATERUN_CONF: No such file or directory" ]
+	# Under a regular file: refused before anything changes.
+	touch plain
+	export GATERUN_CONF=$BATS_TEST_TMPDIR/plain/gaterun.conf
+	run "$G" --limit 3 --persist
+	[ "$status" -eq 125 ]
+	[ "$output" = "gaterun: cannot save a limit: $GATERUN_CONF: Not a directory" ]
 }

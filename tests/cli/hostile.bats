@@ -11,7 +11,7 @@ load common
 	until_true '[ "$(active)" -eq 1 ]'
 	before=$(cat "$GATERUN_DIR/default.gate")
 	# Delay the rename that commits a new holder by 5 s, with the lock held.
-	bg strace -f -o /dev/null -e inject=renameat:delay_enter=5000000 "$G" -- true
+	bg strace -f -o /dev/null -e inject=renameat,renameat2:delay_enter=5000000 "$G" -- true
 	tracer=$BG
 	until_true '[ -n "$(pgrep -P "$tracer")" ]'
 	victim=$(pgrep -P "$tracer")
