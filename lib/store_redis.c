@@ -115,7 +115,7 @@ static int
 reply_errno(const redisReply *rp)
 {
 	if (strncmp(rp->str, "WRONGTYPE", 9) == 0)
-		return EMEDIUMTYPE;
+		return EPROTOTYPE;
 	if (strncmp(rp->str, "NOAUTH", 6) == 0 ||
 	    strncmp(rp->str, "WRONGPASS", 9) == 0 ||
 	    strstr(rp->str, "password") != NULL ||

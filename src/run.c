@@ -24,6 +24,7 @@
 #include "exitcodes.h"
 #include "gate.h"
 #include "gaterun.h"
+#include "jobserver.h"
 #include "proc.h"
 #include "sys.h"
 
@@ -447,7 +448,8 @@ forward(struct job *job)
  * stopping when it stops. Returns CMD's wait status, or -1.
  */
 static int
-wait_cmd(struct job *job, const sigset_t *sleepmask, struct lease *ls)
+wait_cmd(struct job *job, const sigset_t *sleepmask, struct lease *ls,
+    struct jobserver *js)
 {
 	pid_t p, pid = job->cmd;
 	int st, cst = 0, done = 0;
@@ -472,7 +474,9 @@ wait_cmd(struct job *job, const sigset_t *sleepmask, struct lease *ls)
 			got_alrm = 0;
 			lease_tick(ls);
 		}
-		if (!got_chld && !got_alrm)
+		if (!got_chld && !got_alrm && js != NULL)
+			jobserver_step(js, sleepmask);	/* -J: serve tokens */
+		else if (!got_chld && !got_alrm)
 			(void)sigsuspend(sleepmask);
 	}
 }
@@ -483,6 +487,7 @@ struct runner {
 	const struct sigsaved	*ss;
 	struct job		*job;
 	struct gate		*g;
+	struct jobserver	*js;	/* -J, or NULL */
 	pid_t			pid;	/* parked child, or -1 */
 	int			go;	/* write end of its go pipe */
 	int			recorded; /* in our waiter record */
@@ -674,9 +679,10 @@ open_parents(const struct opts *o, struct gate *g)
  * or -1 (it did not run, or could not be waited for).
  */
 static int
-run_held(struct runner *rn, sigset_t *sleepmask, const char *command,
+run_held(struct runner *rn, sigset_t *sleepmask, const struct gate_req *req,
     int64_t t0)
 {
+	const char *command = req->command;
 	const struct opts *o = rn->o;
 	struct gate *g = rn->g;
 	struct lease ls;
@@ -709,7 +715,9 @@ run_held(struct runner *rn, sigset_t *sleepmask, const char *command,
 	    o->gate, gate_slot(g), me(), (int)rn->pid,
 	    (double)(mono_ns() - t0) / 1e9, command);
 	t0 = mono_ns();
-	st = wait_cmd(rn->job, sleepmask, &ls);
+	if (rn->js != NULL)
+		jobserver_serve(rn->js, g, req, rn->pid);
+	st = wait_cmd(rn->job, sleepmask, &ls, rn->js);
 	lease_stop(&ls);
 	if (st == -1)
 		warn("wait for %s", o->cmd[0]);
@@ -770,6 +778,7 @@ no_slot(struct runner *rn, int r)
 	unsigned limit;
 
 	unpark(rn);
+	jobserver_close(rn->js);
 	if (r == -1 && errno == EINTR)
 		die_of(got_stop);
 	if (r == -1 && errno == EUSERS)
@@ -900,7 +909,8 @@ give_back(struct gate *g, const struct opts *o, int st)
 int
 do_run(const struct opts *o)
 {
-	struct runner rn = { o, NULL, NULL, NULL, -1, -1, 0 };
+	struct runner rn = { o, NULL, NULL, NULL, NULL, -1, -1, 0 };
+	struct opts oj;
 	struct gate_req req;
 	struct gate_wait gw;
 	struct sigsaved ss;
@@ -926,8 +936,16 @@ do_run(const struct opts *o)
 		    "(Redis): a slot there needs its gaterun to renew it, so "
 		    "gaterun cannot become the command; run without -x",
 		    o->gate);
+	if (o->jobserver && gate_lease_period(g) > 0)
+		errx(EXIT_GATERUN, "-J: gate '%s' is on a store of leases "
+		    "(Redis): a jobserver there is not done; run without -J",
+		    o->gate);
 	if ((r = ancestor_slot(g, &holder)) >= 0)
 		exec_nested(g, o, &ss, r, holder);
+	if (o->jobserver) {	/* the build's environment names it */
+		rn.js = jobserver_open(o, &oj);
+		rn.o = o = &oj;
+	}
 	make_req(o, &req, cwd, sizeof(cwd));
 	memset(&job, 0, sizeof(job));
 	job.tty = -1;
@@ -940,6 +958,10 @@ do_run(const struct opts *o)
 	gw.stop = &got_stop;
 	lock_bound(g, o, &gw);
 	take_all(&rn, &req, &gw);
+	if (rn.js != NULL && nparents > 0)	/* known once the slot is ours */
+		errx(EXIT_GATERUN, "-J is not supported on gate '%s', which "
+		    "has a parent gate: its tokens would not count there",
+		    o->gate);
 
 	lock_bound(g, NULL, &gw);
 	if (o->exec)
@@ -950,10 +972,12 @@ do_run(const struct opts *o)
 		unpark(&rn);
 		(void)gate_release(g);
 		release_parents();
+		jobserver_close(rn.js);
 		die_of(got_stop);
 	}
-	st = run_held(&rn, &sleepmask, req.command, t0);
+	st = run_held(&rn, &sleepmask, &req, t0);
 	give_back(g, o, st);
+	jobserver_close(rn.js);
 	free((void *)req.command);
 	if (st == -1)
 		return EXIT_GATERUN;
