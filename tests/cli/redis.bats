@@ -247,6 +247,8 @@ max_overlap() {
 	[[ "$output" == *"-x: gate 'farm' is on a store of leases"* ]]
 	run -125 "$G" -g farm --kill-all
 	[[ "$output" == *"kill-all across hosts is not done"* ]]
+	run -125 "$G" -g farm -J -- true
+	[[ "$output" == *"-J: gate 'farm' is on a store of leases"* ]]
 	run -125 "$G" -g farm --lease 0 -- true
 	[[ "$output" == *"lease is too small"* ]]
 	# Failed before: --lease 1 and 2 were taken, and a healthy command
