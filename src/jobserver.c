@@ -227,13 +227,19 @@ watch(struct jobserver *js)
 	}
 }
 
-/* The FIFO in a directory of our own, opened, sized, watched. */
+/*
+ * The FIFO in a directory of our own, opened, sized, watched; under
+ * TMPDIR unless it is not an absolute path of a directory, or holds
+ * whitespace (MAKEFLAGS words end at a space: ninja would not find it).
+ */
 static void
 make_fifo(struct jobserver *js)
 {
 	const char *tmp = getenv("TMPDIR");
+	struct stat st;
 
-	if (tmp == NULL || *tmp != '/')
+	if (tmp == NULL || *tmp != '/' || tmp[strcspn(tmp, " \t\n\v\f\r")] ||
+	    stat(tmp, &st) == -1 || !S_ISDIR(st.st_mode))
 		tmp = "/tmp";
 	(void)snprintf(js->dir, sizeof(js->dir), "%s/gaterun-jobserver.XXXXXX",
 	    tmp);
