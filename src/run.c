@@ -547,6 +547,26 @@ parents_cmd(struct runner *rn)
 }
 
 /*
+ * 1 if an ancestor of ours holds a slot of parent i (as its gate or as a
+ * parent): we run within that slot, as a nested request of that gate
+ * would, and the parents above it are held there too. Taking it again
+ * could wait for ever on our own ancestor.
+ */
+static int
+ancestor_parent(const struct opts *o, size_t i)
+{
+	pid_t holder;
+	int slot;
+
+	if ((slot = ancestor_slot(parents[i], &holder)) < 0)
+		return 0;
+	logev(o, "gate '%s': pid %d runs inside slot %d of its parent '%s', "
+	    "held by its ancestor %d", o->gate, (int)getpid(), slot,
+	    parent_names[i], (int)holder);
+	return 1;
+}
+
+/*
  * Take a slot of each parent gate, in order, as many as of the gate (no
  * key: that is the gate's). With -n, a parent full is no slot; -w's one
  * deadline covers them all. 1, or what take_slot would return, with
@@ -565,6 +585,8 @@ take_parents(struct runner *rn, const struct gate_req *req,
 	preq.cmd = rn->pid > 0 ? rn->pid : 0;
 	for (*which = 0; *which < nparents; (*which)++) {
 		lock_bound(parents[*which], rn->o, gw);
+		if (ancestor_parent(rn->o, *which))
+			break;
 		r = gate_enqueue(parents[*which], &preq, !rn->o->nowait);
 		while (r == 0 && !rn->o->nowait)
 			r = gate_wait(parents[*which], &preq, gw, &pos, &nq);

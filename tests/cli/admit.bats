@@ -431,3 +431,22 @@ followers() {
 	[ "$status" -eq 125 ]
 	[[ "$output" == *"parent must be a gate name"* ]]
 }
+
+@test "parents: a nested gaterun into a child of a gate its ancestor holds runs within that slot (no hang)" {
+	"$G" -g p --limit 1 >/dev/null
+	"$G" -g c1 --limit 2 --parent p >/dev/null
+	"$G" -g c2 --limit 2 --parent p >/dev/null
+	run timeout 20 "$G" -g p -- "$G" -g c1 -- sh -c 'echo "$GATERUN_SLOT_GATE"'
+	[ "$status" -eq 0 ]
+	[ "$output" = c1 ]
+	run timeout 20 "$G" -g c1 -- "$G" -g c2 -- echo hi
+	[ "$status" -eq 0 ]
+	[ "$output" = hi ]
+	# c1's own limit still counts: two c1 slots held, a third waits.
+	bg "$G" -g p -- "$G" -g c1 -- sleep 30
+	until_true '[ "$(active c1)" -eq 1 ]'
+	[ "$(active p)" -eq 1 ]
+	for g in p c1 c2; do
+		[ "$(waiting "$g")" -eq 0 ]
+	done
+}
