@@ -450,3 +450,38 @@ followers() {
 		[ "$(waiting "$g")" -eq 0 ]
 	done
 }
+
+@test "parents: a gate's parent does not change while commands run or wait in it (no deadlock)" {
+	"$G" -g x --limit 1 >/dev/null
+	"$G" -g y --limit 1 >/dev/null
+	bg "$G" -g x -- sleep 30
+	until_true '[ "$(active x)" -eq 1 ]'
+	run "$G" -g x --limit 1 --parent y
+	[ "$status" -eq 125 ]
+	[ "$output" = "gaterun: cannot change the parent of gate 'x' while commands run or wait in it" ]
+	[ "$(status_field .parent x)" = null ]
+	bg "$G" -g x -- true
+	until_true '[ "$(waiting x)" -eq 1 ]'
+	kill -TERM "${BG_PIDS[0]}"
+	until_true '[ "$(active x)" -eq 0 ] && [ "$(waiting x)" -eq 0 ]'
+	# The same parent again is no change; an idle gate's parent changes.
+	"$G" -g x --limit 1 --parent y >/dev/null
+	bg "$G" -g x -- sleep 30
+	until_true '[ "$(active y)" -eq 1 ]'
+	"$G" -g x --limit 1 --parent y >/dev/null
+	run "$G" -g x --limit 1 --parent ''
+	[ "$status" -eq 125 ]
+	[ "$(status_field .parent x)" = y ]
+}
+
+@test "parents: concurrent --parent settings never store a cycle" {
+	for i in $(seq 30); do
+		"$G" -g "a$i" --limit 2 --parent "b$i" >/dev/null 2>&1 &
+		p1=$!
+		"$G" -g "b$i" --limit 2 --parent "a$i" >/dev/null 2>&1 &
+		p2=$!
+		wait "$p1" || true
+		wait "$p2" || true
+		[ "$(status_field .parent "a$i")" = null ] || [ "$(status_field .parent "b$i")" = null ]
+	done
+}
