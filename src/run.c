@@ -834,6 +834,40 @@ make_req(const struct opts *o, struct gate_req *req, char *cwd, size_t len)
 }
 
 /*
+ * A weight above the limit of a parent could never run: refuse it before
+ * it waits in line at the gate (where it would hold the others back).
+ */
+static void
+parents_fit(const struct opts *o, struct gate *g)
+{
+	char chain[MAX_CHAIN][GATE_NAME_MAX + 1], first[GATE_NAME_MAX + 1];
+	struct gate_info gi;
+	struct gate *p;
+	unsigned limit;
+	size_t n, i;
+
+	if (o->weight <= 1 || gate_info(g, &gi) == -1)
+		return;
+	(void)strlcpy(first, gi.parent[0] != '\0' ? gi.parent :
+	    o->conf_parent, sizeof(first));
+	gate_info_free(&gi);
+	if (first[0] == '\0')
+		return;
+	gate_chain(o, o->gate, first, chain, &n);
+	for (i = 1; i < n; i++) {
+		p = open_named_gate(o, chain[i]);
+		limit = gate_info(p, &gi) == -1 ? 0 : gi.limit;
+		gate_info_free(&gi);	/* emptied on failure too */
+		gate_close(p);
+		if (limit > 0 && o->weight > limit)
+			errx(EXIT_GATERUN, "cannot start: --weight %u is above "
+			    "the limit %u of gate '%s', parent of '%s': it "
+			    "could never run", o->weight, limit, chain[i],
+			    o->gate);
+	}
+}
+
+/*
  * The slots of the gate, then of each parent; or follow the run of our
  * key; or exit saying why there is no slot.
  */
@@ -844,6 +878,7 @@ take_all(struct runner *rn, const struct gate_req *req,
 	size_t i;
 	int r;
 
+	parents_fit(rn->o, rn->g);
 	if ((r = take_slot(rn, req, gw)) == 2)
 		follow(rn, gw);
 	if (r != 1)

@@ -485,3 +485,15 @@ followers() {
 		[ "$(status_field .parent "a$i")" = null ] || [ "$(status_field .parent "b$i")" = null ]
 	done
 }
+
+@test "parents: a weight above a parent's limit is refused at once, not after waiting at the head" {
+	"$G" -g p --limit 2 >/dev/null
+	"$G" -g c --limit 3 --parent p >/dev/null
+	bg "$G" -g c -- sleep 30
+	until_true '[ "$(active c)" -eq 1 ]'
+	run timeout 20 "$G" -g c -N 3 -- echo heavy
+	[ "$status" -eq 125 ]
+	[ "$output" = "gaterun: cannot start: --weight 3 is above the limit 2 of gate 'p', parent of 'c': it could never run" ]
+	[ "$(waiting c)" -eq 0 ]
+	[ "$(active c)" -eq 1 ]
+}
