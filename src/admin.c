@@ -196,7 +196,7 @@ do_limit(const struct opts *o)
 		errx(EXIT_GATERUN, "limit set to %u, but not saved: %s",
 		    o->limit, err);
 	if (o->json)
-		report_limit_json(stdout, o->gate, old, o->limit);
+		report_limit_json(stdout, o->gate, old, o->limit, o->parent);
 	else
 		(void)printf("gate '%s': limit %u -> %u%s\n", o->gate, old,
 		    o->limit, o->limit == 0 ? " (paused)" : "");

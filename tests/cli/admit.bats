@@ -497,3 +497,14 @@ followers() {
 	[ "$(waiting c)" -eq 0 ]
 	[ "$(active c)" -eq 1 ]
 }
+
+@test "parents: --parent without --limit says so; --limit --parent --json reports the parent" {
+	run "$G" -g x --parent p
+	[ "$status" -eq 125 ]
+	[ "$output" = "gaterun: --parent only goes with --limit (gaterun -g GATE --limit N --parent PARENT)" ]
+	run "$G" -g x --limit 2 --parent p --json
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | jq -c '[.new_limit, .parent]')" = '[2,"p"]' ]
+	run "$G" -g x --limit 3 --json
+	[ "$output" = '{"gate":"x","old_limit":2,"new_limit":3}' ]
+}
