@@ -66,9 +66,18 @@ _gaterun()
 		;;
 	esac
 
+	# -J's style is attached: --jobserver=fifo ('=' may break the word).
+	if [[ $cur == --jobserver=* ]]; then
+		mapfile -t COMPREPLY < <(compgen -P --jobserver= -W 'auto pipe fifo' -- "${cur#--jobserver=}")
+		return
+	elif [[ $cur == = && $prev == --jobserver ]] ||
+		[[ $prev == = && ${words[cword - 2]} == --jobserver ]]; then
+		mapfile -t COMPREPLY < <(compgen -W 'auto pipe fifo' -- "${cur#=}")
+		return
+	fi
 	if [[ $cur == -* ]]; then
 		mapfile -t COMPREPLY < <(compgen -W '-g --gate -n --no-wait -w --wait
-		    -E --conflict-exit-code -x --exec -N --weight -p --priority
+		    -E --conflict-exit-code -x --exec -J --jobserver -N --weight -p --priority
 		    -u --unique -U --unique-join
 		    -s --status -j --json -l --limit
 		    -K --kill-all -S --signal -G --grace -a --is-active

@@ -806,6 +806,10 @@ gate_strerror(int e)
 	case ELOOP:
 		return "a symlink stands where the state directory or a state "
 		    "file should be: refused";
+	case EMEDIUMTYPE:
+		return "something other than a file (a directory, a FIFO, a "
+		    "device) stands where a state or lock file should be: "
+		    "refused";
 	case EPERM:
 		return "the state directory or file is not owned by you or "
 		    "root, or others may write it: refused";
@@ -1267,6 +1271,45 @@ gate_wait(struct gate *g, const struct gate_req *req,
 		g->wakefd = -1;
 	}
 	return r;
+}
+
+/*
+ * One step of gate_wait for a caller's own poll loop: look again only
+ * when something the last look watched fired (or it could not watch).
+ */
+int
+gate_poll(struct gate *g, const struct gate_req *req,
+    const struct pollfd **fds, size_t *n, int *ms)
+{
+	struct look l = { req, 0, 0 };
+	struct rlimit saved;
+	size_t nh;
+	int r;
+
+	if (!g->queued) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (!g->watch.ready || g->watch.now || g->watch.degraded ||
+	    poll(g->watch.fds, g->watch.n, 0) != 0) {
+		watch_close(&g->watch);
+		g->store->ops->drain(g->store);
+		nofile_raise(&saved);
+		nh = g->nheld;
+		if ((r = txn_run(g, op_look, &l)) == -1 &&
+		    look_unwritten(g, errno, nh) == 0)
+			r = 0;
+		nofile_restore(&saved);
+		if (r != 0) {
+			watch_close(&g->watch);
+			return r;
+		}
+		g->watch.ready = 1;
+	}
+	*fds = g->watch.fds;
+	*n = g->watch.n;
+	*ms = g->watch.now ? 0 : g->watch.degraded ? 1000 : -1;
+	return 0;
 }
 
 /* --- taking and giving back slots ------------------------------------ */

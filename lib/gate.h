@@ -168,6 +168,17 @@ int	gate_enqueue(struct gate *, const struct gate_req *, int);
 int	gate_wait(struct gate *, const struct gate_req *,
 	    const struct gate_wait *, size_t *, size_t *);
 /*
+ * gate_wait for a caller that sleeps in a poll loop of its own (a
+ * jobserver serving a build while it waits): one step in line, without
+ * sleeping. Returns 1 when the slot is taken; 0 while still in line, with
+ * *fds (*n of them, events POLLIN) to poll and *ms the longest sleep (-1:
+ * none), after which, or when one is readable, it is called again; -1 on
+ * error. The fds are the gate's: never closed by the caller.
+ */
+struct pollfd;
+int	gate_poll(struct gate *, const struct gate_req *,
+	    const struct pollfd **, size_t *, int *);
+/*
  * gate_enqueue then gate_wait until done. With w NULL, only a slot free
  * now. Returns 1 (taken), 0 (full, or the deadline passed), -1 (EINTR:
  * *w->stop was set and the line was left).

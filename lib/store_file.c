@@ -138,7 +138,8 @@ trusted(struct fstore *f, int fd, mode_t type)
 	if (fstat(fd, &sb) == -1)
 		return -1;
 	if ((sb.st_mode & S_IFMT) != type) {
-		errno = type == S_IFDIR ? ENOTDIR : EINVAL;
+		/* EMEDIUMTYPE: gate_strerror says what stands there. */
+		errno = type == S_IFDIR ? ENOTDIR : EMEDIUMTYPE;
 		return -1;
 	}
 	ours = sb.st_uid == f->uid || sb.st_uid == 0;
@@ -567,8 +568,12 @@ load(struct fstore *f, struct store_txn *t, int writer)
 
 	f->seen_ns = 0;
 	f->moved = 0;
+	/*
+	 * O_NONBLOCK: a FIFO put in its place would block the open itself,
+	 * lock held, before trusted() could refuse it.
+	 */
 	fd = openat(f->dirfd, f->statename, O_RDONLY | O_NOFOLLOW |
-	    O_CLOEXEC);
+	    O_NONBLOCK | O_CLOEXEC);
 	if (fd == -1 && errno != ENOENT)
 		return -1;	/* ELOOP: a symlink is refused, never followed */
 	if (fd == -1) {

@@ -26,6 +26,7 @@
 #include "exitcodes.h"
 #include "gate.h"
 #include "gaterun.h"
+#include "jobserver.h"
 #include "locate.h"
 
 static void __dead
@@ -34,8 +35,8 @@ usage(int status)
 	FILE *fp = status ? stderr : stdout;
 
 	(void)fprintf(fp,
-"usage: gaterun [-g GATE] [-n | -w SECONDS] [-E CODE] [-x] [-N K] [-p PRIO]\n"
-"               [-u KEY | -U KEY] [--] COMMAND [ARG...]\n"
+"usage: gaterun [-g GATE] [-n | -w SECONDS] [-E CODE] [-x | -J[STYLE]] [-N K]\n"
+"               [-p PRIO] [-u KEY | -U KEY] [--] COMMAND [ARG...]\n"
 "       gaterun [-g GATE | --all] --status [--json | --watch[=SECONDS]]\n"
 "       gaterun [-g GATE | --all] --check [--warn PCT] [--crit PCT] [--max-wait SECONDS]\n"
 "       gaterun [-g GATE | --all] --metrics\n"
@@ -64,6 +65,10 @@ usage(int status)
 "                         running on the gate (1-32 of A-Za-z0-9._:@+/-)\n"
 "  -U, --unique-join KEY  if one is, wait for its end and exit with its exit\n"
 "                         status instead of running COMMAND; else as -u\n"
+"  -J, --jobserver[=STYLE] serve COMMAND's build (make, ninja, cargo) a\n"
+"                         jobserver whose tokens are slots of the gate:\n"
+"                         each job of the build takes one; STYLE auto\n"
+"                         (fifo for ninja, else pipe), pipe or fifo\n"
 "  -s, --status           show slots, PIDs, utilization and waiters\n"
 "  -j, --json             print --status, --limit or --kill-all as JSON\n"
 "  -A, --all              --status, --check or --metrics of every gate\n"
@@ -260,6 +265,9 @@ parse_opt(int ch, struct opts *o)
 		o->key = optarg;
 		o->join = ch == 'U';
 		break;
+	case 'J':
+		o->jobserver = jobserver_style(optarg);
+		break;
 	case 's':
 		set_mode(o, MODE_STATUS);
 		break;
@@ -350,6 +358,7 @@ parse_args(int argc, char **argv, struct opts *o)
 		{ "unique",		required_argument, NULL, 'u' },
 		{ "parent",		required_argument, NULL, 'R' },
 		{ "unique-join",	required_argument, NULL, 'U' },
+		{ "jobserver",		optional_argument, NULL, 'J' },
 		{ "status",		no_argument,	   NULL, 's' },
 		{ "json",		no_argument,	   NULL, 'j' },
 		{ "limit",		required_argument, NULL, 'l' },
@@ -382,7 +391,7 @@ parse_args(int argc, char **argv, struct opts *o)
 	o->crit = 95;
 	o->watch = -1;
 	o->maxwait = 600;
-	while ((ch = getopt_long(argc, argv, "+g:nw:E:xN:p:u:U:R:sjl:KS:G:a:AcW:C:M:mLPhV",
+	while ((ch = getopt_long(argc, argv, "+g:nw:E:xJ::N:p:u:U:R:sjl:KS:G:a:AcW:C:M:mLPhV",
 	    longopts, NULL)) != -1)
 		parse_opt(ch, o);
 	o->cmd = argv + optind;
@@ -425,6 +434,9 @@ check_args(const struct opts *o)
 		    "--unique only go with a command");
 	if (o->nowait && o->wait >= 0)
 		errx(EXIT_GATERUN, "-n and -w exclude each other");
+	if (o->jobserver && (o->mode != MODE_RUN || o->exec))
+		errx(EXIT_GATERUN, "-J goes with a command, without -x (the "
+		    "jobserver needs gaterun's process)");
 	if (o->mode != MODE_KILL && o->killset)
 		errx(EXIT_GATERUN, "--signal and --grace only go with --kill-all");
 	if (o->json && o->mode != MODE_STATUS && o->mode != MODE_LIMIT &&

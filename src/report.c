@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "jobserver.h"
 #include "report.h"
 #include "sys.h"
 
@@ -220,6 +221,28 @@ holder_note(const struct gate_proc *p)
 	}
 }
 
+/*
+ * How many tokens the jobserver (gaterun -J) whose own record p is holds
+ * beside it: its wrapper's records marked as tokens (jobserver.h); 0 for
+ * every other record.
+ */
+static size_t
+tokens_of(const struct gate_info *gi, const struct gate_proc *p)
+{
+	size_t i, n = 0, ml = strlen(JS_TOKEN_MARK), cl;
+
+	cl = strlen(p->command);
+	if (cl >= ml && strcmp(p->command + cl - ml, JS_TOKEN_MARK) == 0)
+		return 0;
+	for (i = 0; i < gi->nh; i++) {
+		cl = strlen(gi->h[i].command);
+		if (gi->h[i].wrapper_pid == p->wrapper_pid && cl >= ml &&
+		    strcmp(gi->h[i].command + cl - ml, JS_TOKEN_MARK) == 0)
+			n++;
+	}
+	return n;
+}
+
 /* The same as one word for JSON. */
 static const char *
 state_word(const struct gate_proc *p)
@@ -234,9 +257,9 @@ state_word(const struct gate_proc *p)
 void
 report_status(FILE *fp, const char *name, const struct gate_info *gi)
 {
-	char ub[32], eb[32], cb[61], nb[160], ab[80];
+	char ub[32], eb[32], cb[61], nb[160], ab[80], tb[64];
 	int64_t now = real_ns();
-	size_t i;
+	size_t i, nt;
 
 	(void)fprintf(fp, "gate '%s': %zu/%u active (%.0f%%%s), %zu waiting, "
 	    "can start: %s\n", name, gi->nh, gi->limit, utilization(gi),
@@ -255,12 +278,16 @@ report_status(FILE *fp, const char *name, const struct gate_info *gi)
 
 		short_cmd(cb, sizeof(cb), p->command);
 		admission_note(p, ab, sizeof(ab));
-		(void)fprintf(fp, "%4d %8d %8d %-12s %11s  %s%s%s%s%s\n",
+		tb[0] = '\0';
+		if ((nt = tokens_of(gi, p)) > 0)
+			(void)snprintf(tb, sizeof(tb), " (jobserver: %zu "
+			    "token%s)", nt, nt == 1 ? "" : "s");
+		(void)fprintf(fp, "%4d %8d %8d %-12s %11s  %s%s%s%s%s%s\n",
 		    p->slot, (int)p->pid, (int)p->wrapper_pid,
 		    user_name(p->uid, ub, sizeof(ub)),
 		    elapsed(eb, sizeof(eb), p->time_ns, now), cb,
-		    holder_note(p), ab[0] ? " (" : "", ab[0] ? ab + 2 : "",
-		    ab[0] ? ")" : "");
+		    holder_note(p), tb, ab[0] ? " (" : "",
+		    ab[0] ? ab + 2 : "", ab[0] ? ")" : "");
 	}
 	for (i = 0; i < gi->nw; i++) {
 		const struct gate_proc *p = &gi->w[i];

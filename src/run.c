@@ -24,6 +24,7 @@
 #include "exitcodes.h"
 #include "gate.h"
 #include "gaterun.h"
+#include "jobserver.h"
 #include "proc.h"
 #include "sys.h"
 
@@ -411,7 +412,7 @@ forward(struct job *job)
  * stopping when it stops. Returns CMD's wait status, or -1.
  */
 static int
-wait_cmd(struct job *job, const sigset_t *sleepmask)
+wait_cmd(struct job *job, const sigset_t *sleepmask, struct jobserver *js)
 {
 	pid_t p, pid = job->cmd;
 	int st, cst = 0, done = 0;
@@ -432,7 +433,9 @@ wait_cmd(struct job *job, const sigset_t *sleepmask)
 		if (p == -1 && errno == ECHILD)
 			return -1;
 		forward(job);
-		if (!got_chld)
+		if (!got_chld && js != NULL)
+			jobserver_step(js, sleepmask);	/* -J: serve tokens */
+		else if (!got_chld)
 			(void)sigsuspend(sleepmask);
 	}
 }
@@ -443,6 +446,7 @@ struct runner {
 	const struct sigsaved	*ss;
 	struct job		*job;
 	struct gate		*g;
+	struct jobserver	*js;	/* -J, or NULL */
 	pid_t			pid;	/* parked child, or -1 */
 	int			go;	/* write end of its go pipe */
 	int			recorded; /* in our waiter record */
@@ -656,9 +660,10 @@ open_parents(const struct opts *o, struct gate *g)
  * or -1 (it did not run, or could not be waited for).
  */
 static int
-run_held(struct runner *rn, sigset_t *sleepmask, const char *command,
+run_held(struct runner *rn, sigset_t *sleepmask, const struct gate_req *req,
     int64_t t0)
 {
+	const char *command = req->command;
 	const struct opts *o = rn->o;
 	struct gate *g = rn->g;
 	char slot[16];
@@ -689,7 +694,9 @@ run_held(struct runner *rn, sigset_t *sleepmask, const char *command,
 	    o->gate, gate_slot(g), me(), (int)rn->pid,
 	    (double)(mono_ns() - t0) / 1e9, command);
 	t0 = mono_ns();
-	if ((st = wait_cmd(rn->job, sleepmask)) == -1)
+	if (rn->js != NULL)
+		jobserver_serve(rn->js, g, req, rn->pid);
+	if ((st = wait_cmd(rn->job, sleepmask, rn->js)) == -1)
 		warn("wait for %s", o->cmd[0]);
 	else if (WIFSIGNALED(st))
 		logev(o, "gate '%s': slot %d released: pid %d killed by signal "
@@ -748,6 +755,7 @@ no_slot(struct runner *rn, int r)
 	unsigned limit;
 
 	unpark(rn);
+	jobserver_close(rn->js);
 	if (r == -1 && errno == EINTR)
 		die_of(got_stop);
 	if (r == -1 && errno == EUSERS)
@@ -913,7 +921,8 @@ give_back(struct gate *g, const struct opts *o, int st)
 int
 do_run(const struct opts *o)
 {
-	struct runner rn = { o, NULL, NULL, NULL, -1, -1, 0 };
+	struct runner rn = { o, NULL, NULL, NULL, NULL, -1, -1, 0 };
+	struct opts oj;
 	struct gate_req req;
 	struct gate_wait gw;
 	struct sigsaved ss;
@@ -936,6 +945,10 @@ do_run(const struct opts *o)
 	rn.g = g;
 	if ((r = ancestor_slot(g, &holder)) >= 0)
 		exec_nested(g, o, &ss, r, holder);
+	if (o->jobserver) {	/* the build's environment names it */
+		rn.js = jobserver_open(o, &oj);
+		rn.o = o = &oj;
+	}
 	make_req(o, &req, cwd, sizeof(cwd));
 	memset(&job, 0, sizeof(job));
 	job.tty = -1;
@@ -948,6 +961,10 @@ do_run(const struct opts *o)
 	gw.stop = &got_stop;
 	lock_bound(g, o, &gw);
 	take_all(&rn, &req, &gw);
+	if (rn.js != NULL && nparents > 0)	/* known once the slot is ours */
+		errx(EXIT_GATERUN, "-J is not supported on gate '%s', which "
+		    "has a parent gate: its tokens would not count there",
+		    o->gate);
 
 	lock_bound(g, NULL, &gw);
 	if (o->exec)
@@ -958,10 +975,12 @@ do_run(const struct opts *o)
 		unpark(&rn);
 		(void)gate_release(g);
 		release_parents();
+		jobserver_close(rn.js);
 		die_of(got_stop);
 	}
-	st = run_held(&rn, &sleepmask, req.command, t0);
+	st = run_held(&rn, &sleepmask, &req, t0);
 	give_back(g, o, st);
+	jobserver_close(rn.js);
 	free((void *)req.command);
 	if (st == -1)
 		return EXIT_GATERUN;

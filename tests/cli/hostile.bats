@@ -127,6 +127,24 @@ SH
 	done
 }
 
+@test "a FIFO or a directory in place of the state file is refused at once, not waited on" {
+	"$G" -g a --limit 1 >/dev/null
+	rm "$GATERUN_DIR/a.gate"
+	mkfifo "$GATERUN_DIR/a.gate"
+	# The open of the FIFO used to block for good, lock held, signals
+	# blocked: -n and --status hung, and only SIGKILL ended them.
+	run timeout -k 5 20 "$G" -g a -n -- echo hi
+	[ "$status" -eq 125 ]
+	[[ "$output" == *"something other than a file (a directory, a FIFO, a device) stands where"* ]]
+	run timeout -k 5 20 "$G" -g a --status
+	[ "$status" -eq 125 ]
+	rm "$GATERUN_DIR/a.gate"
+	mkdir "$GATERUN_DIR/a.gate"
+	run timeout -k 5 20 "$G" -g a -- true
+	[ "$status" -eq 125 ]
+	[[ "$output" == *"something other than a file"* ]]	# was: Invalid argument
+}
+
 @test "absurd state files: huge counts, a huge file, another version" {
 	"$G" -- true
 	{

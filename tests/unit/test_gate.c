@@ -1016,3 +1016,52 @@ Test(file, watch_sees_a_gate_change)
 	gate_close(g);
 	gate_watch_close(w);
 }
+
+/*
+ * gate_poll: a step in line that never sleeps. In line behind a holder
+ * (another process), it hands out fds that stay quiet while nothing
+ * changes; once the holder gives its slot back one of them is readable,
+ * and the next step takes the slot.
+ */
+Test(file, poll_steps_in_line_without_sleeping)
+{
+	const struct pollfd *fds;
+	struct pollfd pf[16];
+	struct gate *a = gopen(1), *h;
+	size_t n, i;
+	int go[2], ready[2], ms;
+	pid_t pid;
+	char c;
+
+	cr_assert(eq(int, gate_poll(a, &req, &fds, &n, &ms), -1));
+	cr_assert(eq(int, errno, EINVAL), "not in line");
+	cr_assert(eq(int, pipe(go), 0));
+	cr_assert(eq(int, pipe(ready), 0));
+	if ((pid = fork()) == 0) {
+		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+		h = gopen(1);
+		if (gate_acquire(h, &req, NULL) != 1 ||
+		    write(ready[1], "h", 1) != 1 || read(go[0], &c, 1) != 1 ||
+		    gate_release(h) == -1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	cr_assert(eq(int, (int)read(ready[0], &c, 1), 1));
+	cr_assert(eq(int, gate_enqueue(a, &req, 1), 0), "full: in line");
+	cr_assert(eq(int, gate_poll(a, &req, &fds, &n, &ms), 0));
+	cr_assert(ge(sz, n, 1));
+	cr_assert(le(sz, n, 16));
+	cr_assert(eq(int, ms, -1), "no timer");
+	for (i = 0; i < n; i++)
+		pf[i] = fds[i];
+	cr_assert(eq(int, poll(pf, n, 0), 0), "nothing happened yet");
+	cr_assert(eq(int, gate_poll(a, &req, &fds, &n, &ms), 0), "still");
+	cr_assert(eq(int, write(go[1], "g", 1), 1));
+	cr_assert(ge(int, poll(pf, n, 10000), 1), "woken by the release");
+	cr_assert(eq(int, gate_poll(a, &req, &fds, &n, &ms), 1));
+	cr_assert(eq(sz, gate_held(a), 1));
+	(void)kill(pid, SIGKILL);
+	(void)waitpid(pid, NULL, 0);
+	gate_close(a);
+}
