@@ -423,6 +423,9 @@ check_args(const struct opts *o)
 	if (o->mode != MODE_RUN && *o->cmd != NULL)
 		errx(EXIT_GATERUN, "a command makes no sense with an admin "
 		    "option (--status, --limit...): '%s'", *o->cmd);
+	if (o->parent != NULL && o->mode != MODE_LIMIT)
+		errx(EXIT_GATERUN, "--parent only goes with --limit (gaterun "
+		    "-g GATE --limit N --parent PARENT)");
 	if (o->mode == MODE_RUN && *o->cmd == NULL)
 		errx(EXIT_GATERUN, "no command given (try 'gaterun --help')");
 	if (o->mode != MODE_RUN && (o->nowait || o->wait >= 0 || o->exec ||
@@ -442,8 +445,6 @@ check_args(const struct opts *o)
 		    "--kill-all");
 	if (o->persist && o->mode != MODE_LIMIT)
 		errx(EXIT_GATERUN, "--persist only goes with --limit");
-	if (o->parent != NULL && o->mode != MODE_LIMIT)
-		errx(EXIT_GATERUN, "--parent only goes with --limit");
 }
 
 /*
