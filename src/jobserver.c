@@ -441,16 +441,17 @@ ask(struct jobserver *js)
 }
 
 /*
- * The spare idled JS_IDLE_NS: if someone else waits for the gate, it is
- * theirs (we read it back, release it and queue again behind them, unless
- * in line already: a token the build returned became the spare while we
- * waited).
+ * The spare idled JS_IDLE_NS: if someone else waits for the gate, or the
+ * limit was lowered below the slots held, it goes back (we read it back,
+ * release it and queue again, unless in line already: a token the build
+ * returned became the spare while we waited).
  */
 static void
 idle(struct jobserver *js)
 {
 	struct gate_info gi;
 	size_t nw = 0;
+	int over = 0;
 	char c;
 
 	if (js->spare_at == 0 || mono_ns() - js->spare_at < JS_IDLE_NS)
@@ -458,9 +459,10 @@ idle(struct jobserver *js)
 	js->spare_at = mono_ns();
 	if (gate_info(js->g, &gi) == 0) {
 		nw = gi.nw - (js->queued && gi.nw > 0);
+		over = gi.nh > gi.limit;
 		gate_info_free(&gi);
 	}
-	if (nw > 0 && read(js->fd, &c, 1) == 1) {
+	if ((nw > 0 || over) && read(js->fd, &c, 1) == 1) {
 		give_back(js, 1);
 		if (!js->queued)
 			ask(js);

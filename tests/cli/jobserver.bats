@@ -157,6 +157,24 @@ find_ninja() {
 	[ "$(active b)" -eq 0 ]
 }
 
+@test "-J: an idle spare goes back when the limit is lowered below the slots held" {
+	# Before, the spare stayed in the pipe: 2/1 active, and the build's
+	# next job started over the lowered limit.
+	"$G" -g b --limit 3 >/dev/null
+	mkdir A
+	printf '%s\n' 'all:' '	@until [ -e go ]; do sleep 0.05; done' >A/Makefile
+	bg "$G" -g b -J -- make -s -C A
+	track_make "$BG"
+	build=$BG
+	until_true '[ "$(active b)" -eq 2 ]'	# its slot and the spare
+	"$G" -g b --limit 1 >/dev/null
+	until_true '[ "$(active b)" -eq 1 ]'
+	touch A/go
+	wait_status "$build"
+	[ "$status" -eq 0 ]
+	[ "$(active b)" -eq 0 ]
+}
+
 @test "-J: a token returned while in line becomes the spare, and still goes to a waiter when idle" {
 	"$G" -g b --limit 3 >/dev/null
 	mkdir A
