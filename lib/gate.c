@@ -54,6 +54,7 @@
 #include <malloc.h>
 #endif
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -764,6 +765,26 @@ gate_open_store(struct gate **gp, const struct store_ops *ops,
 	}
 	*gp = g;
 	return 0;
+}
+
+int
+gate_lock_store(const char *loc)
+{
+	const char *rest;
+	int fd, e;
+
+	if (store_of(loc, &rest) == NULL)
+		return -1;
+	/* Only the file store: a flock on its directory (flock(2) takes one). */
+	if ((fd = open(rest, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	if (lock_fd(fd) == -1) {
+		e = errno;
+		(void)xclose(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
 }
 
 int
@@ -1920,12 +1941,23 @@ gate_set_limit(struct gate *g, unsigned limit, unsigned *old)
 	return 0;
 }
 
+/*
+ * A gate's parent changes only while nobody holds or waits for its slots:
+ * every request then took or will take the parents named now, and the
+ * chain above a gate with holders or waiters stays as it was.
+ */
 static int
 op_set_parent(struct txn *t, void *arg)
 {
 	const char *name = arg;
 
 	if (strcmp(t->s.st.parent, name) != 0) {
+		reap_holders(t);
+		reap_waiters(t);
+		if (t->s.st.nh > 0 || t->s.st.nw > 0) {
+			errno = EBUSY;
+			return -1;
+		}
 		(void)strlcpy(t->s.st.parent, name, sizeof(t->s.st.parent));
 		t->s.dirty = 1;
 	}

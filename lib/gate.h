@@ -243,9 +243,16 @@ int	gate_set_limit(struct gate *, unsigned, unsigned *);
 /*
  * Set the gate's parent gate (a valid name, or "" for none): a command
  * run in the gate then also takes a slot of the parent (the caller does
- * that, and refuses cycles). 0 or -1 (EINVAL: not a gate name).
+ * that, and refuses cycles). 0 or -1 (EINVAL: not a gate name; EBUSY:
+ * a different parent while the gate has holders or waiters).
  */
 int	gate_set_parent(struct gate *, const char *);
+/*
+ * Lock the store at loc for a change of parents (held until the returned
+ * descriptor is closed; changes of parents take it, nothing else): the
+ * chains checked under it stay as seen. A descriptor, or -1.
+ */
+int	gate_lock_store(const char *);
 /*
  * Send sig to every running command of the gate and all its descendants;
  * after grace seconds, SIGKILL what is left. *out lists what was tried.

@@ -4,12 +4,12 @@
  * Locking protocol. DIR/NAME.lock is an empty file that is only ever
  * flock(2)ed, never renamed or written. Every change is one transaction
  * under that lock: lock -> read DIR/NAME.gate -> validate -> (the policy
- * changes it) -> wake -> write DIR/.NAME.new and rename it over
- * DIR/NAME.gate -> unlock. The lock is held for microseconds, never across
- * fork, exec or a wait. Because the new state is renamed into place, a
- * writer SIGKILLed mid-write or a full disk leaves the old state whole;
- * the lock file, not the state file, carries the lock, so the rename never
- * swaps the inode under a lock holder.
+ * changes it) -> wake -> write DIR/.NAME.new and exchange it with
+ * DIR/NAME.gate (swap_in) -> unlock. The lock is held for microseconds,
+ * never across fork, exec or a wait. Because the new state is swapped
+ * into place whole, a writer SIGKILLed mid-write or a full disk leaves the
+ * old state whole; the lock file, not the state file, carries the lock, so
+ * the exchange never swaps the inode under a lock holder.
  *
  * Reads take no lock (file_snapshot): a state file is only ever replaced
  * whole, so the one a reader opens is whole, and a reader never opens the
@@ -24,14 +24,15 @@
  * spurious wake. A holder's wake-ups (wake_late: a release hands its slot
  * on) are sent after the new state is in place, so the waiter it promoted
  * reads its slot without the lock and starts; a holder killed before it
- * sends is seen to die by that waiter, which watches it. Records from another boot are dropped; a damaged file is
- * moved aside and the records that still parse are kept.
+ * sends is seen to die by that waiter, which watches it. Records from
+ * another boot are dropped; a damaged file is moved aside and the records
+ * that still parse are written back at once.
  *
  * PID namespaces. A record names processes by PID, which means something
  * only in the PID namespace of the process that wrote it. The file is
  * framed by a first line "pidns N" (before the state text state.c reads)
  * naming the namespace whose PIDs its records are: a process of another
- * namespace is refused (STORE_EPIDNS) while the gate has records, lest it
+ * namespace is refused (PROC_EPIDNS) while the gate has records, lest it
  * take a live holder for dead. The records of a namespace that has ended
  * are dropped, when a process that sees every process (the initial
  * namespace's, able to inspect them all) finds none left in it.

@@ -134,7 +134,12 @@ do_show(const struct opts *o)
 
 /*
  * --parent: refused when the parent's own chain of parents leads back to
- * this gate (then a command would wait on itself), else recorded.
+ * this gate (then a command would wait on itself), or when the gate has
+ * holders or waiters, else recorded. Every change of parents in the store
+ * is made under one lock, so two of them never store a cycle between
+ * them; and the chain above a gate in use stays fixed, so requests take
+ * parents only upwards along parent links that exist, and a cycle of
+ * waits would need a cycle of parents, which is refused: no deadlock.
  */
 static void
 set_parent(const struct opts *o, struct gate *g)
@@ -142,6 +147,9 @@ set_parent(const struct opts *o, struct gate *g)
 	char chain[MAX_CHAIN][GATE_NAME_MAX + 1];
 	size_t n, i;
 
+	if (gate_lock_store(o->dir) == -1)	/* until we exit */
+		errx(EXIT_GATERUN, "cannot lock %s to change a parent: %s",
+		    o->dir, gate_strerror(errno));
 	if (*o->parent != '\0') {
 		if (strcmp(o->parent, o->gate) == 0)
 			errx(EXIT_GATERUN, "gate '%s' cannot be its own parent",
@@ -156,8 +164,12 @@ set_parent(const struct opts *o, struct gate *g)
 			errx(EXIT_GATERUN, "gate '%s': more than %d parents "
 			    "above it", o->gate, MAX_CHAIN - 1);
 	}
-	if (gate_set_parent(g, o->parent) == -1)
+	if (gate_set_parent(g, o->parent) == -1) {
+		if (errno == EBUSY)
+			errx(EXIT_GATERUN, "cannot change the parent of gate "
+			    "'%s' while commands run or wait in it", o->gate);
 		die_gate(o, "cannot set the parent of");
+	}
 }
 
 /* --limit N: set it, log it, save it with --persist, say what it was. */
@@ -184,7 +196,7 @@ do_limit(const struct opts *o)
 		errx(EXIT_GATERUN, "limit set to %u, but not saved: %s",
 		    o->limit, err);
 	if (o->json)
-		report_limit_json(stdout, o->gate, old, o->limit);
+		report_limit_json(stdout, o->gate, old, o->limit, o->parent);
 	else
 		(void)printf("gate '%s': limit %u -> %u%s\n", o->gate, old,
 		    o->limit, o->limit == 0 ? " (paused)" : "");

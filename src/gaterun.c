@@ -212,6 +212,69 @@ set_mode(struct opts *o, enum mode m)
 	o->nmodes++;
 }
 
+/* How a request is admitted: -N -p -R -u -U. 0 if ch is none of them. */
+static int
+parse_admit_opt(int ch, struct opts *o)
+{
+	switch (ch) {
+	case 'N':
+		if (limit_parse(optarg, 1, &o->weight) == -1)
+			errx(EXIT_GATERUN, "--weight must be an integer from 1 "
+			    "to %d: '%s'", GATE_MAX_LIMIT, optarg);
+		break;
+	case 'p':
+		o->priority = parse_prio(optarg);
+		break;
+	case 'R':
+		if (*optarg != '\0' && !gate_name_valid(optarg))
+			errx(EXIT_GATERUN, "invalid parent gate name '%s'",
+			    optarg);
+		o->parent = optarg;
+		break;
+	case 'u':
+	case 'U':
+		if (o->key != NULL)
+			errx(EXIT_GATERUN, "--unique and --unique-join are "
+			    "given once");
+		if (!gate_key_valid(optarg))
+			errx(EXIT_GATERUN, "--unique%s must be 1 to %d of "
+			    "A-Z a-z 0-9 . _ : @ + / -: '%s'", ch == 'U' ?
+			    "-join" : "", GATE_KEY_MAX, optarg);
+		o->key = optarg;
+		o->join = ch == 'U';
+		break;
+	default:
+		return 0;
+	}
+	return 1;
+}
+
+/* The thresholds of --check: -W -C -M. 0 if ch is none of them. */
+static int
+parse_check_opt(int ch, struct opts *o)
+{
+	const char *errstr;
+
+	switch (ch) {
+	case 'W':
+	case 'C':
+		*(ch == 'W' ? &o->warn : &o->crit) =
+		    (unsigned)strtonum(optarg, 0, 100, &errstr);
+		if (errstr != NULL)
+			errx(EXIT_GATERUN, "--%s is %s (0 to 100): '%s'",
+			    ch == 'W' ? "warn" : "crit", errstr, optarg);
+		o->checkset = 1;
+		break;
+	case 'M':
+		o->maxwait = parse_secs(optarg, "--max-wait");
+		o->checkset = 1;
+		break;
+	default:
+		return 0;
+	}
+	return 1;
+}
+
 /*
  * One option of the command line into o: values are checked here,
  * combinations in check_args(). Longer than the rest: one short case per
@@ -257,32 +320,6 @@ parse_opt(int ch, struct opts *o)
 			err(EXIT_GATERUN, "setenv");
 		o->leaseset = 1;
 		break;
-	case 'N':
-		if (limit_parse(optarg, 1, &o->weight) == -1)
-			errx(EXIT_GATERUN, "--weight must be an integer from 1 "
-			    "to %d: '%s'", GATE_MAX_LIMIT, optarg);
-		break;
-	case 'p':
-		o->priority = parse_prio(optarg);
-		break;
-	case 'R':
-		if (*optarg != '\0' && !gate_name_valid(optarg))
-			errx(EXIT_GATERUN, "invalid parent gate name '%s'",
-			    optarg);
-		o->parent = optarg;
-		break;
-	case 'u':
-	case 'U':
-		if (o->key != NULL)
-			errx(EXIT_GATERUN, "--unique and --unique-join are "
-			    "given once");
-		if (!gate_key_valid(optarg))
-			errx(EXIT_GATERUN, "--unique%s must be 1 to %d of "
-			    "A-Z a-z 0-9 . _ : @ + / -: '%s'", ch == 'U' ?
-			    "-join" : "", GATE_KEY_MAX, optarg);
-		o->key = optarg;
-		o->join = ch == 'U';
-		break;
 	case 'J':
 		o->jobserver = jobserver_style(optarg);
 		break;
@@ -326,19 +363,6 @@ parse_opt(int ch, struct opts *o)
 	case 'c':
 		set_mode(o, MODE_CHECK);
 		break;
-	case 'W':
-	case 'C':
-		*(ch == 'W' ? &o->warn : &o->crit) =
-		    (unsigned)strtonum(optarg, 0, 100, &errstr);
-		if (errstr != NULL)
-			errx(EXIT_GATERUN, "--%s is %s (0 to 100): '%s'",
-			    ch == 'W' ? "warn" : "crit", errstr, optarg);
-		o->checkset = 1;
-		break;
-	case 'M':
-		o->maxwait = parse_secs(optarg, "--max-wait");
-		o->checkset = 1;
-		break;
 	case 'm':
 		set_mode(o, MODE_METRICS);
 		break;
@@ -355,7 +379,8 @@ parse_opt(int ch, struct opts *o)
 		(void)printf("gaterun %s\n", PACKAGE_VERSION);
 		exit(0);
 	default:
-		usage(EXIT_GATERUN);
+		if (!parse_admit_opt(ch, o) && !parse_check_opt(ch, o))
+			usage(EXIT_GATERUN);
 	}
 }
 
@@ -443,6 +468,9 @@ check_args(const struct opts *o)
 	if (o->mode != MODE_RUN && *o->cmd != NULL)
 		errx(EXIT_GATERUN, "a command makes no sense with an admin "
 		    "option (--status, --limit...): '%s'", *o->cmd);
+	if (o->parent != NULL && o->mode != MODE_LIMIT)
+		errx(EXIT_GATERUN, "--parent only goes with --limit (gaterun "
+		    "-g GATE --limit N --parent PARENT)");
 	if (o->mode == MODE_RUN && *o->cmd == NULL)
 		errx(EXIT_GATERUN, "no command given (try 'gaterun --help')");
 	if (o->mode != MODE_RUN && (o->nowait || o->wait >= 0 || o->exec ||
@@ -464,8 +492,6 @@ check_args(const struct opts *o)
 		    "--kill-all");
 	if (o->persist && o->mode != MODE_LIMIT)
 		errx(EXIT_GATERUN, "--persist only goes with --limit");
-	if (o->parent != NULL && o->mode != MODE_LIMIT)
-		errx(EXIT_GATERUN, "--parent only goes with --limit");
 }
 
 /*

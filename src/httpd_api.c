@@ -624,7 +624,7 @@ api_limit(const struct server *sv, struct MHD_Connection *c,
 	    old, limit);
 	if (out_open(&o) == -1)
 		return MHD_NO;
-	report_limit_json(o.fp, name, old, limit);
+	report_limit_json(o.fp, name, old, limit, NULL);
 	return send_out(c, MHD_HTTP_OK, &o, JSON, NULL);
 }
 

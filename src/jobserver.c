@@ -5,11 +5,12 @@
  * line with every other user of the gate; every byte the build writes back
  * is read at once and its slot released.
  *
- * The pipe is a FIFO (mkfifo), sized to one page: a one-page pipe polls
+ * The token pipe is sized to one page: a one-page pipe polls
  * POLLOUT exactly when it is empty (checked on Linux 6.x: one byte in it,
  * no POLLOUT), so gaterun learns without polling that the build took the
- * spare token, and takes the next slot. The build writes tokens back into
- * the same pipe; every write to a pipe wakes an edge-triggered epoll of
+ * spare token, and takes the next slot. In the fifo style the build writes
+ * tokens back into the same pipe (the pipe style gives it a return pipe of
+ * its own: make_pipes); every write to a pipe wakes an edge-triggered epoll of
  * its reading end, even a write into a pipe that is not empty (Linux 5.14,
  * "pipe: make pipe writes always wake up readers"; checked on 6.x), so
  * gaterun sees every return and reads all but one byte (FIONREAD): at most
@@ -18,8 +19,8 @@
  * gate goes back to them, and gaterun queues again behind them.
  *
  * Styles (GNU make manual, "POSIX Jobserver Interaction"): pipe passes two
- * descriptors of the FIFO (--jobserver-auth=R,W; the FIFO's name is gone
- * before the build starts), fifo passes its path (--jobserver-auth=fifo:
+ * descriptors, of the token pipe and of the return pipe (--jobserver-auth=
+ * R,W), fifo passes the path of a FIFO (--jobserver-auth=fifo:
  * PATH; make 4.3 aborts on it, ninja 1.13 accepts nothing else). Either way
  * gaterun counts: when the build ends, every slot goes back.
  */
@@ -55,6 +56,7 @@ struct jobserver {
 	int		style;		/* JS_PIPE or JS_FIFO */
 	int		fd;		/* ours: O_RDWR, non-blocking */
 	int		ep;		/* epoll: EPOLLIN|EPOLLET on fd */
+	int		ret;		/* pipe style: returns read here */
 	int		rfd, wfd;	/* pipe style: the build's, or -1 */
 	char		dir[PATH_MAX];	/* fifo style: kept while it runs */
 	char		path[PATH_MAX + 8];
@@ -204,14 +206,40 @@ warn_jobs(char **cmd)
 		}
 }
 
-/* The FIFO in a directory of our own, sized, opened, watched. */
+/* Our end sized and watched (js->path names it in errors). */
+static void
+watch(struct jobserver *js)
+{
+	struct epoll_event ev;
+
+	if (fcntl(js->fd, F_SETPIPE_SZ, JS_PIPE_SIZE) == -1 ||
+	    (js->ep = epoll_create1(EPOLL_CLOEXEC)) == -1) {
+		warn("cannot make the jobserver's pipe %s", js->path);
+		jobserver_close(js);
+		exit(EXIT_GATERUN);
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN | EPOLLET;
+	if (epoll_ctl(js->ep, EPOLL_CTL_ADD, js->fd, &ev) == -1) {
+		warn("cannot watch the jobserver's pipe %s", js->path);
+		jobserver_close(js);
+		exit(EXIT_GATERUN);
+	}
+}
+
+/*
+ * The FIFO in a directory of our own, opened, sized, watched; under
+ * TMPDIR unless it is not an absolute path of a directory, or holds
+ * whitespace (MAKEFLAGS words end at a space: ninja would not find it).
+ */
 static void
 make_fifo(struct jobserver *js)
 {
 	const char *tmp = getenv("TMPDIR");
-	struct epoll_event ev;
+	struct stat st;
 
-	if (tmp == NULL || *tmp != '/')
+	if (tmp == NULL || *tmp != '/' || tmp[strcspn(tmp, " \t\n\v\f\r")] ||
+	    stat(tmp, &st) == -1 || !S_ISDIR(st.st_mode))
 		tmp = "/tmp";
 	(void)snprintf(js->dir, sizeof(js->dir), "%s/gaterun-jobserver.XXXXXX",
 	    tmp);
@@ -220,20 +248,45 @@ make_fifo(struct jobserver *js)
 		    "in %s", tmp);
 	(void)snprintf(js->path, sizeof(js->path), "%s/fifo", js->dir);
 	if (mkfifo(js->path, 0600) == -1 ||
-	    (js->fd = open(js->path, O_RDWR | O_NONBLOCK | O_CLOEXEC)) == -1 ||
-	    fcntl(js->fd, F_SETPIPE_SZ, JS_PIPE_SIZE) == -1 ||
-	    (js->ep = epoll_create1(EPOLL_CLOEXEC)) == -1) {
+	    (js->fd = open(js->path, O_RDWR | O_NONBLOCK | O_CLOEXEC)) == -1) {
 		warn("cannot make the jobserver's FIFO %s", js->path);
 		jobserver_close(js);
 		exit(EXIT_GATERUN);
 	}
-	memset(&ev, 0, sizeof(ev));
-	ev.events = EPOLLIN | EPOLLET;
-	if (epoll_ctl(js->ep, EPOLL_CTL_ADD, js->fd, &ev) == -1) {
-		warn("cannot watch the jobserver's FIFO %s", js->path);
+	watch(js);
+}
+
+/*
+ * Pipe style: two pipes, no name. The build reads tokens from rfd (the
+ * token pipe, which we fill through an O_RDWR, non-blocking open of our
+ * own made through /proc, so that we can take the spare back without
+ * touching the build's blocking end) and writes them back to wfd, the
+ * write end of a return pipe only we read (ret): a returned token always
+ * reaches us, never the build again before the gate saw it. GNU make's
+ * manual ("POSIX Jobserver Interaction") names R and W as two
+ * descriptors; make 4.3 reads R and writes W (checked with strace).
+ */
+static void
+make_pipes(struct jobserver *js)
+{
+	int tp[2], rp[2] = { -1, -1 };
+
+	if (pipe2(tp, O_CLOEXEC) == -1 || pipe2(rp, O_CLOEXEC) == -1)
+		err(EXIT_GATERUN, "cannot make the jobserver's pipes");
+	(void)snprintf(js->path, sizeof(js->path), "/proc/self/fd/%d", tp[0]);
+	js->fd = open(js->path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	(void)xclose(tp[1]);
+	js->rfd = tp[0];
+	js->ret = rp[0];
+	js->wfd = rp[1];
+	if (js->fd == -1 || fcntl(js->ret, F_SETFL, O_NONBLOCK) == -1 ||
+	    fcntl(js->rfd, F_SETFD, 0) == -1 ||
+	    fcntl(js->wfd, F_SETFD, 0) == -1) {
+		warn("cannot open the jobserver's pipe %s", js->path);
 		jobserver_close(js);
 		exit(EXIT_GATERUN);
 	}
+	watch(js);
 }
 
 /* The FIFO, the style auto stands for, and the build's environment. */
@@ -246,7 +299,7 @@ jobserver_open(const struct opts *o, struct opts *copy)
 
 	if ((js = calloc(1, sizeof(*js))) == NULL)
 		err(EXIT_GATERUN, "malloc");
-	js->fd = js->ep = js->rfd = js->wfd = -1;
+	js->fd = js->ep = js->ret = js->rfd = js->wfd = -1;
 	js->style = o->jobserver;
 	base = strrchr(o->cmd[0], '/') ? strrchr(o->cmd[0], '/') + 1 :
 	    o->cmd[0];
@@ -254,21 +307,13 @@ jobserver_open(const struct opts *o, struct opts *copy)
 		js->style = strcmp(base, "ninja") == 0 ||
 		    strcmp(base, "samu") == 0 ? JS_FIFO : JS_PIPE;
 	warn_jobs(o->cmd);
-	make_fifo(js);
-	if (js->style == JS_FIFO)
+	if (js->style == JS_FIFO) {
+		make_fifo(js);
 		(void)snprintf(auth, sizeof(auth), "--jobserver-auth=fifo:%s",
 		    js->path);
-	else {
+	} else {
 		/* Blocking, as clients expect; inherited by the command. */
-		if ((js->rfd = open(js->path, O_RDONLY)) == -1 ||
-		    (js->wfd = open(js->path, O_WRONLY)) == -1) {
-			warn("cannot open the jobserver's FIFO %s", js->path);
-			jobserver_close(js);
-			exit(EXIT_GATERUN);
-		}
-		(void)unlink(js->path);
-		(void)rmdir(js->dir);
-		js->dir[0] = '\0';
+		make_pipes(js);
 		(void)snprintf(auth, sizeof(auth), "--jobserver-auth=%d,%d",
 		    js->rfd, js->wfd);
 	}
@@ -324,6 +369,8 @@ reclaim(struct jobserver *js)
 	ssize_t r;
 	int n, keep;
 
+	while (js->ret != -1 && (r = read(js->ret, buf, sizeof(buf))) > 0)
+		give_back(js, (size_t)r);	/* pipe style: all returns */
 	for (;;) {
 		n = in_pipe(js);
 		keep = gate_held(js->g) > 1;
@@ -394,16 +441,17 @@ ask(struct jobserver *js)
 }
 
 /*
- * The spare idled JS_IDLE_NS: if someone else waits for the gate, it is
- * theirs (we read it back, release it and queue again behind them, unless
- * in line already: a token the build returned became the spare while we
- * waited).
+ * The spare idled JS_IDLE_NS: if someone else waits for the gate, or the
+ * limit was lowered below the slots held, it goes back (we read it back,
+ * release it and queue again, unless in line already: a token the build
+ * returned became the spare while we waited).
  */
 static void
 idle(struct jobserver *js)
 {
 	struct gate_info gi;
 	size_t nw = 0;
+	int over = 0;
 	char c;
 
 	if (js->spare_at == 0 || mono_ns() - js->spare_at < JS_IDLE_NS)
@@ -411,9 +459,10 @@ idle(struct jobserver *js)
 	js->spare_at = mono_ns();
 	if (gate_info(js->g, &gi) == 0) {
 		nw = gi.nw - (js->queued && gi.nw > 0);
+		over = gi.nh > gi.limit;
 		gate_info_free(&gi);
 	}
-	if (nw > 0 && read(js->fd, &c, 1) == 1) {
+	if ((nw > 0 || over) && read(js->fd, &c, 1) == 1) {
 		give_back(js, 1);
 		if (!js->queued)
 			ask(js);
@@ -460,7 +509,7 @@ jobserver_step(struct jobserver *js, const sigset_t *sleepmask)
 	 */
 	if (js->queued)
 		in_line(js);
-	if ((pfd = reallocarray(NULL, js->ngfds + 2, sizeof(*pfd))) == NULL) {
+	if ((pfd = reallocarray(NULL, js->ngfds + 3, sizeof(*pfd))) == NULL) {
 		(void)ppoll(NULL, 0, NULL, sleepmask);
 		return;
 	}
@@ -468,6 +517,10 @@ jobserver_step(struct jobserver *js, const sigset_t *sleepmask)
 	pfd[0].events = in_pipe(js) > 0 ? POLLOUT : 0;
 	pfd[1].fd = js->ep;
 	pfd[1].events = POLLIN;
+	if (js->ret != -1) {
+		pfd[n].fd = js->ret;	/* a token returned */
+		pfd[n++].events = POLLIN;
+	}
 	for (i = 0; js->queued && i < js->ngfds; i++) {
 		pfd[n].fd = js->gfds[i].fd;
 		pfd[n++].events = POLLIN;
@@ -498,6 +551,8 @@ jobserver_close(struct jobserver *js)
 		(void)xclose(js->fd);
 	if (js->ep != -1)
 		(void)xclose(js->ep);
+	if (js->ret != -1)
+		(void)xclose(js->ret);
 	if (js->rfd != -1)
 		(void)xclose(js->rfd);
 	if (js->wfd != -1)

@@ -410,11 +410,17 @@ report_status_obj(FILE *fp, const char *name, const struct gate_info *gi)
 }
 
 void
-report_limit_json(FILE *fp, const char *name, unsigned old, unsigned limit)
+report_limit_json(FILE *fp, const char *name, unsigned old, unsigned limit,
+    const char *parent)
 {
 	(void)fputs("{\"gate\":", fp);
 	json_str(fp, name);
-	(void)fprintf(fp, ",\"old_limit\":%u,\"new_limit\":%u}\n", old, limit);
+	(void)fprintf(fp, ",\"old_limit\":%u,\"new_limit\":%u", old, limit);
+	if (parent != NULL) {		/* set with it: "" for none */
+		(void)fputs(",\"parent\":", fp);
+		json_str(fp, parent);
+	}
+	(void)fputs("}\n", fp);
 }
 
 /*

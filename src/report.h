@@ -23,8 +23,9 @@ void	report_status_json(FILE *, const char *, const struct gate_info *);
 /* {"schema":N,"gates":[...]}: the objects of n gates, one line. */
 void	report_status_all_json(FILE *, char **, const struct gate_info *,
 	    size_t);
-/* {"gate":..,"old_limit":N,"new_limit":N}, one line. */
-void	report_limit_json(FILE *, const char *, unsigned, unsigned);
+/* {"gate":..,"old_limit":N,"new_limit":N[,"parent":..]}, one line. */
+void	report_limit_json(FILE *, const char *, unsigned, unsigned,
+	    const char *);
 /* {"gate":..,"killed_count":N,"killed_pids":[..],"failed_pids":[..]}. */
 void	report_kill_json(FILE *, const char *, const struct gate_kill *,
 	    size_t);

@@ -592,6 +592,26 @@ parents_cmd(struct runner *rn)
 }
 
 /*
+ * 1 if an ancestor of ours holds a slot of parent i (as its gate or as a
+ * parent): we run within that slot, as a nested request of that gate
+ * would, and the parents above it are held there too. Taking it again
+ * could wait for ever on our own ancestor.
+ */
+static int
+ancestor_parent(const struct opts *o, size_t i)
+{
+	pid_t holder;
+	int slot;
+
+	if ((slot = ancestor_slot(parents[i], &holder)) < 0)
+		return 0;
+	logev(o, "gate '%s': pid %d runs inside slot %d of its parent '%s', "
+	    "held by its ancestor %d", o->gate, (int)getpid(), slot,
+	    parent_names[i], (int)holder);
+	return 1;
+}
+
+/*
  * Take a slot of each parent gate, in order, as many as of the gate (no
  * key: that is the gate's). With -n, a parent full is no slot; -w's one
  * deadline covers them all. 1, or what take_slot would return, with
@@ -610,6 +630,8 @@ take_parents(struct runner *rn, const struct gate_req *req,
 	preq.cmd = rn->pid > 0 ? rn->pid : 0;
 	for (*which = 0; *which < nparents; (*which)++) {
 		lock_bound(parents[*which], rn->o, gw);
+		if (ancestor_parent(rn->o, *which))
+			break;
 		r = gate_enqueue(parents[*which], &preq, !rn->o->nowait);
 		while (r == 0 && !rn->o->nowait)
 			r = gate_wait(parents[*which], &preq, gw, &pos, &nq);
@@ -865,6 +887,40 @@ make_req(const struct opts *o, struct gate_req *req, char *cwd, size_t len)
 }
 
 /*
+ * A weight above the limit of a parent could never run: refuse it before
+ * it waits in line at the gate (where it would hold the others back).
+ */
+static void
+parents_fit(const struct opts *o, struct gate *g)
+{
+	char chain[MAX_CHAIN][GATE_NAME_MAX + 1], first[GATE_NAME_MAX + 1];
+	struct gate_info gi;
+	struct gate *p;
+	unsigned limit;
+	size_t n, i;
+
+	if (o->weight <= 1 || gate_info(g, &gi) == -1)
+		return;
+	(void)strlcpy(first, gi.parent[0] != '\0' ? gi.parent :
+	    o->conf_parent, sizeof(first));
+	gate_info_free(&gi);
+	if (first[0] == '\0')
+		return;
+	gate_chain(o, o->gate, first, chain, &n);
+	for (i = 1; i < n; i++) {
+		p = open_named_gate(o, chain[i]);
+		limit = gate_info(p, &gi) == -1 ? 0 : gi.limit;
+		gate_info_free(&gi);	/* emptied on failure too */
+		gate_close(p);
+		if (limit > 0 && o->weight > limit)
+			errx(EXIT_GATERUN, "cannot start: --weight %u is above "
+			    "the limit %u of gate '%s', parent of '%s': it "
+			    "could never run", o->weight, limit, chain[i],
+			    o->gate);
+	}
+}
+
+/*
  * The slots of the gate, then of each parent; or follow the run of our
  * key; or exit saying why there is no slot.
  */
@@ -875,6 +931,7 @@ take_all(struct runner *rn, const struct gate_req *req,
 	size_t i;
 	int r;
 
+	parents_fit(rn->o, rn->g);
 	if ((r = take_slot(rn, req, gw)) == 2)
 		follow(rn, gw);
 	if (r != 1)

@@ -431,3 +431,80 @@ followers() {
 	[ "$status" -eq 125 ]
 	[[ "$output" == *"parent must be a gate name"* ]]
 }
+
+@test "parents: a nested gaterun into a child of a gate its ancestor holds runs within that slot (no hang)" {
+	"$G" -g p --limit 1 >/dev/null
+	"$G" -g c1 --limit 2 --parent p >/dev/null
+	"$G" -g c2 --limit 2 --parent p >/dev/null
+	run timeout 20 "$G" -g p -- "$G" -g c1 -- sh -c 'echo "$GATERUN_SLOT_GATE"'
+	[ "$status" -eq 0 ]
+	[ "$output" = c1 ]
+	run timeout 20 "$G" -g c1 -- "$G" -g c2 -- echo hi
+	[ "$status" -eq 0 ]
+	[ "$output" = hi ]
+	# c1's own limit still counts: two c1 slots held, a third waits.
+	bg "$G" -g p -- "$G" -g c1 -- sleep 30
+	until_true '[ "$(active c1)" -eq 1 ]'
+	[ "$(active p)" -eq 1 ]
+	for g in p c1 c2; do
+		[ "$(waiting "$g")" -eq 0 ]
+	done
+}
+
+@test "parents: a gate's parent does not change while commands run or wait in it (no deadlock)" {
+	"$G" -g x --limit 1 >/dev/null
+	"$G" -g y --limit 1 >/dev/null
+	bg "$G" -g x -- sleep 30
+	until_true '[ "$(active x)" -eq 1 ]'
+	run "$G" -g x --limit 1 --parent y
+	[ "$status" -eq 125 ]
+	[ "$output" = "gaterun: cannot change the parent of gate 'x' while commands run or wait in it" ]
+	[ "$(status_field .parent x)" = null ]
+	bg "$G" -g x -- true
+	until_true '[ "$(waiting x)" -eq 1 ]'
+	kill -TERM "${BG_PIDS[0]}"
+	until_true '[ "$(active x)" -eq 0 ] && [ "$(waiting x)" -eq 0 ]'
+	# The same parent again is no change; an idle gate's parent changes.
+	"$G" -g x --limit 1 --parent y >/dev/null
+	bg "$G" -g x -- sleep 30
+	until_true '[ "$(active y)" -eq 1 ]'
+	"$G" -g x --limit 1 --parent y >/dev/null
+	run "$G" -g x --limit 1 --parent ''
+	[ "$status" -eq 125 ]
+	[ "$(status_field .parent x)" = y ]
+}
+
+@test "parents: concurrent --parent settings never store a cycle" {
+	for i in $(seq 30); do
+		"$G" -g "a$i" --limit 2 --parent "b$i" >/dev/null 2>&1 &
+		p1=$!
+		"$G" -g "b$i" --limit 2 --parent "a$i" >/dev/null 2>&1 &
+		p2=$!
+		wait "$p1" || true
+		wait "$p2" || true
+		[ "$(status_field .parent "a$i")" = null ] || [ "$(status_field .parent "b$i")" = null ]
+	done
+}
+
+@test "parents: a weight above a parent's limit is refused at once, not after waiting at the head" {
+	"$G" -g p --limit 2 >/dev/null
+	"$G" -g c --limit 3 --parent p >/dev/null
+	bg "$G" -g c -- sleep 30
+	until_true '[ "$(active c)" -eq 1 ]'
+	run timeout 20 "$G" -g c -N 3 -- echo heavy
+	[ "$status" -eq 125 ]
+	[ "$output" = "gaterun: cannot start: --weight 3 is above the limit 2 of gate 'p', parent of 'c': it could never run" ]
+	[ "$(waiting c)" -eq 0 ]
+	[ "$(active c)" -eq 1 ]
+}
+
+@test "parents: --parent without --limit says so; --limit --parent --json reports the parent" {
+	run "$G" -g x --parent p
+	[ "$status" -eq 125 ]
+	[ "$output" = "gaterun: --parent only goes with --limit (gaterun -g GATE --limit N --parent PARENT)" ]
+	run "$G" -g x --limit 2 --parent p --json
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | jq -c '[.new_limit, .parent]')" = '[2,"p"]' ]
+	run "$G" -g x --limit 3 --json
+	[ "$output" = '{"gate":"x","old_limit":2,"new_limit":3}' ]
+}
