@@ -787,6 +787,20 @@ gate_lock_store(const char *loc)
 	return fd;
 }
 
+static int64_t open_deadline = -1;	/* gate_set_open_wait */
+
+void
+gate_set_open_wait(int64_t deadline)
+{
+	open_deadline = deadline;
+}
+
+int64_t
+gate_open_deadline(void)
+{
+	return open_deadline;
+}
+
 int
 gate_open(struct gate **gp, const char *loc, const char *name,
     unsigned deflimit, int create, gate_notify_fn *fn, void *arg)
@@ -2030,6 +2044,57 @@ op_holders(struct txn *t, void *arg)
 	return 0;
 }
 
+/* The live holders with their hosts, for kill-all across hosts. */
+struct remote {
+	struct store_holder	*h;
+	size_t			n;
+};
+
+static int
+op_remote_holders(struct txn *t, void *arg)
+{
+	const struct state *st = &t->s.st;
+	struct remote *rh = arg;
+	size_t i;
+
+	reap_holders(t);		/* leases ended: no one to ask */
+	if (promote(t) == -1)
+		return -1;
+	if ((rh->h = calloc(st->nh + 1, sizeof(*rh->h))) == NULL)
+		return -1;
+	for (i = 0; i < st->nh; i++) {
+		rh->h[i].slot = st->h[i].slot;
+		rh->h[i].wrapper = st->h[i].wrapper;
+		rh->h[i].cmd = st->h[i].cmd;
+		(void)strlcpy(rh->h[i].host, st->h[i].host,
+		    sizeof(rh->h[i].host));
+	}
+	rh->n = st->nh;
+	return 0;
+}
+
+/* Kill-all on a store shared by hosts: a request the holders serve. */
+static int
+kill_remote(struct gate *g, int sig, double grace, struct gate_kill **outp,
+    size_t *np)
+{
+	struct remote rh = { NULL, 0 };
+	int r;
+
+	if (g->store->ops->kill_remote == NULL) {
+		errno = ENOTSUP;
+		return -1;
+	}
+	if (txn_run(g, op_remote_holders, &rh) == -1) {
+		free(rh.h);
+		return -1;
+	}
+	r = g->store->ops->kill_remote(g->store, rh.h, rh.n, sig, grace,
+	    outp, np);
+	free(rh.h);
+	return r;
+}
+
 int
 gate_kill_all(struct gate *g, int sig, double grace, struct gate_kill **outp,
     size_t *np)
@@ -2039,10 +2104,8 @@ gate_kill_all(struct gate *g, int sig, double grace, struct gate_kill **outp,
 
 	*outp = NULL;
 	*np = 0;
-	if (g->store->ops->lease != NULL) {
-		errno = ENOTSUP;	/* PIDs of other hosts: not ours */
-		return -1;
-	}
+	if (g->store->ops->lease != NULL)	/* PIDs of other hosts */
+		return kill_remote(g, sig, grace, outp, np);
 	if (txn_run(g, op_holders, &hs) == -1) {
 		free(hs.h);
 		return -1;
@@ -2053,4 +2116,66 @@ gate_kill_all(struct gate *g, int sig, double grace, struct gate_kill **outp,
 	if (r == 0 && txn_run(g, op_reap, NULL) == -1)
 		r = -1;
 	return r;
+}
+
+/* A holder's kill-all listener: the store's, and what it stops. */
+struct gate_killer {
+	const struct store_ops	*ops;
+	void			*l;
+	struct killall_holder	h;
+};
+
+int
+gate_kill_listen(struct gate *g, pid_t cmd, void **lp)
+{
+	struct gate_killer *k;
+	int fd;
+
+	if (g->store->ops->kill_listen == NULL || g->nheld == 0) {
+		errno = ENOTSUP;
+		return -1;
+	}
+	if ((k = calloc(1, sizeof(*k))) == NULL)
+		return -1;
+	k->ops = g->store->ops;
+	k->h.slot = gate_slot(g);
+	k->h.wrapper = g->self;
+	if (proc_id(cmd, &k->h.cmd) == -1 ||
+	    (fd = k->ops->kill_listen(g->store, &k->l)) == -1) {
+		free(k);
+		return -1;
+	}
+	*lp = k;
+	return fd;
+}
+
+int
+gate_kill_serve(void *p)
+{
+	struct gate_killer *k = p;
+	struct store_killreq rq;
+	struct gate_kill *out;
+	size_t n;
+	int r, e;
+
+	while ((r = k->ops->kill_take(k->l, &rq)) == 1) {
+		e = killall_run(&k->h, 1, rq.sig, rq.grace, &out, &n) == -1 ?
+		    errno : 0;
+		r = k->ops->kill_answer(k->l, &rq, e, out, n);
+		free(out);
+		if (r == -1)
+			return -1;
+	}
+	return r;
+}
+
+void
+gate_kill_unlisten(void *p)
+{
+	struct gate_killer *k = p;
+
+	if (k == NULL)
+		return;
+	k->ops->kill_close(k->l);
+	free(k);
 }

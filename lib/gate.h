@@ -15,6 +15,7 @@
 
 #define GATE_MAX_LIMIT		4096
 #define GATE_NAME_MAX		64
+#define GATE_HOST_MAX		64	/* a host id (a store shared by hosts) */
 #define GATE_DEFAULT_LIMIT	5
 #define GATE_HOST_MAX		64	/* a host id (STATE_HOST_LEN) */
 #define GATE_MAX_PRIO		1000000	/* priorities: -MAX..MAX */
@@ -96,6 +97,12 @@ struct gate_kill {
 					   namespace's); EDEADLK: not
 					   signalled, the caller's own slot */
 	int		slot;		/* whose record led to it */
+	/*
+	 * A store shared by hosts (Redis): the host that signalled it, or
+	 * that did not answer within the grace (error ETIMEDOUT: pid is the
+	 * command's, which may still run). "" elsewhere.
+	 */
+	char		host[GATE_HOST_MAX + 1];
 };
 
 /* Warnings the engine wants a person to see (the caller prints them). */
@@ -128,6 +135,13 @@ int	gate_share(const char *, gid_t);
  * and the gate are made on first use, with limit deflimit. 0 or -1
  * (EPROTONOSUPPORT: no such kind of store).
  */
+/*
+ * How long the gate_open calls that follow may wait for a store's server
+ * (Redis; the file store never waits to open): until deadline
+ * (CLOCK_MONOTONIC ns), or -1, the store's own timeouts. Later waits are
+ * set per gate with gate_set_wait.
+ */
+void	gate_set_open_wait(int64_t);
 int	gate_open(struct gate **, const char *, const char *, unsigned, int,
 	    gate_notify_fn *, void *);
 /*
@@ -256,10 +270,27 @@ int	gate_lock_store(const char *);
 /*
  * Send sig to every running command of the gate and all its descendants;
  * after grace seconds, SIGKILL what is left. *out lists what was tried.
- * ENOTSUP on a store shared by hosts (Redis), whose PIDs are not ours.
+ * On a store shared by hosts (Redis) it is a request each holder's
+ * watchdog serves on its own host (gate_kill_listen); a holder that did
+ * not answer within grace + GATE_KILL_SLACK seconds is listed ETIMEDOUT.
  */
 int	gate_kill_all(struct gate *, int, double, struct gate_kill **,
 	    size_t *);
+#define GATE_KILL_SLACK	3	/* s: a host's SIGKILL round and the trip */
+/*
+ * A holder's side of kill-all on a store shared by hosts, in a process of
+ * its own on the holder's host (the lease watchdog): listen for requests
+ * naming this process's slot, whose command is cmd; an fd readable when
+ * one may have come, or -1 (ENOTSUP: the store has no such requests).
+ */
+int	gate_kill_listen(struct gate *, pid_t, void **);
+/*
+ * Serve what came: stop the command and its tree as gate_kill_all does
+ * here, and answer what was done. 0, or -1 when the connection is lost
+ * (gate_kill_unlisten it; listen again later). Never blocks on the fd.
+ */
+int	gate_kill_serve(void *);
+void	gate_kill_unlisten(void *);
 /* 1 if pid is a live holder's command or wrapper, 0 if not, -1 error. */
 int	gate_is_active(struct gate *, pid_t);
 

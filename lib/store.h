@@ -34,6 +34,21 @@ struct store {
 	const struct store_ops	*ops;
 };
 
+/* A holder kill-all asks to stop, on a store shared by hosts. */
+struct store_holder {
+	int		slot;
+	struct procid	wrapper;
+	struct procid	cmd;		/* pid 0: not started */
+	char		host[STATE_HOST_LEN + 1];
+};
+
+/* A kill-all request as a holder's listener took it. */
+struct store_killreq {
+	char		id[40];
+	int		sig;
+	double		grace;
+};
+
 struct store_ops {
 	const char	*scheme;	/* locator prefix, "file" */
 	/* Gate name at loc (locator without "scheme:"). 0 or -1. */
@@ -88,6 +103,23 @@ struct store_ops {
 	 */
 	int	(*lease)(struct store *, int64_t *, int64_t *);
 	/*
+	 * Optional (NULL: kill-all signals here). Kill-all on a store shared
+	 * by hosts: ask the holders h[0..n) (alive, as reaped) to stop their
+	 * commands, wait for their answers (see gate_kill_all). 0 or -1.
+	 */
+	int	(*kill_remote)(struct store *, const struct store_holder *,
+		    size_t, int, double, struct gate_kill **, size_t *);
+	/*
+	 * A holder's listener (gate_kill_listen): the fd to poll, or -1;
+	 * take a request naming it (1), none (0), the connection lost (-1);
+	 * answer what was done; close.
+	 */
+	int	(*kill_listen)(struct store *, void **);
+	int	(*kill_take)(void *, struct store_killreq *);
+	int	(*kill_answer)(void *, const struct store_killreq *, int,
+		    const struct gate_kill *, size_t);
+	void	(*kill_close)(void *);
+	/*
 	 * 1: no lock; commit fails with EAGAIN, having written nothing, when
 	 * another process wrote first, and gate.c runs the policy again.
 	 */
@@ -98,6 +130,9 @@ extern const struct store_ops store_file_ops;
 #ifdef HAVE_HIREDIS
 extern const struct store_ops store_redis_ops;	/* store_redis.c */
 #endif
+
+/* The deadline of gate_set_open_wait, for a store's open: ns or -1. */
+int64_t	gate_open_deadline(void);
 
 /*
  * Open a gate on the given store directly (the unit tests' own stores):

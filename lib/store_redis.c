@@ -54,7 +54,7 @@
 #include "sys.h"
 
 #define CONNECT_MS	5000
-#define COMMAND_MS	10000
+#define BOUND_MIN_MS	200		/* a reply, at a deadline */
 #define RETRY_MS	2000		/* reconnecting, at most */
 
 
@@ -173,12 +173,62 @@ rs_command(redisContext **cp, int argc, const char **argv)
 	return 0;
 }
 
-/* Connect, log in, choose the database. NULL with errno set. */
+/*
+ * How long to wait for a reply (ms): COMMAND_MS, or less up to a caller's
+ * deadline (-w, -n), but at least BOUND_MIN_MS, so that a wait begun at
+ * its deadline (leaving the line) still gets an answer from a live server.
+ */
+static int64_t
+bound_ms(int64_t deadline)
+{
+	int64_t ms;
+
+	if (deadline < 0)
+		return COMMAND_MS;
+	ms = (deadline - mono_ns()) / MS;
+	return ms < BOUND_MIN_MS ? BOUND_MIN_MS : ms > COMMAND_MS ?
+	    COMMAND_MS : ms;
+}
+
+static struct timeval
+tv_ms(int64_t ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000 *
+	    1000) };
+
+	return tv;
+}
+
+void
+rs_bound(struct rstore *r)
+{
+	if (r->c != NULL)
+		(void)redisSetTimeout(r->c, tv_ms(bound_ms(r->deadline)));
+}
+
+/* set_wait: replies are waited for up to w's deadline from now on. */
+void
+rs_set_wait(struct store *s, const struct gate_wait *w)
+{
+	struct rstore *r = (struct rstore *)s;
+
+	r->deadline = w == NULL ? -1 : w->deadline;
+	rs_bound(r);
+}
+
 redisContext *
 rs_connect(const struct redis_loc *l)
 {
-	struct timeval ct = { CONNECT_MS / 1000, 0 };
-	struct timeval to = { COMMAND_MS / 1000, 0 };
+	return rs_connect_until(l, -1);
+}
+
+/* Connect, log in, choose the database. NULL with errno set. */
+redisContext *
+rs_connect_until(const struct redis_loc *l, int64_t deadline)
+{
+	int64_t ms = bound_ms(deadline);
+	struct timeval ct = tv_ms(ms < CONNECT_MS ? ms : CONNECT_MS);
+	struct timeval to = tv_ms(ms);
 	const char *av[3];
 	char db[16];
 	redisContext *c;
@@ -224,8 +274,10 @@ rs_reconnect(struct rstore *r)
 	struct timespec ts;
 	redisContext *c;
 
+	if (r->deadline >= 0 && r->deadline < end)
+		end = r->deadline;
 	for (;;) {
-		if ((c = rs_connect(&r->loc)) != NULL)
+		if ((c = rs_connect_until(&r->loc, r->deadline)) != NULL)
 			return c;
 		if (errno == EKEYREJECTED || errno == EPROTO || errno == EDOM ||
 		    mono_ns() + pause > end)
@@ -404,13 +456,15 @@ redis_open(struct store **sp, const char *loc, const char *name,
 	r->deflimit = deflimit;
 	r->create = create;
 	r->ttl_ms = ttl_ms();
+	r->deadline = gate_open_deadline();
 	r->until = -1;
 	(void)strlcpy(r->name, name, sizeof(r->name));
 	(void)snprintf(r->key, sizeof(r->key), PREFIX "gate:%s", name);
 	host_id(r->host, sizeof(r->host));
 	if (proc_id(getpid(), &r->self) == -1 ||
 	    rs_parse_loc(loc, &r->loc) == -1 ||
-	    (r->c = rs_connect(&r->loc)) == NULL || rs_epoch(r) == -1) {
+	    (r->c = rs_connect_until(&r->loc, r->deadline)) == NULL ||
+	    rs_epoch(r) == -1) {
 		e = errno;
 		redisFree(r->c);
 		explicit_bzero(&r->loc, sizeof(r->loc));
@@ -550,6 +604,7 @@ const struct store_ops store_redis_ops = {
 	.commit = rs_commit,
 	.abort = rs_abort,
 	.snapshot = rs_snapshot,
+	.set_wait = rs_set_wait,
 	.alive = rs_alive,
 	.watch = rs_watch,
 	.listen = rs_listen,
@@ -560,5 +615,10 @@ const struct store_ops store_redis_ops = {
 	.watch_read = redis_watch_read,
 	.watch_close = redis_watch_close,
 	.lease = rs_lease,
+	.kill_remote = rs_kill_remote,
+	.kill_listen = rs_kill_listen,
+	.kill_take = rs_kill_take,
+	.kill_answer = rs_kill_answer,
+	.kill_close = rs_kill_close,
 	.optimistic = 1,
 };

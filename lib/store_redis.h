@@ -15,6 +15,7 @@
 #define KEY_MAX		(sizeof(PREFIX) + 8 + GATE_NAME_MAX + 1)
 #define MS		1000000LL	/* ns */
 #define REDIS_TTL_DEFAULT 10		/* lease, seconds */
+#define COMMAND_MS	10000		/* a reply's timeout */
 
 /* redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], as parsed. */
 struct redis_loc {
@@ -37,6 +38,8 @@ struct rstore {
 	unsigned	deflimit;
 	int		create;
 	int64_t		ttl_ms;
+	int64_t		deadline;	/* mono ns replies are waited for
+					   until (set_wait), or -1 */
 	char		epoch[40];
 	gate_notify_fn	*notify;
 	void		*notify_arg;
@@ -66,6 +69,11 @@ int	rs_parse_loc(const char *, struct redis_loc *);
 void	rs_say(struct rstore *, const char *);
 /* Connect, log in, choose the database; NULL with errno set. */
 redisContext *rs_connect(const struct redis_loc *);
+/* The same, waiting for replies until deadline (mono ns; -1: 10 s). */
+redisContext *rs_connect_until(const struct redis_loc *, int64_t);
+/* Wait for replies on r->c until r->deadline (at least a moment). */
+void	rs_bound(struct rstore *);
+void	rs_set_wait(struct store *, const struct gate_wait *);
 /* The same, trying again for a moment (a restarting server). */
 redisContext *rs_reconnect(struct rstore *);
 /* One reply of a pipeline; NULL with errno (a failed *cp is freed). */
@@ -87,6 +95,14 @@ int	rs_listen(struct store *, store_addr);
 void	rs_drain(struct store *);
 /* A foreign record's lease end on our clock (mono ns), or -1. */
 int64_t	rs_lease_end(const struct rstore *, const struct procid *);
+/* Kill-all across hosts (store_redis_kill.c): see store.h. */
+int	rs_kill_remote(struct store *, const struct store_holder *, size_t,
+	    int, double, struct gate_kill **, size_t *);
+int	rs_kill_listen(struct store *, void **);
+int	rs_kill_take(void *, struct store_killreq *);
+int	rs_kill_answer(void *, const struct store_killreq *, int,
+	    const struct gate_kill *, size_t);
+void	rs_kill_close(void *);
 /* A waiter's parts, closed (store_redis_wait.c). */
 void	rs_wait_close(struct rstore *);
 

@@ -430,6 +430,7 @@ fetch(struct rstore *r, struct store_txn *t, int watch)
 	r->deflt = 0;
 	if (r->c == NULL && (r->c = rs_reconnect(r)) == NULL)
 		return -1;
+	rs_bound(r);
 	r->t0 = mono_ns();
 	if ((watch && redisAppendCommandArgv(r->c, 2, w, NULL) != REDIS_OK) ||
 	    redisAppendCommandArgv(r->c, 2, g, NULL) != REDIS_OK ||
@@ -503,8 +504,9 @@ start(struct rstore *r, struct store_txn *t, int watch)
 		if ((v = fetch(r, t, watch)) == 0)
 			break;
 		state_free(&t->st);
-		if (v == -1 && (r->c != NULL || tries > 0))
-			return -1;	/* refused, or still unreachable */
+		if (v == -1 && (r->c != NULL || tries > 0 ||
+		    (errno == ETIME && r->deadline >= 0)))
+			return -1;	/* refused, unreachable, or too late */
 		if (v == 1 && epoch_changed(r, watch) == -1)
 			return -1;
 	}

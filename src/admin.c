@@ -218,6 +218,11 @@ kill_failed(const struct gate_kill *k)
 		    "gaterun started in this PID namespace", k->slot,
 		    (int)k->pid);
 		return 1;
+	case ETIMEDOUT:		/* a store shared by hosts: see gate.h */
+		warnx("host '%s' did not answer within the grace: its command "
+		    "in slot %d (PID %d there) may still run", k->host,
+		    k->slot, (int)k->pid);
+		return 1;
 	default:
 		errno = k->error;
 		warn("cannot signal %d", (int)k->pid);
@@ -235,11 +240,6 @@ do_kill(const struct opts *o)
 	int failed = 0;
 
 	gate_set_wait(g, &lock_forever);
-	if (gate_lease_period(g) > 0)	/* the Redis store: see gate.h */
-		errx(EXIT_GATERUN, "--kill-all: gate '%s' is on a Redis store, "
-		    "shared by hosts, and kill-all across hosts is not done: "
-		    "nothing was signalled ('gaterun -g %s --status' lists "
-		    "each command with its host)", o->gate, o->gate);
 	if (gate_kill_all(g, o->sig, o->grace, &k, &n) == -1)
 		die_gate(o, "cannot kill the commands of");
 	for (i = 0; i < n; i++) {
@@ -253,7 +253,8 @@ do_kill(const struct opts *o)
 		    nok ? ":" : "");
 		for (i = 0; i < n; i++)
 			if (k[i].error == 0)
-				(void)printf(" %d", (int)k[i].pid);
+				(void)printf(" %d%s%s", (int)k[i].pid,
+				    k[i].host[0] != '\0' ? "@" : "", k[i].host);
 		(void)printf("\n");
 		for (i = 0; i < n; i++)
 			if (k[i].error == EDEADLK)

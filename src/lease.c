@@ -3,7 +3,9 @@
  * it every third of its TTL from its wait loop (a SIGALRM timer), and a
  * watchdog process stops the command (TERM, then KILL) before the lease
  * can end unrenewed, so the limit holds through a partition, a stopped
- * or a killed wrapper. Nothing of this runs on the file store.
+ * or a killed wrapper; it also serves kill-all requests from other hosts
+ * for the command (gate_kill_listen). Nothing of this runs on the file
+ * store.
  */
 #include "config.h"
 
@@ -47,24 +49,56 @@ stop_cmd(pid_t cmd, int own, int sig)
 }
 
 /*
+ * Listen for kill-all requests of other hosts (gate_kill_listen) again
+ * when the last try failed for a cause that may pass (a lost server);
+ * said once. The fd, or -1.
+ */
+static int
+kill_listen(struct gate *g, const char *gate, pid_t cmd, void **kl,
+    int *said)
+{
+	int fd;
+
+	if (*said == -1)
+		return -1;		/* the store has no such requests */
+	if ((fd = gate_kill_listen(g, cmd, kl)) != -1) {
+		*said = 0;
+		return fd;
+	}
+	if (errno == ENOTSUP)
+		*said = -1;
+	else if (!*said) {
+		warnx("gate '%s': cannot listen for kill-all from other hosts: "
+		    "%s (trying again at the next renewal)", gate,
+		    gate_strerror(errno));
+		*said = 1;
+	}
+	return -1;
+}
+
+/*
  * The watchdog's life: read lease ends from the wrapper; at the last one
  * less the grace, TERM the command, at the end less a margin, KILL it.
+ * Serves kill-all requests from other hosts for the command meanwhile.
  * Ends when told (0), or when the command has ended.
  */
 static void __dead
 watchdog(int rd, pid_t cmd, int own, int64_t until, int64_t period,
-    const char *gate)
+    struct gate *g, const char *gate)
 {
 	struct procid id;
-	struct pollfd p[2];
+	struct pollfd p[3];
 	int64_t v, at, now;
-	int termed = 0;
+	void *kl = NULL;
+	int termed = 0, said = 0;
 
 	p[0].fd = rd;
 	p[0].events = POLLIN;
 	if (proc_id(cmd, &id) == -1 || (p[1].fd = proc_pidfd_id(&id)) == -1)
 		_exit(0);
 	p[1].events = POLLIN;
+	p[2].fd = kill_listen(g, gate, cmd, &kl, &said);
+	p[2].events = POLLIN;
 	for (;;) {
 		now = mono_ns();
 		at = until - MARGIN_NS - (termed ? 0 : grace_ns(period));
@@ -80,9 +114,14 @@ watchdog(int rd, pid_t cmd, int own, int64_t until, int64_t period,
 			termed = 1;
 			continue;
 		}
-		if (poll(p, 2, (int)((at - now) / 1000000 + 1)) == -1 &&
+		if (poll(p, 3, (int)((at - now) / 1000000 + 1)) == -1 &&
 		    errno != EINTR)
 			_exit(1);
+		if (p[2].fd != -1 && p[2].revents &&
+		    gate_kill_serve(kl) == -1) {
+			gate_kill_unlisten(kl);
+			p[2].fd = -1;
+		}
 		if (p[1].revents)
 			_exit(0);		/* the command ended */
 		if (p[0].fd != -1 && p[0].revents) {
@@ -92,6 +131,8 @@ watchdog(int rd, pid_t cmd, int own, int64_t until, int64_t period,
 				_exit(0);
 			else if (!termed)
 				until = v;
+			if (p[2].fd == -1)
+				p[2].fd = kill_listen(g, gate, cmd, &kl, &said);
 		}
 	}
 }
@@ -138,7 +179,7 @@ lease_start(struct lease *ls, struct gate *g, const char *gate, pid_t cmd,
 	if (ls->dog == 0) {
 		(void)xclose(p[1]);
 		watchdog_signals();
-		watchdog(p[0], cmd, own, ls->until, ls->period, gate);
+		watchdog(p[0], cmd, own, ls->until, ls->period, g, gate);
 	}
 	(void)xclose(p[0]);
 	ls->fd = p[1];

@@ -439,6 +439,30 @@ kill_pids(FILE *fp, const struct gate_kill *k, size_t n, int ok)
 	return m;
 }
 
+/*
+ * A store shared by hosts: each process signalled with its host, and the
+ * holders whose host did not answer (ETIMEDOUT).
+ */
+static void
+kill_hosts(FILE *fp, const struct gate_kill *k, size_t n)
+{
+	size_t i, m;
+	int pass;
+
+	for (pass = 0; pass < 2; pass++) {
+		(void)fputs(pass ? "],\"no_answer\":[" : ",\"killed\":[", fp);
+		for (i = m = 0; i < n; i++) {
+			if (k[i].error != (pass ? ETIMEDOUT : 0))
+				continue;
+			(void)fprintf(fp, "%s{\"pid\":%d,\"slot\":%d,\"host\":",
+			    m++ ? "," : "", (int)k[i].pid, k[i].slot);
+			json_str(fp, k[i].host);
+			(void)fputc('}', fp);
+		}
+	}
+	(void)fputc(']', fp);
+}
+
 void
 report_kill_json(FILE *fp, const char *name, const struct gate_kill *k,
     size_t n)
@@ -454,13 +478,18 @@ report_kill_json(FILE *fp, const char *name, const struct gate_kill *k,
 	(void)kill_pids(fp, k, n, 1);
 	(void)fputs("],\"failed_pids\":[", fp);
 	(void)kill_pids(fp, k, n, 0);
+	(void)fputc(']', fp);
+	for (i = 0; i < n && k[i].host[0] == '\0'; i++)
+		;
+	if (i < n)
+		kill_hosts(fp, k, n);
 	/* Only when run from inside a slot of the gate. */
 	for (i = nok = 0; i < n; i++)
 		if (k[i].error == EDEADLK)
 			(void)fprintf(fp, "%s{\"slot\":%d,\"pid\":%d}",
-			    nok++ ? "," : "],\"spared\":[", k[i].slot,
+			    nok++ ? "," : ",\"spared\":[", k[i].slot,
 			    (int)k[i].pid);
-	(void)fputs("]}\n", fp);
+	(void)fputs(nok ? "]}\n" : "}\n", fp);
 }
 
 /* One metric family: HELP, TYPE, then a sample per gate. */

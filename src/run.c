@@ -791,6 +791,43 @@ park_first(struct runner *rn)
 	return rn->pid;
 }
 
+/*
+ * -n and -w bound the wait for a store's server too (Redis): one that does
+ * not answer in their time (stopped, overloaded, cut off) is no slot in
+ * time, exit o->conflict; without them its own timeouts hold (10 s, 125).
+ */
+static void __dead
+server_late(const struct opts *o)
+{
+	if (o->nowait)
+		errx(o->conflict, "cannot start: gate '%s': %s (-n waits a "
+		    "second for it)", o->gate, gate_strerror(ETIME));
+	errx(o->conflict, "cannot start: gate '%s': %s (-w %g)", o->gate,
+	    gate_strerror(ETIME), o->wait);
+}
+
+/* Open the gate, its server waited for as -n and -w say, or die. */
+static struct gate *
+open_bounded(const struct opts *o)
+{
+	int64_t least = mono_ns() + LOCK_WAIT_NS, d = -1;
+	struct gate *g;
+
+	if (o->nowait || o->wait >= 0) {
+		d = o->nowait ? 0 : mono_ns() + (int64_t)(o->wait * 1e9);
+		d = d < least ? least : d;
+	}
+	gate_set_open_wait(d);
+	if (gate_open(&g, o->dir, o->gate, o->deflimit, 1, on_notify,
+	    NULL) == -1) {
+		if (errno == ETIME && d >= 0)
+			server_late(o);
+		die_gate(o, "cannot open");
+	}
+	gate_set_open_wait(-1);
+	return g;
+}
+
 /* No slot (r 0) or no way to get one (r -1): say why and exit. */
 static void __dead
 no_slot(struct runner *rn, int r)
@@ -817,6 +854,8 @@ no_slot(struct runner *rn, int r)
 		    "above its limit %u: it could never run", o->gate,
 		    o->weight, limit);
 	}
+	if (r == -1 && errno == ETIME && (o->nowait || o->wait >= 0))
+		server_late(o);
 	if (r == -1 && errno == ENOLCK) {
 		gate_close(rn->g);
 		errx(o->conflict, "cannot start: gate '%s': %s", o->gate,
@@ -986,7 +1025,7 @@ do_run(const struct opts *o)
 	for (r = 1; r < NSIG; r++)
 		if (sigismember(&ss.ours, r))
 			(void)sigdelset(&sleepmask, r);
-	g = open_gate(o, 1);
+	g = open_bounded(o);
 	rn.g = g;
 	if (o->exec && gate_lease_period(g) > 0)
 		errx(EXIT_GATERUN, "-x: gate '%s' is on a store of leases "
