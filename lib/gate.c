@@ -836,6 +836,57 @@ gate_list_free(char **v, size_t n)
 	free(v);
 }
 
+/* The Redis store's errors (store_redis*.c), or NULL. */
+static const char *
+redis_strerror(int e)
+{
+	switch (e) {
+	case ENOPROTOOPT:
+		return "this gaterun was built without the Redis store "
+		    "(configure found no hiredis: install libhiredis-dev and "
+		    "build again)";
+	case EDESTADDRREQ:
+		return "not a Redis locator: "
+		    "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] (an IPv6 HOST "
+		    "in brackets: [::1])";
+	case EKEYREJECTED:
+		return "the Redis server refused the password (give it in the "
+		    "locator or in $GATERUN_REDIS_PASSWORD_FILE)";
+	case EKEYREVOKED:
+		return "a password was given (in the locator or "
+		    "$GATERUN_REDIS_PASSWORD_FILE) but the Redis server has none "
+		    "set: give none, or set one there (requirepass)";
+	case EILSEQ:
+		return "the Redis key gaterun:epoch holds a value gaterun did not "
+		    "write: is the database shared with another program? (left "
+		    "as it is; delete it if gaterun alone uses the database)";
+	case ENOKEY:
+		return "cannot read the Redis password file named by "
+		    "$GATERUN_REDIS_PASSWORD_FILE";
+	case EPROTOTYPE:	/* WRONGTYPE (EMEDIUMTYPE is the file store's) */
+		return "a Redis key gaterun uses holds another type of value "
+		    "(WRONGTYPE): is the database shared with another program?";
+	case EBADMSG:
+		return "the gate's Redis key holds something that is not a "
+		    "gate's state: refused";
+	case ECONNREFUSED:
+		return "the Redis server refused the connection (is it running "
+		    "there, on that port?)";
+	case ECONNRESET:
+		return "the connection to the Redis server was lost";
+	case ETIME:
+		return "the Redis server did not answer in time";
+	case EADDRNOTAVAIL:
+		return "cannot find the Redis server: its host name does not "
+		    "resolve";
+	case EDOM:
+		return "the Redis server has no database of that number (see "
+		    "its 'databases' setting)";
+	default:
+		return NULL;
+	}
+}
+
 const char *
 gate_strerror(int e)
 {
@@ -872,44 +923,12 @@ gate_strerror(int e)
 	case EFBIG:
 		return "the gate's state would grow larger than gaterun reads "
 		    "back: refused";
-	/* The Redis store's (store_redis*.c). */
-	case ENOPROTOOPT:
-		return "this gaterun was built without the Redis store "
-		    "(configure found no hiredis: install libhiredis-dev and "
-		    "build again)";
-	case EDESTADDRREQ:
-		return "not a Redis locator: "
-		    "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]";
-	case EKEYREJECTED:
-		return "the Redis server refused the password (give it in the "
-		    "locator or in $GATERUN_REDIS_PASSWORD_FILE)";
-	case ENOKEY:
-		return "cannot read the Redis password file named by "
-		    "$GATERUN_REDIS_PASSWORD_FILE";
-	case EPROTOTYPE:	/* WRONGTYPE (EMEDIUMTYPE is the file store's) */
-		return "a Redis key gaterun uses holds another type of value "
-		    "(WRONGTYPE): is the database shared with another program?";
-	case EBADMSG:
-		return "the gate's Redis key holds something that is not a "
-		    "gate's state: refused";
-	case ECONNREFUSED:
-		return "the Redis server refused the connection (is it running "
-		    "there, on that port?)";
-	case ECONNRESET:
-		return "the connection to the Redis server was lost";
-	case ETIME:
-		return "the Redis server did not answer in time";
-	case EADDRNOTAVAIL:
-		return "cannot find the Redis server: its host name does not "
-		    "resolve";
-	case EDOM:
-		return "the Redis server has no database of that number (see "
-		    "its 'databases' setting)";
 	case E2BIG:
 		return "the request's weight is above the gate's limit: it "
 		    "could never run";
 	default:
-		return strerror(e);
+		return redis_strerror(e) != NULL ? redis_strerror(e) :
+		    strerror(e);
 	}
 }
 

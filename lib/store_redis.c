@@ -16,7 +16,9 @@
  * PREFIX "epoch" a random id made by the first gaterun to use the server
  * (a server that lost its data has none, or another: "restarted"),
  * PREFIX "wake:" ADDR a waiter's list, PREFIX "gates" the set of names,
- * and PREFIX "changes" the channel every change is published on.
+ * PREFIX "changes" the channel every change is published on, and
+ * PREFIX "kill:" NAME and PREFIX "killed:" ID for kill-all across hosts
+ * (store_redis_kill.c).
  *
  * A transaction (https://redis.io/docs/interact/transactions/: WATCH,
  * MULTI, EXEC; EXEC answers nil when a watched key changed): WATCH key,
@@ -62,12 +64,14 @@
 void
 rs_say(struct rstore *r, const char *msg)
 {
+	int v6 = strchr(r->loc.host, ':') != NULL;
 	char buf[400];
 
 	if (r->notify == NULL)
 		return;
-	(void)snprintf(buf, sizeof(buf), "gate '%s' (Redis %s:%d): %s",
-	    r->name, r->loc.host, r->loc.port, msg);
+	(void)snprintf(buf, sizeof(buf), "gate '%s' (Redis %s%s%s:%d): %s",
+	    r->name, v6 ? "[" : "", r->loc.host, v6 ? "]" : "", r->loc.port,
+	    msg);
 	r->notify(r->notify_arg, buf);
 }
 
@@ -116,6 +120,10 @@ reply_errno(const redisReply *rp)
 {
 	if (strncmp(rp->str, "WRONGTYPE", 9) == 0)
 		return EPROTOTYPE;
+	/* Redis 6 and later, then 5 and before, to an AUTH. */
+	if (strstr(rp->str, "without any password configured") != NULL ||
+	    strstr(rp->str, "no password is set") != NULL)
+		return EKEYREVOKED;
 	if (strncmp(rp->str, "NOAUTH", 6) == 0 ||
 	    strncmp(rp->str, "WRONGPASS", 9) == 0 ||
 	    strstr(rp->str, "password") != NULL ||
@@ -329,6 +337,32 @@ pass_file(struct redis_loc *l)
 	return 0;
 }
 
+/*
+ * HOST[:PORT] of a locator, [s, end): the host into l, *colonp at the ':'
+ * before the port, or at end. An IPv6 address is written in brackets
+ * (RFC 3986, 3.2.2: "[::1]:6379"), kept without them. 0 or -1.
+ */
+static int
+host_part(const char *s, const char *end, struct redis_loc *l,
+    const char **colonp)
+{
+	const char *c;
+
+	if (*s != '[') {
+		if ((c = memchr(s, ':', (size_t)(end - s))) == NULL)
+			c = end;
+		*colonp = c;
+		return c == s ? -1 : part(l->host, sizeof(l->host), s, c);
+	}
+	if ((c = memchr(s, ']', (size_t)(end - s))) == NULL ||
+	    part(l->host, sizeof(l->host), s + 1, c) == -1 ||
+	    strspn(l->host, "0123456789abcdefABCDEF:.") != strlen(l->host) ||
+	    strchr(l->host, ':') == NULL)
+		return -1;
+	*colonp = ++c;
+	return c == end || *c == ':' ? 0 : -1;
+}
+
 int
 rs_parse_loc(const char *s, struct redis_loc *l)
 {
@@ -347,9 +381,7 @@ rs_parse_loc(const char *s, struct redis_loc *l)
 			goto bad;
 		s = at + 1;
 	}
-	if ((colon = memchr(s, ':', (size_t)(end - s))) == NULL)
-		colon = end;
-	if (colon == s || part(l->host, sizeof(l->host), s, colon) == -1)
+	if (host_part(s, end, l, &colon) == -1)
 		goto bad;
 	if (colon < end) {
 		char port[8];
@@ -408,7 +440,17 @@ ttl_ms(void)
 	return errstr == NULL ? v * 1000 : REDIS_TTL_DEFAULT * 1000;
 }
 
-/* The server's epoch: read it, or make it if it has none. 0 or -1. */
+/* 1 if an epoch value is one gaterun makes: 32 hex digits. */
+int
+rs_epoch_valid(const char *s, size_t len)
+{
+	return len == 32 && strspn(s, "0123456789abcdef") == 32;
+}
+
+/*
+ * The server's epoch: read it, or make it if it has none; EILSEQ if the
+ * key holds something gaterun did not write (left as it is). 0 or -1.
+ */
 int
 rs_epoch(struct rstore *r)
 {
@@ -425,11 +467,17 @@ rs_epoch(struct rstore *r)
 		if (redisAppendCommandArgv(r->c, 2, get, NULL) != REDIS_OK ||
 		    (rp = rs_reply(&r->c)) == NULL)
 			return -1;
-		if (rp->type == REDIS_REPLY_STRING && rp->len < 40) {
+		if (rp->type == REDIS_REPLY_STRING && rs_epoch_valid(rp->str,
+		    rp->len)) {
 			memcpy(r->epoch, rp->str, rp->len);
 			r->epoch[rp->len] = '\0';
 			freeReplyObject(rp);
 			return 0;
+		}
+		if (rp->type != REDIS_REPLY_NIL) {	/* not ours: leave it */
+			freeReplyObject(rp);
+			errno = EILSEQ;
+			return -1;
 		}
 		freeReplyObject(rp);
 		if (rs_command(&r->c, 4, set) == -1)

@@ -17,7 +17,8 @@
 #define REDIS_TTL_DEFAULT 10		/* lease, seconds */
 #define COMMAND_MS	10000		/* a reply's timeout */
 
-/* redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], as parsed. */
+/* redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], as parsed (HOST may be an
+   IPv6 address in brackets, kept here without them). */
 struct redis_loc {
 	char		host[256];
 	int		port;
@@ -78,6 +79,8 @@ void	rs_set_wait(struct store *, const struct gate_wait *);
 redisContext *rs_reconnect(struct rstore *);
 /* One reply of a pipeline; NULL with errno (a failed *cp is freed). */
 redisReply *rs_reply(redisContext **);
+/* 1 if an epoch value is one gaterun makes. */
+int	rs_epoch_valid(const char *, size_t);
 /* The server's epoch into r->epoch: read, or made if none. 0 or -1. */
 int	rs_epoch(struct rstore *);
 /* A command, its reply checked and thrown away; 0 or -1. */

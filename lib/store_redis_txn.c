@@ -386,6 +386,11 @@ fetch_read(struct rstore *r, struct store_txn *t, int watch)
 		errno = EPROTO;
 		goto out;
 	}
+	if (rp[2]->type == REDIS_REPLY_STRING &&
+	    !rs_epoch_valid(rp[2]->str, rp[2]->len)) {
+		errno = EILSEQ;		/* not ours: say so, touch nothing */
+		goto out;
+	}
 	if (rp[2]->type != REDIS_REPLY_STRING ||
 	    strcmp(rp[2]->str, r->epoch) != 0) {
 		ret = 1;

@@ -200,13 +200,18 @@ max_overlap() {
 	# default the newcomer made the gate with.
 	"$G" -g farm --limit 1 >/dev/null
 	mkfifo goa gob
-	on_host A --lease 3 -- sh -c 'read -r _ < goa; echo A done'
+	on_host A --lease 15 -- sh -c 'read -r _ < goa; echo A done'
 	a=$BG
 	until_true '[ "$(active farm)" -eq 1 ]'
+	# A's wrapper stopped (not its watchdog) until B is in: A's renewal
+	# must come after B took slot 0, however slowly B starts.
+	kill -STOP "$a"
 	redis-cli -p "$RPORT" flushall >/dev/null
 	on_host B --lease 3 -- sh -c 'read -r _ < gob; echo B done'
 	b=$BG
 	# B is let in at once (the gate is gone); A's renewal records it again.
+	until_true '[ "$(status_field ".slots[0].host" farm 2>/dev/null)" = B ]'
+	kill -CONT "$a"
 	until_true '[ "$(active farm 2>/dev/null)" = 2 ]' 1000
 	[ "$(status_field .max_allowed farm)" -eq 1 ]
 	[ "$(status_field '[.slots[].host] | sort | join(",")' farm)" = A,B ]
@@ -285,6 +290,34 @@ now_ms() { date +%s%3N; }
 # Subscribers of gate farm's kill-all channel (each holder's watchdog).
 kill_listeners() {
 	redis-cli -p "$RPORT" pubsub numsub gaterun:kill:farm | tail -n 1
+}
+
+@test "messages: a password to a server that has none, a garbage epoch (nothing changed), an IPv6 locator" {
+	# Each failed before: 'refused the password'; the garbage was taken
+	# as the server's epoch; '[::1]' was 'not a Redis locator'.
+	run -125 env GATERUN_STORE="redis://:s3cret@127.0.0.1:$RPORT" "$G" -g farm -- true
+	[[ "$output" == *"a password was given"*"but the Redis server has none set"* ]]
+	[[ "$output" != *"s3cret"* ]]
+	redis-cli -p "$RPORT" set gaterun:epoch 'not ours' >/dev/null
+	run -125 "$G" -g farm -- true
+	[[ "$output" == *"the Redis key gaterun:epoch holds a value gaterun did not write"* ]]
+	[ "$(redis-cli -p "$RPORT" get gaterun:epoch)" = "not ours" ]
+	[ "$(redis-cli -p "$RPORT" exists gaterun:gate:farm)" -eq 0 ]
+	redis-cli -p "$RPORT" del gaterun:epoch >/dev/null
+	run -125 env GATERUN_STORE="redis://[::1:$RPORT/0" "$G" -g farm -- true
+	[[ "$output" == *"not a Redis locator"*"[::1]"* ]]
+	if python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null; then
+		p6=$(free_port)
+		redis-server --port "$p6" --bind ::1 --save '' --appendonly no \
+			--dir "$BATS_TEST_TMPDIR" >>"$BATS_TEST_TMPDIR/redis6.log" 2>&1 &
+		BG_PIDS+=("$!")
+		until_true 'redis-cli -h ::1 -p "$p6" ping 2>/dev/null | grep -q PONG'
+		run -0 env GATERUN_STORE="redis://[::1]:$p6/0" "$G" -g farm -- echo six
+		[ "$output" = six ]
+	else	# no IPv6 here: the locator is still one
+		run -125 env GATERUN_STORE="redis://[::1]:1/0" "$G" -g farm -- true
+		[[ "$output" != *"not a Redis locator"* ]]
+	fi
 }
 
 @test "kill-all across three hosts: each stops its own commands, says what where; one that does not answer is named, exit 1" {
