@@ -2145,7 +2145,7 @@ struct gate_killer {
 };
 
 int
-gate_kill_listen(struct gate *g, pid_t cmd, void **lp)
+gate_kill_listen(struct gate *g, pid_t cmd, int64_t deadline, void **lp)
 {
 	struct gate_killer *k;
 	int fd;
@@ -2160,7 +2160,7 @@ gate_kill_listen(struct gate *g, pid_t cmd, void **lp)
 	k->h.slot = gate_slot(g);
 	k->h.wrapper = g->self;
 	if (proc_id(cmd, &k->h.cmd) == -1 ||
-	    (fd = k->ops->kill_listen(g->store, &k->l)) == -1) {
+	    (fd = k->ops->kill_listen(g->store, deadline, &k->l)) == -1) {
 		free(k);
 		return -1;
 	}

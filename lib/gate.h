@@ -280,10 +280,11 @@ int	gate_kill_all(struct gate *, int, double, struct gate_kill **,
 /*
  * A holder's side of kill-all on a store shared by hosts, in a process of
  * its own on the holder's host (the lease watchdog): listen for requests
- * naming this process's slot, whose command is cmd; an fd readable when
+ * naming this process's slot, whose command is cmd, waiting for the
+ * server until deadline (CLOCK_MONOTONIC ns) at most; an fd readable when
  * one may have come, or -1 (ENOTSUP: the store has no such requests).
  */
-int	gate_kill_listen(struct gate *, pid_t, void **);
+int	gate_kill_listen(struct gate *, pid_t, int64_t, void **);
 /*
  * Serve what came: stop the command and its tree as gate_kill_all does
  * here, and answer what was done. 0, or -1 when the connection is lost

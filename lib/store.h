@@ -114,7 +114,7 @@ struct store_ops {
 	 * take a request naming it (1), none (0), the connection lost (-1);
 	 * answer what was done; close.
 	 */
-	int	(*kill_listen)(struct store *, void **);
+	int	(*kill_listen)(struct store *, int64_t, void **);
 	int	(*kill_take)(void *, struct store_killreq *);
 	int	(*kill_answer)(void *, const struct store_killreq *, int,
 		    const struct gate_kill *, size_t);

@@ -101,7 +101,7 @@ int64_t	rs_lease_end(const struct rstore *, const struct procid *);
 /* Kill-all across hosts (store_redis_kill.c): see store.h. */
 int	rs_kill_remote(struct store *, const struct store_holder *, size_t,
 	    int, double, struct gate_kill **, size_t *);
-int	rs_kill_listen(struct store *, void **);
+int	rs_kill_listen(struct store *, int64_t, void **);
 int	rs_kill_take(void *, struct store_killreq *);
 int	rs_kill_answer(void *, const struct store_killreq *, int,
 	    const struct gate_kill *, size_t);

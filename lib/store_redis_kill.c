@@ -288,10 +288,12 @@ fail:
 
 /*
  * A holder's listener: subscribe, make the subscription never block,
- * then read the request stored (one published before we subscribed).
+ * then read the request stored (one published before we subscribed);
+ * the server waited for until deadline at most (the watchdog has a lease
+ * to watch meanwhile).
  */
 int
-rs_kill_listen(struct store *s, void **lp)
+rs_kill_listen(struct store *s, int64_t deadline, void **lp)
 {
 	struct rstore *r = (struct rstore *)s;
 	const char *av[2];
@@ -306,10 +308,10 @@ rs_kill_listen(struct store *s, void **lp)
 	chan_name(k->chan, sizeof(k->chan), r->name);
 	av[0] = "SUBSCRIBE";
 	av[1] = k->chan;
-	if ((k->sub = rs_connect(&r->loc)) == NULL ||
+	if ((k->sub = rs_connect_until(&r->loc, deadline)) == NULL ||
 	    rs_command(&k->sub, 2, av) == -1 ||
 	    fcntl(k->sub->fd, F_SETFL, O_NONBLOCK) == -1 ||
-	    (k->c = rs_connect(&r->loc)) == NULL)
+	    (k->c = rs_connect_until(&r->loc, deadline)) == NULL)
 		goto fail;
 	k->sub->flags &= ~REDIS_BLOCK;	/* hiredis: EAGAIN is no error */
 	av[0] = "GET";

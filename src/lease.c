@@ -49,19 +49,22 @@ stop_cmd(pid_t cmd, int own, int sig)
 }
 
 /*
- * Listen for kill-all requests of other hosts (gate_kill_listen) again
- * when the last try failed for a cause that may pass (a lost server);
- * said once. The fd, or -1.
+ * Listen for kill-all requests of other hosts (gate_kill_listen), again
+ * when the last try failed for a cause that may pass (a lost server;
+ * said once), spending at most half the time left before the command is
+ * to be stopped at (none when under a second: at the next renewal). The
+ * fd, or -1.
  */
 static int
-kill_listen(struct gate *g, const char *gate, pid_t cmd, void **kl,
-    int *said)
+kill_listen(struct gate *g, const char *gate, pid_t cmd, int64_t at,
+    void **kl, int *said)
 {
+	int64_t left = at - mono_ns();
 	int fd;
 
-	if (*said == -1)
-		return -1;		/* the store has no such requests */
-	if ((fd = gate_kill_listen(g, cmd, kl)) != -1) {
+	if (*said == -1 || left < 1000000000LL)
+		return -1;		/* no such requests, or no time */
+	if ((fd = gate_kill_listen(g, cmd, mono_ns() + left / 2, kl)) != -1) {
 		*said = 0;
 		return fd;
 	}
@@ -97,7 +100,8 @@ watchdog(int rd, pid_t cmd, int own, int64_t until, int64_t period,
 	if (proc_id(cmd, &id) == -1 || (p[1].fd = proc_pidfd_id(&id)) == -1)
 		_exit(0);
 	p[1].events = POLLIN;
-	p[2].fd = kill_listen(g, gate, cmd, &kl, &said);
+	p[2].fd = kill_listen(g, gate, cmd, until - MARGIN_NS -
+	    grace_ns(period), &kl, &said);
 	p[2].events = POLLIN;
 	for (;;) {
 		now = mono_ns();
@@ -131,8 +135,9 @@ watchdog(int rd, pid_t cmd, int own, int64_t until, int64_t period,
 				_exit(0);
 			else if (!termed)
 				until = v;
-			if (p[2].fd == -1)
-				p[2].fd = kill_listen(g, gate, cmd, &kl, &said);
+			if (p[2].fd == -1 && !termed)
+				p[2].fd = kill_listen(g, gate, cmd, until -
+				    MARGIN_NS - grace_ns(period), &kl, &said);
 		}
 	}
 }
