@@ -99,6 +99,7 @@ out_add(struct run *r, pid_t pid, int error, int slot)
 	r->out[r->nout].pid = pid;
 	r->out[r->nout].error = error;
 	r->out[r->nout].slot = slot;
+	r->out[r->nout].host[0] = '\0';	/* this host */
 	r->nout++;
 	return 0;
 }
