@@ -789,12 +789,14 @@ gate_lock_store(const char *loc)
 
 static int64_t open_deadline = -1;	/* gate_set_open_wait */
 
+/* See gate.h: how long the opens that follow may wait for a server. */
 void
 gate_set_open_wait(int64_t deadline)
 {
 	open_deadline = deadline;
 }
 
+/* See store.h: that deadline, for a store's open. */
 int64_t
 gate_open_deadline(void)
 {
@@ -2069,6 +2071,7 @@ struct remote {
 	size_t			n;
 };
 
+/* Reap ended leases, hand their slots on, and list the holders left. */
 static int
 op_remote_holders(struct txn *t, void *arg)
 {
@@ -2144,6 +2147,7 @@ struct gate_killer {
 	struct killall_holder	h;
 };
 
+/* See gate.h: a listener for the slot this process holds. */
 int
 gate_kill_listen(struct gate *g, pid_t cmd, int64_t deadline, void **lp)
 {
@@ -2168,6 +2172,7 @@ gate_kill_listen(struct gate *g, pid_t cmd, int64_t deadline, void **lp)
 	return fd;
 }
 
+/* See gate.h: each request taken is served by killall_run, answered. */
 int
 gate_kill_serve(void *p)
 {
@@ -2188,6 +2193,7 @@ gate_kill_serve(void *p)
 	return r;
 }
 
+/* See gate.h. */
 void
 gate_kill_unlisten(void *p)
 {

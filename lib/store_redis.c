@@ -198,6 +198,7 @@ bound_ms(int64_t deadline)
 	    COMMAND_MS : ms;
 }
 
+/* ms as a struct timeval. */
 static struct timeval
 tv_ms(int64_t ms)
 {
@@ -207,6 +208,7 @@ tv_ms(int64_t ms)
 	return tv;
 }
 
+/* See store_redis.h. */
 void
 rs_bound(struct rstore *r)
 {
@@ -224,6 +226,7 @@ rs_set_wait(struct store *s, const struct gate_wait *w)
 	rs_bound(r);
 }
 
+/* See store_redis.h. */
 redisContext *
 rs_connect(const struct redis_loc *l)
 {

@@ -62,6 +62,7 @@ struct kreq {
 	size_t		nout, cap;
 };
 
+/* A gate's kill-all channel, also the key of its last request. */
 static void
 chan_name(char *buf, size_t len, const char *gate)
 {
@@ -427,6 +428,7 @@ rs_kill_answer(void *p, const struct store_killreq *rq, int err,
 	return r;
 }
 
+/* Both connections closed, the listener freed. */
 void
 rs_kill_close(void *p)
 {
