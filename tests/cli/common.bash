@@ -50,10 +50,16 @@ bg() {
 }
 
 # wait for a background PID and put its exit status in $status, as run does.
+# Reaped, it is no longer ours: stop_bg must not SIGKILL whatever process
+# gets the PID next (PIDs wrap at 32768 on a busy machine).
 # shellcheck disable=SC2034
 wait_status() {
+	local i
 	status=0
 	wait "$1" || status=$?
+	for i in "${!BG_PIDS[@]}"; do
+		[ "${BG_PIDS[$i]}" != "$1" ] || unset 'BG_PIDS[i]'
+	done
 }
 
 # Wait (at most ~10 s, or $2 hundredths) until a shell condition holds.
