@@ -10,7 +10,8 @@
 #   bench/compare.sh NAME=PATH/TO/gaterun...
 #
 # Prints the tables and puts them in bench/RESULTS.md between the
-# "compare" markers (OUT=FILE to write elsewhere, OUT= for stdout only).
+# "compare" markers (OUT=FILE to write elsewhere, OUT= for stdout only),
+# with a plot, compare.png, beside OUT when gnuplot is there.
 # Environment: REPS (3), N_LAT (200 hand-offs), N_DRAIN (500), NJ (200),
 # N_ONE (100 hyperfine runs), N_SEM (50: sem's hand-offs; it polls, ~65 ms
 # a call), STAMP (the probe; built from stamp.c when absent), RAW_KEEP
@@ -334,8 +335,29 @@ echo "Load at end: $(uptime)" >>"$TOP/meta"
 
 table=$(python3 "$here/stats.py" compare "$RAW" "$TOP/meta" "$REPS" \
     "$N_LAT" "$N_DRAIN" "$NJ" "$N_SEM" "${builds[@]%%=*}")
+plot=
+if command -v gnuplot >/dev/null && [ -n "$OUT" ]; then
+	python3 "$here/stats.py" plotdata "$RAW" "${builds[@]%%=*}" >"$TOP/plot.dat"
+	gnuplot <<EOF
+set terminal png size 1000,420
+set output "$(dirname "$OUT")/compare.png"
+set multiplot layout 1,2
+set style data histograms
+set style fill solid 0.8
+set xtics rotate by -30
+set yrange [0:*]
+set title "hand-off p50, ms (median of $REPS rounds)"
+plot "$TOP/plot.dat" using 2:xtic(1) title "tmpfs", "" using 3 title "ext4"
+set title "one call on an idle gate, ms"
+plot "$TOP/plot.dat" using 4:xtic(1) title "tmpfs", "" using 5 title "ext4"
+unset multiplot
+EOF
+	plot="
+![hand-off and one call, side by side](compare.png)"
+fi
 section="<!-- compare: begin (bench/compare.sh writes this section) -->
 $table
+$plot
 <!-- compare: end -->"
 echo "$section"
 if [ -n "$OUT" ]; then

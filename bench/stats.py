@@ -153,6 +153,26 @@ def compare(raw, meta, reps, n_lat, n_drain, nj, n_sem, *builds):
           "1 and -x <= 1.05; ext4 / tmpfs <= 1.05; PSS <= flock.")
 
 
+def plotdata(raw, *builds):
+    """For gnuplot: per column, the median hand-off p50 and one call (ms)
+    on tmpfs and ext4 (sem left out: 100x the others)."""
+    cells = {}
+    with open(raw) as f:
+        for line in f:
+            fs, row, col, val = line.rstrip("\n").split("\t")
+            cells.setdefault((fs, row, col), []).append(
+                float(val.split()[0]))
+    cols = []
+    for b in builds:
+        cols += [b, b + " -x"]
+    cols += ["setlock", "flock", "tsp", "xargs", "timeout"]
+    for c in cols:
+        v = [cells.get((fs, row, c)) for row in ("lat", "one")
+             for fs in ("tmpfs", "ext4")]
+        print('"%s" %s' % (c, " ".join("%.3f" % med(x) if x else "NaN"
+                                       for x in v)))
+
+
 if __name__ == "__main__":
     {"gaps": gaps, "overlap": overlap, "drain": drain,
-     "order": order, "compare": compare}[sys.argv[1]](*sys.argv[2:])
+     "order": order, "compare": compare, "plotdata": plotdata}[sys.argv[1]](*sys.argv[2:])
