@@ -101,7 +101,7 @@ def compare(raw, meta, reps, n_lat, n_drain, nj, n_sem, *builds):
     ]
     with open(meta) as f:
         print("## Side by side: issue 12's table (`bench/compare.sh`)\n")
-        print("Each cell is the median of %s rounds; every round measures "
+        print("Each cell is the median of %s round(s); every round measures "
               "every cell once, in turn, so load from other work falls on "
               "all columns alike. The machine is shared (2 cores): compare "
               "within this run only.\n" % reps)
