@@ -71,13 +71,15 @@ waiting() {
 }
 until_n() { while [ "$(waiting "$1")" -lt "$2" ]; do sleep 0.02; done; }
 # Until every PID given has exec'd NAME and sleeps (a lock tool waiting),
-# then a settling pause for the last ones to reach their lock call.
+# or is gone (one that failed must not stall the run: its hand-off is
+# missing from the gaps), then a settling pause for the last ones to
+# reach their lock call.
 until_exec() {
 	local name=$1 p
 	shift
 	for p in "$@"; do
-		until [ "$(cat "/proc/$p/comm" 2>/dev/null)" = "$name" ] &&
-		    [ "$(awk '{ print $3 }' "/proc/$p/stat")" = S ]; do
+		until [ ! -e "/proc/$p" ] || { [ "$(cat "/proc/$p/comm" 2>/dev/null)" = "$name" ] &&
+		    [ "$(awk '{ print $3 }' "/proc/$p/stat" 2>/dev/null)" = S ]; }; do
 			sleep 0.01
 		done
 	done
