@@ -71,15 +71,16 @@ waiting() {
 }
 until_n() { while [ "$(waiting "$1")" -lt "$2" ]; do sleep 0.02; done; }
 # Until every PID given has exec'd NAME and sleeps (a lock tool waiting),
-# or is gone (one that failed must not stall the run: its hand-off is
+# or is gone or a zombie (one that failed must not stall the run: its hand-off is
 # missing from the gaps), then a settling pause for the last ones to
 # reach their lock call.
 until_exec() {
-	local name=$1 p
+	local name=$1 p st
 	shift
 	for p in "$@"; do
-		until [ ! -e "/proc/$p" ] || { [ "$(cat "/proc/$p/comm" 2>/dev/null)" = "$name" ] &&
-		    [ "$(awk '{ print $3 }' "/proc/$p/stat" 2>/dev/null)" = S ]; }; do
+		while st=$(awk '{ print $3 }' "/proc/$p/stat" 2>/dev/null) &&
+		    [ "$st" != Z ] && { [ "$st" != S ] ||
+		    [ "$(cat "/proc/$p/comm" 2>/dev/null)" != "$name" ]; }; do
 			sleep 0.01
 		done
 	done
