@@ -341,18 +341,20 @@ res_size(uint64_t v, char *buf, size_t len)
 {
 	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB",
 	    "PiB", "EiB" };
-	uint64_t d = 1;
-	size_t u = 0, t;
+	uint64_t d = 1, q;
+	size_t u = 0;
 
 	while (u + 1 < sizeof(unit) / sizeof(unit[0]) && v / d >= 1024)
 		d <<= 10, u++;
-	t = (size_t)((v % d) * 10 / d);	/* tenths, rounded down */
-	if (t == 0)
-		(void)snprintf(buf, len, "%llu %s", (unsigned long long)(v / d),
+	/* Tenths, rounded to the nearest (1258291 kB is 1.2 GiB). */
+	q = v <= UINT64_MAX / 10 ? (v * 10 + d / 2) / d : v / d * 10;
+	if (q % 10 == 0)
+		(void)snprintf(buf, len, "%llu %s", (unsigned long long)(q / 10),
 		    unit[u]);
 	else
-		(void)snprintf(buf, len, "%llu.%zu %s",
-		    (unsigned long long)(v / d), t, unit[u]);
+		(void)snprintf(buf, len, "%llu.%llu %s",
+		    (unsigned long long)(q / 10), (unsigned long long)(q % 10),
+		    unit[u]);
 }
 
 void
