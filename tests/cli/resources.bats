@@ -178,3 +178,18 @@ time.sleep(600)' "$hog" "$BATS_TEST_TMPDIR/filled"
 	until_true '[ -e ran ]' 3000
 	until_true '[ "$(waiting)" -eq 0 ]'
 }
+
+@test "the HTTP API says why the head waits for memory" {
+	[ -x "${GATERUN_HTTPD:-}" ] || skip "gaterun-httpd not built"
+	fake_proc 1048576
+	bg "$G" --min-mem 2G -- true
+	until_true '[ "$(waiting)" -eq 1 ]'
+	"$GATERUN_HTTPD" -r 127.0.0.1:0 >httpd.out 2>httpd.err &
+	BG_PIDS+=($!)
+	until_true "grep -q listening httpd.out"
+	url=http://127.0.0.1:$(sed -n 's|.*http://127.0.0.1:\([0-9]*\)/.*|\1|p' httpd.out)
+	body=$(curl -s "$url/api/process-status")
+	[ "$(jq -r .head_waits_for <<<"$body")" = "waiting for memory: 1 GiB available, needs 2 GiB" ]
+	[ "$(jq -r '.waiters[0].needs.min_mem_bytes' <<<"$body")" = 2147483648 ]
+	curl -s "$url/metrics" | grep -qx 'gaterun_head_resource_held{gate="default"} 1'
+}
