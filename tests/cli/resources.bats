@@ -110,7 +110,7 @@ fake_proc() {
 @test "a head held by memory does not wait for slots it has: it waits for a holder first, then for memory" {
 	fake_proc 1048576
 	"$G" --limit 1 >/dev/null
-	bg "$G" -- sleep 30
+	bg "$G" -- sleep 1000
 	holder=$BG
 	until_true '[ "$(active)" -eq 1 ]'
 	bg "$G" --min-mem 2G -- touch ran
@@ -185,7 +185,7 @@ time.sleep(600)' "$hog" "$BATS_TEST_TMPDIR/filled"
 	bg "$G" --min-mem 2G -- true
 	until_true '[ "$(waiting)" -eq 1 ]'
 	"$GATERUN_HTTPD" -r 127.0.0.1:0 >httpd.out 2>httpd.err &
-	BG_PIDS+=($!)
+	track $!
 	until_true "grep -q listening httpd.out"
 	url=http://127.0.0.1:$(sed -n 's|.*http://127.0.0.1:\([0-9]*\)/.*|\1|p' httpd.out)
 	body=$(curl -s "$url/api/process-status")
