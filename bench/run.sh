@@ -11,8 +11,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
-G=$top/src/gaterun
-STAMP=$here/stamp
+G=${G:-$top/src/gaterun}
+STAMP=${STAMP:-$here/stamp}
 quick=0
 [ "${1:-}" = --quick ] && quick=1
 
@@ -47,6 +47,11 @@ cleanup() {
 trap cleanup EXIT
 mkdir -p ~/.parallel && touch ~/.parallel/will-cite
 OUT=$here/RESULTS.md
+# The sections other scripts write (between "<!-- NAME: begin" and
+# "<!-- NAME: end" lines) are kept and put back at the end.
+KEEP=$W/kept.md
+awk '/^<!-- [a-z0-9]+: begin/ { k = 1 } k { print } /^<!-- [a-z0-9]+: end/ { k = 0; print "" }' \
+    "$OUT" >"$KEEP" 2>/dev/null || :
 DATA=$W/data
 mkdir -p "$DATA"
 
@@ -347,4 +352,5 @@ e
 unset multiplot
 EOF
 echo "![latency and throughput](results.png)" >> "$OUT"
+if [ -s "$KEEP" ]; then printf '\n' >>"$OUT"; cat "$KEEP" >>"$OUT"; fi
 echo "wrote $OUT" >&2

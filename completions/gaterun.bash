@@ -61,7 +61,13 @@ _gaterun()
 		;;
 	-w | --wait | --timeout | -E | --conflict-exit-code | -l | --limit | -G | --grace | \
 		-N | --weight | -p | --priority | -u | --unique | -U | --unique-join | \
+		-F | --min-mem | -O | --max-load | \
 		-W | --warn | -C | --crit | -M | --max-wait | -e | --lease)
+		return
+		;;
+	-I | --max-pressure)
+		mapfile -t COMPREPLY < <(compgen -W 'memory: cpu: io:' -- "$cur")
+		compopt -o nospace 2>/dev/null
 		return
 		;;
 	esac
@@ -78,7 +84,7 @@ _gaterun()
 	if [[ $cur == -* ]]; then
 		mapfile -t COMPREPLY < <(compgen -W '-g --gate -n --no-wait -w --wait
 		    -E --conflict-exit-code -x --exec -J --jobserver -N --weight -p --priority
-		    -u --unique -U --unique-join -e --lease
+		    -u --unique -U --unique-join -F --min-mem -I --max-pressure -O --max-load -e --lease
 		    -s --status -j --json -l --limit
 		    -K --kill-all -S --signal -G --grace -a --is-active
 		    -A --all -c --check -W --warn -C --crit -M --max-wait -m --metrics -L --log --watch -P --persist -R --parent

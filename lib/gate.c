@@ -45,6 +45,18 @@
  * records are not looked at. When a keyed request's slots are given back,
  * its exit status is kept in the state (the last STATE_MAX_RESULTS), where
  * a follower finds it once the request's processes are gone.
+ *
+ * Resource needs. A waiter may need the machine to have memory free, or
+ * its pressure stall or load below a bound (resource.h), when its command
+ * starts. Only its own process checks that (the machine is the one its
+ * command runs on; a store may be shared by several): a transaction of
+ * another process that finds slots free for such a head waiter does not
+ * promote it but wakes it, and the head promotes itself when its need is
+ * met. While it is not, the head keeps its place and nobody behind it
+ * passes it (FIFO, as for a heavy weight), and it looks again every
+ * RES_PERIOD_MS: no kernel interface tells when memory is freed or a
+ * stall or load falls. Only the head polls, and only while slots are
+ * free for it; a need is checked when the command starts, never after.
  */
 #include "config.h"
 
@@ -98,6 +110,8 @@ struct watch {
 	int		ready;		/* built by the last look, not slept */
 	int		now;		/* something died already: re-check */
 	int		degraded;	/* could not watch all: time out */
+	int64_t		due;		/* CLOCK_MONOTONIC ns: look again
+					   then (a need not met), or 0 */
 };
 
 struct gate {
@@ -122,6 +136,8 @@ struct gate {
 	struct procid	follow_id;	/* its wrapper */
 	gate_notify_fn	*notify;
 	void		*notify_arg;
+	int		res_held;	/* the last look: a need not met */
+	char		res_why[200];	/* which, in words */
 };
 
 /* One transaction's working copy. */
@@ -285,6 +301,7 @@ holders_add(struct state *st, struct entry *e)
 
 	e->prio = 0;
 	e->passed = 0;
+	memset(&e->need, 0, sizeof(e->need));
 	for (j = 0; j < k; j++) {
 		c = *e;
 		c.slot = free_slot(st);
@@ -331,6 +348,29 @@ promote_head(struct txn *t, int64_t now)
 	return 0;
 }
 
+static int	ours(const struct gate *, const struct entry *, uint64_t);
+
+/*
+ * A head waiter with resource needs and slots free for it: 1 if it may
+ * have them now. Its own process checks the needs (top comment); any
+ * other wakes it to do so, and 0: it stays where it is. Checked and not
+ * met (or not readable, which is said the same way), 0 and g->res_held.
+ */
+static int
+head_admits(struct txn *t, const struct entry *h)
+{
+	struct gate *g = t->g;
+
+	if (!g->queued || !ours(g, h, g->ticket)) {
+		wake_add(t, h->addr);
+		return 0;
+	}
+	if (res_check(&h->need, g->res_why, sizeof(g->res_why)) == 1)
+		return 1;
+	g->res_held = 1;
+	return 0;
+}
+
 /* Hand free capacity to the waiters at the head, in order. */
 static int
 promote(struct txn *t)
@@ -343,6 +383,9 @@ promote(struct txn *t)
 			t->s.dirty = 1;
 			continue;
 		}
+		if (t->s.st.w[0].need.has != 0 &&
+		    !head_admits(t, &t->s.st.w[0]))
+			return 0;
 		if (promote_head(t, now) == -1)
 			return -1;
 	}
@@ -666,6 +709,8 @@ self_entry(struct txn *t, const struct gate_req *req, struct entry *e)
 	e->prio = req != NULL ? req->priority : 0;
 	if (req != NULL && req->key != NULL)
 		(void)strlcpy(e->key, req->key, sizeof(e->key));
+	if (req != NULL && req->need != NULL)
+		e->need = *req->need;
 	(void)strlcpy(e->addr, g->addr, sizeof(e->addr));
 	t->s.dirty = 1;
 	return state_entry_encode(e, req ? req->cwd : NULL,
@@ -694,6 +739,11 @@ take_now(struct txn *t, const struct gate_req *req)
 	if (t->s.st.nw > 0 ||
 	    !has_room(t, req != NULL && req->weight > 1 ? req->weight : 1))
 		return 0;
+	if (req != NULL && req->need != NULL && req->need->has != 0 &&
+	    res_check(req->need, t->g->res_why, sizeof(t->g->res_why)) != 1) {
+		t->g->res_held = 1;
+		return 0;
+	}
 	if (self_entry(t, req, &e) == -1)
 		return -1;
 	e.addr[0] = '\0';		/* a holder is woken by nobody */
@@ -1113,6 +1163,7 @@ op_look(struct txn *t, void *arg)
 	size_t i;
 	int where;
 
+	g->res_held = 0;
 	if (find_self(g, &t->s.st, g->ticket, &i) == 0)
 		reap_ahead(t, i);
 	if (promote(t) == -1)
@@ -1131,7 +1182,11 @@ op_look(struct txn *t, void *arg)
 	l->pos = i;
 	l->nq = t->s.st.nw;
 	t->looked = 1;
-	return watch_build(t, i, &g->watch);
+	if (watch_build(t, i, &g->watch) == -1)
+		return -1;
+	if (i == 0 && g->res_held)	/* the head, held by a need */
+		g->watch.due = mono_ns() + RES_PERIOD_MS * INT64_C(1000000);
+	return 0;
 }
 
 /* Leaving the line: keep a slot granted meanwhile, or give all up. */
@@ -1163,7 +1218,10 @@ op_leave(struct txn *t, void *arg)
 	return promote(t) == -1 ? -1 : 0;
 }
 
-/* Sleep until woken, a watched process ends, a signal, or the deadline. */
+/*
+ * Sleep until woken, a watched process ends, a signal, the deadline, or
+ * the time to look at a need again.
+ */
 static int
 wait_sleep(const struct gate_wait *gw, struct watch *w)
 {
@@ -1173,8 +1231,10 @@ wait_sleep(const struct gate_wait *gw, struct watch *w)
 
 	if (w->now)
 		return 0;
-	if (gw->deadline >= 0) {
-		left = gw->deadline - mono_ns();
+	if (gw->deadline >= 0 || w->due > 0) {
+		left = gw->deadline >= 0 && (w->due == 0 ||
+		    gw->deadline < w->due) ? gw->deadline : w->due;
+		left -= mono_ns();
 		if (left < 0)
 			left = 0;
 		ts.tv_sec = left / 1000000000;
@@ -1400,6 +1460,7 @@ gate_poll(struct gate *g, const struct gate_req *req,
 		return -1;
 	}
 	if (!g->watch.ready || g->watch.now || g->watch.degraded ||
+	    (g->watch.due > 0 && mono_ns() >= g->watch.due) ||
 	    poll(g->watch.fds, g->watch.n, 0) != 0) {
 		watch_close(&g->watch);
 		g->store->ops->drain(g->store);
@@ -1418,6 +1479,8 @@ gate_poll(struct gate *g, const struct gate_req *req,
 	*fds = g->watch.fds;
 	*n = g->watch.n;
 	*ms = g->watch.now ? 0 : g->watch.degraded ? 1000 : -1;
+	if (g->watch.due > 0 && *ms != 0)	/* a need: RES_PERIOD_MS */
+		*ms = (int)((g->watch.due - mono_ns()) / 1000000 + 1);
 	return 0;
 }
 
@@ -1476,6 +1539,7 @@ op_enqueue(struct txn *t, void *arg)
 	struct entry e;
 	int r;
 
+	g->res_held = 0;
 	if (promote(t) == -1)
 		return -1;
 	if (q->req != NULL && q->req->weight > t->s.st.limit &&
@@ -1518,7 +1582,8 @@ gate_enqueue(struct gate *g, const struct gate_req *req, int wait)
 	}
 	if (req != NULL && (req->weight > GATE_MAX_LIMIT ||
 	    req->priority > GATE_MAX_PRIO || req->priority < -GATE_MAX_PRIO ||
-	    (req->key != NULL && !gate_key_valid(req->key)))) {
+	    (req->key != NULL && !gate_key_valid(req->key)) ||
+	    (req->need != NULL && !res_valid(req->need)))) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -1654,6 +1719,12 @@ gate_follow(struct gate *g, const struct gate_wait *gw, int *status,
 			return -1;
 		}
 	}
+}
+
+const char *
+gate_res_why(const struct gate *g)
+{
+	return g->res_held ? g->res_why : NULL;
 }
 
 int
@@ -1872,6 +1943,7 @@ proc_copy(struct gate_proc *p, const struct entry *e)
 	p->priority = e->prio;
 	p->passed = e->passed;
 	(void)strlcpy(p->key, e->key, sizeof(p->key));
+	p->need = e->need;
 	if (e->slot >= 0 && (e->cmd.pid == 0 || (c & PROC_UNEXECED)))
 		p->state |= GATE_PROC_NOT_STARTED;
 	return state_entry_decode(e, &p->cwd, &p->command);

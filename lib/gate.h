@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "resource.h"
+
 #define GATE_MAX_LIMIT		4096
 #define GATE_NAME_MAX		64
 #define GATE_HOST_MAX		64	/* a host id (a store shared by hosts) */
@@ -41,6 +43,8 @@ struct gate_req {
 	const char	*key;		/* unique key (gate_key_valid) or NULL */
 	int		join;		/* with key: follow a live request of
 					   that key instead of failing */
+	const struct res_need *need;	/* what the machine must have free
+					   when it starts, or NULL */
 };
 
 /* How a wait in line sleeps. */
@@ -66,6 +70,7 @@ struct gate_proc {
 	int		priority;	/* a waiter's */
 	unsigned	passed;		/* a waiter's: later ones let ahead */
 	char		key[GATE_KEY_MAX + 1]; /* its unique key, or "" */
+	struct res_need	need;		/* a waiter's resource needs */
 };
 
 /* gate_proc.state: what its processes are doing now. */
@@ -166,7 +171,13 @@ void	gate_close(struct gate *);
  * gate_wait), without it 0 means full. -1 on error (EBUSY: already in
  * line; EUSERS: the line holds as many waiters as a state may,
  * STATE_MAX_WAITERS; E2BIG: the weight is above the gate's limit, which
- * is not 0; EINVAL: a weight, priority or key out of range).
+ * is not 0; EINVAL: a weight, priority, key or need out of range).
+ *
+ * With req->need, the slots are given only while the machine meets it
+ * (res_check), checked by this process alone (where the command will
+ * run): at once, and at the head of the line whenever slots are free for
+ * it; held there, it keeps its place and nobody behind it passes it, and
+ * gate_wait looks again every RES_PERIOD_MS (see gate_res_why).
  *
  * With req->key, a live request of the same key (queued or holding) is
  * looked for in the same transaction that would queue this one: if there
@@ -215,6 +226,11 @@ int	gate_follow(struct gate *, const struct gate_wait *, int *, pid_t *);
  * get: recorded when its slots are given back.
  */
 void	gate_set_status(struct gate *, int);
+/*
+ * Why the last look held this process's request though slots were free:
+ * a resource need not met (res_check's sentence); NULL if it did not.
+ */
+const char *gate_res_why(const struct gate *);
 /* The slot index taken last (0..limit-1), or -1 if none is held. */
 int	gate_slot(const struct gate *);
 /* How many slots this process holds. */

@@ -20,7 +20,10 @@
  * when not the default (so a record without them reads as it always did):
  * weight=K (the slots its request takes, 2..), prio=N (a waiter's
  * priority, -N for negative), passed=N (later requests let ahead of a
- * waiter), key=KEY (the request's unique key).
+ * waiter), key=KEY (the request's unique key); a waiter's resource needs
+ * (resource.h): mem=BYTES or memp=PCT (MemAvailable at least), psim=,
+ * psic=, psii=H (memory, cpu, io pressure at most, hundredths of a
+ * percent), load=H (1-minute load at most, hundredths).
  *
  * Strings are vis(3)-encoded (no spaces, no newlines) behind a ':'. The
  * parser trusts nothing: every number has bounds, every count a ceiling,
@@ -42,7 +45,8 @@
 #include "state.h"
 
 #define NFIELDS		12
-#define NEXTRA		4	/* optional fields after them */
+#define NEXTRA		10	/* optional fields after them */
+#define NADMIT		4	/* of which weight, prio, passed, key */
 
 /* The most holders and waiters, at their largest, fit what we read. */
 _Static_assert(STATE_HEAD_MAX + (STATE_MAX_SLOTS + (size_t)STATE_MAX_WAITERS) *
@@ -351,15 +355,38 @@ state_key_valid(const char *s)
 	    "0123456789._:@+/-") == n;
 }
 
+/* Resource need k (after the NADMIT others: mem= memp= psim= psic= psii= load=). */
+static void
+need_parse(struct entry *e, int k, const char *v, int *bad)
+{
+	struct res_need *n = &e->need;
+
+	if (k == 0) {
+		n->has |= RES_MEM;
+		n->mem = (uint64_t)num(v, 1, (long long)RES_MAX_MEM, bad);
+	} else if (k == 1) {
+		n->has |= RES_MEMPCT;
+		n->mem_pct = (unsigned)num(v, 1, 100, bad);
+	} else if (k < 2 + RES_NPSI) {
+		n->has |= RES_PSI(k - 2);
+		n->psi[k - 2] = (unsigned)num(v, 0, 10000, bad);
+	} else {
+		n->has |= RES_LOAD;
+		n->load = (unsigned)num(v, 0, RES_MAX_LOAD, bad);
+	}
+}
+
 /*
  * The optional fields f[0..n) of a record ("name=value", each at most
- * once) into e; weight 1, priority 0, no key when absent. 0 or -1.
+ * once) into e; weight 1, priority 0, no key, no needs when absent. 0 or
+ * -1.
  */
 static int
 extra_parse(char **f, int n, struct entry *e)
 {
 	static const char *const names[NEXTRA] = {
-		"weight=", "prio=", "passed=", "key="
+		"weight=", "prio=", "passed=", "key=",
+		"mem=", "memp=", "psim=", "psic=", "psii=", "load="
 	};
 	int bad = 0, seen = 0, i, k;
 	const char *v;
@@ -374,7 +401,9 @@ extra_parse(char **f, int n, struct entry *e)
 			return -1;
 		seen |= 1 << k;
 		v = f[i] + strlen(names[k]);
-		if (k == 0)
+		if (k >= NADMIT)
+			need_parse(e, k - NADMIT, v, &bad);
+		else if (k == 0)
 			e->weight = (unsigned)num(v, 2, STATE_MAX_SLOTS, &bad);
 		else if (k == 1)
 			e->prio = v[0] == '-' ? -(int)num(v + 1, 1,
@@ -388,7 +417,8 @@ extra_parse(char **f, int n, struct entry *e)
 		else if ((len = strlen(v)) > 0)
 			memcpy(e->key, v, len + 1);
 	}
-	return bad ? -1 : 0;
+	/* One memory need: an amount or a share. */
+	return bad || (seen & (3 << NADMIT)) == (3 << NADMIT) ? -1 : 0;
 }
 
 /* Parse one record line (already split into nf fields). */
@@ -420,7 +450,8 @@ entry_parse(char **f, int nf, struct entry *e)
 	else
 		memcpy(e->addr, f[9], alen + 1);
 	if (bad || extra_parse(f + NFIELDS, nf - NFIELDS, e) == -1 ||
-	    (e->slot >= 0 && (e->prio != 0 || e->passed != 0)))
+	    (e->slot >= 0 && (e->prio != 0 || e->passed != 0 ||
+	    e->need.has != 0)))
 		return -1;
 	/* Fields split in place: the two strings sit side by side. */
 	l10 = strlen(f[10]);
@@ -724,6 +755,31 @@ wb_num(struct wbuf *b, uint64_t v, int neg)
 	wb_sepnum(b, ' ', v, neg);
 }
 
+/* A waiter's resource needs (need_parse). */
+static void
+need_format(struct wbuf *b, const struct res_need *n)
+{
+	static const char *const psi[RES_NPSI] = { " psim", " psic", " psii" };
+	size_t i;
+
+	if (n->has & RES_MEM) {
+		wb_put(b, " mem", 4);
+		wb_sepnum(b, '=', n->mem, 0);
+	} else if (n->has & RES_MEMPCT) {
+		wb_put(b, " memp", 5);
+		wb_sepnum(b, '=', n->mem_pct, 0);
+	}
+	for (i = 0; i < RES_NPSI; i++)
+		if (n->has & RES_PSI(i)) {
+			wb_put(b, psi[i], 5);
+			wb_sepnum(b, '=', n->psi[i], 0);
+		}
+	if (n->has & RES_LOAD) {
+		wb_put(b, " load", 5);
+		wb_sepnum(b, '=', n->load, 0);
+	}
+}
+
 /* The optional fields that are not the default (extra_parse). */
 static void
 extra_format(struct wbuf *b, const struct entry *e)
@@ -745,6 +801,8 @@ extra_format(struct wbuf *b, const struct entry *e)
 		wb_put(b, " key=", 5);
 		wb_put(b, e->key, strnlen(e->key, STATE_KEY_MAX));
 	}
+	if (e->slot < 0)
+		need_format(b, &e->need);
 }
 
 /* One record line. */

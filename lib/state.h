@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "proc.h"
+#include "resource.h"
 
 #define STATE_MAGIC		"gaterun-state"
 #define STATE_VERSION		1
@@ -32,13 +33,13 @@
  * STATE_LINE_MAX bytes (176 of numbers, spaces and kind at their widest),
  * a header STATE_HEAD_MAX, and a transaction never writes what reading
  * would refuse. The optional fields after the strings (weight, priority,
- * passes, key) take at most STATE_EXTRA_MAX. Strings up to STATE_MAX_STR decoded (an older gaterun's)
+ * passes, key, resource needs) take at most STATE_EXTRA_MAX. Strings up to STATE_MAX_STR decoded (an older gaterun's)
  * are still read, and cut as they are.
  */
 #define STATE_CWD_ENC		150
 #define STATE_CMD_ENC		310
 #define STATE_CUT		"..."
-#define STATE_EXTRA_MAX		(48 + 5 + STATE_KEY_MAX)
+#define STATE_EXTRA_MAX		(48 + 5 + STATE_KEY_MAX + 80)
 #define STATE_LINE_MAX		(176 + STATE_EXTRA_MAX + STATE_CWD_ENC + \
 				    STATE_CMD_ENC)
 #define STATE_HEAD_MAX		256
@@ -75,6 +76,7 @@ struct entry {
 	int		prio;
 	unsigned	passed;
 	char		key[STATE_KEY_MAX + 1];
+	struct res_need	need;		/* a waiter's (resource.h) */
 	/*
 	 * cwd and command (argv joined by spaces) as the file holds them:
 	 * ":CWD :COMMAND", vis(3)-encoded, malloc'd. Kept encoded so that a

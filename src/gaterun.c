@@ -36,7 +36,8 @@ usage(int status)
 
 	(void)fprintf(fp,
 "usage: gaterun [-g GATE] [-n | -w SECONDS] [-E CODE] [-x | -J[STYLE]] [-N K]\n"
-"               [-p PRIO] [-u KEY | -U KEY] [-e SECONDS] [--] COMMAND [ARG...]\n"
+"               [-p PRIO] [-u KEY | -U KEY] [-F SIZE] [-I [RES:]PCT] [-O LOAD]\n"
+"               [-e SECONDS] [--] COMMAND [ARG...]\n"
 "       gaterun [-g GATE | --all] --status [--json | --watch[=SECONDS]]\n"
 "       gaterun [-g GATE | --all] --check [--warn PCT] [--crit PCT] [--max-wait SECONDS]\n"
 "       gaterun [-g GATE | --all] --metrics\n"
@@ -67,6 +68,13 @@ usage(int status)
 "                         running on the gate (1-32 of A-Za-z0-9._:@+/-)\n"
 "  -U, --unique-join KEY  if one is, wait for its end and exit with its exit\n"
 "                         status instead of running COMMAND; else as -u\n"
+"  -F, --min-mem SIZE     start only while MemAvailable is at least SIZE\n"
+"                         (K, M, G, T: powers of 1024) or PCT%% of MemTotal\n"
+"  -I, --max-pressure [RES:]PCT  start only while PSI \"some avg10\" of RES\n"
+"                         (memory, cpu or io; default memory) is at most PCT\n"
+"  -O, --max-load LOAD    start only while the 1-minute load is at most LOAD\n"
+"                         (a head held by these looks again every second;\n"
+"                         nobody behind it passes it)\n"
 "  -J, --jobserver[=STYLE] serve COMMAND's build (make, ninja, cargo) a\n"
 "                         jobserver whose tokens are slots of the gate:\n"
 "                         each job of the build takes one; STYLE auto\n"
@@ -96,7 +104,8 @@ usage(int status)
 "\n"
 "Environment: GATERUN_DIR (state directory), GATERUN_STORE, GATERUN_GATE,\nGATERUN_LOG, "
 "GATERUN_CONF (configuration file, " GATERUN_CONF "),\nGATERUN_LIMIT "
-"(limit of a gate made on first use, default 5). COMMAND gets\n"
+"(limit of a gate made on first use, default 5), GATERUN_PROCFS (where\n"
+"-F, -I and -O read meminfo, pressure/ and loadavg; default /proc).\nCOMMAND gets "
 "GATERUN_SLOT (0..limit-1) and GATERUN_SLOT_GATE. Below a holder of the\n"
 "same gate (GATERUN_SLOT set), COMMAND runs inside the holder's slot.\n"
 "\n"
@@ -212,7 +221,36 @@ set_mode(struct opts *o, enum mode m)
 	o->nmodes++;
 }
 
-/* How a request is admitted: -N -p -R -u -U. 0 if ch is none of them. */
+/* What the machine must have free: -F -I -O. 0 if ch is none of them. */
+static int
+parse_need_opt(int ch, struct opts *o)
+{
+	switch (ch) {
+	case 'F':
+		if (res_parse_mem(optarg, &o->need) == -1)
+			errx(EXIT_GATERUN, "--min-mem must be a size (bytes, or "
+			    "with K, M, G or T: powers of 1024) or a percentage "
+			    "of MemTotal (1%% to 100%%): '%s'", optarg);
+		break;
+	case 'I':
+		if (res_parse_pressure(optarg, &o->need) == -1)
+			errx(EXIT_GATERUN, "--max-pressure must be [memory:|cpu:"
+			    "|io:]PCT, PCT from 0 to 100 with at most two "
+			    "decimals: '%s'", optarg);
+		break;
+	case 'O':
+		if (res_parse_load(optarg, &o->need) == -1)
+			errx(EXIT_GATERUN, "--max-load must be a load average "
+			    "from 0 to %d with at most two decimals: '%s'",
+			    RES_MAX_LOAD / 100, optarg);
+		break;
+	default:
+		return 0;
+	}
+	return 1;
+}
+
+/* How a request is admitted: -N -p -R -u -U (and -F -I -O). 0 if none. */
 static int
 parse_admit_opt(int ch, struct opts *o)
 {
@@ -244,7 +282,7 @@ parse_admit_opt(int ch, struct opts *o)
 		o->join = ch == 'U';
 		break;
 	default:
-		return 0;
+		return parse_need_opt(ch, o);
 	}
 	return 1;
 }
@@ -402,6 +440,9 @@ parse_args(int argc, char **argv, struct opts *o)
 		{ "unique",		required_argument, NULL, 'u' },
 		{ "parent",		required_argument, NULL, 'R' },
 		{ "unique-join",	required_argument, NULL, 'U' },
+		{ "min-mem",		required_argument, NULL, 'F' },
+		{ "max-pressure",	required_argument, NULL, 'I' },
+		{ "max-load",		required_argument, NULL, 'O' },
 		{ "jobserver",		optional_argument, NULL, 'J' },
 		{ "status",		no_argument,	   NULL, 's' },
 		{ "json",		no_argument,	   NULL, 'j' },
@@ -435,8 +476,7 @@ parse_args(int argc, char **argv, struct opts *o)
 	o->crit = 95;
 	o->watch = -1;
 	o->maxwait = 600;
-	while ((ch = getopt_long(argc, argv,
-	    "+g:nw:E:xJ::e:N:p:u:U:R:sjl:KS:G:a:AcW:C:M:mLPhV",
+	while ((ch = getopt_long(argc, argv, "+g:nw:E:xJ::e:N:p:u:U:R:F:I:O:sjl:KS:G:a:AcW:C:M:mLPhV",
 	    longopts, NULL)) != -1)
 		parse_opt(ch, o);
 	o->cmd = argv + optind;
@@ -477,6 +517,9 @@ check_args(const struct opts *o)
 	    o->weight || o->priority || o->key))
 		errx(EXIT_GATERUN, "-n, -w, -x, --weight, --priority and "
 		    "--unique only go with a command");
+	if (o->mode != MODE_RUN && o->need.has != 0)
+		errx(EXIT_GATERUN, "--min-mem, --max-pressure and --max-load "
+		    "only go with a command");
 	if (o->nowait && o->wait >= 0)
 		errx(EXIT_GATERUN, "-n and -w exclude each other");
 	if (o->leaseset && o->mode != MODE_RUN)

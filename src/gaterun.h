@@ -38,6 +38,7 @@ struct opts {
 	const char	*parent;	/* --limit N --parent GATE ("": none) */
 	char		conf_parent[GATE_NAME_MAX + 1]; /* the configuration's */
 	int		join;		/* -U: follow a run of the key */
+	struct res_need	need;		/* --min-mem, --max-pressure, --max-load */
 	int		jobserver;	/* -J: JS_* of jobserver.h */
 	double		wait;		/* -w SECS; < 0: forever */
 	int		conflict;	/* exit code when no slot */

@@ -332,6 +332,7 @@ jobserver_serve(struct jobserver *js, struct gate *g,
 	js->req = *req;
 	js->req.self_cmd = 0;
 	js->req.cmd = build;
+	js->req.need = NULL;	/* resource needs: the build's start only */
 	if (asprintf(&js->command, "%s%s", req->command, JS_TOKEN_MARK) == -1)
 		js->command = NULL;
 	else

@@ -150,9 +150,24 @@ free_slots(const struct gate_info *gi)
 }
 
 /*
+ * 1 if the head of the line has the slots it needs free but waits for a
+ * resource need (--min-mem...), with why in buf. Checked here, against
+ * this machine as it is now: the head checks the same within a second
+ * (RES_PERIOD_MS), and starts once its need is met.
+ */
+static int
+head_held(const struct gate_info *gi, char *buf, size_t len)
+{
+	if (gi->nw == 0 || gi->limit == 0 || gi->w[0].need.has == 0 ||
+	    gi->w[0].weight > free_slots(gi))
+		return 0;
+	return res_check(&gi->w[0].need, buf, len) != 1;
+}
+
+/*
  * Why the head of the line waits though slots are free, or whatever the
  * holders give back, in words; else NULL: a weight above the free slots,
- * or above a limit lowered since it queued.
+ * or above a limit lowered since it queued, or a resource need not met.
  */
 static const char *
 head_note(const struct gate_info *gi, char *buf, size_t len)
@@ -161,6 +176,8 @@ head_note(const struct gate_info *gi, char *buf, size_t len)
 
 	if (gi->nw == 0 || gi->limit == 0)
 		return NULL;
+	if (head_held(gi, buf, len))
+		return buf;
 	if ((k = gi->w[0].weight) > gi->limit)
 		(void)snprintf(buf, len, "the head needs %u slots, above the "
 		    "limit %u: it waits until the limit is raised", k,
@@ -187,10 +204,11 @@ short_cmd(char *dst, size_t len, const char *src)
 		memcpy(dst + len - 4, "...", 4);
 }
 
-/* Weight, priority and key of a record, for --status; "" if none. */
+/* Weight, priority, key and needs of a record, for --status; "" if none. */
 static const char *
 admission_note(const struct gate_proc *p, char *buf, size_t len)
 {
+	char rb[120];
 	size_t n = 0;
 
 	buf[0] = '\0';
@@ -201,7 +219,10 @@ admission_note(const struct gate_proc *p, char *buf, size_t len)
 		n += (size_t)snprintf(buf + n, len - n, ", priority %d",
 		    p->priority);
 	if (p->key[0] != '\0' && n < len)
-		(void)snprintf(buf + n, len - n, ", key %s", p->key);
+		n += (size_t)snprintf(buf + n, len - n, ", key %s", p->key);
+	res_describe(&p->need, rb, sizeof(rb));
+	if (rb[0] != '\0' && n < len)
+		(void)snprintf(buf + n, len - n, ", %s", rb);
 	return buf;
 }
 
@@ -257,7 +278,7 @@ state_word(const struct gate_proc *p)
 void
 report_status(FILE *fp, const char *name, const struct gate_info *gi)
 {
-	char ub[32], eb[32], cb[61], nb[160], ab[80], tb[64];
+	char ub[32], eb[32], cb[61], nb[200], ab[200], tb[64];
 	int64_t now = real_ns();
 	size_t i, nt;
 
@@ -304,6 +325,43 @@ report_status(FILE *fp, const char *name, const struct gate_info *gi)
 	}
 }
 
+/*
+ * A waiter's resource needs in JSON: "needs":null, or an object with
+ * min_mem_bytes or min_mem_percent, max_pressure (by resource, percent)
+ * and max_load, each only when asked for.
+ */
+static void
+need_json(FILE *fp, const struct res_need *n)
+{
+	static const char *const psi[RES_NPSI] = { "memory", "cpu", "io" };
+	const char *sep = "";
+	size_t i;
+
+	if (n->has == 0) {
+		(void)fputs(",\"needs\":null", fp);
+		return;
+	}
+	(void)fputs(",\"needs\":{", fp);
+	if (n->has & RES_MEM)
+		(void)fprintf(fp, "\"min_mem_bytes\":%llu",
+		    (unsigned long long)n->mem), sep = ",";
+	else if (n->has & RES_MEMPCT)
+		(void)fprintf(fp, "\"min_mem_percent\":%u", n->mem_pct),
+		    sep = ",";
+	if (n->has & (RES_PSI(0) | RES_PSI(1) | RES_PSI(2))) {
+		(void)fprintf(fp, "%s\"max_pressure\":{", sep);
+		for (i = 0, sep = ""; i < RES_NPSI; i++)
+			if (n->has & RES_PSI(i))
+				(void)fprintf(fp, "%s\"%s\":%.2f", sep, psi[i],
+				    n->psi[i] / 100.0), sep = ",";
+		(void)fputc('}', fp);
+		sep = ",";
+	}
+	if (n->has & RES_LOAD)
+		(void)fprintf(fp, "%s\"max_load\":%.2f", sep, n->load / 100.0);
+	(void)fputc('}', fp);
+}
+
 /* The fields one holder or waiter has in JSON. */
 static void
 proc_json(FILE *fp, const struct gate_proc *p, int64_t now)
@@ -334,6 +392,8 @@ proc_json(FILE *fp, const struct gate_proc *p, int64_t now)
 		(void)fputs(",\"host\":", fp);
 		json_str(fp, p->host);
 	}
+	if (p->slot < 0)
+		need_json(fp, &p->need);
 	if (p->slot >= 0)
 		(void)fprintf(fp, ",\"command_started\":%s",
 		    p->state & GATE_PROC_NOT_STARTED ? "false" : "true");
@@ -365,7 +425,7 @@ void
 report_status_obj(FILE *fp, const char *name, const struct gate_info *gi)
 {
 	int64_t now = real_ns();
-	char tb[32], nb[160];
+	char tb[32], nb[200];
 	size_t i;
 
 	(void)fprintf(fp, "{\"schema\":%d,\"gate\":", REPORT_SCHEMA);
@@ -516,6 +576,15 @@ static double m_wait(const struct gate_info *g) { return (double)g->wait_ns / 1e
 static double m_free(const struct gate_info *g) { return free_slots(g); }
 static double m_head(const struct gate_info *g) { return g->nw ? g->w[0].weight : 0; }
 
+/* 1 if the head has its slots free but waits for a resource need. */
+static double
+m_held(const struct gate_info *g)
+{
+	char buf[200];
+
+	return head_held(g, buf, sizeof(buf));
+}
+
 void
 report_metrics(FILE *fp, char **names, const struct gate_info *gi, size_t n)
 {
@@ -537,6 +606,10 @@ report_metrics(FILE *fp, char **names, const struct gate_info *gi, size_t n)
 	metric(fp, "gaterun_head_weight", "gauge",
 	    "Slots the head of the line needs (0: nobody waits).", names, gi,
 	    n, m_head);
+	metric(fp, "gaterun_head_resource_held", "gauge",
+	    "1 when the head of the line has its slots free but waits for "
+	    "memory, pressure or load (--min-mem...; --status says which).",
+	    names, gi, n, m_held);
 }
 
 /* Seconds the longest waiter of gi has been in line. */

@@ -627,6 +627,7 @@ take_parents(struct runner *rn, const struct gate_req *req,
 
 	preq.key = NULL;
 	preq.join = 0;
+	preq.need = NULL;	/* checked once, at the gate */
 	preq.cmd = rn->pid > 0 ? rn->pid : 0;
 	for (*which = 0; *which < nparents; (*which)++) {
 		lock_bound(parents[*which], rn->o, gw);
@@ -833,6 +834,7 @@ static void __dead
 no_slot(struct runner *rn, int r)
 {
 	const struct opts *o = rn->o;
+	const char *why;
 	size_t active;
 	unsigned limit;
 
@@ -863,6 +865,8 @@ no_slot(struct runner *rn, int r)
 	}
 	if (r == -1)
 		die_gate(o, "cannot take a slot of");
+	if ((why = gate_res_why(rn->g)) != NULL)	/* a need not met */
+		errx(o->conflict, "cannot start: gate '%s': %s", o->gate, why);
 	gate_counts(rn->g, &active, &limit);
 	gate_close(rn->g);
 	if (limit == 0)		/* as the last look saw it */
@@ -923,6 +927,21 @@ make_req(const struct opts *o, struct gate_req *req, char *cwd, size_t len)
 	req->priority = o->priority;
 	req->key = o->key;
 	req->join = o->join;
+	req->need = o->need.has != 0 ? &o->need : NULL;
+}
+
+/*
+ * The resource needs must be checkable here (procfs mounted, PSI in the
+ * kernel): refused before anything changes, not found out in line.
+ */
+static void
+needs_readable(const struct opts *o)
+{
+	char why[256];
+
+	if (o->need.has != 0 && res_check(&o->need, why, sizeof(why)) == -1)
+		errx(EXIT_GATERUN, "cannot check --min-mem, --max-pressure or "
+		    "--max-load: %s", why);
 }
 
 /*
@@ -1019,6 +1038,7 @@ do_run(const struct opts *o)
 	int r, st = -1;
 
 	t0 = mono_ns();
+	needs_readable(o);
 	signals_setup(&ss);
 	rn.ss = &ss;
 	sleepmask = ss.mask;

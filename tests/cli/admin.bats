@@ -16,26 +16,26 @@ load common
 
 @test "status shows slots, PIDs, user, command and utilization" {
 	"$G" --limit 4 >/dev/null
-	bg "$G" -- sleep 30
+	bg "$G" -- sleep 1000
 	w1=$BG
-	bg "$G" -- sleep 31
+	bg "$G" -- sleep 1001
 	until_true '[ "$(active)" -eq 2 ]'
 	run "$G" --status
 	[ "$status" -eq 0 ]
 	[ "${lines[0]}" = "gate 'default': 2/4 active (50%), 0 waiting, can start: yes" ]
 	[[ "${lines[1]}" == *SLOT*PID*WRAPPER*USER*ELAPSED*COMMAND* ]]
-	[[ "$output" == *"sleep 30"* && "$output" == *"sleep 31"* ]]
+	[[ "$output" == *"sleep 1000"* && "$output" == *"sleep 1001"* ]]
 	[[ "$output" == *" $w1 "* ]]
 }
 
 @test "status --json has the fields monitoring reads, with true values" {
 	"$G" --limit 2 >/dev/null
-	bg "$G" -- sleep 30
+	bg "$G" -- sleep 1000
 	w=$BG
 	until_true '[ "$(active)" -eq 1 ]'
-	bg "$G" -- sleep 30
+	bg "$G" -- sleep 1000
 	until_true '[ "$(active)" -eq 2 ]'
-	bg "$G" -- sleep 30
+	bg "$G" -- sleep 1000
 	until_true '[ "$(waiting)" -eq 1 ]'
 	run "$G" --status --json
 	[ "$status" -eq 0 ]
@@ -50,7 +50,7 @@ load common
 	[ "$(jq -r .waiting <<<"$j")" -eq 1 ]
 	[ "$(jq -r '.active_pids | length' <<<"$j")" -eq 2 ]
 	[ "$(jq -r '.slots | map(.slot) | sort | join(",")' <<<"$j")" = "0,1" ]
-	[ "$(jq -r ".slots[] | select(.wrapper_pid == $w) | .command" <<<"$j")" = "sleep 30" ]
+	[ "$(jq -r ".slots[] | select(.wrapper_pid == $w) | .command" <<<"$j")" = "sleep 1000" ]
 	[ "$(jq -r '.slots[0].user' <<<"$j")" = "$(id -un)" ]
 	[ "$(jq -r '.slots[0].cwd' <<<"$j")" = "$BATS_TEST_TMPDIR" ]
 	# active_pids are the commands' PIDs: children of the wrappers.
@@ -60,12 +60,12 @@ load common
 }
 
 @test "JSON strings are escaped, invalid UTF-8 included" {
-	bg "$G" -- sh -c 'sleep 30' "q\"uo\\te" $'tab\tnl\n' $'\xff\xfe' 'é'
+	bg "$G" -- sh -c 'sleep 1000' "q\"uo\\te" $'tab\tnl\n' $'\xff\xfe' 'é'
 	until_true '[ "$(active)" -eq 1 ]'
 	run "$G" --status --json
 	[ "$status" -eq 0 ]
 	cmd=$(jq -r '.slots[0].command' <<<"$output")
-	[ "$cmd" = "sh -c sleep 30 q\"uo\\te tab	nl
+	[ "$cmd" = "sh -c sleep 1000 q\"uo\\te tab	nl
  �� é" ]
 }
 
@@ -80,9 +80,9 @@ load common
 
 @test "raising the limit starts a waiter, no slot freed; lowering kills nothing" {
 	"$G" --limit 1 >/dev/null
-	bg "$G" -- sleep 30
+	bg "$G" -- sleep 1000
 	until_true '[ "$(active)" -eq 1 ]'
-	bg "$G" -- sleep 30
+	bg "$G" -- sleep 1000
 	until_true '[ "$(waiting)" -eq 1 ]'
 	"$G" --limit 2 >/dev/null
 	until_true '[ "$(active)" -eq 2 ]'
@@ -144,7 +144,7 @@ load common
 }
 
 @test "--is-active says whether a PID runs in a slot" {
-	bg "$G" -- sleep 30
+	bg "$G" -- sleep 1000
 	w=$BG
 	until_true '[ "$(active)" -eq 1 ]'
 	cmd=$(status_field '.slots[0].pid')

@@ -6,6 +6,7 @@ bats_require_minimum_version 1.5.0
 
 G=${GATERUN:-$BATS_TEST_DIRNAME/../../src/gaterun}
 BG_PIDS=()
+declare -A BG_START=()
 
 setup() {
 	export GATERUN_DIR="$BATS_TEST_TMPDIR/state"
@@ -18,16 +19,33 @@ teardown() {
 	stop_bg
 }
 
-# Stop every background process a test started, with all below them.
+# Stop every background process a test started, with all below them: only
+# those still the processes noted (same start time), for a PID reaped by
+# a wait may name another process by now (pid_max is 32768 on 2 cores).
 stop_bg() {
 	local p
 	for p in "${BG_PIDS[@]}"; do
-		kill_tree "$p"
+		[ "$(start_time "$p")" = "${BG_START[$p]:-}" ] && kill_tree "$p"
 	done
 	for p in "${BG_PIDS[@]}"; do
 		wait "$p" 2>/dev/null || true
 	done
 	return 0
+}
+
+# Note a background process for stop_bg, with its start time.
+track() {
+	[ -n "$1" ] || return 0
+	BG_PIDS+=("$1")
+	BG_START[$1]=$(start_time "$1")
+}
+
+# The start time of process $1 (field 22 of its stat), empty if none.
+start_time() {
+	local stat f
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+	read -ra f <<<"${stat##*) }"
+	echo "${f[19]}"
 }
 
 # SIGKILL a process and everything below it, children first (by PID).
@@ -46,7 +64,14 @@ kill_tree() {
 bg() {
 	env --default-signal=INT,QUIT "$@" >>"$BATS_TEST_TMPDIR/bg.out" 2>&1 &
 	BG=$!
-	BG_PIDS+=("$BG")
+	track "$BG"
+}
+
+# A line of shell for a job that logs "s ..." to $1 on start: it waits (at
+# most ~10 s) until $2 starts are logged, so that a test of "N reached"
+# does not depend on how fast jobs start on a busy machine.
+hold_line() {
+	printf 'n=0; until [ "$(grep -c "^s" %s)" -ge %d ] || [ $n -ge 1000 ]; do sleep 0.01; n=$((n + 1)); done' "$1" "$2"
 }
 
 # wait for a background PID and put its exit status in $status, as run does.

@@ -12,9 +12,9 @@ max_overlap() {
 	"$G" --limit 3 >/dev/null
 	pids=()
 	for i in $(seq 60); do
-		"$G" -- sh -c 'echo "s $(date +%s%N)" >> log; sleep 0.1; echo "e $(date +%s%N)" >> log' &
+		"$G" -- sh -c 'echo "s $(date +%s%N)" >> log; '"$(hold_line log 3)"'; sleep 0.1; echo "e $(date +%s%N)" >> log' &
 		pids+=($!)
-		BG_PIDS+=($!)
+		track $!
 	done
 	for p in "${pids[@]}"; do
 		wait "$p"
@@ -30,7 +30,7 @@ max_overlap() {
 
 @test "waiters start in the order they arrived" {
 	"$G" --limit 1 >/dev/null
-	bg "$G" -- sleep 30
+	bg "$G" -- sleep 1000
 	holder=$BG
 	until_true '[ "$(active)" -eq 1 ]'
 	pids=()
@@ -48,7 +48,7 @@ max_overlap() {
 
 @test "a waiting wrapper burns no CPU" {
 	"$G" --limit 1 >/dev/null
-	bg "$G" -- sleep 30
+	bg "$G" -- sleep 1000
 	until_true '[ "$(active)" -eq 1 ]'
 	bg "$G" -- true
 	w=$BG
@@ -64,7 +64,7 @@ max_overlap() {
 	# A few ms each when idle; a waiter that noticed its turn on a 1 s
 	# timer would take 20 s. The bound leaves room for a loaded machine.
 	"$G" --limit 1 >/dev/null
-	bg "$G" -- sleep 30
+	bg "$G" -- sleep 1000
 	holder=$BG
 	until_true '[ "$(active)" -eq 1 ]'
 	pids=()
@@ -91,7 +91,7 @@ max_overlap() {
 	for i in $(seq 1000); do
 		"$G" -x -- sh -c 'echo $$ >> order' &
 		pids+=($!)
-		BG_PIDS+=($!)
+		track $!
 	done
 	until_true '[ "$(waiting)" -eq 1000 ]' 6000
 	"$G" --status --json | jq -r '.waiters[].wrapper_pid' > queued

@@ -55,7 +55,7 @@ release() {
 }
 
 @test "a SIGKILLed command frees its slot; gaterun dies of SIGKILL too" {
-	bg "$G" -- sleep 30
+	bg "$G" -- sleep 1000
 	w=$BG
 	until_true '[ "$(active)" -eq 1 ]'
 	kill -KILL "$(status_field '.slots[0].pid')"
@@ -66,7 +66,7 @@ release() {
 
 @test "a slot whose wrapper and command are both SIGKILLed is reclaimed by the next run" {
 	"$G" --limit 1 >/dev/null
-	bg "$G" -- sleep 30
+	bg "$G" -- sleep 1000
 	w=$BG
 	until_true '[ "$(active)" -eq 1 ]'
 	c=$(status_field '.slots[0].pid')

@@ -134,14 +134,14 @@ def main():
         until("an idle gate", lambda: "0 / 3" in card_text(d))
 
         for _ in range(2):
-            procs.append(subprocess.Popen([GATERUN, "--", "sleep", "30"]))
+            procs.append(subprocess.Popen([GATERUN, "--", "sleep", "1000"]))
         until("two commands in gaterun", lambda: gate_status()["active_processes"] == 2)
         pids = gate_status()["active_pids"]
         text = until("two commands on the page", lambda: (lambda t: t if "2 / 3" in t and
                      all(str(p) in t for p in pids) else "")(card_text(d)))
-        assert text.count("sleep 30") == 2, text
+        assert text.count("sleep 1000") == 2, text
         print(f"page shows: {' '.join(text.split()[:12])} ...")
-        procs.append(subprocess.Popen([GATERUN, "-g", "batch", "--", "sleep", "30"]))
+        procs.append(subprocess.Popen([GATERUN, "-g", "batch", "--", "sleep", "1000"]))
         until("a second gate's card", lambda: d.js(
             "return document.querySelectorAll('section.card').length") == 2)
 

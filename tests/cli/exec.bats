@@ -7,7 +7,7 @@ load common
 @test "-x: the command replaces gaterun (same PID) and its status is exact" {
 	run bash -c 'exec "$0" -x -- sh -c "echo \$\$; exit 5"' "$G"
 	[ "$status" -eq 5 ]
-	bg "$G" -x -- sleep 30
+	bg "$G" -x -- sleep 1000
 	w=$BG
 	until_true '[ "$(active)" -eq 1 ]'
 	[ "$(status_field '.slots[0].pid')" -eq "$w" ]
@@ -35,7 +35,7 @@ load common
 
 @test "-x: the slot of a SIGKILLed command goes to the waiter" {
 	"$G" --limit 1 >/dev/null
-	bg "$G" -x -- sleep 30
+	bg "$G" -x -- sleep 1000
 	h=$BG
 	until_true '[ "$(active)" -eq 1 ]'
 	bg "$G" -- touch ran

@@ -7,7 +7,7 @@ load common
 @test "SIGKILL while holding the lock mid-update: the old state stays whole, the gate works" {
 	command -v strace >/dev/null || skip "strace needed to hold a transaction open"
 	"$G" --limit 2 >/dev/null
-	bg "$G" -- sleep 30
+	bg "$G" -- sleep 1000
 	until_true '[ "$(active)" -eq 1 ]'
 	before=$(cat "$GATERUN_DIR/default.gate")
 	# Delay the rename that commits a new holder by 5 s, with the lock held.
@@ -179,7 +179,7 @@ SH
 
 @test "a dead holder whose PID now belongs to another process does not keep its slot" {
 	"$G" --limit 1 >/dev/null
-	bg sleep 30
+	bg sleep 1000
 	other=$BG
 	# A holder record naming a live PID with another start time: PID reuse.
 	{

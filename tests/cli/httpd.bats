@@ -15,7 +15,7 @@ start_httpd() {
 	chmod 600 "$BATS_TEST_TMPDIR/token"
 	"$H" "$@" >"$BATS_TEST_TMPDIR/httpd.out" 2>"$BATS_TEST_TMPDIR/httpd.err" &
 	HPID=$!
-	BG_PIDS+=("$HPID")
+	track "$HPID"
 	until_true "grep -q listening '$BATS_TEST_TMPDIR/httpd.out'"
 	URL=http://127.0.0.1:$(sed -n 's|.*http://127.0.0.1:\([0-9]*\)/.*|\1|p' \
 	    "$BATS_TEST_TMPDIR/httpd.out")
@@ -68,7 +68,7 @@ body() { sed '$d' <<<"$output"; }
 
 @test "httpd: status is the command line's JSON, behind the token" {
 	"$G" --limit 4 >/dev/null
-	bg "$G" -- sleep 30
+	bg "$G" -- sleep 1000
 	until_true '[ "$(active)" = 1 ]'
 	with_token
 	run req "$URL/api/process-status"
@@ -174,9 +174,9 @@ body() { sed '$d' <<<"$output"; }
 
 @test "httpd: kill-all stops every wrapped command and names them" {
 	"$G" --limit 3 >/dev/null
-	bg "$G" -- sleep 30
+	bg "$G" -- sleep 1000
 	w1=$BG
-	bg "$G" -- sleep 30
+	bg "$G" -- sleep 1000
 	w2=$BG
 	until_true '[ "$(active)" = 2 ]'
 	pids=$(status_field '.active_pids | sort | join(" ")')
@@ -207,8 +207,8 @@ body() { sed '$d' <<<"$output"; }
 	[ "$(code)" = 200 ]
 	[ "$(body | jq -r .status)" = healthy ]
 	[ "$(body | jq -r .details.max_allowed)" = 2 ]
-	bg "$G" -- sleep 30
-	bg "$G" -- sleep 30
+	bg "$G" -- sleep 1000
+	bg "$G" -- sleep 1000
 	until_true '[ "$(active)" = 2 ]'
 	run req "$URL/api/health"
 	[ "$(code)" = 200 ]
@@ -245,12 +245,15 @@ body() { sed '$d' <<<"$output"; }
 	with_token -r
 	curl -sN "$URL/events" >events &
 	cpid=$!
-	BG_PIDS+=("$cpid")
+	track "$cpid"
 	until_true 'grep -q "^event: status" events'
 	grep -q '^retry: 2000' events
-	bg "$G" -- sleep 30
+	bg "$G" -- sleep 1000
 	until_true 'grep "^data: " events | tail -n 1 | cut -c7- | jq -e ".gates[0].active_processes == 1" >/dev/null'
 	kill_tree "$BG"
+	# Dead for the engine (a SIGKILL lands when the process next runs):
+	# the change below is then the one that drops its record.
+	until_true '[ "$(active)" -eq 0 ]'
 	"$G" --limit 9 >/dev/null
 	until_true 'grep "^data: " events | tail -n 1 | cut -c7- | jq -e ".gates[0].max_allowed == 9 and .gates[0].active_processes == 0" >/dev/null'
 	# One gate by name; an unknown one is 404 before any stream.
@@ -264,9 +267,9 @@ body() { sed '$d' <<<"$output"; }
 @test "httpd: the server's CPU time stays flat while streams wait" {
 	with_token -r
 	curl -sN "$URL/events" >/dev/null &
-	BG_PIDS+=("$!")
+	track "$!"
 	curl -sN "$URL/events" >/dev/null &
-	BG_PIDS+=("$!")
+	track "$!"
 	sleep 0.3
 	t0=$(awk '{print $14 + $15}' /proc/"$HPID"/stat)
 	sleep 1
@@ -278,7 +281,7 @@ body() { sed '$d' <<<"$output"; }
 	rm -rf "$GATERUN_DIR"
 	with_token -r
 	curl -sN "$URL/events" >events &
-	BG_PIDS+=("$!")
+	track "$!"
 	until_true 'grep -q "^event: status" events'
 	"$G" -g late -- true
 	until_true 'grep "^data: " events | tail -n 1 | cut -c7- | jq -e ".gates[0].gate == \"late\"" >/dev/null'
@@ -309,10 +312,10 @@ body() { sed '$d' <<<"$output"; }
 	start_httpd -r -p 2 -T 2 127.0.0.1:0
 	curl -sN "$URL/events" >/dev/null &
 	s1=$!
-	BG_PIDS+=("$s1")
+	track "$s1"
 	curl -sN "$URL/events" >/dev/null &
 	s2=$!
-	BG_PIDS+=("$s2")
+	track "$s2"
 	until_true '[ "$(ss -Htn state established "( sport = :${URL##*:} )" | wc -l)" -ge 2 ]'
 	run req -m 2 "$URL/api/health"
 	[ "$(code)" = 000 ]
@@ -334,14 +337,14 @@ body() { sed '$d' <<<"$output"; }
 		done
 		wait
 	) &
-	BG_PIDS+=("$!")
+	track "$!"
 	urls=()
 	for _ in $(seq 50); do
 		urls+=("$URL/api/process-status")
 	done
 	for c in $(seq 20); do
 		curl -s "${urls[@]}" >"out.$c" &
-		BG_PIDS+=("$!")
+		track "$!"
 	done
 	for p in "${BG_PIDS[@]:1}"; do
 		wait "$p"
@@ -359,7 +362,7 @@ body() { sed '$d' <<<"$output"; }
 	run auth "$URL/api/health"
 	[ "$(code)" = 200 ]
 	curl -sN -H "Authorization: Bearer $TOKEN" "$URL/events" >/dev/null &
-	BG_PIDS+=("$!")
+	track "$!"
 	TOKEN=0123456789abcdefNEW
 	printf '%s\n' "$TOKEN" >"$BATS_TEST_TMPDIR/token"
 	kill -HUP "$HPID"
@@ -409,9 +412,9 @@ body() { sed '$d' <<<"$output"; }
 	"$G" -g b -- true
 	with_token -r
 	curl -sN "$URL/events?gate=a" >a.events &
-	BG_PIDS+=("$!")
+	track "$!"
 	curl -sN "$URL/events" >all.events &
-	BG_PIDS+=("$!")
+	track "$!"
 	until_true '[ "$(grep -c "^data: " a.events)" = 1 ] && [ "$(grep -c "^data: " all.events)" = 1 ]'
 	"$G" -g b --limit 7 >/dev/null
 	until_true 'grep -q "\"max_allowed\":7" all.events'
@@ -544,9 +547,9 @@ PY
 	start_httpd -r -p 4 -T 3 -R 2 127.0.0.1:0
 	curl -sN "$URL/events" >events &
 	spid=$!
-	BG_PIDS+=("$spid")
+	track "$spid"
 	slow_clients "${URL##*:}" 127.0.0.2 head head body keepalive >slow.out &
-	BG_PIDS+=("$!")
+	track "$!"
 	until_true '[ -e slow.ready ]'
 	# A client from another address is answered while they are held.
 	run req -m 2 "$URL/api/health"
@@ -568,7 +571,7 @@ PY
 	# holds all its connections with requests that never end.
 	start_httpd -r -p 4 -c 8 -T 30 -R 30 127.0.0.1:0
 	slow_clients "${URL##*:}" 127.0.0.1 head head head head >slow.out &
-	BG_PIDS+=("$!")
+	track "$!"
 	until_true '[ -e slow.ready ]'
 	run req -m 2 "$URL/api/health"
 	[ "$(code)" = 200 ]
@@ -579,7 +582,7 @@ PY
 	rm slow.ready "$BATS_TEST_TMPDIR/httpd.out"
 	start_httpd -r -p 8 -c 4 -T 30 -R 30 127.0.0.1:0
 	slow_clients "${URL##*:}" 127.0.0.2 head head head head >slow.out &
-	BG_PIDS+=("$!")
+	track "$!"
 	until_true '[ -e slow.ready ]'
 	run req -m 2 "$URL/api/health"
 	[ "$(code)" = 200 ]
@@ -590,9 +593,9 @@ PY
 	rm "$BATS_TEST_TMPDIR/httpd.out"
 	start_httpd -r -p 2 -c 8 -T 30 -R 30 127.0.0.1:0
 	curl -sN "$URL/events" >/dev/null &
-	BG_PIDS+=("$!")
+	track "$!"
 	curl -sN "$URL/events" >/dev/null &
-	BG_PIDS+=("$!")
+	track "$!"
 	until_true '[ "$(ss -Htn state established "( sport = :${URL##*:} )" | wc -l)" -ge 2 ]'
 	run req -m 2 "$URL/api/health"
 	[ "$(code)" = 000 ]

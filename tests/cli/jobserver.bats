@@ -46,7 +46,7 @@ max_overlap() {
 # the build would outlive kill_tree of gaterun and keep bats waiting.
 track_make() {
 	until_true "pgrep -P $1 -x make >/dev/null"
-	BG_PIDS+=("$(pgrep -P "$1" -x make)")
+	track "$(pgrep -P "$1" -x make)"
 }
 
 # 1 if process $1 has ended (a zombie has too).
@@ -223,7 +223,7 @@ find_ninja() {
 	bg "$G" -g b -J -- make -s -C A
 	until_true '[ "$(starts)" -eq 3 ]'
 	mk=$(pgrep -P "$BG" -x make)
-	BG_PIDS+=("$mk")
+	track "$mk"
 	kill -KILL "$BG"
 	wait_status "$BG"
 	# The jobs still run in those slots: nobody else gets in.
@@ -415,7 +415,10 @@ find_ninja() {
 
 @test "-J pipe: a plain command arriving mid-build starts in line, before the build's remaining jobs" {
 	"$G" -g b --limit 2 >/dev/null
-	jobs_dir A 10 'until [ -e ../go ]; do sleep 0.05; done; sleep 0.2'
+	# Jobs last 1 s after go: the plain command, served when two of them
+	# end together, must start within that second, before the next one
+	# the build runs on its own slot (0.2 s was too short under ASan).
+	jobs_dir A 8 'until [ -e ../go ]; do sleep 0.05; done; sleep 1'
 	bg "$G" -g b -J -- make -s -C A
 	track_make "$BG"
 	build=$BG
@@ -429,10 +432,12 @@ find_ninja() {
 	[ "$status" -eq 0 ]
 	wait_status "$build"
 	[ "$status" -eq 0 ]
-	# Build jobs started after the plain command: most of them.
+	# Build jobs started after the plain command: before it, the two
+	# first, one on the token gaterun was in line for, and the two the
+	# build runs meanwhile on its own slot and on the spare at most.
 	after=$(sort -k2,2n "$LOG" | awk '$1 == "s" && p { n++ } $3 == "plain" { p = 1 } END { print n + 0 }')
 	echo "build jobs started after the plain command: $after"
-	[ "$after" -ge 6 ]
+	[ "$after" -ge 3 ]
 	[ "$(max_overlap)" -le 2 ]
 	[ "$(active b)" -eq 0 ]
 }

@@ -119,7 +119,7 @@ lock_waiter() {
 	command -v curl >/dev/null || skip "curl needed"
 	stopped_holder
 	"$H" --public-read 127.0.0.1:0 >httpd.out 2>httpd.err &
-	BG_PIDS+=("$!")
+	track "$!"
 	until_true "grep -q listening httpd.out"
 	url=$(grep -o 'http://127.0.0.1:[0-9]*' httpd.out)
 	run curl -s -m 5 "$url/api/process-status"

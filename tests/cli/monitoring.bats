@@ -13,7 +13,7 @@ load common
 
 @test "--check: WARNING and CRITICAL by utilization, thresholds set" {
 	"$G" --limit 4 >/dev/null
-	for i in 1 2 3; do bg "$G" -- sleep 30; done
+	for i in 1 2 3; do bg "$G" -- sleep 1000; done
 	until_true '[ "$(active)" -eq 3 ]'
 	run "$G" --check
 	[ "$status" -eq 0 ]
@@ -28,7 +28,7 @@ load common
 
 @test "--check: a waiter stuck longer than --max-wait is CRITICAL; paused is WARNING" {
 	"$G" --limit 1 >/dev/null
-	bg "$G" -- sleep 30
+	bg "$G" -- sleep 1000
 	until_true '[ "$(active)" -eq 1 ]'
 	bg "$G" -- true
 	until_true '[ "$(waiting)" -eq 1 ]'
@@ -88,7 +88,7 @@ load common
 @test "--all --check covers every gate, the worst state wins" {
 	"$G" -g a --limit 1 >/dev/null
 	"$G" -g b --limit 2 >/dev/null
-	bg "$G" -g a -- sleep 30
+	bg "$G" -g a -- sleep 1000
 	until_true '[ "$(active a)" -eq 1 ]'
 	run "$G" --all --check
 	[ "$status" -eq 2 ]
@@ -98,7 +98,7 @@ load common
 @test "--metrics: Prometheus text with HELP and TYPE for every metric" {
 	"$G" -g x --limit 2 >/dev/null
 	"$G" -g x -- true
-	bg "$G" -g x -- sleep 30
+	bg "$G" -g x -- sleep 1000
 	until_true '[ "$(active x)" -eq 1 ]'
 	run "$G" -g x --metrics
 	[ "$status" -eq 0 ]
@@ -177,7 +177,7 @@ load common
 	until_true "[ \"\$(grep -c \"gate 'default': 0/5\" \"$BATS_TEST_TMPDIR/bg.out\")\" -ge 2 ]"
 	# With nothing changing, a short period still redraws.
 	"$G" --status --watch=0.2 > periodic.out 2>&1 &
-	BG_PIDS+=($!)
+	track $!
 	until_true "[ \"\$(grep -c \"gate 'default': 0/5\" periodic.out)\" -ge 3 ]"
 	run "$G" --watch
 	[ "$status" -eq 125 ]

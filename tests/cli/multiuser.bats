@@ -85,20 +85,20 @@ teardown() {
 	need_root
 	shared_dir
 	as "$U1" "$G" --limit 1 >/dev/null
-	bg runuser -u "$U1" -- env GATERUN_DIR="$GATERUN_DIR" "$G" -- sleep 30
+	bg runuser -u "$U1" -- env GATERUN_DIR="$GATERUN_DIR" "$G" -- sleep 1000
 	until_true '[ "$(active)" -eq 1 ]'
 	run as "$U2" "$G" -n -- true
 	[ "$status" -eq 75 ]
 	run as "$U2" "$G" --status
 	[ "$status" -eq 0 ]
-	[[ "$output" == *"$U1"*"sleep 30"* ]]
+	[[ "$output" == *"$U1"*"sleep 1000"* ]]
 	[ "$(stat -c %G "$GATERUN_DIR/default.gate")" = "$GRP" ]
 }
 
 @test "a member's --kill-all does not signal another member's command" {
 	need_root
 	shared_dir
-	bg runuser -u "$U1" -- env GATERUN_DIR="$GATERUN_DIR" "$G" -- sleep 30
+	bg runuser -u "$U1" -- env GATERUN_DIR="$GATERUN_DIR" "$G" -- sleep 1000
 	until_true '[ "$(active)" -eq 1 ]'
 	cmd=$(status_field '.slots[0].pid')
 	run as "$U2" "$G" --kill-all --grace 0.2
@@ -151,7 +151,7 @@ teardown() {
 	install -d -m 700 -o "$U1" "$xdg"
 	mine "$U1" XDG_RUNTIME_DIR="$xdg" "$G" --limit 1 >/dev/null
 	bg runuser -u "$U1" -- env -u GATERUN_DIR XDG_RUNTIME_DIR="$xdg" \
-	    GATERUN_CONF="$SHARED/gaterun.conf" "$G" -- sleep 30
+	    GATERUN_CONF="$SHARED/gaterun.conf" "$G" -- sleep 1000
 	until_true '[ "$(mine "$U1" XDG_RUNTIME_DIR="$xdg" "$G" --status --json |
 	    jq -r .active_processes)" = 1 ]'
 	run mine "$U1" "$G" -n -- true
@@ -174,7 +174,7 @@ teardown() {
 	[ "$(stat -c %a "$DEF/default.gate")" = 600 ]
 	mine "$U1" "$G" --limit 1 >/dev/null
 	bg runuser -u "$U1" -- env -u GATERUN_DIR -u XDG_RUNTIME_DIR \
-	    GATERUN_CONF="$SHARED/gaterun.conf" "$G" -- sleep 30
+	    GATERUN_CONF="$SHARED/gaterun.conf" "$G" -- sleep 1000
 	until_true '[ "$(mine "$U1" "$G" --status --json |
 	    jq -r .active_processes)" = 1 ]'
 	run mine "$U1" unshare -r "$G" -n -- true

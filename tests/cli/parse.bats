@@ -14,7 +14,7 @@ load common
 		[ "$output" = ran ]
 	done
 	# ... and gives up at once on a full gate, as -w 0 does.
-	bg "$G" -- sleep 30
+	bg "$G" -- sleep 1000
 	until_true '[ "$(active)" -eq 1 ]'
 	run "$G" -w 1e-400 -- echo ran
 	[ "$status" -eq 75 ]

@@ -116,7 +116,7 @@ GATERUN_SLOT_GATE=default"
 
 @test "-n exits 75 without queueing when the gate is full" {
 	"$G" --limit 1 >/dev/null
-	bg "$G" -- sleep 30
+	bg "$G" -- sleep 1000
 	until_true '[ "$(active)" -eq 1 ]'
 	run "$G" -n -- true
 	[ "$status" -eq 75 ]
@@ -151,7 +151,7 @@ GATERUN_SLOT_GATE=default"
 
 @test "-w gives up after the time and leaves no waiter" {
 	"$G" --limit 1 >/dev/null
-	bg "$G" -- sleep 30
+	bg "$G" -- sleep 1000
 	until_true '[ "$(active)" -eq 1 ]'
 	start=$(date +%s%N)
 	run "$G" -w 0.3 -- true
@@ -172,7 +172,7 @@ GATERUN_SLOT_GATE=default"
 
 @test "named gates are independent" {
 	"$G" -g one --limit 1 >/dev/null
-	bg "$G" -g one -- sleep 30
+	bg "$G" -g one -- sleep 1000
 	until_true '[ "$(active one)" -eq 1 ]'
 	run "$G" -g two -n -- echo two
 	[ "$status" -eq 0 ]

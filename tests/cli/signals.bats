@@ -29,7 +29,7 @@ load common
 }
 
 @test "a command that dies of the forwarded signal makes gaterun die of it" {
-	bg "$G" -- sleep 30
+	bg "$G" -- sleep 1000
 	w=$BG
 	until_true '[ "$(active)" -eq 1 ]'
 	kill -INT "$w"
@@ -40,7 +40,7 @@ load common
 
 @test "a waiting gaterun that gets TERM or INT leaves the queue cleanly" {
 	"$G" --limit 1 >/dev/null
-	bg "$G" -- sleep 30
+	bg "$G" -- sleep 1000
 	until_true '[ "$(active)" -eq 1 ]'
 	bg "$G" -- touch ran1
 	w1=$BG
@@ -59,14 +59,14 @@ load common
 
 @test "ps shows what a gaterun is doing" {
 	"$G" --limit 1 >/dev/null
-	bg "$G" -- sleep 30
+	bg "$G" -- sleep 1000
 	h=$BG
 	until_true '[ "$(active)" -eq 1 ]'
-	bg "$G" -- sleep 29
+	bg "$G" -- sleep 999
 	w=$BG
 	until_true '[ "$(waiting)" -eq 1 ]'
 	until_true '[[ "$(cat /proc/$w/cmdline | tr "\0" " ")" == *"waiting on '"'default'"' (1st in line)"* ]]'
-	[[ "$(tr '\0' ' ' < "/proc/$h/cmdline")" == *"running on 'default': sleep 30"* ]]
+	[[ "$(tr '\0' ' ' < "/proc/$h/cmdline")" == *"running on 'default': sleep 1000"* ]]
 }
 
 # A pipeline in a process group of its own, as a job-control shell or a

@@ -18,7 +18,7 @@ tty_start() {
 	    GATERUN_DIR="$GATERUN_DIR" GATERUN_CONF="$GATERUN_CONF" G="$G" \
 	    PY="$PY" SPY="$BATS_TEST_DIRNAME/sigspy.py" \
 	    PS1='P> ' bash --norc --noprofile -i 3>&-
-	BG_PIDS+=("$(tmux -S "$SOCK" display -p '#{pid}')")
+	track "$(tmux -S "$SOCK" display -p '#{pid}')"
 	until_lines 'P>'
 }
 

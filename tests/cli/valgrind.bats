@@ -24,7 +24,7 @@ need_valgrind() {
 @test "valgrind: -n on a full gate, -w running out, damaged state" {
 	need_valgrind
 	"$G" --limit 1 >/dev/null
-	bg "$G" -- sleep 30
+	bg "$G" -- sleep 1000
 	until_true '[ "$(active)" -eq 1 ]'
 	run "${VG[@]}" "$G" -n -- true
 	[ "$status" -eq 75 ]
@@ -47,7 +47,7 @@ need_valgrind() {
 
 @test "valgrind: status, json, limit, is-active, kill-all, bad input" {
 	need_valgrind
-	bg "$G" -- sleep 30
+	bg "$G" -- sleep 1000
 	until_true '[ "$(active)" -eq 1 ]'
 	for args in "--status" "--status --json" "--limit 3" "--limit 2 --json" \
 	    "--is-active 1" "--kill-all --grace 1" "--kill-all --json"; do

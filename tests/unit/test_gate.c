@@ -664,6 +664,75 @@ POLICY(nobody_passes_a_heavy_head)
 	gate_close(l);
 }
 
+/* A procfs of our own with MemAvailable kb; GATERUN_PROCFS names it. */
+static void
+fake_meminfo(unsigned long kb)
+{
+	char p[128];
+	FILE *fp;
+
+	(void)snprintf(p, sizeof(p), "%s/meminfo", dir);
+	cr_assert(ne(ptr, (fp = fopen(p, "w")), NULL));
+	(void)fprintf(fp, "MemTotal: 4194304 kB\nMemAvailable: %lu kB\n", kb);
+	cr_assert(eq(int, fclose(fp), 0));
+	cr_assert(eq(int, setenv("GATERUN_PROCFS", dir, 1), 0));
+}
+
+/*
+ * A head waiter whose need is not met keeps its place though a slot is
+ * free: a release does not promote it, the one behind it (of a higher
+ * priority) does not pass it; it looks again within RES_PERIOD_MS, and
+ * takes the slot itself once memory is there. Without a wait, a need
+ * not met is no slot, and says why.
+ */
+POLICY(a_head_held_by_a_need_is_not_passed)
+{
+	struct gate_req m = wreq(1, 0, "mem"), one = wreq(1, 9, "one");
+	struct gate_wait gw = { -1, NULL, NULL };
+	struct gate *a = gopen(1), *h = gopen(1), *l = gopen(1);
+	const struct pollfd *fds;
+	struct res_need need;
+	struct gate_info gi;
+	size_t pos, nq, n;
+	int ms, r;
+
+	memset(&need, 0, sizeof(need));
+	cr_assert(eq(int, res_parse_mem("2G", &need), 0));
+	m.need = &need;
+	fake_meminfo(1048576);
+	cr_assert(eq(int, gate_enqueue(h, &m, 0), 0), "1 GiB: no slot");
+	cr_assert(ne(ptr, (void *)gate_res_why(h), NULL));
+	cr_assert(eq(str, (char *)gate_res_why(h), "waiting for memory: 1 GiB "
+	    "available, needs 2 GiB"));
+	cr_assert(eq(int, gate_acquire(a, &req, NULL), 1));
+	cr_assert(eq(int, gate_enqueue(h, &m, 1), 0));
+	cr_assert(eq(int, gate_enqueue(l, &one, 1), 0));
+	cr_assert(eq(int, gate_release(a), 0));
+	cr_assert(eq(int, gate_poll(h, &m, &fds, &n, &ms), 0));
+	cr_assert(ne(ptr, (void *)gate_res_why(h), NULL), "held by memory");
+	cr_assert(gt(int, ms, 0));
+	cr_assert(le(int, ms, RES_PERIOD_MS + 1), "the head looks again");
+	cr_assert(eq(int, gate_poll(l, &one, &fds, &n, &ms), 0));
+	cr_assert(eq(int, ms, -1), "the one behind sleeps until woken");
+	cr_assert(eq(int, gate_info(a, &gi), 0));
+	cr_assert(eq(sz, gi.nh, 0));
+	cr_assert(eq(sz, gi.nw, 2));
+	cr_assert(eq(str, gi.w[0].command, "mem"));
+	cr_assert(eq(u64, gi.w[0].need.mem, UINT64_C(2) << 30), "recorded");
+	gate_info_free(&gi);
+	fake_meminfo(3145728);
+	while ((r = gate_wait(h, &m, &gw, &pos, &nq)) == 0)
+		;
+	cr_assert(eq(int, r, 1), "3 GiB: the head takes the slot");
+	cr_assert(eq(ptr, (void *)gate_res_why(h), NULL));
+	cr_assert(eq(int, gate_release(h), 0));
+	cr_assert(eq(int, gate_wait(l, &one, &gw, &pos, &nq), 1));
+	(void)unsetenv("GATERUN_PROCFS");
+	gate_close(a);
+	gate_close(h);
+	gate_close(l);
+}
+
 /* The commands of the line, in order, joined by spaces. */
 static void
 line_of(struct gate *g, char *buf, size_t len)

@@ -245,6 +245,55 @@ Test(state, rejects_bad_admission_fields)
 	    "tickets out of order within a priority");
 }
 
+/* A waiter's resource needs: read, written back in the same words. */
+Test(state, resource_needs_round_trip)
+{
+	static const char in[] = HDR
+	    "w - 3 11 20 0 0 0 5 a :/ :b mem=2147483648 psim=2050 load=400\n"
+	    "w - 4 12 20 0 0 0 5 b :/ :c weight=2 memp=10 psic=0 psii=10000\n"
+	    "w - 5 13 20 0 0 0 5 c :/ :d\nend\n";
+	struct state st;
+	char *buf;
+	size_t len;
+
+	cr_assert(eq(int, parse(in, &st), 0));
+	cr_assert(eq(u32, st.w[0].need.has, RES_MEM | RES_PSI(RES_PSI_MEMORY) |
+	    RES_LOAD));
+	cr_assert(eq(u64, st.w[0].need.mem, UINT64_C(2147483648)));
+	cr_assert(eq(u32, st.w[0].need.psi[RES_PSI_MEMORY], 2050));
+	cr_assert(eq(u32, st.w[0].need.load, 400));
+	cr_assert(eq(u32, st.w[1].need.has, RES_MEMPCT | RES_PSI(RES_PSI_CPU) |
+	    RES_PSI(RES_PSI_IO)));
+	cr_assert(eq(u32, st.w[1].need.mem_pct, 10));
+	cr_assert(eq(u32, st.w[1].need.psi[RES_PSI_IO], 10000));
+	cr_assert(eq(u32, st.w[2].need.has, 0), "absent: no needs");
+	cr_assert(eq(int, state_format(&st, &buf, &len), 0));
+	cr_assert(eq(sz, len, strlen(in)));
+	cr_assert(eq(int, memcmp(buf, in, len), 0), "%.*s", (int)len, buf);
+	free(buf);
+	state_free(&st);
+}
+
+Test(state, rejects_bad_resource_needs)
+{
+	static const char *const bad[] = {
+		"mem=0", "mem=x", "mem=1152921504606846977", "memp=0",
+		"memp=101", "mem=1 memp=5", "psim=10001", "psic=-1", "psix=1",
+		"load=1000001", "load=1.5", "mem=1 mem=1"
+	};
+	char line[256];
+	struct state st;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		(void)snprintf(line, sizeof(line), HDR
+		    "w - 3 11 20 0 0 0 5 a :/ :b %s\nend\n", bad[i]);
+		cr_assert(eq(int, parse(line, &st), -1), "%s", bad[i]);
+	}
+	cr_assert(eq(int, parse(HDR "h 0 1 10 20 0 0 0 5 - :/ :a mem=1\nend\n",
+	    &st), -1), "a holder has no needs");
+}
+
 /* Results of keyed requests: read, written back, the last 32 kept. */
 Test(state, results_round_trip_and_the_oldest_go)
 {
@@ -378,6 +427,11 @@ huge_entry(struct entry *e, int slot, uint64_t ticket)
 		strcpy(e->addr, "0123456789abcdef");
 		e->prio = -STATE_MAX_PRIO;
 		e->passed = STATE_MAX_WAITERS;
+		/* Every need at its widest (mem= is, memp= is not). */
+		e->need.has = RES_ALL & ~(unsigned)RES_MEMPCT;
+		e->need.mem = RES_MAX_MEM;
+		e->need.psi[0] = e->need.psi[1] = e->need.psi[2] = 10000;
+		e->need.load = RES_MAX_LOAD;
 	}
 	cr_assert(eq(int, state_entry_encode(e, cwd, cmd), 0));
 }
