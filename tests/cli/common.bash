@@ -71,20 +71,15 @@ bg() {
 # most ~10 s) until $2 starts are logged, so that a test of "N reached"
 # does not depend on how fast jobs start on a busy machine.
 hold_line() {
+	# shellcheck disable=SC2016  # the job's shell expands them
 	printf 'n=0; until [ "$(grep -c "^s" %s)" -ge %d ] || [ $n -ge 1000 ]; do sleep 0.01; n=$((n + 1)); done' "$1" "$2"
 }
 
 # wait for a background PID and put its exit status in $status, as run does.
-# Reaped, it is no longer ours: stop_bg must not SIGKILL whatever process
-# gets the PID next (PIDs wrap at 32768 on a busy machine).
 # shellcheck disable=SC2034
 wait_status() {
-	local i
 	status=0
 	wait "$1" || status=$?
-	for i in "${!BG_PIDS[@]}"; do
-		[ "${BG_PIDS[$i]}" != "$1" ] || unset 'BG_PIDS[i]'
-	done
 }
 
 # Wait (at most ~10 s, or $2 hundredths) until a shell condition holds.

@@ -19,7 +19,7 @@ redis_start() {
 		--appendonly no --dir "$BATS_TEST_TMPDIR" \
 		>>"$BATS_TEST_TMPDIR/redis.log" 2>&1 &
 	RPID=$!
-	BG_PIDS+=("$RPID")
+	track "$RPID"
 	until_true 'redis-cli -p "$RPORT" ping 2>/dev/null | grep -q PONG'
 	export GATERUN_STORE=redis://127.0.0.1:$RPORT
 }
@@ -310,7 +310,7 @@ kill_listeners() {
 		p6=$(free_port)
 		redis-server --port "$p6" --bind ::1 --save '' --appendonly no \
 			--dir "$BATS_TEST_TMPDIR" >>"$BATS_TEST_TMPDIR/redis6.log" 2>&1 &
-		BG_PIDS+=("$!")
+		track "$!"
 		until_true 'redis-cli -h ::1 -p "$p6" ping 2>/dev/null | grep -q PONG'
 		run -0 env GATERUN_STORE="redis://[::1]:$p6/0" "$G" -g farm -- echo six
 		[ "$output" = six ]
