@@ -125,7 +125,11 @@ struct gate {
 	int		queued;
 	size_t		pos, nq;	/* last reported place in line */
 	struct watch	watch;
-	int		unwritable;	/* said that the state cannot be written */
+	int		unwritable;	/* said that the state cannot be written
+					   (1), or the server reached (2) */
+	int		rejoin;		/* in line with no record known: join
+					   it at the next look, quietly */
+	int		bounded;	/* the wait has a deadline (-w, -n) */
 	struct held	*held;		/* slots held, in the order taken */
 	size_t		nheld;
 	size_t		last_active;
@@ -540,30 +544,68 @@ txn_once(struct gate *g, txn_fn *fn, void *arg)
 	return txn_commit(&t) == -1 ? -1 : r;
 }
 
+static txn_fn op_enqueue;
+
 /*
  * A store without a lock (Redis: WATCH, MULTI, EXEC) fails a commit with
  * EAGAIN when another wrote first, having written nothing: what fn did
  * to this process's view is undone, and it runs again on the new state.
+ * A connection lost mid-transaction (ECONNRESET: the server closed it, a
+ * proxy, a failover) runs it again too, a few times, but for a new
+ * request (op_enqueue: see gate_enqueue): each other fn finds our
+ * records by the ticket it knows, so a commit that did land unbeknown
+ * to us is found, not made twice (and a ticket made by fn is kept).
  */
 static int
 txn_run(struct gate *g, txn_fn *fn, void *arg)
 {
 	size_t nheld = g->nheld;
 	uint64_t ticket = g->ticket;
-	int queued = g->queued, r, has_cmd = 0;
+	int queued = g->queued, r, has_cmd = 0, lost = 0;
 
 	if (nheld > 0)
 		has_cmd = g->held[nheld - 1].has_cmd;
-	while ((r = txn_once(g, fn, arg)) == -1 && errno == EAGAIN &&
-	    g->store->ops->optimistic) {
+	while ((r = txn_once(g, fn, arg)) == -1 && g->store->ops->optimistic &&
+	    (errno == EAGAIN || (errno == ECONNRESET && fn != op_enqueue &&
+	    lost++ < 3))) {
 		g->nheld = nheld;
-		g->ticket = ticket;
+		if (errno == EAGAIN)
+			g->ticket = ticket;
 		g->queued = queued;
 		if (nheld > 0)
 			g->held[nheld - 1].has_cmd = has_cmd;
 		watch_close(&g->watch);
 	}
 	return r;
+}
+
+/*
+ * 1 if e says the server of a store of leases (Redis) could not be
+ * reached or lost our connection, for a while it may be: a waiter stays
+ * in line through it. Out of time (ETIME) counts only for a wait without
+ * a deadline: with one, its deadline has come.
+ */
+static int
+lost_link(const struct gate *g, int e)
+{
+	if (g->store->ops->lease == NULL)
+		return 0;
+	switch (e) {
+	case ETIME:
+		return !g->bounded;
+	case ECONNRESET:
+	case ECONNREFUSED:
+	case ECONNABORTED:
+	case EPIPE:
+	case EIO:
+	case EBUSY:		/* LOADING: a server restarting */
+	case ENETUNREACH:
+	case EHOSTUNREACH:
+	case EADDRNOTAVAIL:	/* its name does not resolve, for now */
+		return 1;
+	default:
+		return 0;
+	}
 }
 
 /*
@@ -600,6 +642,7 @@ txn_look(struct gate *g, txn_fn *fn, void *arg)
 void
 gate_set_wait(struct gate *g, const struct gate_wait *w)
 {
+	g->bounded = w != NULL && w->deadline >= 0;
 	if (g->store->ops->set_wait != NULL)
 		g->store->ops->set_wait(g->store, w);
 }
@@ -934,6 +977,10 @@ redis_strerror(int e)
 	case EDOM:
 		return "the Redis server has no database of that number (see "
 		    "its 'databases' setting)";
+	case ENOTUNIQ:
+		return "$GATERUN_HOST is not a host id: 1 to 64 characters, "
+		    "none of them a space or a control character (one changed "
+		    "to fit would name the same host as another value)";
 	default:
 		return NULL;
 	}
@@ -1135,11 +1182,27 @@ lost_msg(const struct gate *g)
 static const char *
 unwritten_msg(const struct gate *g, int e)
 {
+	static char buf[300];
+
+	if (lost_link(g, e))
+		(void)snprintf(buf, sizeof(buf), "gate '%s': %s: still in "
+		    "line, trying again every second", g->name,
+		    gate_strerror(e));
+	else
+		(void)snprintf(buf, sizeof(buf), "gate '%s': cannot write its "
+		    "state (%s): still in line, looking again every second",
+		    g->name, strerror(e));
+	return buf;
+}
+
+/* What a waiter says when its server answers again. */
+static const char *
+reached_msg(const struct gate *g)
+{
 	static char buf[200];
 
-	(void)snprintf(buf, sizeof(buf), "gate '%s': cannot write its state "
-	    "(%s): still in line, looking again every second", g->name,
-	    strerror(e));
+	(void)snprintf(buf, sizeof(buf), "gate '%s': the Redis server "
+	    "answers again: still in line", g->name);
 	return buf;
 }
 
@@ -1169,8 +1232,11 @@ op_look(struct txn *t, void *arg)
 	if (promote(t) == -1)
 		return -1;
 	if ((where = find_self(g, &t->s.st, g->ticket, &i)) == -1) {
-		if (g->notify != NULL)
+		if (g->notify != NULL && !g->rejoin)
 			g->notify(g->notify_arg, lost_msg(g));
+		if (g->wakefd == -1 && (g->wakefd = t->g->store->ops->listen(
+		    t->g->store, g->addr)) == -1)
+			return -1;
 		if (queue_full(t) || self_entry(t, l->req, &e) == -1 ||
 		    queue_insert(t, &e) == -1 ||
 		    promote(t) == -1 ||
@@ -1294,8 +1360,14 @@ wait_after(struct gate *g, const struct gate_req *req,
 	struct leave lv = { 0, req };
 	int r;
 
+	/*
+	 * A server out of reach cannot take our record away: it ends with
+	 * its lease (on this host, with us). Told to stop, we stop; out of
+	 * time, the server did not answer in it (ETIME).
+	 */
 	if (gw->stop != NULL && *gw->stop) {
-		if ((r = txn_run(g, op_leave, &lv)) == 0) {
+		if ((r = txn_run(g, op_leave, &lv)) == 0 ||
+		    (r == -1 && (lost_link(g, errno) || errno == ETIME))) {
 			errno = EINTR;
 			r = -1;
 		}
@@ -1306,29 +1378,31 @@ wait_after(struct gate *g, const struct gate_req *req,
 		if ((r = txn_run(g, op_leave, &lv)) == 0) {
 			errno = ETIMEDOUT;
 			r = -1;
-		}
+		} else if (r == -1 && lost_link(g, errno))
+			errno = ETIME;
 		return r;
 	}
 	return 0;
 }
 
 /*
- * A look whose state could not be written (a full disk, a quota): what it
- * decided was not stored, so we are still in line, and stay there. Sleep
- * on our wake fd and look again within a second (no death can be
- * watched without a look); a person hears of it once. 0, or -1 for any
- * other failure.
+ * A look whose state could not be written (a full disk, a quota), or
+ * whose server could not be reached (Redis: lost_link, stopped or
+ * restarting): what it decided was not stored, so we are still in line,
+ * and stay there. Sleep on our wake fd and look again within a second
+ * (no death can be watched without a look); a person hears of it once.
+ * 0, or -1 for any other failure.
  */
 static int
 look_unwritten(struct gate *g, int e, size_t nheld)
 {
-	if (e != ENOSPC && e != EDQUOT)
+	if (e != ENOSPC && e != EDQUOT && !lost_link(g, e))
 		return -1;
 	g->nheld = nheld;		/* a slot claimed was not stored */
 	g->queued = 1;
 	if (!g->unwritable && g->notify != NULL)
 		g->notify(g->notify_arg, unwritten_msg(g, e));
-	g->unwritable = 1;
+	g->unwritable = lost_link(g, e) ? 2 : 1;
 	watch_close(&g->watch);
 	if ((g->watch.fds = calloc(1, sizeof(*g->watch.fds))) == NULL)
 		return -1;
@@ -1398,7 +1472,10 @@ wait_step(struct gate *g, const struct gate_req *req,
 				return r;
 			}
 			g->watch.ready = 1;
+			if (g->unwritable == 2 && g->notify != NULL)
+				g->notify(g->notify_arg, reached_msg(g));
 			g->unwritable = 0;
+			g->rejoin = 0;
 			if (l.pos + 1 != g->pos || l.nq != g->nq) {
 				*pos = g->pos = l.pos + 1;
 				*nq = g->nq = l.nq;
@@ -1587,7 +1664,23 @@ gate_enqueue(struct gate *g, const struct gate_req *req, int wait)
 		errno = EINVAL;
 		return -1;
 	}
-	if ((r = txn_run(g, op_enqueue, &q)) == -1) {
+	if ((r = txn_run(g, op_enqueue, &q)) == -1 && wait &&
+	    lost_link(g, errno)) {
+		/*
+		 * The server went away mid-way: whether our record was stored
+		 * is not known. In line all the same: the next look finds it
+		 * by its ticket, or joins the line then (see op_look).
+		 */
+		if (g->notify != NULL)
+			g->notify(g->notify_arg, unwritten_msg(g, errno));
+		g->nheld = n;
+		g->queued = g->rejoin = 1;
+		g->unwritable = 2;
+		g->pos = g->nq = 0;
+		watch_close(&g->watch);
+		return 0;
+	}
+	if (r == -1) {
 		g->nheld = n;		/* nothing was stored */
 		g->queued = 0;
 	}

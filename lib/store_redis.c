@@ -37,6 +37,7 @@
 #include "config.h"
 
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 
 #include <errno.h>
@@ -406,28 +407,45 @@ bad:
 
 /*
  * This host's id in records: $GATERUN_HOST (tests: simulated hosts), else
- * the host name and the start of the boot id, so a host rebooted is
- * another (its old records' PIDs mean nothing now).
+ * the host name, the start of the boot id (a host rebooted is another:
+ * its old records' PIDs mean nothing now) and the inode of our PID
+ * namespace (containers on one kernel share its boot id, and often its
+ * name: each must see the other's records as another host's, whose PIDs
+ * it cannot check). A $GATERUN_HOST that could not be kept as it is
+ * (spaces, control characters, too long) would name the same host as
+ * another value: ENOTUNIQ. 0 or -1.
  */
-static void
+static int
 host_id(char *buf, size_t len)
 {
 	const char *env = getenv("GATERUN_HOST");
 	char name[256], boot[40];
+	struct stat sb;
 	size_t i;
 
-	if (env != NULL && *env != '\0')
-		(void)strlcpy(buf, env, len);
-	else {
-		if (gethostname(name, sizeof(name)) == -1)
-			(void)strlcpy(name, "localhost", sizeof(name));
-		if (proc_bootid(boot, sizeof(boot)) == -1)
-			boot[0] = '\0';
-		(void)snprintf(buf, len, "%.48s/%.8s", name, boot);
+	if (env != NULL && *env != '\0') {
+		for (i = 0; env[i] != '\0'; i++)
+			if ((unsigned char)env[i] <= ' ' || env[i] == 0x7f)
+				break;
+		if (env[i] != '\0' || strlcpy(buf, env, len) >= len) {
+			errno = ENOTUNIQ;
+			return -1;
+		}
+		return 0;
 	}
+	if (gethostname(name, sizeof(name)) == -1)
+		(void)strlcpy(name, "localhost", sizeof(name));
+	if (proc_bootid(boot, sizeof(boot)) == -1)
+		boot[0] = '\0';
+	if (stat("/proc/self/ns/pid", &sb) == -1)
+		sb.st_ino = 0;
+	/* 40 + 1 + 8 + 1 + 8: within STATE_HOST_LEN (64). */
+	(void)snprintf(buf, len, "%.40s/%.8s/%x", name, boot,
+	    (unsigned)sb.st_ino);
 	for (i = 0; buf[i] != '\0'; i++)
-		if (buf[i] <= ' ' || buf[i] == 0x7f)
+		if ((unsigned char)buf[i] <= ' ' || buf[i] == 0x7f)
 			buf[i] = '_';
+	return 0;
 }
 
 /* The lease TTL: $GATERUN_LEASE (set by --lease), else the default. */
@@ -511,11 +529,14 @@ redis_open(struct store **sp, const char *loc, const char *name,
 	r->until = -1;
 	(void)strlcpy(r->name, name, sizeof(r->name));
 	(void)snprintf(r->key, sizeof(r->key), PREFIX "gate:%s", name);
-	host_id(r->host, sizeof(r->host));
-	if (proc_id(getpid(), &r->self) == -1 ||
+	/* A connection lost at once (a server closing it) is made again. */
+	if (host_id(r->host, sizeof(r->host)) == -1 ||
+	    proc_id(getpid(), &r->self) == -1 ||
 	    rs_parse_loc(loc, &r->loc) == -1 ||
 	    (r->c = rs_connect_until(&r->loc, r->deadline)) == NULL ||
-	    rs_epoch(r) == -1) {
+	    (rs_epoch(r) == -1 && (r->c != NULL || errno != ECONNRESET ||
+	    (r->c = rs_connect_until(&r->loc, r->deadline)) == NULL ||
+	    rs_epoch(r) == -1))) {
 		e = errno;
 		redisFree(r->c);
 		explicit_bzero(&r->loc, sizeof(r->loc));

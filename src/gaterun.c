@@ -313,6 +313,19 @@ parse_check_opt(int ch, struct opts *o)
 	return 1;
 }
 
+/* Why --lease's bounds are what they are, for strtonum's errstr. */
+static const char *
+lease_why(const char *errstr)
+{
+	if (strcmp(errstr, "too small") == 0)
+		return "a shorter one leaves no time to renew it before the "
+		    "watchdog stops the command";
+	if (strcmp(errstr, "too large") == 0)
+		return "a longer one would keep a dead host's slots taken for "
+		    "over a day";
+	return "a number of seconds";
+}
+
 /*
  * One option of the command line into o: values are checked here,
  * combinations in check_args(). Longer than the rest: one short case per
@@ -351,9 +364,9 @@ parse_opt(int ch, struct opts *o)
 		 */
 		(void)strtonum(optarg, 3, 86400, &errstr);
 		if (errstr != NULL)
-			errx(EXIT_GATERUN, "lease is %s (3 to 86400 seconds: a "
-			    "shorter one leaves no time to renew it before the "
-			    "watchdog stops the command): '%s'", errstr, optarg);
+			errx(EXIT_GATERUN, "lease is %s (3 to 86400 seconds, "
+			    "whole: %s): '%s'", errstr, lease_why(errstr),
+			    optarg);
 		if (setenv("GATERUN_LEASE", optarg, 1) == -1)
 			err(EXIT_GATERUN, "setenv");
 		o->leaseset = 1;

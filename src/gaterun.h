@@ -138,7 +138,10 @@ struct lease {
 	int64_t		period;		/* renew every (ns); 0: no lease */
 	int64_t		until;		/* mono ns the lease surely runs to */
 	int		fd;		/* to the watchdog: lease ends */
-	pid_t		dog;
+	pid_t		dog;		/* the watchdog, or -1 (gone) */
+	pid_t		cmd;		/* the command it watches */
+	int		own;		/* cmd leads its process group */
+	int		on;		/* a lease is kept */
 	timer_t		timer;		/* SIGALRM every period */
 	int		armed, failing;
 };
@@ -146,6 +149,10 @@ struct lease {
 int	lease_start(struct lease *, struct gate *, const char *, pid_t, int);
 /* The timer fired: renew, and tell the watchdog. */
 void	lease_tick(struct lease *);
+/* A child reaped by the wrapper: 1 if it was the watchdog (now gone). */
+int	lease_reaped(struct lease *, pid_t);
+/* The command still runs: start the watchdog again if it is gone. */
+void	lease_check(struct lease *);
 /* The command ended: stop the timer and the watchdog. */
 void	lease_stop(struct lease *);
 

@@ -4,11 +4,13 @@
  * watchdog process stops the command (TERM, then KILL) before the lease
  * can end unrenewed, so the limit holds through a partition, a stopped
  * or a killed wrapper; it also serves kill-all requests from other hosts
- * for the command (gate_kill_listen). Nothing of this runs on the file
- * store.
+ * for the command (gate_kill_listen). The watchdog has a process group
+ * of its own, and the wrapper starts it again if it is gone while the
+ * command runs. Nothing of this runs on the file store.
  */
 #include "config.h"
 
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -68,8 +70,8 @@ kill_listen(struct gate *g, const char *gate, pid_t cmd, int64_t at,
 		*said = 0;
 		return fd;
 	}
-	if (errno == ENOTSUP)
-		*said = -1;
+	if (errno == ENOTSUP || errno == ESRCH)
+		*said = -1;	/* none, or the command is gone: no one to kill */
 	else if (!*said) {
 		warnx("gate '%s': cannot listen for kill-all from other hosts: "
 		    "%s (trying again at the next renewal)", gate,
@@ -83,7 +85,7 @@ kill_listen(struct gate *g, const char *gate, pid_t cmd, int64_t at,
  * The watchdog's life: read lease ends from the wrapper; at the last one
  * less the grace, TERM the command, at the end less a margin, KILL it.
  * Serves kill-all requests from other hosts for the command meanwhile.
- * Ends when told (0), or when the command has ended.
+ * Ends when told (0), or when the command has ended (KILLed too).
  */
 static void __dead
 watchdog(int rd, pid_t cmd, int own, int64_t until, int64_t period,
@@ -109,6 +111,9 @@ watchdog(int rd, pid_t cmd, int own, int64_t until, int64_t period,
 		if (now >= at) {
 			if (termed) {
 				stop_cmd(cmd, own, SIGKILL);
+				/* Gone only with it: the wrapper would start
+				   another watchdog for a command still there. */
+				(void)poll(&p[1], 1, -1);
 				_exit(0);
 			}
 			warnx("gate '%s': the lease could not be renewed in "
@@ -161,6 +166,66 @@ watchdog_signals(void)
 	(void)sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
+/*
+ * Start a watchdog over the command, in a process group of its own (set
+ * here and in the child, so there is no race): a SIGSTOP or SIGKILL sent
+ * to the wrapper's group (kill -STOP %1) does not reach it. It talks to
+ * us on a socket, written with MSG_NOSIGNAL: a watchdog gone is EPIPE
+ * there, never a SIGPIPE for us (the caller's disposition of SIGPIPE is
+ * the command's, left as it came). 0 or -1.
+ */
+static int
+dog_start(struct lease *ls)
+{
+	int p[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p) == -1)
+		return -1;
+	if ((ls->dog = fork()) == -1) {
+		(void)xclose(p[0]);
+		(void)xclose(p[1]);
+		return -1;
+	}
+	if (ls->dog == 0) {
+		(void)setpgid(0, 0);
+		(void)xclose(p[1]);
+		watchdog_signals();
+		watchdog(p[0], ls->cmd, ls->own, ls->until, ls->period, ls->g,
+		    ls->gate);
+	}
+	(void)setpgid(ls->dog, ls->dog);
+	(void)xclose(p[0]);
+	ls->fd = p[1];
+	return 0;
+}
+
+/* The watchdog is gone (its socket closed, or it was reaped): forget it. */
+static void
+dog_gone(struct lease *ls)
+{
+	if (ls->fd != -1)
+		(void)xclose(ls->fd);
+	ls->fd = -1;
+	ls->dog = -1;
+}
+
+/* Tell the watchdog v (a lease end, or 0: the command ended); 0 or -1. */
+static int
+dog_send(struct lease *ls, int64_t v)
+{
+	ssize_t n;
+
+	if (ls->fd == -1)
+		return -1;
+	while ((n = send(ls->fd, &v, sizeof(v), MSG_NOSIGNAL)) == -1 &&
+	    errno == EINTR)
+		;
+	if (n == (ssize_t)sizeof(v))
+		return 0;
+	dog_gone(ls);		/* EPIPE: it died */
+	return -1;
+}
+
 /* See gaterun.h. */
 int
 lease_start(struct lease *ls, struct gate *g, const char *gate, pid_t cmd,
@@ -168,26 +233,22 @@ lease_start(struct lease *ls, struct gate *g, const char *gate, pid_t cmd,
 {
 	struct sigevent sev;
 	struct itimerspec its;
-	int p[2];
+	int dogged;
 
 	memset(ls, 0, sizeof(*ls));
 	ls->fd = -1;
+	ls->dog = -1;
 	if ((ls->period = gate_lease_period(g)) == 0)
 		return 0;
 	ls->g = g;
 	ls->gate = gate;
+	ls->cmd = cmd;
+	ls->own = own;
 	if (gate_renew(g, &ls->until) == -1)
 		warnx("cannot renew the lease of gate '%s': %s", gate,
 		    gate_strerror(errno));
-	if (pipe2(p, O_CLOEXEC) == -1 || (ls->dog = fork()) == -1)
-		return -1;
-	if (ls->dog == 0) {
-		(void)xclose(p[1]);
-		watchdog_signals();
-		watchdog(p[0], cmd, own, ls->until, ls->period, g, gate);
-	}
-	(void)xclose(p[0]);
-	ls->fd = p[1];
+	ls->on = 1;
+	dogged = dog_start(ls);		/* else started again: lease_check */
 	memset(&sev, 0, sizeof(sev));
 	sev.sigev_notify = SIGEV_SIGNAL;
 	sev.sigev_signo = SIGALRM;
@@ -197,7 +258,43 @@ lease_start(struct lease *ls, struct gate *g, const char *gate, pid_t cmd,
 	its.it_value.tv_sec = ls->period / 1000000000;
 	its.it_value.tv_nsec = ls->period % 1000000000;
 	its.it_interval = its.it_value;
-	return timer_settime(ls->timer, 0, &its, NULL);
+	if (timer_settime(ls->timer, 0, &its, NULL) == -1)
+		return -1;
+	return dogged;
+}
+
+/* See gaterun.h. */
+int
+lease_reaped(struct lease *ls, pid_t pid)
+{
+	if (!ls->on || pid != ls->dog)
+		return 0;
+	dog_gone(ls);
+	return 1;
+}
+
+/*
+ * See gaterun.h: a watchdog gone (killed, or failed) while the command
+ * runs is started again, with the lease end we know, so the command
+ * never outlives its lease (a new one stops it at once if it ended).
+ */
+void
+lease_check(struct lease *ls)
+{
+	siginfo_t si;
+
+	if (!ls->on || ls->dog != -1)
+		return;
+	memset(&si, 0, sizeof(si));
+	if (waitid(P_PID, (id_t)ls->cmd, &si, WEXITED | WNOHANG | WNOWAIT) ==
+	    0 && si.si_pid != 0)
+		return;		/* the command ended: reaped next */
+	warnx("gate '%s': the lease's watchdog is gone: starting it again",
+	    ls->gate);
+	if (dog_start(ls) == -1) {
+		warn("gate '%s': cannot watch the lease", ls->gate);
+		ls->on = 0;
+	}
 }
 
 /* Renew; a new end goes to the watchdog, a failure is said once. */
@@ -206,7 +303,7 @@ lease_tick(struct lease *ls)
 {
 	int64_t until;
 
-	if (ls->fd == -1)
+	if (!ls->on)
 		return;
 	if (gate_renew(ls->g, &until) == -1) {
 		if (!ls->failing)
@@ -221,7 +318,7 @@ lease_tick(struct lease *ls)
 	ls->failing = 0;
 	if (until > ls->until) {
 		ls->until = until;
-		(void)write_full(ls->fd, &until, sizeof(until));
+		(void)dog_send(ls, until);
 	}
 }
 
@@ -229,16 +326,16 @@ lease_tick(struct lease *ls)
 void
 lease_stop(struct lease *ls)
 {
-	int64_t zero = 0;
+	pid_t dog = ls->dog;
 
 	if (ls->armed)
 		(void)timer_delete(ls->timer);
 	ls->armed = 0;
-	if (ls->fd == -1)
+	ls->on = 0;
+	if (dog == -1)
 		return;
-	(void)write_full(ls->fd, &zero, sizeof(zero));
-	(void)xclose(ls->fd);
-	ls->fd = -1;
-	while (waitpid(ls->dog, NULL, 0) == -1 && errno == EINTR)
+	(void)dog_send(ls, 0);
+	dog_gone(ls);
+	while (waitpid(dog, NULL, 0) == -1 && errno == EINTR)
 		;
 }

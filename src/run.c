@@ -115,6 +115,7 @@ lease_begin(struct lease *ls, struct gate *g, const struct opts *o,
 	if (gate_lease_period(g) == 0) {
 		memset(ls, 0, sizeof(*ls));
 		ls->fd = -1;
+		ls->dog = -1;
 		return;
 	}
 	memset(&sa, 0, sizeof(sa));
@@ -164,8 +165,11 @@ signals_setup(struct sigsaved *ss)
 		sigaddset(&ss->ours, sig);
 	}
 	/*
-	 * SIGPIPE stays blocked in the wrapper alone: writing the go-ahead to
-	 * a child that has just died must not kill us before we release.
+	 * SIGPIPE stays blocked in the wrapper alone, asleep too (do_run):
+	 * writing the go-ahead to a child that has just died, or a request
+	 * to a Redis server that closed our connection (hiredis writes with
+	 * write(2)), must not kill us, now or later; CMD gets the caller's
+	 * mask back.
 	 */
 	block = ss->ours;
 	sigaddset(&block, SIGPIPE);
@@ -462,7 +466,8 @@ wait_cmd(struct job *job, const sigset_t *sleepmask, struct lease *ls,
 			else if (p == pid) {
 				cst = st;
 				done = 1;
-			}
+			} else
+				(void)lease_reaped(ls, p);
 		if (p == -1 && errno != ECHILD && errno != EINTR)
 			return -1;
 		if (done)
@@ -474,6 +479,7 @@ wait_cmd(struct job *job, const sigset_t *sleepmask, struct lease *ls,
 			got_alrm = 0;
 			lease_tick(ls);
 		}
+		lease_check(ls);	/* a watchdog gone is started again */
 		if (!got_chld && !got_alrm && js != NULL)
 			jobserver_step(js, sleepmask);	/* -J: serve tokens */
 		else if (!got_chld && !got_alrm)
@@ -1012,8 +1018,11 @@ give_back(struct gate *g, const struct opts *o, int st)
 		gate_set_status(g, WIFSIGNALED(st) ? 128 + WTERMSIG(st) :
 		    WEXITSTATUS(st));
 	if (gate_release(g) == -1)
-		warn("cannot release the slot of gate '%s' (it is freed when "
-		    "this process is gone)", o->gate);
+		warnx("cannot release the slot of gate '%s': %s; %s", o->gate,
+		    gate_strerror(errno), gate_lease_period(g) > 0 ? "other "
+		    "hosts see it free when its lease ends, this host when "
+		    "this process is gone" : "it is freed when this process "
+		    "is gone");
 	release_parents();
 	gate_close(g);
 	for (i = 0; i < nparents; i++)
@@ -1045,6 +1054,7 @@ do_run(const struct opts *o)
 	for (r = 1; r < NSIG; r++)
 		if (sigismember(&ss.ours, r))
 			(void)sigdelset(&sleepmask, r);
+	(void)sigaddset(&sleepmask, SIGPIPE);
 	g = open_bounded(o);
 	rn.g = g;
 	if (o->exec && gate_lease_period(g) > 0)
