@@ -8,6 +8,8 @@
  */
 #include "config.h"
 
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -177,23 +179,32 @@ res_procfs(void)
 	return e != NULL && *e != '\0' ? e : "/proc";
 }
 
-/* Read procfs file name (meminfo, pressure/cpu...) into buf, NUL ended. */
+/*
+ * Read procfs file name (meminfo, pressure/cpu...) into buf, NUL ended.
+ * Only a regular file, opened without blocking: the head waiter reads it
+ * under the gate's lock, and a FIFO put there would stop the whole gate.
+ */
 static int
 read_proc(const char *name, char *buf, size_t len, char *why, size_t wlen)
 {
 	char path[4096];
+	struct stat sb;
 	ssize_t r = -1;
 	int fd, e;
 
 	(void)snprintf(path, sizeof(path), "%s/%s", res_procfs(), name);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) != -1) {
-		r = read_full(fd, buf, len - 1);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) != -1) {
+		if (fstat(fd, &sb) == 0 && !S_ISREG(sb.st_mode))
+			errno = EINVAL;
+		else
+			r = read_full(fd, buf, len - 1);
 		(void)xclose(fd);
 	}
 	if (r <= 0) {
 		e = r == 0 ? EINVAL : errno;
 		(void)snprintf(why, wlen, "cannot read %s: %s", path,
-		    r == 0 ? "it is empty" : strerror(e));
+		    r == 0 ? "it is empty" : e == EINVAL ?
+		    "not a regular file" : strerror(e));
 		errno = e;
 		return -1;
 	}
