@@ -71,6 +71,7 @@ bg() {
 # most ~10 s) until $2 starts are logged, so that a test of "N reached"
 # does not depend on how fast jobs start on a busy machine.
 hold_line() {
+	# shellcheck disable=SC2016  # the job's shell expands them
 	printf 'n=0; until [ "$(grep -c "^s" %s)" -ge %d ] || [ $n -ge 1000 ]; do sleep 0.01; n=$((n + 1)); done' "$1" "$2"
 }
 
