@@ -212,6 +212,20 @@ read_proc(const char *name, char *buf, size_t len, char *why, size_t wlen)
 	return 0;
 }
 
+/*
+ * A number of procfs text at s, ending where a field ends (a blank, a
+ * newline or the end): "1e308", "0x10" or "7junk" are none. The
+ * characters used, 0 if none.
+ */
+static size_t
+field_num(const char *s, unsigned maxf, uint64_t *ip, uint64_t *fr)
+{
+	size_t n = dec_parse(s, maxf, ip, fr);
+
+	return n > 0 && (s[n] == ' ' || s[n] == '\n' || s[n] == '\0') ?
+	    n : 0;
+}
+
 /* The "Key: N kB" value of meminfo text, in bytes; -1 if absent. */
 static int64_t
 meminfo_bytes(const char *buf, const char *key)
@@ -219,12 +233,14 @@ meminfo_bytes(const char *buf, const char *key)
 	size_t kl = strlen(key);
 	const char *p;
 	uint64_t ip, fr;
+	size_t n;
 
 	for (p = buf; p != NULL; p = (p = strchr(p, '\n')) ? p + 1 : NULL)
 		if (strncmp(p, key, kl) == 0 && p[kl] == ':') {
 			for (p += kl + 1; *p == ' '; p++)
 				;
-			if (dec_parse(p, 0, &ip, &fr) == 0 ||
+			if ((n = field_num(p, 0, &ip, &fr)) == 0 ||
+			    strncmp(p + n, " kB", 3) != 0 ||
 			    ip > (uint64_t)INT64_MAX / 1024)
 				return -1;
 			return (int64_t)ip * 1024;	/* always in kB */
@@ -276,7 +292,7 @@ psi_some(const char *buf, const char *name)
 	uint64_t ip, fr;
 
 	if (strncmp(buf, "some ", 5) != 0 || (p = strstr(buf, name)) == NULL ||
-	    dec_parse(p + strlen(name), 2, &ip, &fr) == 0 || ip > 100)
+	    field_num(p + strlen(name), 2, &ip, &fr) == 0 || ip > 100)
 		return -1;
 	return (int64_t)(ip * 100 + fr);
 }
@@ -314,7 +330,7 @@ check_load(const struct res_need *n, char *why, size_t len)
 
 	if (read_proc("loadavg", buf, sizeof(buf), why, len) == -1)
 		return -1;
-	if (dec_parse(buf, 2, &ip, &fr) == 0 || ip > RES_MAX_LOAD) {
+	if (field_num(buf, 2, &ip, &fr) == 0 || ip > RES_MAX_LOAD) {
 		(void)snprintf(why, len, "cannot read %s/loadavg: not a load "
 		    "average", res_procfs());
 		errno = EINVAL;
