@@ -8,6 +8,8 @@
  */
 #include "config.h"
 
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -177,28 +179,51 @@ res_procfs(void)
 	return e != NULL && *e != '\0' ? e : "/proc";
 }
 
-/* Read procfs file name (meminfo, pressure/cpu...) into buf, NUL ended. */
+/*
+ * Read procfs file name (meminfo, pressure/cpu...) into buf, NUL ended.
+ * Only a regular file, opened without blocking: the head waiter reads it
+ * under the gate's lock, and a FIFO put there would stop the whole gate.
+ */
 static int
 read_proc(const char *name, char *buf, size_t len, char *why, size_t wlen)
 {
 	char path[4096];
+	struct stat sb;
 	ssize_t r = -1;
 	int fd, e;
 
 	(void)snprintf(path, sizeof(path), "%s/%s", res_procfs(), name);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) != -1) {
-		r = read_full(fd, buf, len - 1);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) != -1) {
+		if (fstat(fd, &sb) == 0 && !S_ISREG(sb.st_mode))
+			errno = EINVAL;
+		else
+			r = read_full(fd, buf, len - 1);
 		(void)xclose(fd);
 	}
 	if (r <= 0) {
 		e = r == 0 ? EINVAL : errno;
 		(void)snprintf(why, wlen, "cannot read %s: %s", path,
-		    r == 0 ? "it is empty" : strerror(e));
+		    r == 0 ? "it is empty" : e == EINVAL ?
+		    "not a regular file" : strerror(e));
 		errno = e;
 		return -1;
 	}
 	buf[r] = '\0';
 	return 0;
+}
+
+/*
+ * A number of procfs text at s, ending where a field ends (a blank, a
+ * newline or the end): "1e308", "0x10" or "7junk" are none. The
+ * characters used, 0 if none.
+ */
+static size_t
+field_num(const char *s, unsigned maxf, uint64_t *ip, uint64_t *fr)
+{
+	size_t n = dec_parse(s, maxf, ip, fr);
+
+	return n > 0 && (s[n] == ' ' || s[n] == '\n' || s[n] == '\0') ?
+	    n : 0;
 }
 
 /* The "Key: N kB" value of meminfo text, in bytes; -1 if absent. */
@@ -208,12 +233,14 @@ meminfo_bytes(const char *buf, const char *key)
 	size_t kl = strlen(key);
 	const char *p;
 	uint64_t ip, fr;
+	size_t n;
 
 	for (p = buf; p != NULL; p = (p = strchr(p, '\n')) ? p + 1 : NULL)
 		if (strncmp(p, key, kl) == 0 && p[kl] == ':') {
 			for (p += kl + 1; *p == ' '; p++)
 				;
-			if (dec_parse(p, 0, &ip, &fr) == 0 ||
+			if ((n = field_num(p, 0, &ip, &fr)) == 0 ||
+			    strncmp(p + n, " kB", 3) != 0 ||
 			    ip > (uint64_t)INT64_MAX / 1024)
 				return -1;
 			return (int64_t)ip * 1024;	/* always in kB */
@@ -265,7 +292,7 @@ psi_some(const char *buf, const char *name)
 	uint64_t ip, fr;
 
 	if (strncmp(buf, "some ", 5) != 0 || (p = strstr(buf, name)) == NULL ||
-	    dec_parse(p + strlen(name), 2, &ip, &fr) == 0 || ip > 100)
+	    field_num(p + strlen(name), 2, &ip, &fr) == 0 || ip > 100)
 		return -1;
 	return (int64_t)(ip * 100 + fr);
 }
@@ -303,7 +330,7 @@ check_load(const struct res_need *n, char *why, size_t len)
 
 	if (read_proc("loadavg", buf, sizeof(buf), why, len) == -1)
 		return -1;
-	if (dec_parse(buf, 2, &ip, &fr) == 0 || ip > RES_MAX_LOAD) {
+	if (field_num(buf, 2, &ip, &fr) == 0 || ip > RES_MAX_LOAD) {
 		(void)snprintf(why, len, "cannot read %s/loadavg: not a load "
 		    "average", res_procfs());
 		errno = EINVAL;

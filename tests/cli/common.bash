@@ -25,7 +25,8 @@ teardown() {
 stop_bg() {
 	local p
 	for p in "${BG_PIDS[@]}"; do
-		[ "$(start_time "$p")" = "${BG_START[$p]:-}" ] && kill_tree "$p"
+		start_time "$p"
+		[ "$START" = "${BG_START[$p]:-}" ] && kill_tree "$p"
 	done
 	for p in "${BG_PIDS[@]}"; do
 		wait "$p" 2>/dev/null || true
@@ -37,15 +38,18 @@ stop_bg() {
 track() {
 	[ -n "$1" ] || return 0
 	BG_PIDS+=("$1")
-	BG_START[$1]=$(start_time "$1")
+	start_time "$1"
+	BG_START[$1]=$START
 }
 
-# The start time of process $1 (field 22 of its stat), empty if none.
+# The start time of process $1 (field 22 of its stat) in START, empty if
+# none; no fork, for tests that note a thousand processes.
 start_time() {
 	local stat f
-	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+	START=
+	{ read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 0
 	read -ra f <<<"${stat##*) }"
-	echo "${f[19]}"
+	START=${f[19]}
 }
 
 # SIGKILL a process and everything below it, children first (by PID).

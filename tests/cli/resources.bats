@@ -144,6 +144,29 @@ fake_proc() {
 	[ -e ran ]
 }
 
+@test "a FIFO in place of a procfs file stops neither the gate nor a reader" {
+	fake_proc 1048576 0.00 9.00
+	bg "$G" --max-load 5 -- touch ran
+	until_true '[ "$(status_field .head_waits_for)" = "waiting for load: 9 (1 min), at most 5" ]'
+	rm "$GATERUN_PROCFS/loadavg"
+	mkfifo "$GATERUN_PROCFS/loadavg"
+	# The head reads it under the gate's lock once a second; for 3 s, a
+	# limit change (which takes that lock) still goes through at once.
+	end=$((SECONDS + 3))
+	while [ "$SECONDS" -lt "$end" ]; do
+		run timeout 20 "$G" --limit 4
+		[ "$status" -eq 0 ]
+	done
+	run timeout 20 "$G" --status
+	[ "$status" -eq 0 ]
+	rm "$GATERUN_PROCFS/meminfo"
+	mkfifo "$GATERUN_PROCFS/meminfo"
+	run timeout 20 "$G" -n --min-mem 1G -- true
+	[ "$status" -eq 125 ]
+	[[ "$output" == *"meminfo: not a regular file"* ]]
+	[ ! -e ran ]
+}
+
 @test "-w bounds a wait for memory: 75, saying why, and the line is left" {
 	fake_proc 1048576
 	run "$G" -w 0.5 --min-mem 2G -- touch ran

@@ -221,6 +221,45 @@ Test(check, unreadable_or_strange_files_are_errors)
 	cr_assert(eq(int, res_check(&n, why, sizeof(why)), 1), "no needs");
 }
 
+/* A number must end where its field ends, and meminfo's be in kB. */
+Test(check, numbers_must_fill_their_field)
+{
+	static const char *const bad_mem[] = {
+		"MemTotal: 1000 kB\nMemAvailable: 3e9 kB\n",
+		"MemTotal: 1000 kB\nMemAvailable: 0x100000 kB\n",
+		"MemTotal: 1000 kB\nMemAvailable: 300 MB\n",
+		"MemTotal: 1000 kB\nMemAvailable: 300\n",
+	};
+	static const char *const bad_load[] = {
+		"0x10 1.00 1.00 1/1 1\n", "7junk 1.00 1.00 1/1 1\n",
+	};
+	struct res_need n;
+	char why[200];
+	size_t i;
+
+	memset(&n, 0, sizeof(n));
+	cr_assert(eq(int, res_parse_mem("1K", &n), 0));
+	for (i = 0; i < sizeof(bad_mem) / sizeof(bad_mem[0]); i++) {
+		put("meminfo", bad_mem[i]);
+		cr_assert(eq(int, res_check(&n, why, sizeof(why)), -1), "%s",
+		    bad_mem[i]);
+	}
+	memset(&n, 0, sizeof(n));
+	cr_assert(eq(int, res_parse_pressure("50", &n), 0));
+	put("pressure/memory", "some avg10=1e308 avg60=0.00 avg300=0.00 "
+	    "total=0\n");
+	cr_assert(eq(int, res_check(&n, why, sizeof(why)), -1), "1e308");
+	memset(&n, 0, sizeof(n));
+	cr_assert(eq(int, res_parse_load("5", &n), 0));
+	for (i = 0; i < sizeof(bad_load) / sizeof(bad_load[0]); i++) {
+		put("loadavg", bad_load[i]);
+		cr_assert(eq(int, res_check(&n, why, sizeof(why)), -1), "%s",
+		    bad_load[i]);
+	}
+	put("loadavg", "4.00 3.24 5.23 12/148 19199\n");
+	cr_assert(eq(int, res_check(&n, why, sizeof(why)), 1));
+}
+
 Test(check, needs_in_words)
 {
 	struct res_need n;
