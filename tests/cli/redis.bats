@@ -162,26 +162,26 @@ max_overlap() {
 
 @test "a restarted server without its data: the holder records its slot again, nobody over the limit" {
 	"$G" -g farm --limit 1 >/dev/null
-	mkfifo go
-	# Leases with room (a restart takes seconds on a loaded machine) but
-	# short, as the hold after the loss lasts one.
-	on_host A --lease 9 -- sh -c 'echo start A >> log; read -r _ < go; echo end A >> log'
+	# The holder's lease has room for a slow restart (ASan, a busy
+	# machine); it waits for a file, not a FIFO, so that the test never
+	# blocks on a holder that is gone.
+	on_host A -- sh -c 'echo start A >> log; until [ -e go ]; do sleep 0.05; done; echo end A >> log'
 	a=$BG
 	until_true '[ "$(active farm)" -eq 1 ]'
-	on_host B --lease 9 -- sh -c 'echo start B >> log; echo end B >> log'
+	on_host B --lease 6 -- sh -c 'echo start B >> log; echo end B >> log'
 	b=$BG
 	until_true '[ "$(waiting farm)" -eq 1 ]'
 	kill -KILL "$RPID"
 	wait "$RPID" || true
 	redis_start "$RPORT"
 	# A's next renewal (within a third of its lease) records its slot again.
-	until_true '[ "$(active farm 2>/dev/null)" = 1 ]' 2000
+	until_true '[ "$(active farm 2>/dev/null)" = 1 ]' 4000
 	[ "$(status_field '.slots[0].host' farm)" = A ]
 	[ "$(status_field .max_allowed farm)" -eq 1 ]
 	run -75 env GATERUN_HOST=C "$G" -g farm -n -- echo C ran
 	[ "$output" != "C ran" ]
 	grep -q "lost the gate's state" bg.out
-	echo > go
+	touch go
 	wait_status "$a"
 	[ "$status" -eq 0 ] || { cat bg.out; false; }
 	wait_status "$b"
@@ -194,7 +194,7 @@ max_overlap() {
 		grep -q "place was lost on the Redis server" bg.out
 	fi
 	# Once the hold after the loss is over (a lease), newcomers get in.
-	run -0 env GATERUN_HOST=C "$G" -g farm -w 40 -- echo C ran
+	run -0 env GATERUN_HOST=C "$G" -g farm -w 90 -- echo C ran
 	[ "$output" = "C ran" ]
 }
 
@@ -501,23 +501,25 @@ ended() {
 	# Failed before: each waiter exited 125 ("the Redis server refused
 	# the connection") and its command never ran.
 	"$G" -g farm --limit 1 >/dev/null
-	mkfifo go
-	# Short leases: the hold after the loss lasts one.
-	on_host A --lease 9 -- sh -c 'echo start A >> log; read -r _ < go; echo end A >> log'
+	# The holder's lease has room for a slow restart (ASan, a busy
+	# machine); it waits for a file, not a FIFO, so that the test never
+	# blocks on a holder that is gone. The waiters' leases are short: a
+	# waiter that notices the loss holds newcomers back for one.
+	on_host A -- sh -c 'echo start A >> log; until [ -e go ]; do sleep 0.05; done; echo end A >> log'
 	a=$BG
 	until_true '[ "$(active farm)" -eq 1 ]'
-	on_host B --lease 9 -- sh -c 'echo start B >> log; echo end B >> log'
+	on_host B --lease 6 -- sh -c 'echo start B >> log; echo end B >> log'
 	b=$BG
 	until_true '[ "$(waiting farm)" -eq 1 ]'
-	on_host C --lease 9 -- sh -c 'echo start C >> log; echo end C >> log'
+	on_host C --lease 6 -- sh -c 'echo start C >> log; echo end C >> log'
 	c=$BG
 	until_true '[ "$(waiting farm)" -eq 2 ]'
 	kill -KILL "$RPID"
 	wait "$RPID" || true
 	until_true 'grep -q "still in line, trying again every second" bg.out'
 	redis_start "$RPORT"
-	until_true '[ "$(active farm 2>/dev/null)" = 1 ]' 2000
-	echo > go
+	until_true '[ "$(active farm 2>/dev/null)" = 1 ]' 4000
+	touch go
 	for p in "$a" "$b" "$c"; do
 		wait_status "$p"
 		[ "$status" -eq 0 ] || { cat bg.out; false; }
@@ -577,4 +579,24 @@ all_ended() {
 	wait_status "$a"
 	[ "$status" -eq 0 ]
 	grep -q "cannot release the slot of gate 'farm': the Redis server refused the connection.*; other hosts see it free when its lease ends" bg.out
+}
+
+@test "SIGKILL to the wrapper's process group: its watchdog lives on and stops the command before the lease ends" {
+	# Failed before: the watchdog died with the group and the command (in
+	# a group of its own) ran on with nothing to stop it: B got in while
+	# it still ran.
+	"$G" -g farm --limit 1 >/dev/null
+	bg setsid env GATERUN_HOST=A "$G" -g farm --lease 5 -- sh -c 'trap "echo > a.termed; exit 3" TERM; echo $$ > a.pid; while :; do sleep 0.05; done'
+	a=$BG
+	until_true '[ -s a.pid ] && [ "$(active farm)" -eq 1 ]'
+	pg=$(ps -o pgid= -p "$a" | tr -d ' ')
+	[ "$pg" != "$(ps -o pgid= -p $$ | tr -d ' ')" ]
+	on_host B -- sh -c 'if [ -e a.termed ]; then echo after > b.ran; else echo during > b.ran; fi'
+	b=$BG
+	until_true '[ "$(waiting farm)" -eq 1 ]'
+	kill -KILL -- "-$pg"
+	wait_status "$b"
+	[ "$status" -eq 0 ]
+	[ "$(cat b.ran)" = after ]
+	until_true 'ended "$(cat a.pid)"'
 }
