@@ -58,6 +58,8 @@ struct rstore {
 					   (the key was made), never set */
 	unsigned	read_limit;	/* the limit as read (or defaulted) */
 	int64_t		hold_ms;	/* no one let in until (server ms) */
+	int64_t		seen_end;	/* mono ns the longest lease read
+					   may run to (see hold_begin) */
 	int		shown;		/* the policy sees shown_limit */
 	unsigned	shown_limit, real_limit;
 	struct entry	*mine;		/* our holders at the last commit */

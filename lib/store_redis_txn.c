@@ -79,6 +79,20 @@ bad:
 	return -1;
 }
 
+/* Note how long the longest lease read may run (on our clock). */
+static void
+leases_seen(struct rstore *r, const struct lease *v, size_t n)
+{
+	int64_t end;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		end = r->t0 + (v[i].ms - r->now_ms) * MS;
+		if (end > r->seen_end)
+			r->seen_end = end;
+	}
+}
+
 /* Give each record its lease line's host and end. */
 static void
 leases_apply(struct rstore *r, struct entry *e, size_t n,
@@ -127,6 +141,7 @@ value_parse(struct rstore *r, const char *buf, size_t len,
 	}
 	if (leases_parse(&p, end, &v, &nv) == -1)
 		return -1;
+	leases_seen(r, v, nv);
 	if (state_parse(p, (size_t)(end - p), &t->st, 0, &why) == -1) {
 		free(v);
 		errno = EBADMSG;
@@ -472,13 +487,21 @@ epoch_changed(struct rstore *r, int watch)
  * After a loss, nobody new is let in for a lease's time, while the
  * holders of every host record their slots again: the policy is shown
  * the gate full (its limit as many as hold), and the commit writes the
- * real limit back (or the one a --limit set meanwhile).
+ * real limit back (or the one a --limit set meanwhile). The lease is
+ * ours, or longer: until the longest lease we read before the loss can
+ * end, since its holder renews (and records its slot again) only before
+ * then (a holder of a 30 s lease renews every 10 s: a waiter's 6 s hold
+ * let a waiter in beside it).
  */
 static void
 hold_begin(struct rstore *r, struct store_txn *t)
 {
-	if (r->lost && t->exists && r->hold_ms < r->now_ms + r->ttl_ms)
-		r->hold_ms = r->now_ms + r->ttl_ms;
+	int64_t ms = (r->seen_end - mono_ns()) / MS;
+
+	if (ms < r->ttl_ms)
+		ms = r->ttl_ms;
+	if (r->lost && t->exists && r->hold_ms < r->now_ms + ms)
+		r->hold_ms = r->now_ms + ms;
 	r->shown = 0;
 	if (r->hold_ms <= r->now_ms || !t->exists)
 		return;
