@@ -103,45 +103,55 @@ struct sigsaved {
 /*
  * Catch the forwarded signals and SIGCHLD, and block them until we sleep.
  * Signals the caller ignored stay ignored (nohup, background jobs), except
- * SIGCHLD, which we need to wait for CMD.
+ * SIGCHLD, which we need to wait for CMD. Each handler is installed by the
+ * call that reads the caller's disposition, under a mask that blocks it:
+ * one the caller ignored gets SIG_IGN back at once, which also drops what
+ * came meanwhile (POSIX: setting SIG_IGN discards a pending signal), and
+ * is unblocked again unless the caller blocked it. SIGTSTP is only looked
+ * at (signals_run catches it).
  */
 static void
 signals_setup(struct sigsaved *ss)
 {
 	struct sigaction sa, old;
-	sigset_t block;
+	sigset_t block, unblock;
 	size_t i;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = on_signal;
 	sa.sa_flags = SA_SIGINFO;
 	sigfillset(&sa.sa_mask);
-	sigemptyset(&ss->ours);
-	for (i = 0; i < NOURS; i++) {
-		int sig = our_sigs[i];
-
-		if (sigaction(sig, NULL, &old) == -1)
-			err(EXIT_GATERUN, "sigaction");
-		ss->ignored[sig] = old.sa_handler == SIG_IGN;
-		if ((ss->ignored[sig] && sig != SIGCHLD) || sig == SIGTSTP)
-			continue;
-		sigaddset(&ss->ours, sig);
-	}
+	sigemptyset(&block);
+	sigemptyset(&unblock);
+	for (i = 0; i < NOURS; i++)
+		if (our_sigs[i] != SIGTSTP)
+			sigaddset(&block, our_sigs[i]);
 	/*
 	 * SIGPIPE stays blocked in the wrapper alone: writing the go-ahead to
 	 * a child that has just died must not kill us before we release.
 	 */
-	block = ss->ours;
 	sigaddset(&block, SIGPIPE);
 	if (sigprocmask(SIG_BLOCK, &block, &ss->mask) == -1)
 		err(EXIT_GATERUN, "sigprocmask");
+	ss->ours = block;
+	sigdelset(&ss->ours, SIGPIPE);
 	for (i = 0; i < NOURS; i++) {
 		int sig = our_sigs[i];
 
-		if (sigismember(&ss->ours, sig) &&
-		    sigaction(sig, &sa, NULL) == -1)
+		if (sigaction(sig, sig == SIGTSTP ? NULL : &sa, &old) == -1)
 			err(EXIT_GATERUN, "sigaction");
+		ss->ignored[sig] = old.sa_handler == SIG_IGN;
+		if (!ss->ignored[sig] || sig == SIGCHLD || sig == SIGTSTP)
+			continue;
+		if (sigaction(sig, &old, NULL) == -1)
+			err(EXIT_GATERUN, "sigaction");
+		sigdelset(&ss->ours, sig);
+		if (!sigismember(&ss->mask, sig))
+			sigaddset(&unblock, sig);
 	}
+	if (!sigisemptyset(&unblock) &&
+	    sigprocmask(SIG_UNBLOCK, &unblock, NULL) == -1)
+		err(EXIT_GATERUN, "sigprocmask");
 }
 
 /*
