@@ -503,12 +503,15 @@ unpark(struct runner *rn)
  * double every waiter's memory), but the head of the queue forks its child
  * now and records it in its place, so when the slot comes the command
  * starts at once, with no fork and no second transaction on the way. FIFO
- * means the head stays the head until it is served.
+ * means the head stays the head until it is served. In exec mode (-x) the
+ * wrapper is the command's process: its record names itself already.
  */
 static void
 on_queued(struct runner *rn, size_t pos, size_t nq)
 {
-	if (pos > 1)
+	if (rn->o->exec)
+		;	/* we become the command ourselves: nothing to fork */
+	else if (pos > 1)
 		unpark(rn);
 	else if ((rn->pid > 0 || park(rn) == 0) && !rn->recorded) {
 		if (gate_set_cmd(rn->g, rn->pid) == 0)
