@@ -805,6 +805,11 @@ no_slot(struct runner *rn, int r)
 	if (o->weight > 1)
 		errx(o->conflict, "cannot start: %u slots needed, %zu/%u in "
 		    "use on gate '%s'", o->weight, active, limit, o->gate);
+	if (active < limit)	/* free slots, kept for the head of the line */
+		errx(o->conflict, "cannot start: %zu/%u in use on gate '%s', "
+		    "and the free ones are kept for a waiter ahead (heavier, "
+		    "or waiting for a resource): -n never passes it", active,
+		    limit, o->gate);
 	errx(o->conflict, "cannot start: maximum concurrent processes "
 	    "reached (%zu/%u on gate '%s')", active, limit, o->gate);
 }
