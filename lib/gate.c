@@ -185,11 +185,16 @@ alive(const struct txn *t, const struct procid *id)
 	return t->g->store->ops->alive(t->g->store, id);
 }
 
-/* A holder is alive while its wrapper or its command runs. */
+/*
+ * A holder is alive while its wrapper or its command runs; in exec mode
+ * they are one process, asked about once.
+ */
 static int
 holder_alive(const struct txn *t, const struct entry *e)
 {
-	return alive(t, &e->wrapper) || (e->cmd.pid && alive(t, &e->cmd));
+	return alive(t, &e->wrapper) || (e->cmd.pid != 0 &&
+	    (e->cmd.pid != e->wrapper.pid || e->cmd.start != e->wrapper.start) &&
+	    alive(t, &e->cmd));
 }
 
 /* Queue a wake-up for a waiter's address. */

@@ -47,12 +47,14 @@
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/uio.h>
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,6 +92,7 @@ struct fstore {
 	int		root;		/* root outside any user namespace */
 	gid_t		gid;		/* its group */
 	uid_t		uid;
+	uint64_t	dirkey[2];	/* the directory's device and inode */
 	char		boot[40];
 	unsigned long long pidns;	/* ours: /proc/self/ns/pid's inode */
 	unsigned long long seen_ns;	/* the one the file read names, or 0 */
@@ -131,35 +134,35 @@ say(struct fstore *f, const char *fmt, ...)
  * lock file.
  */
 static int
-trusted(struct fstore *f, int fd, mode_t type)
+trusted(struct fstore *f, int fd, mode_t type, struct stat *sbp)
 {
-	struct stat sb;
+	struct stat own, *sb = sbp != NULL ? sbp : &own;
 	int ours;
 
-	if (fstat(fd, &sb) == -1)
+	if (fstat(fd, sb) == -1)
 		return -1;
-	if ((sb.st_mode & S_IFMT) != type) {
+	if ((sb->st_mode & S_IFMT) != type) {
 		/* EMEDIUMTYPE: gate_strerror says what stands there. */
 		errno = type == S_IFDIR ? ENOTDIR : EMEDIUMTYPE;
 		return -1;
 	}
-	ours = sb.st_uid == f->uid || sb.st_uid == 0;
+	ours = sb->st_uid == f->uid || sb->st_uid == 0;
 	if (type == S_IFDIR) {
 		/*
 		 * Group-writable only as a shared gate directory, marked so by
 		 * its set-group-ID bit (2770); by mistake (0775) it is refused.
 		 */
-		if (!ours || (sb.st_mode & S_IWOTH && !(sb.st_mode & S_ISVTX)) ||
-		    (sb.st_mode & S_IWGRP && !(sb.st_mode & (S_ISGID | S_ISVTX))))
+		if (!ours || (sb->st_mode & S_IWOTH && !(sb->st_mode & S_ISVTX)) ||
+		    (sb->st_mode & S_IWGRP && !(sb->st_mode & (S_ISGID | S_ISVTX))))
 			goto refuse;
-		f->shared = (sb.st_mode & S_IWGRP) != 0;
-		f->gid = sb.st_gid;
+		f->shared = (sb->st_mode & S_IWGRP) != 0;
+		f->gid = sb->st_gid;
 		return 0;
 	}
-	if (sb.st_mode & S_IWOTH)
+	if (sb->st_mode & S_IWOTH)
 		goto refuse;
-	if (f->shared ? !ours && sb.st_gid != f->gid :
-	    !ours || (sb.st_uid != f->uid && sb.st_mode & S_IWGRP))
+	if (f->shared ? !ours && sb->st_gid != f->gid :
+	    !ours || (sb->st_uid != f->uid && sb->st_mode & S_IWGRP))
 		goto refuse;
 	return 0;
 refuse:
@@ -196,6 +199,7 @@ is_symlink(const char *path)
 static int
 dir_open(struct fstore *f, const char *dir)
 {
+	struct stat sb;
 	int fd;
 
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -216,11 +220,13 @@ dir_open(struct fstore *f, const char *dir)
 		return -1;
 	}
 	f->dirfd = fd;
-	if (trusted(f, fd, S_IFDIR) == -1) {
+	if (trusted(f, fd, S_IFDIR, &sb) == -1) {
 		(void)xclose(fd);
 		f->dirfd = -1;
 		return -1;
 	}
+	f->dirkey[0] = (uint64_t)sb.st_dev;
+	f->dirkey[1] = (uint64_t)sb.st_ino;
 	return 0;
 }
 
@@ -228,14 +234,7 @@ dir_open(struct fstore *f, const char *dir)
 static void
 key_init(struct fstore *f)
 {
-	struct stat sb;
-	uint64_t v[2] = { 0, 0 };
-
-	if (f->dirfd != -1 && fstat(f->dirfd, &sb) == 0) {
-		v[0] = (uint64_t)sb.st_dev;
-		v[1] = (uint64_t)sb.st_ino;
-	}
-	wake_init(&f->wake, v, sizeof(v), f->name);
+	wake_init(&f->wake, f->dirkey, sizeof(f->dirkey), f->name);
 	wake_dir(&f->wake, f->dirfd, f->mode);
 }
 
@@ -419,7 +418,7 @@ lockfile_open(struct fstore *f)
 		flags |= O_CREAT;
 	if ((fd = openat(f->dirfd, f->lockname, flags, f->mode)) == -1)
 		return -1;
-	if (trusted(f, fd, S_IFREG) == -1) {
+	if (trusted(f, fd, S_IFREG, NULL) == -1) {
 		(void)xclose(fd);
 		return -1;
 	}
@@ -563,6 +562,7 @@ read_sieved(int fd, char **bufp, size_t *lenp)
 static int
 load(struct fstore *f, struct store_txn *t, int writer)
 {
+	struct stat sb;
 	size_t len, skip;
 	char *buf;
 	int fd, r;
@@ -582,11 +582,12 @@ load(struct fstore *f, struct store_txn *t, int writer)
 		t->lost = 1;
 		return 0;
 	}
-	if (trusted(f, fd, S_IFREG) == -1) {
+	if (trusted(f, fd, S_IFREG, &sb) == -1) {
 		(void)xclose(fd);
 		return -1;
 	}
-	r = read_fd_all(fd, STATE_MAX_BYTES + FRAME_MAX, &buf, &len);
+	r = read_fd_all(fd, sb.st_size, STATE_MAX_BYTES + FRAME_MAX, &buf,
+	    &len);
 	if (r == -1 && errno == EFBIG) {
 		/* Keep its live holders and its limit all the same. */
 		if ((r = read_sieved(fd, &buf, &len)) == 0) {
@@ -824,6 +825,47 @@ swap_in(struct fstore *f)
 }
 
 /*
+ * Create the new state file; a leftover of a writer that died (the lock
+ * is ours, so nobody else's) is removed and the create tried once more.
+ * The fd or -1.
+ */
+static int
+open_new(struct fstore *f)
+{
+	int fd, tries = 0;
+
+	do {
+		fd = openat(f->dirfd, f->tmpname, O_WRONLY | O_CREAT | O_EXCL |
+		    O_NOFOLLOW | O_CLOEXEC, f->mode);
+	} while (fd == -1 && errno == EEXIST && tries++ == 0 &&
+	    unlinkat(f->dirfd, f->tmpname, 0) == 0);
+	return fd;
+}
+
+/* Both buffers to fd, in one writev when it takes them whole. 0 or -1. */
+static int
+write_two(int fd, const char *a, size_t alen, const char *b, size_t blen)
+{
+	struct iovec iov[2] = {
+		{ .iov_base = (void *)(uintptr_t)a, .iov_len = alen },
+		{ .iov_base = (void *)(uintptr_t)b, .iov_len = blen },
+	};
+	ssize_t n;
+
+	while ((n = writev(fd, iov, 2)) == -1 && errno == EINTR)
+		;
+	if (n == -1)
+		return -1;
+	if ((size_t)n == alen + blen)
+		return 0;
+	if ((size_t)n < alen)
+		return write_full(fd, a + n, alen - (size_t)n) == 0 ?
+		    write_full(fd, b, blen) : -1;
+	return write_full(fd, b + (n - (ssize_t)alen), blen -
+	    ((size_t)n - alen));
+}
+
+/*
  * Write st, framed by our PID namespace, to a new file and rename it into
  * place. Lock held.
  */
@@ -843,18 +885,13 @@ save(struct fstore *f, const struct state *st)
 		errno = EFBIG;
 		return -1;
 	}
-	(void)unlinkat(f->dirfd, f->tmpname, 0);
-	fd = openat(f->dirfd, f->tmpname, O_WRONLY | O_CREAT | O_EXCL |
-	    O_NOFOLLOW | O_CLOEXEC, f->mode);
-	if (fd == -1) {
+	if ((fd = open_new(f)) == -1) {
 		free(buf);
 		return -1;
 	}
 	share_file(f, fd);
 	(void)snprintf(head, sizeof(head), NS_TAG "%llu\n", f->pidns);
-	r = write_full(fd, head, strlen(head));
-	if (r == 0)
-		r = write_full(fd, buf, len);
+	r = write_two(fd, head, strlen(head), buf, len);
 	free(buf);
 	if (close(fd) == -1)
 		r = -1;

@@ -193,23 +193,23 @@ lock_wait(int fd, const struct lock_wait *lw)
 	return r;
 }
 
-/* Slurp fd into a NUL-terminated buffer; EFBIG past max bytes. */
+/*
+ * Slurp fd, of size bytes as fstat(2) said (the caller's, so one call is
+ * enough), into a NUL-terminated buffer; EFBIG past max bytes.
+ */
 int
-read_fd_all(int fd, size_t max, char **bufp, size_t *lenp)
+read_fd_all(int fd, off_t size, size_t max, char **bufp, size_t *lenp)
 {
-	struct stat sb;
 	size_t cap;
 	ssize_t n;
 	char *buf;
 
-	if (fstat(fd, &sb) == -1)
-		return -1;
-	if (sb.st_size < 0 || (size_t)sb.st_size > max) {
+	if (size < 0 || (size_t)size > max) {
 		errno = EFBIG;
 		return -1;
 	}
 	/* One byte more than the size, so growth since fstat is seen. */
-	cap = (size_t)sb.st_size + 1;
+	cap = (size_t)size + 1;
 	if ((buf = malloc(cap + 1)) == NULL)
 		return -1;
 	if ((n = read_full(fd, buf, cap)) == -1) {

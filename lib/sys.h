@@ -37,7 +37,7 @@ struct lock_wait {
  */
 int	lock_wait(int, const struct lock_wait *);
 /* Read a whole file (at most max bytes) into a malloc'd, NUL-ended buffer. */
-int	read_fd_all(int, size_t, char **, size_t *);
+int	read_fd_all(int, off_t, size_t, char **, size_t *);
 /* FNV-1a (32 bits) of len bytes, continuing from h (start: SYS_FNV_INIT). */
 #define SYS_FNV_INIT	2166136261u
 uint32_t	fnv1a(uint32_t, const void *, size_t);

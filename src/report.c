@@ -182,6 +182,10 @@ head_note(const struct gate_info *gi, char *buf, size_t len)
 		(void)snprintf(buf, len, "the head needs %u slots, above the "
 		    "limit %u: it waits until the limit is raised", k,
 		    gi->limit);
+	else if (free_slots(gi) >= k)	/* its need met, as seen from here */
+		(void)snprintf(buf, len, "the head can start (needs %u, %u "
+		    "free): it does at its next look, within a second, unless "
+		    "it is stopped", k, free_slots(gi));
 	else if (free_slots(gi) > 0)
 		(void)snprintf(buf, len, "the head needs %u slots, %u free", k,
 		    free_slots(gi));

@@ -140,30 +140,29 @@ struct sigsaved {
 /*
  * Catch the forwarded signals and SIGCHLD, and block them until we sleep.
  * Signals the caller ignored stay ignored (nohup, background jobs), except
- * SIGCHLD, which we need to wait for CMD.
+ * SIGCHLD, which we need to wait for CMD. Each handler is installed by the
+ * call that reads the caller's disposition, under a mask that blocks it:
+ * one the caller ignored gets SIG_IGN back at once, which also drops what
+ * came meanwhile (POSIX: setting SIG_IGN discards a pending signal), and
+ * is unblocked again unless the caller blocked it. SIGTSTP is only looked
+ * at (signals_run catches it).
  */
 static void
 signals_setup(struct sigsaved *ss)
 {
 	struct sigaction sa, old;
-	sigset_t block;
+	sigset_t block, unblock;
 	size_t i;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = on_signal;
 	sa.sa_flags = SA_SIGINFO;
 	sigfillset(&sa.sa_mask);
-	sigemptyset(&ss->ours);
-	for (i = 0; i < NOURS; i++) {
-		int sig = our_sigs[i];
-
-		if (sigaction(sig, NULL, &old) == -1)
-			err(EXIT_GATERUN, "sigaction");
-		ss->ignored[sig] = old.sa_handler == SIG_IGN;
-		if ((ss->ignored[sig] && sig != SIGCHLD) || sig == SIGTSTP)
-			continue;
-		sigaddset(&ss->ours, sig);
-	}
+	sigemptyset(&block);
+	sigemptyset(&unblock);
+	for (i = 0; i < NOURS; i++)
+		if (our_sigs[i] != SIGTSTP)
+			sigaddset(&block, our_sigs[i]);
 	/*
 	 * SIGPIPE stays blocked in the wrapper alone, asleep too (do_run):
 	 * writing the go-ahead to a child that has just died, or a request
@@ -171,17 +170,28 @@ signals_setup(struct sigsaved *ss)
 	 * write(2)), must not kill us, now or later; CMD gets the caller's
 	 * mask back.
 	 */
-	block = ss->ours;
 	sigaddset(&block, SIGPIPE);
 	if (sigprocmask(SIG_BLOCK, &block, &ss->mask) == -1)
 		err(EXIT_GATERUN, "sigprocmask");
+	ss->ours = block;
+	sigdelset(&ss->ours, SIGPIPE);
 	for (i = 0; i < NOURS; i++) {
 		int sig = our_sigs[i];
 
-		if (sigismember(&ss->ours, sig) &&
-		    sigaction(sig, &sa, NULL) == -1)
+		if (sigaction(sig, sig == SIGTSTP ? NULL : &sa, &old) == -1)
 			err(EXIT_GATERUN, "sigaction");
+		ss->ignored[sig] = old.sa_handler == SIG_IGN;
+		if (!ss->ignored[sig] || sig == SIGCHLD || sig == SIGTSTP)
+			continue;
+		if (sigaction(sig, &old, NULL) == -1)
+			err(EXIT_GATERUN, "sigaction");
+		sigdelset(&ss->ours, sig);
+		if (!sigismember(&ss->mask, sig))
+			sigaddset(&unblock, sig);
 	}
+	if (!sigisemptyset(&unblock) &&
+	    sigprocmask(SIG_UNBLOCK, &unblock, NULL) == -1)
+		err(EXIT_GATERUN, "sigprocmask");
 }
 
 /*
@@ -540,12 +550,15 @@ unpark(struct runner *rn)
  * double every waiter's memory), but the head of the queue forks its child
  * now and records it in its place, so when the slot comes the command
  * starts at once, with no fork and no second transaction on the way. FIFO
- * means the head stays the head until it is served.
+ * means the head stays the head until it is served. In exec mode (-x) the
+ * wrapper is the command's process: its record names itself already.
  */
 static void
 on_queued(struct runner *rn, size_t pos, size_t nq)
 {
-	if (pos > 1)
+	if (rn->o->exec)
+		;	/* we become the command ourselves: nothing to fork */
+	else if (pos > 1)
 		unpark(rn);
 	else if ((rn->pid > 0 || park(rn) == 0) && !rn->recorded) {
 		if (gate_set_cmd(rn->g, rn->pid) == 0)
@@ -882,6 +895,11 @@ no_slot(struct runner *rn, int r)
 	if (o->weight > 1)
 		errx(o->conflict, "cannot start: %u slots needed, %zu/%u in "
 		    "use on gate '%s'", o->weight, active, limit, o->gate);
+	if (active < limit)	/* free slots, kept for the head of the line */
+		errx(o->conflict, "cannot start: %zu/%u in use on gate '%s', "
+		    "and the free ones are kept for a waiter ahead (heavier, "
+		    "or waiting for a resource): -n never passes it", active,
+		    limit, o->gate);
 	errx(o->conflict, "cannot start: maximum concurrent processes "
 	    "reached (%zu/%u on gate '%s')", active, limit, o->gate);
 }

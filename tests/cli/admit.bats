@@ -59,6 +59,12 @@ followers() {
 	[ "$output" = "gaterun: cannot start: 2 slots needed, 1/2 in use on gate 'default'" ]
 	run "$G" -n -N 1 -- true
 	[ "$status" -eq 0 ]
+	# A heavy request at the head keeps the free slot: -n says why.
+	bg "$G" -N 2 -- true
+	until_true '[ "$(waiting)" -eq 1 ]'
+	run "$G" -n -- true
+	[ "$status" -eq 75 ]
+	[ "$output" = "gaterun: cannot start: 1/2 in use on gate 'default', and the free ones are kept for a waiter ahead (heavier, or waiting for a resource): -n never passes it" ]
 }
 
 @test "a weighted command holds its slots until it ends, then every one is free" {

@@ -33,6 +33,25 @@ load common
 	[ "$(active)" -eq 0 ]
 }
 
+@test "-x: the head of the line forks nothing ahead, and the command runs in its own PID" {
+	"$G" --limit 1 >/dev/null
+	mkfifo go
+	bg "$G" -x -- sh -c 'read -r _ < go'
+	h=$BG
+	until_true '[ "$(active)" -eq 1 ]'
+	bg "$G" -x -- sh -c 'echo $$ > ran'
+	w=$BG
+	until_true '[ "$(waiting)" -eq 1 ]'
+	# Fork mode parks its command's child here; exec mode becomes the
+	# command itself, so a child would only cost a fork and a change.
+	[ -z "$(ps -o pid= --ppid "$w")" ]
+	echo > go
+	wait_status "$w"
+	[ "$status" -eq 0 ]
+	[ "$(cat ran)" -eq "$w" ]
+	wait_status "$h"
+}
+
 @test "-x: the slot of a SIGKILLed command goes to the waiter" {
 	"$G" --limit 1 >/dev/null
 	bg "$G" -x -- sleep 1000

@@ -92,3 +92,18 @@ last() { grep -n -- "$1" "$2" | tail -1 | cut -d: -f1; }
 	run "$G" -n -- echo works
 	[ "$output" = works ]
 }
+
+@test "a change removes a leftover new state only when one is there" {
+	need_strace
+	"$G" -- true
+	strace -f -o trace -e trace=unlinkat,openat "$G" -- true
+	# No unlink of a file that is not there on the way of every change.
+	[ "$(grep -c 'unlinkat(.*ENOENT' trace)" -eq 0 ]
+	# A writer SIGKILLed between creating and exchanging left one.
+	echo "half a state" > "$GATERUN_DIR/.default.new"
+	run "$G" -n -- echo works
+	[ "$status" -eq 0 ]
+	[ "$output" = works ]
+	[ ! -e "$GATERUN_DIR/.default.new" ]
+	[ "$(status_field .active_processes)" -eq 0 ]
+}

@@ -128,6 +128,22 @@ fake_proc() {
 	[ -e ran ]
 }
 
+@test "a stopped head whose need is met is said to be able to start, and starts when continued" {
+	fake_proc 1048576
+	"$G" --limit 2 >/dev/null
+	bg "$G" --min-mem 2G -- touch ran
+	mem=$BG
+	until_true '[[ "$(status_field .head_waits_for)" == "waiting for memory: "* ]]'
+	kill -STOP "$mem"
+	fake_proc 2097152
+	[ "$(status_field .head_waits_for)" = "the head can start (needs 1, 2 free): it does at its next look, within a second, unless it is stopped" ]
+	[ ! -e ran ]
+	kill -CONT "$mem"
+	wait_status "$mem"
+	[ "$status" -eq 0 ]
+	[ -e ran ]
+}
+
 @test "pressure and load hold the head the same way" {
 	fake_proc 1048576 50.00 8.00
 	bg "$G" --max-pressure memory:10 --max-load 4 -- touch ran

@@ -240,3 +240,35 @@ PY
 	[ "$status" -eq 0 ]
 	[ "$(cat out)" = "done" ]
 }
+
+@test "a signal the caller ignores or blocks changes nothing for a waiter, and reaches the command so" {
+	"$G" --limit 1
+	mkfifo go
+	bg "$G" -- sh -c 'read x < go'
+	h=$BG
+	until_true '[ "$(active)" -eq 1 ]'
+	# The caller ignores HUP and blocks USR1 (a nohup, a build tool's
+	# mask): the waiter must not leave the line on HUP, and the command
+	# gets both as the caller had them.
+	# (sh would reset the mask: the command is python itself.)
+	bg python3 -c 'import os, signal, sys
+signal.signal(signal.SIGHUP, signal.SIG_IGN)
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+os.execvp(sys.argv[1], sys.argv[1:])' "$G" -- python3 -c 'import shutil
+shutil.copy("/proc/self/status", "masks")
+open("ran", "w").write("ran\n")'
+	w=$BG
+	until_true '[ "$(waiting)" -eq 1 ]'
+	kill -HUP "$w"
+	echo > go
+	wait_status "$w"
+	[ "$status" -eq 0 ]
+	[ "$(cat ran)" = ran ]
+	# HUP is bit 1 (0x1) of SigIgn, USR1 bit 10 (0x200) of SigBlk.
+	blk=$(awk '/^SigBlk/ { print $2 }' masks)
+	ign=$(awk '/^SigIgn/ { print $2 }' masks)
+	[ $((0x$blk & 0x200)) -ne 0 ]
+	[ $((0x$ign & 0x1)) -ne 0 ]
+	[ $((0x$blk & ~0x200)) -eq 0 ]
+	wait_status "$h"
+}
