@@ -318,6 +318,7 @@ static int
 pass_file(struct redis_loc *l)
 {
 	const char *path = getenv("GATERUN_REDIS_PASSWORD_FILE");
+	struct stat sb;
 	char *buf;
 	size_t len;
 	int fd, r;
@@ -328,7 +329,9 @@ pass_file(struct redis_loc *l)
 		errno = ENOKEY;
 		return -1;
 	}
-	r = read_fd_all(fd, sizeof(l->pass) - 1, &buf, &len);
+	/* The whole file, its size as fstat says (sys.c, since main). */
+	r = fstat(fd, &sb) == -1 ? -1 : read_fd_all(fd, sb.st_size,
+	    sizeof(l->pass) - 1, &buf, &len);
 	(void)xclose(fd);
 	if (r == -1) {
 		errno = ENOKEY;
