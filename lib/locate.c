@@ -267,17 +267,21 @@ locate_advice(int err, const char *dir)
 	    "your sessions and cron jobs)";
 }
 
+/*
+ * The userinfo ends at the LAST '@', not at the first '/': a password may
+ * hold '/' (base64 ones often do) and '@', and a host never holds '@'. A
+ * locator with no authority ("file:///dir") is left as it is.
+ */
 void
 locate_redact(const char *loc, char *buf, size_t len)
 {
-	const char *a, *end, *at, *colon;
+	const char *a, *at, *colon;
 
 	(void)strlcpy(buf, loc, len);
-	if ((a = strstr(loc, "://")) == NULL)
+	if ((a = strstr(loc, "://")) == NULL || a[3] == '/')
 		return;
 	a += 3;
-	end = a + strcspn(a, "/");
-	if ((at = memrchr(a, '@', (size_t)(end - a))) == NULL ||
+	if ((at = strrchr(a, '@')) == NULL ||
 	    (colon = memchr(a, ':', (size_t)(at - a))) == NULL)
 		return;
 	(void)snprintf(buf, len, "%.*s***%s", (int)(colon + 1 - loc), loc, at);

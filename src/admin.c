@@ -149,7 +149,7 @@ set_parent(const struct opts *o, struct gate *g)
 
 	if (gate_lock_store(o->dir) == -1)	/* until we exit */
 		errx(EXIT_GATERUN, "cannot lock %s to change a parent: %s",
-		    o->dir, gate_strerror(errno));
+		    o->where, gate_strerror(errno));
 	if (*o->parent != '\0') {
 		if (strcmp(o->parent, o->gate) == 0)
 			errx(EXIT_GATERUN, "gate '%s' cannot be its own parent",

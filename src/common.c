@@ -118,7 +118,7 @@ snapshot_one(const char *dir, const char *conf, const char *name,
 	struct config c;
 	struct gate *g;
 	const char *advice;
-	char err[512];
+	char err[512], where[PATH_MAX];
 	unsigned deflimit;
 	int e;
 
@@ -140,7 +140,8 @@ snapshot_one(const char *dir, const char *conf, const char *name,
 	}
 	e = errno;
 	advice = locate_advice(e, dir);
-	if (asprintf(why, "cannot read gate '%s' in %s: %s%s%s", name, dir,
+	locate_redact(dir, where, sizeof(where));	/* no password shown */
+	if (asprintf(why, "cannot read gate '%s' in %s: %s%s%s", name, where,
 	    gate_strerror(e), advice != NULL ? ": " : "",
 	    advice != NULL ? advice : "") == -1)
 		*why = NULL;

@@ -178,14 +178,15 @@ parse_prio(const char *s)
  * left as it is: an admin's choice is not second-guessed.
  */
 static void
-shared_dir(const char *dir, const char *group, const char *conf)
+shared_dir(const char *dir, const char *where, const char *group,
+    const char *conf)
 {
 	struct group *gr;
 
 	if ((gr = getgrnam(group)) == NULL)
 		errx(EXIT_GATERUN, "%s: group '%s' does not exist", conf, group);
 	if (gate_share(dir, gr->gr_gid) == -1)
-		errx(EXIT_GATERUN, "cannot share %s with group '%s': %s", dir,
+		errx(EXIT_GATERUN, "cannot share %s with group '%s': %s", where,
 		    group, gate_strerror(errno));
 }
 
@@ -210,7 +211,7 @@ configure(struct opts *o)
 		o->log = 1;
 	(void)strlcpy(o->conf_parent, c.parent, sizeof(o->conf_parent));
 	if (c.group[0] != '\0')
-		shared_dir(o->dir, c.group, o->conf);
+		shared_dir(o->dir, o->where, c.group, o->conf);
 }
 
 /* A mode option; more than one is refused in check_args(). */
@@ -630,7 +631,7 @@ open_named_gate(const struct opts *o, const char *name)
 		deflimit = o->deflimit;
 	if (gate_open(&g, o->dir, name, deflimit, 1, on_notify, NULL) == -1)
 		errx(EXIT_GATERUN, "cannot open gate '%s' in %s: %s", name,
-		    o->dir, gate_strerror(errno));
+		    o->where, gate_strerror(errno));
 	return g;
 }
 
@@ -647,7 +648,7 @@ parent_of(const struct opts *o, const char *name, char *out, size_t len)
 	if (gate_open(&g, o->dir, name, o->deflimit, 0, on_notify, NULL) == -1 ||
 	    gate_info(g, &gi) == -1)
 		errx(EXIT_GATERUN, "cannot read gate '%s' in %s: %s", name,
-		    o->dir, gate_strerror(errno));
+		    o->where, gate_strerror(errno));
 	(void)strlcpy(out, gi.parent, len);
 	gate_info_free(&gi);
 	gate_close(g);

@@ -600,3 +600,91 @@ all_ended() {
 	[ "$(cat b.ran)" = after ]
 	until_true 'ended "$(cat a.pid)"'
 }
+
+# A password that must not be shown, and a port nothing listens on.
+secret_store() {
+	local port
+	port=$(free_port)
+	PW=s3cr3tPW
+	export GATERUN_STORE="redis://:$PW@127.0.0.1:$port/0"
+}
+
+# $output names the store redacted and never holds the password $PW.
+redacted() {
+	[[ "$output" == *"redis://:***@"* ]] && [[ "$output" != *"$PW"* ]]
+}
+
+@test "no password shown: --status names the store without its password, a malformed locator too" {
+	# Failed before: the raw locator, password and all, was printed.
+	secret_store
+	run -125 "$G" -g pw --status
+	redacted
+	run -125 "$G" -g pw --all --status
+	redacted
+	run -125 env GATERUN_STORE="redis://:$PW@127.0.0.1:99999/0" "$G" -g pw --status
+	redacted
+	run -125 env GATERUN_STORE="redis://:$PW@/0" "$G" -g pw --status
+	redacted
+}
+
+@test "no password shown: --check (monitoring output) names the store without its password" {
+	# Failed before: "GATERUN UNKNOWN - ... redis://:s3cr3tPW@...".
+	secret_store
+	run -3 "$G" -g pw --check
+	[[ "$output" == "GATERUN UNKNOWN - "* ]]
+	redacted
+	run -3 env GATERUN_STORE="redis://:$PW@127.0.0.1:99999/0" "$G" -g pw --check
+	redacted
+}
+
+@test "no password shown: --status --json names the store without its password" {
+	# Failed before: the raw locator.
+	secret_store
+	run -125 "$G" -g pw --status --json
+	redacted
+}
+
+@test "no password shown: --metrics names the store without its password" {
+	# Failed before: the raw locator.
+	secret_store
+	run -125 "$G" -g pw --metrics
+	redacted
+}
+
+@test "no password shown: --parent on a healthy server with the right password does not print it" {
+	# Failed before: "cannot lock redis://:S3cr3tPW@... to change a parent".
+	PW=s3cr3tPW
+	redis-cli -p "$RPORT" config set requirepass "$PW" >/dev/null
+	export GATERUN_STORE="redis://:$PW@127.0.0.1:$RPORT/0"
+	run "$G" -g pw --limit 2 --parent pq
+	[[ "$output" != *"$PW"* ]]
+	if [ "$status" -ne 0 ]; then
+		redacted
+	fi
+}
+
+@test "no password shown: a password with '/' or '@' in it is redacted up to the last '@'" {
+	# Failed before: the authority ended at the first '/': "pa/ss" was
+	# printed whole, and of "p@a/ss:x" all but the "p".
+	port=$(free_port)
+	PW=pa/ss
+	run -125 env GATERUN_STORE="redis://:$PW@127.0.0.1:$port/0" "$G" -g pw -- true
+	redacted
+	run -3 env GATERUN_STORE="redis://:$PW@127.0.0.1:$port/0" "$G" -g pw --check
+	redacted
+	PW=p@a/ss:x
+	run -125 env GATERUN_STORE="redis://:$PW@127.0.0.1:$port/0" "$G" -g pw -- true
+	redacted
+	[[ "$output" != *"a/ss"* ]]
+}
+
+@test "no password shown: a password from the configuration file is not printed either" {
+	# Failed before: "GATERUN UNKNOWN - ... redis://:cfgSecret@...".
+	PW=cfgSecret
+	printf 'store = redis://:%s@127.0.0.1:%s/0\n' "$PW" "$(free_port)" > "$GATERUN_CONF"
+	unset GATERUN_STORE
+	run -3 "$G" -g pw --check
+	redacted
+	run -125 "$G" -g pw --status
+	redacted
+}

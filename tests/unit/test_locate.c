@@ -309,3 +309,29 @@ Test(locate, advice_for_a_refused_default)
 	cr_assert(eq(ptr, (void *)locate_advice(EPERM, "/srv/gates"), NULL));
 	cr_assert(eq(ptr, (void *)locate_advice(EPERM, NULL), NULL));
 }
+
+/* The password's place in loc redacted as locate_redact() shows it. */
+static void
+assert_redacted(const char *loc, const char *want)
+{
+	char buf[256];
+
+	locate_redact(loc, buf, sizeof(buf));
+	cr_assert(eq(str, buf, (char *)want), "%s: got %s", loc, buf);
+}
+
+Test(locate, redact_up_to_the_last_at)
+{
+	/* Failed before for '/' in the password: cut at the first '/'. */
+	assert_redacted("redis://:pw@h:1/0", "redis://:***@h:1/0");
+	assert_redacted("redis://u:pw@h/0", "redis://u:***@h/0");
+	assert_redacted("redis://:pa/ss@h:1/0", "redis://:***@h:1/0");
+	assert_redacted("redis://:p@a/ss:x@h:1/0", "redis://:***@h:1/0");
+	assert_redacted("redis://:pw@/0", "redis://:***@/0");
+	assert_redacted("redis://:pw@[::1]:1/0", "redis://:***@[::1]:1/0");
+	/* Nothing to hide: no password, no authority, no scheme. */
+	assert_redacted("redis://u@h/0", "redis://u@h/0");
+	assert_redacted("redis://h:6379/0", "redis://h:6379/0");
+	assert_redacted("file:///a:b@c", "file:///a:b@c");
+	assert_redacted("/srv/gates", "/srv/gates");
+}
