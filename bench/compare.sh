@@ -47,13 +47,35 @@ RAW=${RAW_KEEP:-$TOP/raw.tsv}
 : >"$RAW"
 W=$TOP
 cleanup() {
-	local p
-	while read -r p; do kill -KILL "$p" 2>/dev/null || true; done <"$PIDS"
+	local p t
+	while read -r p t; do
+		start_time "$p"
+		if [ -n "$t" ] && [ "$START" = "$t" ]; then
+			kill -KILL "$p" 2>/dev/null || true
+		fi
+	done <"$PIDS"
 	tsp -K >/dev/null 2>&1 || true
 	rm -rf "$TOP" "${WDISK:-}"
 }
 trap cleanup EXIT
-bg() { "$@" & BGPID=$!; echo "$BGPID" >>"$PIDS"; }
+# The start time of process $1 (field 22 of its stat) in START, empty if
+# none, without a fork. The cleanup kills a recorded PID only while it
+# still names the process started here: a PID reaped long ago may name
+# anyone's process by now (pid_max is 32768 on 2 cores; killing recycled
+# PIDs once took down another engineer's make check).
+start_time() {
+	local stat f
+	START=
+	{ read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 0
+	read -ra f <<<"${stat##*) }"
+	START=${f[19]}
+}
+bg() {
+	"$@" &
+	BGPID=$!
+	start_time "$BGPID"
+	echo "$BGPID $START" >>"$PIDS"
+}
 
 now() { date +%s.%N; }
 elapsed() { python3 -c 'import sys; print("%.3f" % (float(sys.argv[2]) - float(sys.argv[1])))' "$1" "$2"; }
