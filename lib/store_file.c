@@ -47,7 +47,6 @@
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
-#include <sys/uio.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -840,29 +839,6 @@ open_new(struct fstore *f)
 	} while (fd == -1 && errno == EEXIST && tries++ == 0 &&
 	    unlinkat(f->dirfd, f->tmpname, 0) == 0);
 	return fd;
-}
-
-/* Both buffers to fd, in one writev when it takes them whole. 0 or -1. */
-static int
-write_two(int fd, const char *a, size_t alen, const char *b, size_t blen)
-{
-	struct iovec iov[2] = {
-		{ .iov_base = (void *)(uintptr_t)a, .iov_len = alen },
-		{ .iov_base = (void *)(uintptr_t)b, .iov_len = blen },
-	};
-	ssize_t n;
-
-	while ((n = writev(fd, iov, 2)) == -1 && errno == EINTR)
-		;
-	if (n == -1)
-		return -1;
-	if ((size_t)n == alen + blen)
-		return 0;
-	if ((size_t)n < alen)
-		return write_full(fd, a + n, alen - (size_t)n) == 0 ?
-		    write_full(fd, b, blen) : -1;
-	return write_full(fd, b + (n - (ssize_t)alen), blen -
-	    ((size_t)n - alen));
 }
 
 /*

@@ -6,9 +6,11 @@
 
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 
 #include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -191,6 +193,29 @@ lock_wait(int fd, const struct lock_wait *lw)
 	(void)sigaction(LOCK_SIG, &oldsa, NULL);
 	errno = e;
 	return r;
+}
+
+/* See sys.h. */
+int
+write_two(int fd, const char *a, size_t alen, const char *b, size_t blen)
+{
+	struct iovec iov[2] = {
+		{ .iov_base = (void *)(uintptr_t)a, .iov_len = alen },
+		{ .iov_base = (void *)(uintptr_t)b, .iov_len = blen },
+	};
+	ssize_t n;
+
+	while ((n = writev(fd, iov, 2)) == -1 && errno == EINTR)
+		;
+	if (n == -1)
+		return -1;
+	if ((size_t)n == alen + blen)
+		return 0;
+	if ((size_t)n < alen)
+		return write_full(fd, a + n, alen - (size_t)n) == 0 ?
+		    write_full(fd, b, blen) : -1;
+	return write_full(fd, b + (n - (ssize_t)alen), blen -
+	    ((size_t)n - alen));
 }
 
 /*

@@ -16,6 +16,8 @@ int	xclose(int);
 ssize_t	read_full(int, void *, size_t);
 /* Write all len bytes, looping on short writes; returns 0 or -1. */
 int	write_full(int, const void *, size_t);
+/* Two buffers in one writev where it takes them whole; 0 or -1. */
+int	write_two(int, const char *, size_t, const char *, size_t);
 /* Take an exclusive flock(2), retrying on EINTR. */
 int	lock_fd(int);
 

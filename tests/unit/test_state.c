@@ -221,6 +221,21 @@ Test(state, admission_fields_round_trip)
 	state_free(&st);
 }
 
+/* Each of bad, as the fields of a waiter record, makes the state refused. */
+static void
+refuse_fields(const char *const *bad, size_t n)
+{
+	char line[256];
+	struct state st;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		(void)snprintf(line, sizeof(line), HDR
+		    "w - 3 11 20 0 0 0 5 a :/ :b %s\nend\n", bad[i]);
+		cr_assert(eq(int, parse(line, &st), -1), "%s", bad[i]);
+	}
+}
+
 Test(state, rejects_bad_admission_fields)
 {
 	static const char *const bad[] = {
@@ -229,15 +244,9 @@ Test(state, rejects_bad_admission_fields)
 		"key=", "key=a\\040b", "key=123456789012345678901234567890123",
 		"color=red", "weight=2 prio=1 passed=1 key=k x=1", "weight=2 "
 	};
-	char line[256];
 	struct state st;
-	size_t i;
 
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		(void)snprintf(line, sizeof(line), HDR
-		    "w - 3 11 20 0 0 0 5 a :/ :b %s\nend\n", bad[i]);
-		cr_assert(eq(int, parse(line, &st), -1), "%s", bad[i]);
-	}
+	refuse_fields(bad, sizeof(bad) / sizeof(bad[0]));
 	cr_assert(eq(int, parse(HDR "h 0 1 10 20 0 0 0 5 - :/ :a prio=2\nend\n",
 	    &st), -1), "a holder has no priority");
 	cr_assert(eq(int, parse(HDR "w - 3 10 20 0 0 0 5 a :/ :a prio=1\n"
@@ -281,15 +290,9 @@ Test(state, rejects_bad_resource_needs)
 		"memp=101", "mem=1 memp=5", "psim=10001", "psic=-1", "psix=1",
 		"load=1000001", "load=1.5", "mem=1 mem=1"
 	};
-	char line[256];
 	struct state st;
-	size_t i;
 
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		(void)snprintf(line, sizeof(line), HDR
-		    "w - 3 11 20 0 0 0 5 a :/ :b %s\nend\n", bad[i]);
-		cr_assert(eq(int, parse(line, &st), -1), "%s", bad[i]);
-	}
+	refuse_fields(bad, sizeof(bad) / sizeof(bad[0]));
 	cr_assert(eq(int, parse(HDR "h 0 1 10 20 0 0 0 5 - :/ :a mem=1\nend\n",
 	    &st), -1), "a holder has no needs");
 }
