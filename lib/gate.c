@@ -129,6 +129,8 @@ struct gate {
 					   (1), or the server reached (2) */
 	int		rejoin;		/* in line with no record known: join
 					   it at the next look, quietly */
+	int		lost_said;	/* "place was lost" said since our
+					   record was last seen */
 	int		bounded;	/* the wait has a deadline (-w, -n) */
 	struct held	*held;		/* slots held, in the order taken */
 	size_t		nheld;
@@ -1232,13 +1234,17 @@ op_look(struct txn *t, void *arg)
 	int where;
 
 	g->res_held = 0;
-	if (find_self(g, &t->s.st, g->ticket, &i) == 0)
+	if ((where = find_self(g, &t->s.st, g->ticket, &i)) == 0)
 		reap_ahead(t, i);
+	if (where != -1)
+		g->lost_said = 0;
 	if (promote(t) == -1)
 		return -1;
 	if ((where = find_self(g, &t->s.st, g->ticket, &i)) == -1) {
-		if (g->notify != NULL && !g->rejoin)
+		/* Once per loss: not again when a commit is run again. */
+		if (g->notify != NULL && !g->rejoin && !g->lost_said)
 			g->notify(g->notify_arg, lost_msg(g));
+		g->lost_said = 1;
 		if (g->wakefd == -1 && (g->wakefd = t->g->store->ops->listen(
 		    t->g->store, g->addr)) == -1)
 			return -1;

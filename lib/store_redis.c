@@ -556,13 +556,10 @@ static void
 redis_close(struct store *s)
 {
 	struct rstore *r = (struct rstore *)s;
-	size_t i;
 
 	rs_wait_close(r);
 	redisFree(r->c);
-	for (i = 0; i < r->nmine; i++)
-		free(r->mine[i].strs);
-	free(r->mine);
+	rs_mine_free(r);
 	explicit_bzero(&r->loc, sizeof(r->loc));
 	free(r);
 }

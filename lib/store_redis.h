@@ -64,7 +64,23 @@ struct rstore {
 	unsigned	shown_limit, real_limit;
 	struct entry	*mine;		/* our holders at the last commit */
 	size_t		nmine;
+	struct entry	*minew;		/* our waiters at the last commit */
+	size_t		nminew;
+	int		known;		/* this process saw the gate's key */
+	int		said_fresh;	/* "no gaterun data" said */
+	int		gates_empty;	/* the key and PREFIX "gates" missing */
+	int64_t		prev_t0, prev_ms; /* the last read's t0 and now_ms */
+	int64_t		lag_ms;		/* see rs_clock_lag */
 };
+
+/*
+ * How far the server's clock ran ahead of ours (ms) between two reads:
+ * t0 (mono ns) when each was sent, ms the server's TIME in each reply.
+ * About 0 normally (at most the reply's own delay); large when the server
+ * answered late (it stalled: its TIME is read when it answers) or its
+ * clock was stepped forward; negative when stepped back.
+ */
+int64_t	rs_clock_lag(int64_t, int64_t, int64_t, int64_t);
 
 /* Parse a locator (what follows "redis:"), with the password file. */
 int	rs_parse_loc(const char *, struct redis_loc *);
@@ -108,6 +124,8 @@ int	rs_kill_take(void *, struct store_killreq *);
 int	rs_kill_answer(void *, const struct store_killreq *, int,
 	    const struct gate_kill *, size_t);
 void	rs_kill_close(void *);
+/* The copies of our records freed (store_redis_txn.c). */
+void	rs_mine_free(struct rstore *);
 /* A waiter's parts, closed (store_redis_wait.c). */
 void	rs_wait_close(struct rstore *);
 

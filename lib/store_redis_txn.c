@@ -255,37 +255,63 @@ renew_ours(struct rstore *r, struct store_txn *t)
 	return 1;
 }
 
-/* Keep a copy of our holder records, to make again on a server that
- * lost them (see remake). */
+/* Free a saved copy of records. */
+static void
+saved_free(struct entry **vp, size_t *np)
+{
+	size_t i;
+
+	for (i = 0; i < *np; i++)
+		free((*vp)[i].strs);
+	free(*vp);
+	*vp = NULL;
+	*np = 0;
+}
+
+/* A copy of our records among e[0..n) into *vp (its strings its own). */
+static void
+saved_copy(const struct rstore *r, const struct entry *e, size_t n,
+    struct entry **vp, size_t *np)
+{
+	struct entry *v;
+	size_t i, k = 0;
+
+	saved_free(vp, np);
+	if ((v = calloc(n + 1, sizeof(*v))) == NULL)
+		return;
+	for (i = 0; i < n; i++) {
+		if (!ours(r, &e[i]))
+			continue;
+		v[k] = e[i];
+		v[k].strs_shared = 0;
+		v[k].strs = NULL;
+		if (e[i].strs != NULL &&
+		    (v[k].strs = malloc(e[i].strslen + 1)) != NULL) {
+			memcpy(v[k].strs, e[i].strs, e[i].strslen);
+			v[k].strs[e[i].strslen] = '\0';
+		} else
+			v[k].strslen = 0;
+		k++;
+	}
+	*vp = v;
+	*np = k;
+}
+
+/* Keep a copy of our holder and waiter records, to make again on a
+ * server that lost them (see remake). */
 static void
 mine_save(struct rstore *r, const struct state *st)
 {
-	struct entry *v;
-	size_t i, n = 0;
+	saved_copy(r, st->h, st->nh, &r->mine, &r->nmine);
+	saved_copy(r, st->w, st->nw, &r->minew, &r->nminew);
+}
 
-	for (i = 0; i < r->nmine; i++)
-		free(r->mine[i].strs);
-	free(r->mine);
-	r->mine = NULL;
-	r->nmine = 0;
-	if ((v = calloc(st->nh + 1, sizeof(*v))) == NULL)
-		return;
-	for (i = 0; i < st->nh; i++) {
-		if (!ours(r, &st->h[i]))
-			continue;
-		v[n] = st->h[i];
-		v[n].strs_shared = 0;
-		v[n].strs = NULL;
-		if (st->h[i].strs != NULL &&
-		    (v[n].strs = malloc(st->h[i].strslen + 1)) != NULL) {
-			memcpy(v[n].strs, st->h[i].strs, st->h[i].strslen);
-			v[n].strs[st->h[i].strslen] = '\0';
-		} else
-			v[n].strslen = 0;
-		n++;
-	}
-	r->mine = v;
-	r->nmine = n;
+/* Both copies freed (the store closed). */
+void
+rs_mine_free(struct rstore *r)
+{
+	saved_free(&r->mine, &r->nmine);
+	saved_free(&r->minew, &r->nminew);
 }
 
 /*
@@ -321,16 +347,63 @@ same_request(const struct entry *v, size_t n, const struct entry *e)
 	return k;
 }
 
+/* 1 if the request of e has a record in st, holding or waiting. */
+static int
+present(const struct state *st, const struct entry *e)
+{
+	return same_request(st->h, st->nh, e) +
+	    same_request(st->w, st->nw, e) > 0;
+}
+
+/*
+ * Our waiter records missing from st put back in line by their tickets
+ * (before the first waiter of a later ticket and no higher priority), so
+ * that a waiter keeps its place through a loss.
+ */
+static int
+remake_waiters(struct rstore *r, struct store_txn *t)
+{
+	struct state *st = &t->st;
+	struct entry e;
+	size_t k, pos;
+
+	for (k = 0; k < r->nminew; k++) {
+		e = r->minew[k];
+		if (present(st, &e))
+			continue;
+		for (pos = 0; pos < st->nw; pos++)
+			if (st->w[pos].ticket > e.ticket &&
+			    st->w[pos].prio <= e.prio)
+				break;
+		if (e.ticket >= st->next_ticket)
+			st->next_ticket = e.ticket + 1;
+		if (e.strs != NULL && (e.strs = strdup(e.strs)) == NULL)
+			return -1;
+		if (state_add(&st->w, &st->nw, &e) == -1) {
+			free(e.strs);
+			return -1;
+		}
+		memmove(&st->w[pos + 1], &st->w[pos], (st->nw - 1 - pos) *
+		    sizeof(*st->w));
+		st->w[pos] = e;
+		t->dirty = 1;
+	}
+	return 0;
+}
+
 /*
  * The server lost the gate (it restarted without persistence, or failed
- * over to a replica that had not seen it): make our holder records again
+ * over to a replica that had not seen it, or its key was deleted), or
+ * dropped our records though we renewed them in time (it stalled, or its
+ * clock was stepped; see loss_seen): make our holder records again
  * in what it holds now, at their slot if free, else at a free one past
  * it (its slot may have been given away meanwhile), and the limit last
  * seen if the gate is gone or was made again with a default limit. A
  * request of weight k has k records: as many are made as are missing.
  * Commands that run are counted again, even over the limit (then nobody
  * is let in until enough have ended): what ran before the loss was seen
- * may have let others in meanwhile, and that is said.
+ * may have let others in meanwhile, and that is said. Our waiters get
+ * their places back (remake_waiters).
  */
 static int
 remake(struct rstore *r, struct store_txn *t)
@@ -365,7 +438,7 @@ remake(struct rstore *r, struct store_txn *t)
 		}
 		t->dirty = 1;
 	}
-	return 0;
+	return remake_waiters(r, t);
 }
 
 /* The server's TIME reply in ms; -1 if it is not one. */
@@ -421,6 +494,7 @@ fetch_read(struct rstore *r, struct store_txn *t, int watch)
 		r->read_limit = r->deflimit;
 	} else if (rp[1]->type == REDIS_REPLY_STRING) {
 		t->exists = 1;
+		r->known = 1;
 		if ((ret = value_parse(r, rp[1]->str, rp[1]->len, t)) == 0) {
 			/* Only a limit someone set is made again after a loss. */
 			r->read_limit = t->st.limit;
@@ -442,6 +516,7 @@ fetch(struct rstore *r, struct store_txn *t, int watch)
 {
 	const char *w[] = { "WATCH", r->key }, *g[] = { "GET", r->key };
 	const char *ep[] = { "GET", PREFIX "epoch" }, *tm[] = { "TIME" };
+	int v;
 
 	memset(t, 0, sizeof(*t));
 	t->st.limit = r->deflimit;
@@ -457,7 +532,20 @@ fetch(struct rstore *r, struct store_txn *t, int watch)
 	    redisAppendCommandArgv(r->c, 2, ep, NULL) != REDIS_OK ||
 	    redisAppendCommandArgv(r->c, 1, tm, NULL) != REDIS_OK)
 		return -1;
-	return fetch_read(r, t, watch);
+	if ((v = fetch_read(r, t, watch)) != 0)
+		return v;
+	r->lag_ms = r->prev_t0 > 0 ? rs_clock_lag(r->prev_t0, r->prev_ms,
+	    r->t0, r->now_ms) : 0;
+	r->prev_t0 = r->t0;
+	r->prev_ms = r->now_ms;
+	return 0;
+}
+
+/* See store_redis.h: the server's advance less ours, sent to sent. */
+int64_t
+rs_clock_lag(int64_t t0a, int64_t msa, int64_t t0b, int64_t msb)
+{
+	return (msb - msa) - (t0b - t0a) / MS;
 }
 
 /* Throw a WATCH away (a transaction that writes nothing). */
@@ -480,6 +568,7 @@ epoch_changed(struct rstore *r, int watch)
 	    "again; meanwhile others may have been let in over the limit");
 	r->epoch[0] = '\0';
 	r->lost = 1;
+	r->prev_t0 = 0;		/* another server's clock, maybe */
 	return rs_epoch(r);
 }
 
@@ -521,6 +610,102 @@ hold_end(struct rstore *r, struct store_txn *t)
 	r->shown = 0;
 }
 
+/*
+ * Ask whether the gate was ever made on this server (it is in PREFIX
+ * "gates") and whether the server holds any gate at all: r->gates_empty.
+ * 1 if it was made, 0 if not, -1.
+ */
+static int
+gates_probe(struct rstore *r)
+{
+	const char *is[] = { "SISMEMBER", PREFIX "gates", r->name };
+	const char *card[] = { "SCARD", PREFIX "gates" };
+	redisReply *rp[2] = { NULL, NULL };
+	int i, e = 0, ret = -1;
+
+	if (redisAppendCommandArgv(r->c, 3, is, NULL) != REDIS_OK ||
+	    redisAppendCommandArgv(r->c, 2, card, NULL) != REDIS_OK)
+		return -1;
+	for (i = 0; i < 2 && r->c != NULL; i++)
+		if ((rp[i] = rs_reply(&r->c)) == NULL && e == 0)
+			e = errno;
+	if (e == 0 && rp[0] != NULL && rp[1] != NULL &&
+	    rp[0]->type == REDIS_REPLY_INTEGER &&
+	    rp[1]->type == REDIS_REPLY_INTEGER) {
+		ret = rp[0]->integer != 0;
+		r->gates_empty = rp[1]->integer == 0;
+	} else
+		errno = e != 0 ? e : r->c == NULL ? ECONNRESET : EPROTO;
+	for (i = 0; i < 2; i++)
+		if (rp[i] != NULL)
+			freeReplyObject(rp[i]);
+	return ret;
+}
+
+/* 1 if a record of ours at the last commit is not in st. */
+static int
+missing_ours(const struct rstore *r, const struct state *st)
+{
+	size_t k;
+
+	for (k = 0; k < r->nmine; k++)
+		if (!present(st, &r->mine[k]))
+			return 1;
+	for (k = 0; k < r->nminew; k++)
+		if (!present(st, &r->minew[k]))
+			return 1;
+	return 0;
+}
+
+/*
+ * A loss the epoch does not show. The gate's key is missing though this
+ * process saw it, or has records in it, or the server's set of gates
+ * names it (gaterun never deletes a key: it was deleted or evicted, or
+ * the server restarted from an old copy): r->lost 1, as for a new epoch.
+ * A record of ours is missing though we asked before its lease ended (on
+ * our clock), or the server's clock ran ahead of ours by more than half
+ * a lease while we asked (it stalled, or was stepped): leases ended that
+ * nobody could renew, r->lost 2. Said once per loss; 0 or -1.
+ */
+static int
+loss_seen(struct rstore *r, const struct store_txn *t)
+{
+	int64_t lag_max = r->ttl_ms / 2 < 1000 ? 1000 : r->ttl_ms / 2;
+	char buf[300];
+	int v;
+
+	r->gates_empty = 0;
+	if (r->lost)
+		return 0;
+	if (r->fresh) {
+		if (!r->known && r->nmine + r->nminew == 0 &&
+		    (v = gates_probe(r)) != 1)
+			return v;
+		r->lost = 1;
+		rs_say(r, "the server lost the gate's key though it was in "
+		    "use (deleted, evicted, or restarted from an old copy): "
+		    "slots held here are recorded again and nobody new "
+		    "starts for a lease; meanwhile others may have been let "
+		    "in over the limit");
+	} else if (missing_ours(r, &t->st) && r->t0 < r->until) {
+		r->lost = 2;
+		rs_say(r, "records made here were dropped on the server "
+		    "though renewed in time (the gate's key was deleted, or "
+		    "the server stalled or its clock was stepped): they are "
+		    "recorded again, in their places, and nobody new starts "
+		    "for a lease");
+	} else if (r->lag_ms > lag_max) {
+		r->lost = 2;
+		(void)snprintf(buf, sizeof(buf), "the server's clock ran %.1f "
+		    "s ahead of this host's while it was asked (it stalled, "
+		    "or its clock was stepped): leases that ended meanwhile "
+		    "are recorded again by their owners, and nobody new "
+		    "starts for a lease", (double)r->lag_ms / 1000);
+		rs_say(r, buf);
+	}
+	return 0;
+}
+
 /* Begin, or look (watch 0): connect again once if the link was lost. */
 static int
 start(struct rstore *r, struct store_txn *t, int watch)
@@ -540,6 +725,10 @@ start(struct rstore *r, struct store_txn *t, int watch)
 	}
 	if (v != 0)
 		return -1;
+	if (watch && loss_seen(r, t) == -1) {
+		state_free(&t->st);
+		return -1;
+	}
 	if (r->lost && watch && t->exists && remake(r, t) == -1) {
 		state_free(&t->st);
 		return -1;
@@ -635,6 +824,25 @@ commit_read(struct rstore *r, int k)
 }
 
 /*
+ * The gate was made on a server with no gaterun data: a new one, or one
+ * restarted without persistence, which forgot every limit set with
+ * --limit (nobody can know it): said once.
+ */
+static void
+say_fresh(struct rstore *r, unsigned limit)
+{
+	char buf[300];
+
+	if (r->said_fresh)
+		return;
+	r->said_fresh = 1;
+	(void)snprintf(buf, sizeof(buf), "the Redis server has no gaterun "
+	    "data (new, or restarted without persistence): the gate starts "
+	    "with limit %u", limit);
+	rs_say(r, buf);
+}
+
+/*
  * Renew our records, then MULTI, SET (if changed), the wake-ups, EXEC.
  * -1 with EAGAIN when another wrote first: nothing was written.
  */
@@ -667,8 +875,12 @@ rs_commit(struct store *s, struct store_txn *t, const store_addr *wakes,
 	if ((ret = commit_read(r, k)) == 0) {
 		if (renewed)
 			r->until = r->t0 + r->ttl_ms * MS;
-		if (t->dirty)
+		if (t->dirty) {
 			mine_save(r, &t->st);
+			r->known = 1;
+		}
+		if (r->fresh && r->gates_empty && t->dirty)
+			say_fresh(r, t->st.limit);
 		r->lost = 0;
 	}
 out:
