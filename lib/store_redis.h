@@ -70,7 +70,10 @@ struct rstore {
 	int		said_fresh;	/* "no gaterun data" said */
 	int		gates_empty;	/* the key and PREFIX "gates" missing */
 	int64_t		prev_t0, prev_ms; /* the last read's t0 and now_ms */
-	int64_t		lag_ms;		/* see rs_clock_lag */
+	int64_t		lag_ms;		/* see rs_clock_lag: the most since
+					   a transaction last looked */
+	int		dropped;	/* a read found a record of ours gone
+					   though asked in time */
 };
 
 /*

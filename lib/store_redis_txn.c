@@ -441,6 +441,21 @@ remake(struct rstore *r, struct store_txn *t)
 	return remake_waiters(r, t);
 }
 
+/* 1 if a record of ours at the last commit is not in st. */
+static int
+missing_ours(const struct rstore *r, const struct state *st)
+{
+	size_t k;
+
+	for (k = 0; k < r->nmine; k++)
+		if (!present(st, &r->mine[k]))
+			return 1;
+	for (k = 0; k < r->nminew; k++)
+		if (!present(st, &r->minew[k]))
+			return 1;
+	return 0;
+}
+
 /* The server's TIME reply in ms; -1 if it is not one. */
 static int64_t
 time_ms(const redisReply *rp)
@@ -516,6 +531,7 @@ fetch(struct rstore *r, struct store_txn *t, int watch)
 {
 	const char *w[] = { "WATCH", r->key }, *g[] = { "GET", r->key };
 	const char *ep[] = { "GET", PREFIX "epoch" }, *tm[] = { "TIME" };
+	int64_t lag;
 	int v;
 
 	memset(t, 0, sizeof(*t));
@@ -534,10 +550,15 @@ fetch(struct rstore *r, struct store_txn *t, int watch)
 		return -1;
 	if ((v = fetch_read(r, t, watch)) != 0)
 		return v;
-	r->lag_ms = r->prev_t0 > 0 ? rs_clock_lag(r->prev_t0, r->prev_ms,
-	    r->t0, r->now_ms) : 0;
+	/* Kept until a transaction sees them (a look may come first). */
+	lag = r->prev_t0 > 0 ? rs_clock_lag(r->prev_t0, r->prev_ms, r->t0,
+	    r->now_ms) : 0;
+	if (lag > r->lag_ms)
+		r->lag_ms = lag;
 	r->prev_t0 = r->t0;
 	r->prev_ms = r->now_ms;
+	if (!r->fresh && r->t0 < r->until && missing_ours(r, &t->st))
+		r->dropped = 1;
 	return 0;
 }
 
@@ -642,21 +663,6 @@ gates_probe(struct rstore *r)
 	return ret;
 }
 
-/* 1 if a record of ours at the last commit is not in st. */
-static int
-missing_ours(const struct rstore *r, const struct state *st)
-{
-	size_t k;
-
-	for (k = 0; k < r->nmine; k++)
-		if (!present(st, &r->mine[k]))
-			return 1;
-	for (k = 0; k < r->nminew; k++)
-		if (!present(st, &r->minew[k]))
-			return 1;
-	return 0;
-}
-
 /*
  * A loss the epoch does not show. The gate's key is missing though this
  * process saw it, or has records in it, or the server's set of gates
@@ -671,10 +677,13 @@ static int
 loss_seen(struct rstore *r, const struct store_txn *t)
 {
 	int64_t lag_max = r->ttl_ms / 2 < 1000 ? 1000 : r->ttl_ms / 2;
+	int64_t lag = r->lag_ms;
+	int v, dropped = r->dropped;
 	char buf[300];
-	int v;
 
 	r->gates_empty = 0;
+	r->lag_ms = 0;
+	r->dropped = 0;
 	if (r->lost)
 		return 0;
 	if (r->fresh) {
@@ -687,20 +696,21 @@ loss_seen(struct rstore *r, const struct store_txn *t)
 		    "slots held here are recorded again and nobody new "
 		    "starts for a lease; meanwhile others may have been let "
 		    "in over the limit");
-	} else if (missing_ours(r, &t->st) && r->t0 < r->until) {
+	} else if (dropped || (r->t0 < r->until &&
+	    missing_ours(r, &t->st))) {
 		r->lost = 2;
 		rs_say(r, "records made here were dropped on the server "
 		    "though renewed in time (the gate's key was deleted, or "
 		    "the server stalled or its clock was stepped): they are "
 		    "recorded again, in their places, and nobody new starts "
 		    "for a lease");
-	} else if (r->lag_ms > lag_max) {
+	} else if (lag > lag_max) {
 		r->lost = 2;
 		(void)snprintf(buf, sizeof(buf), "the server's clock ran %.1f "
 		    "s ahead of this host's while it was asked (it stalled, "
 		    "or its clock was stepped): leases that ended meanwhile "
 		    "are recorded again by their owners, and nobody new "
-		    "starts for a lease", (double)r->lag_ms / 1000);
+		    "starts for a lease", (double)lag / 1000);
 		rs_say(r, buf);
 	}
 	return 0;

@@ -230,6 +230,119 @@ max_overlap() {
 	[ "$(status_field .max_allowed farm)" -eq 1 ]
 }
 
+# A job on host $1 of gate farm with lease $2 (the rest: its command),
+# that logs "start NAME" and "end NAME" (NAME: $3) and, when $4 is
+# given, runs until that file exists.
+logged_job() {
+	local h=$1 lease=$2 name=$3 until=${4:-}
+	on_host "$h" --lease "$lease" -- sh -c "echo start $name >> log; until [ -z '$until' ] || [ -e '$until' ]; do sleep 0.05; done; echo end $name >> log"
+}
+
+# The names logged as started, in order, on one line.
+start_order() { awk '$1 == "start" { printf "%s ", $2 }' log; }
+
+@test "a gate key deleted under a holder and a waiter: nobody new gets in, the holder is not stopped, the waiter keeps its place, the limit is kept" {
+	# Failed before: the newcomer C (-n) was let in at once next to A, the
+	# gate was made again with the default limit 5, and A's watchdog
+	# stopped A (its renewal found its record gone).
+	"$G" -g farm --limit 1 >/dev/null 2>&1
+	logged_job A 10 A go
+	a=$BG
+	until_true '[ "$(active farm)" -eq 1 ]'
+	logged_job B 10 B
+	b=$BG
+	until_true '[ "$(waiting farm)" -eq 1 ]'
+	redis-cli -p "$RPORT" del gaterun:gate:farm >/dev/null
+	run -75 env GATERUN_HOST=C "$G" -g farm -n -- echo C ran
+	[[ "$output" != *"C ran"* ]]
+	# A's next renewal (a third of its lease) records its slot and the
+	# limit again; B its place.
+	until_true '[ "$(status_field ".slots[0].host" farm 2>/dev/null)" = A ]'
+	until_true '[ "$(waiting farm)" -eq 1 ]'
+	[ "$(status_field .max_allowed farm)" -eq 1 ]
+	touch go
+	wait_status "$a"
+	[ "$status" -eq 0 ] || { cat bg.out; false; }
+	wait_status "$b"
+	[ "$status" -eq 0 ] || { cat bg.out; false; }
+	[ "$(max_overlap log)" -eq 1 ]
+	[ "$(start_order)" = "A B " ]
+	run ! grep -q "lease could not be renewed" bg.out
+	run ! grep -q "place was lost" bg.out
+	grep -q "recorded again" bg.out
+}
+
+@test "a server restarted from an old copy of its data (the epoch kept, the holder not in it): the holder records its slot again and is not stopped" {
+	# Failed before: A's renewals found its record gone and did not make
+	# it again (the epoch was the same), and its watchdog stopped A.
+	"$G" -g farm --limit 1 >/dev/null 2>&1
+	redis-cli -p "$RPORT" save >/dev/null
+	logged_job A 10 A go
+	a=$BG
+	until_true '[ "$(active farm)" -eq 1 ]'
+	kill -TERM "$RPID"
+	wait "$RPID" || true
+	redis_start "$RPORT"
+	until_true '[ "$(active farm 2>/dev/null)" = 1 ]' 3000
+	[ "$(status_field ".slots[0].host" farm)" = A ]
+	[ "$(status_field .max_allowed farm)" -eq 1 ]
+	run -75 env GATERUN_HOST=C "$G" -g farm -n -- echo C ran
+	touch go
+	wait_status "$a"
+	[ "$status" -eq 0 ] || { cat bg.out; false; }
+	run ! grep -q "lease could not be renewed" bg.out
+}
+
+@test "an idle gate on a server restarted without its data: the first job says the server has no gaterun data and the limit it starts with" {
+	# Failed before: the limit 1 fell back to 5 without a word.
+	"$G" -g farm --limit 1 >/dev/null 2>&1
+	kill -KILL "$RPID"
+	wait "$RPID" || true
+	redis_start "$RPORT"
+	run -0 env GATERUN_HOST=A "$G" -g farm -- echo A ran
+	[[ "$output" == *"A ran"* ]]
+	[[ "$output" == *"the Redis server has no gaterun data (new, or restarted without persistence): the gate starts with limit 5"* ]]
+	# Said once: not by the next job, nor by one on another gate.
+	run -0 env GATERUN_HOST=B "$G" -g farm -- echo B ran
+	[ "$output" = "B ran" ]
+	run -0 env GATERUN_HOST=B "$G" -g other -- echo B ran
+	[ "$output" = "B ran" ]
+}
+
+@test "a server stopped longer than the waiters' leases: the waiters keep their places in line, and none says its place was lost" {
+	# Failed before: the waiters' records looked expired when the server
+	# came back, they queued again in the order they reconnected, and each
+	# said "place was lost" (several times: once per transaction run
+	# again).
+	"$G" -g farm --limit 1 >/dev/null 2>&1
+	logged_job A 20 A go
+	a=$BG
+	until_true '[ "$(active farm)" -eq 1 ]'
+	pids=()
+	for w in 1 2 3 4; do
+		logged_job "H$((w % 2))" 3 "W$w"
+		pids+=("$BG")
+		until_true '[ "$(waiting farm)" -eq '"$w"' ]'
+	done
+	# Longer than a waiter's 3 s lease, well within A's 20 s. The waiters'
+	# renewals wait for the server meanwhile.
+	kill -STOP "$RPID"
+	sleep 5
+	kill -CONT "$RPID"
+	until_true 'grep -q "clock ran" bg.out'
+	until_true '[ "$(waiting farm)" -eq 4 ]'
+	touch go
+	wait_status "$a"
+	[ "$status" -eq 0 ] || { cat bg.out; false; }
+	for p in "${pids[@]}"; do
+		wait_status "$p"
+		[ "$status" -eq 0 ] || { cat bg.out; false; }
+	done
+	[ "$(max_overlap log)" -eq 1 ]
+	[ "$(start_order)" = "A W1 W2 W3 W4 " ] || { cat log bg.out; false; }
+	run ! grep -q "place was lost" bg.out
+}
+
 # Milliseconds since the epoch.
 now_ms() { date +%s%3N; }
 
