@@ -84,6 +84,8 @@ struct rstore {
  * clock was stepped forward; negative when stepped back.
  */
 int64_t	rs_clock_lag(int64_t, int64_t, int64_t, int64_t);
+/* 1 if a lag (ms) may have ended a lease of ttl (ms) nobody could renew. */
+int	rs_clock_jumped(int64_t, int64_t);
 
 /* Parse a locator (what follows "redis:"), with the password file. */
 int	rs_parse_loc(const char *, struct redis_loc *);

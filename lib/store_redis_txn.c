@@ -569,6 +569,17 @@ rs_clock_lag(int64_t t0a, int64_t msa, int64_t t0b, int64_t msb)
 	return (msb - msa) - (t0b - t0a) / MS;
 }
 
+/*
+ * See store_redis.h: a lag that may have ended leases nobody could renew,
+ * more than half a lease (a record is renewed when a quarter of its lease
+ * is gone, or every third: it has at least half left), and a second.
+ */
+int
+rs_clock_jumped(int64_t lag_ms, int64_t ttl)
+{
+	return lag_ms > (ttl / 2 < 1000 ? 1000 : ttl / 2);
+}
+
 /* Throw a WATCH away (a transaction that writes nothing). */
 static void
 unwatch(struct rstore *r)
@@ -676,7 +687,6 @@ gates_probe(struct rstore *r)
 static int
 loss_seen(struct rstore *r, const struct store_txn *t)
 {
-	int64_t lag_max = r->ttl_ms / 2 < 1000 ? 1000 : r->ttl_ms / 2;
 	int64_t lag = r->lag_ms;
 	int v, dropped = r->dropped;
 	char buf[300];
@@ -704,7 +714,7 @@ loss_seen(struct rstore *r, const struct store_txn *t)
 		    "the server stalled or its clock was stepped): they are "
 		    "recorded again, in their places, and nobody new starts "
 		    "for a lease");
-	} else if (lag > lag_max) {
+	} else if (rs_clock_jumped(lag, r->ttl_ms)) {
 		r->lost = 2;
 		(void)snprintf(buf, sizeof(buf), "the server's clock ran %.1f "
 		    "s ahead of this host's while it was asked (it stalled, "

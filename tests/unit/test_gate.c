@@ -31,6 +31,9 @@
 #include "proc.h"
 #include "store_mem.h"
 #include "sys.h"
+#ifdef HAVE_HIREDIS
+#include "store_redis.h"
+#endif
 
 static char dir[64];
 static int notified;
@@ -1367,3 +1370,34 @@ Test(file, poll_steps_in_line_without_sleeping)
 	(void)waitpid(pid, NULL, 0);
 	gate_close(a);
 }
+
+#ifdef HAVE_HIREDIS
+/*
+ * The Redis store's clock-jump test (no server needed): two reads sent 1 s
+ * apart on our clock, the server's TIME in each reply.
+ */
+Test(redis_clock, lag_of_a_stall_or_a_step, .timeout = 5)
+{
+	int64_t s = 1000000000, a = 5 * s;
+
+	/* Normal: the server's clock moved as ours did, or the reply took
+	 * 300 ms (TIME is read when the server answers). */
+	cr_assert(eq(i64, rs_clock_lag(a, 5000, a + s, 6000), 0));
+	cr_assert(eq(i64, rs_clock_lag(a, 5000, a + s, 6300), 300));
+	cr_assert(not(rs_clock_jumped(300, 10000)));
+	/* We were stopped after sending: the server answered at once. */
+	cr_assert(eq(i64, rs_clock_lag(a, 5000, a + s, 6000), 0));
+	/* The server stalled 5 s (answered then), or stepped 15 s ahead. */
+	cr_assert(eq(i64, rs_clock_lag(a, 5000, a + s, 11000), 5000));
+	cr_assert(rs_clock_jumped(5000, 10000) == 0, "half a 10 s lease");
+	cr_assert(rs_clock_jumped(5001, 10000));
+	cr_assert(rs_clock_jumped(rs_clock_lag(a, 5000, a + s, 21000), 10000));
+	cr_assert(rs_clock_jumped(1600, 3000));
+	/* At least a second, however short the lease. */
+	cr_assert(not(rs_clock_jumped(900, 1000)));
+	/* A step back is no jump ahead. */
+	cr_assert(lt(i64, rs_clock_lag(a, 5000, a + s, 1000), 0));
+	cr_assert(not(rs_clock_jumped(rs_clock_lag(a, 5000, a + s, 1000),
+	    10000)));
+}
+#endif
