@@ -315,19 +315,21 @@ start_order() { awk '$1 == "start" { printf "%s ", $2 }' log; }
 	# said "place was lost" (several times: once per transaction run
 	# again).
 	"$G" -g farm --limit 1 >/dev/null 2>&1
-	logged_job A 20 A go
+	logged_job A 30 A go
 	a=$BG
 	until_true '[ "$(active farm)" -eq 1 ]'
 	pids=()
 	for w in 1 2 3 4; do
-		logged_job "H$((w % 2))" 3 "W$w"
+		logged_job "H$((w % 2))" 5 "W$w"
 		pids+=("$BG")
 		until_true '[ "$(waiting farm)" -eq '"$w"' ]'
 	done
-	# Longer than a waiter's 3 s lease, well within A's 20 s. The waiters'
-	# renewals wait for the server meanwhile.
+	# Longer than a waiter's 5 s lease (a lease that short would be lost
+	# by a slow renewal on a busy machine), well within A's 30 s and
+	# within the 10 s a reply is waited for. The waiters' renewals wait
+	# for the server meanwhile.
 	kill -STOP "$RPID"
-	sleep 5
+	sleep 7
 	kill -CONT "$RPID"
 	until_true 'grep -q "clock ran" bg.out'
 	until_true '[ "$(waiting farm)" -eq 4 ]'
@@ -398,7 +400,8 @@ now_ms() { date +%s%3N; }
 	run -125 env GATERUN_STORE="redis://127.0.0.1:$RPORT" "$G" -g other -- true
 	[[ "$output" == *"password"* ]]
 	printf 's3same\n' > pass
-	run -0 env GATERUN_REDIS_PASSWORD_FILE=pass "$G" -g other -- echo in
+	# (stdout alone: the first gate made on a server says so on stderr)
+	run -0 --separate-stderr env GATERUN_REDIS_PASSWORD_FILE=pass "$G" -g other -- echo in
 	[ "$output" = in ]
 	run -0 env GATERUN_STORE="redis://:s3same@127.0.0.1:$RPORT" "$G" -g other --status
 	[[ "$output" != *"s3same"* ]]
@@ -429,7 +432,7 @@ kill_listeners() {
 			--dir "$BATS_TEST_TMPDIR" >>"$BATS_TEST_TMPDIR/redis6.log" 2>&1 &
 		track "$!"
 		until_true 'redis-cli -h ::1 -p "$p6" ping 2>/dev/null | grep -q PONG'
-		run -0 env GATERUN_STORE="redis://[::1]:$p6/0" "$G" -g farm -- echo six
+		run -0 --separate-stderr env GATERUN_STORE="redis://[::1]:$p6/0" "$G" -g farm -- echo six
 		[ "$output" = six ]
 	else	# no IPv6 here: the locator is still one
 		run -125 env GATERUN_STORE="redis://[::1]:1/0" "$G" -g farm -- true
@@ -494,7 +497,7 @@ kill_listeners() {
 	# got SIGTERM before the first renewal (at 0.45 s with 1).
 	run -125 "$G" -g farm --lease 2 -- true
 	[[ "$output" == *"lease is too small (3 to 86400 seconds"* ]]
-	run -0 "$G" -g farm --lease 3 -- echo alive
+	run -0 --separate-stderr "$G" -g farm --lease 3 -- echo alive
 	[ "$output" = alive ]
 	# Said only the lower bound's reason before.
 	run -125 "$G" -g farm --lease 86401 -- true
