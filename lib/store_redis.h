@@ -66,6 +66,9 @@ struct rstore {
 	size_t		nmine;
 	struct entry	*minew;		/* our waiters at the last commit */
 	size_t		nminew;
+	uint64_t	*rtix;		/* tickets of this process's records
+					   in what begin read */
+	size_t		nrtix;
 	int		known;		/* this process saw the gate's key */
 	int		said_fresh;	/* "no gaterun data" said */
 	int		gates_empty;	/* the key and PREFIX "gates" missing */

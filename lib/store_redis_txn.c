@@ -268,7 +268,46 @@ saved_free(struct entry **vp, size_t *np)
 	*np = 0;
 }
 
-/* A copy of our records among e[0..n) into *vp (its strings its own). */
+/* 1 if ticket t is in v[0..n). */
+static int
+has_ticket(const uint64_t *v, size_t n, uint64_t t)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (v[i] == t)
+			return 1;
+	return 0;
+}
+
+/* 1 if a saved copy holds a record of ticket t. */
+static int
+saved_has(const struct entry *v, size_t n, uint64_t t)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (v[i].ticket == t)
+			return 1;
+	return 0;
+}
+
+/*
+ * 1 if e is a record of this handle: ours (this process's), and either
+ * saved at our last commit or not in what our transaction read (made by
+ * it). Another handle of this process on the same gate (gaterun-httpd,
+ * several slots per process) has records of our PID too: not these.
+ */
+static int
+mine(const struct rstore *r, const struct entry *e)
+{
+	return ours(r, e) && (saved_has(r->mine, r->nmine, e->ticket) ||
+	    saved_has(r->minew, r->nminew, e->ticket) ||
+	    !has_ticket(r->rtix, r->nrtix, e->ticket));
+}
+
+/* A copy of this handle's records among e[0..n) into *vp (its strings
+ * its own); *vp is not freed until the copy is made. */
 static void
 saved_copy(const struct rstore *r, const struct entry *e, size_t n,
     struct entry **vp, size_t *np)
@@ -276,11 +315,10 @@ saved_copy(const struct rstore *r, const struct entry *e, size_t n,
 	struct entry *v;
 	size_t i, k = 0;
 
-	saved_free(vp, np);
 	if ((v = calloc(n + 1, sizeof(*v))) == NULL)
 		return;
 	for (i = 0; i < n; i++) {
-		if (!ours(r, &e[i]))
+		if (!mine(r, &e[i]))
 			continue;
 		v[k] = e[i];
 		v[k].strs_shared = 0;
@@ -297,13 +335,41 @@ saved_copy(const struct rstore *r, const struct entry *e, size_t n,
 	*np = k;
 }
 
-/* Keep a copy of our holder and waiter records, to make again on a
- * server that lost them (see remake). */
+/* Keep a copy of this handle's holder and waiter records, to make again
+ * on a server that lost them (see remake). */
 static void
 mine_save(struct rstore *r, const struct state *st)
 {
-	saved_copy(r, st->h, st->nh, &r->mine, &r->nmine);
-	saved_copy(r, st->w, st->nw, &r->minew, &r->nminew);
+	struct entry *h = NULL, *w = NULL;
+	size_t nh = 0, nw = 0;
+
+	saved_copy(r, st->h, st->nh, &h, &nh);
+	saved_copy(r, st->w, st->nw, &w, &nw);
+	saved_free(&r->mine, &r->nmine);
+	saved_free(&r->minew, &r->nminew);
+	r->mine = h;
+	r->nmine = nh;
+	r->minew = w;
+	r->nminew = nw;
+}
+
+/* Note the tickets of this process's records in what was read. */
+static void
+read_tickets(struct rstore *r, const struct state *st)
+{
+	size_t i, n = st->nh + st->nw;
+	const struct entry *e;
+	uint64_t *v;
+
+	r->nrtix = 0;
+	if ((v = reallocarray(r->rtix, n + 1, sizeof(*v))) == NULL)
+		return;
+	r->rtix = v;
+	for (i = 0; i < n; i++) {
+		e = i < st->nh ? &st->h[i] : &st->w[i - st->nh];
+		if (ours(r, e))
+			v[r->nrtix++] = e->ticket;
+	}
 }
 
 /* Both copies freed (the store closed). */
@@ -312,6 +378,9 @@ rs_mine_free(struct rstore *r)
 {
 	saved_free(&r->mine, &r->nmine);
 	saved_free(&r->minew, &r->nminew);
+	free(r->rtix);
+	r->rtix = NULL;
+	r->nrtix = 0;
 }
 
 /*
@@ -753,8 +822,10 @@ start(struct rstore *r, struct store_txn *t, int watch)
 		state_free(&t->st);
 		return -1;
 	}
-	if (watch)
+	if (watch) {
+		read_tickets(r, &t->st);
 		hold_begin(r, t);
+	}
 	return 0;
 }
 
