@@ -1,7 +1,10 @@
 /*
  * The Redis store's transactions (see store_redis.c): the value's lease
  * lines, begin (WATCH, GET, epoch, TIME), commit (MULTI ... EXEC, a nil
- * EXEC is EAGAIN), liveness by lease, and a server that lost its data.
+ * EXEC is EAGAIN), liveness by lease, and a server that lost its data
+ * (a new epoch, or the gate's key gone while in use), dropped our
+ * records though renewed in time, or whose clock jumped ahead of ours (a
+ * stall, a step): see loss_seen.
  */
 #include "config.h"
 
