@@ -77,6 +77,8 @@ struct rstore {
 					   a transaction last looked */
 	int		dropped;	/* a read found a record of ours gone
 					   though asked in time */
+	int64_t		asked;		/* mono ns the transaction under way
+					   was first tried (see in_time), or 0 */
 };
 
 /*

@@ -597,6 +597,17 @@ out:
 	return ret;
 }
 
+/*
+ * 1 if this transaction was first asked for before our lease ended (on
+ * our clock): its first try (r->asked), or this read. A try whose commit
+ * waited out a server stall and failed (EAGAIN) was in time.
+ */
+static int
+in_time(const struct rstore *r)
+{
+	return (r->asked != 0 ? r->asked : r->t0) < r->until;
+}
+
 /* WATCH (if watch), GET the key and the epoch, TIME: 0, 1 or -1. */
 static int
 fetch(struct rstore *r, struct store_txn *t, int watch)
@@ -629,7 +640,9 @@ fetch(struct rstore *r, struct store_txn *t, int watch)
 		r->lag_ms = lag;
 	r->prev_t0 = r->t0;
 	r->prev_ms = r->now_ms;
-	if (!r->fresh && r->t0 < r->until && missing_ours(r, &t->st))
+	if (watch && r->asked == 0)
+		r->asked = r->t0;
+	if (!r->fresh && in_time(r) && missing_ours(r, &t->st))
 		r->dropped = 1;
 	return 0;
 }
@@ -778,8 +791,7 @@ loss_seen(struct rstore *r, const struct store_txn *t)
 		    "slots held here are recorded again and nobody new "
 		    "starts for a lease; meanwhile others may have been let "
 		    "in over the limit");
-	} else if (dropped || (r->t0 < r->until &&
-	    missing_ours(r, &t->st))) {
+	} else if (dropped || (in_time(r) && missing_ours(r, &t->st))) {
 		r->lost = 2;
 		rs_say(r, "records made here were dropped on the server "
 		    "though renewed in time (the gate's key was deleted, or "
@@ -836,7 +848,13 @@ start(struct rstore *r, struct store_txn *t, int watch)
 int
 rs_begin(struct store *s, struct store_txn *t)
 {
-	return start((struct rstore *)s, t, 1);
+	struct rstore *r = (struct rstore *)s;
+
+	if (start(r, t, 1) == -1) {
+		r->asked = 0;	/* ended: the next try is another */
+		return -1;
+	}
+	return 0;
 }
 
 /* Read without WATCH, for a look. */
@@ -856,6 +874,7 @@ rs_abort(struct store *s, struct store_txn *t)
 	state_free(&t->st);
 	r->cur = NULL;
 	r->shown = 0;
+	r->asked = 0;
 }
 
 /* Queue MULTI, the writes and the wake-ups, EXEC; the count of replies. */
@@ -955,6 +974,7 @@ rs_commit(struct store *s, struct store_txn *t, const store_addr *wakes,
 	if (!t->exists || (!t->dirty && n == 0)) {
 		unwatch(r);
 		state_free(&t->st);
+		r->asked = 0;
 		return 0;
 	}
 	if (t->dirty && value_format(r, &t->st, &val, &len) == -1) {
@@ -978,6 +998,8 @@ rs_commit(struct store *s, struct store_txn *t, const store_addr *wakes,
 		r->lost = 0;
 	}
 out:
+	if (ret == 0 || errno != EAGAIN)
+		r->asked = 0;	/* else run again: the same request */
 	free(val);
 	state_free(&t->st);
 	return ret;
@@ -1008,7 +1030,12 @@ entry_of(const struct rstore *r, const struct procid *id)
 
 /*
  * Alive while its lease runs (the server's clock at the transaction's
- * start), and, on this host, while its process runs.
+ * start), and, on this host, while its process runs. A record whose
+ * wrapper is this process is alive whatever its lease says (the server
+ * stalled, or its clock jumped): the commit renews it; a waiter reaped
+ * its own record before, and lost its place. While a hold after a loss
+ * lasts, leases are not judged (a stall or a step ended them all): a
+ * holder whose slot was taken thus would be counted again over the limit.
  */
 int
 rs_alive(struct store *s, const struct procid *id)
@@ -1016,7 +1043,11 @@ rs_alive(struct store *s, const struct procid *id)
 	const struct rstore *r = (struct rstore *)s;
 	const struct entry *e = entry_of(r, id);
 
-	if (e != NULL && e->lease_ms != 0 && r->now_ms >= e->lease_ms)
+	if (e != NULL && id == &e->wrapper && ours(r, e))
+		return 1;
+	/* During a hold after a loss no lease ends: their owners renew. */
+	if (e != NULL && e->lease_ms != 0 && r->now_ms >= e->lease_ms &&
+	    r->hold_ms <= r->now_ms)
 		return 0;
 	if (e != NULL && e->foreign)
 		return 1;
@@ -1026,16 +1057,19 @@ rs_alive(struct store *s, const struct procid *id)
 /*
  * When a record's lease ends, on our clock: no earlier than the server
  * says, as the server's TIME was read after r->t0 (plus 2 ms, so the
- * look that follows finds it ended).
+ * look that follows finds it ended), nor before a hold ends.
  */
 int64_t
 rs_lease_end(const struct rstore *r, const struct procid *id)
 {
 	const struct entry *e = entry_of(r, id);
 
+	int64_t ms;
+
 	if (e == NULL || !e->foreign || e->lease_ms == 0)
 		return -1;
-	return r->t0 + (e->lease_ms - r->now_ms) * MS + 2 * MS;
+	ms = e->lease_ms > r->hold_ms ? e->lease_ms : r->hold_ms;
+	return r->t0 + (ms - r->now_ms) * MS + 2 * MS;
 }
 
 /* Our renewal period and how long our lease surely runs. */
