@@ -147,6 +147,12 @@ int	gate_share(const char *, gid_t);
  * set per gate with gate_set_wait.
  */
 void	gate_set_open_wait(int64_t);
+/*
+ * 1 if gate_open at loc failed with e for a while only: a store of
+ * leases (Redis) whose server cannot be reached or cannot serve for now
+ * (restarting, failing over, full). errno is left as e.
+ */
+int	gate_open_transient(const char *, int);
 int	gate_open(struct gate **, const char *, const char *, unsigned, int,
 	    gate_notify_fn *, void *);
 /*

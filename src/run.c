@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -815,35 +816,82 @@ park_first(struct runner *rn)
  * -n and -w bound the wait for a store's server too (Redis): one that does
  * not answer in their time (stopped, overloaded, cut off) is no slot in
  * time, exit o->conflict; without them its own timeouts hold (10 s, 125).
+ * With -w, one that cannot serve till then (refused, restarting, full:
+ * e) is no slot in time either.
  */
 static void __dead
-server_late(const struct opts *o)
+server_late_e(const struct opts *o, int e)
 {
 	if (o->nowait)
 		errx(o->conflict, "cannot start: gate '%s': %s (-n waits a "
-		    "second for it)", o->gate, gate_strerror(ETIME));
+		    "second for it)", o->gate, gate_strerror(e));
 	errx(o->conflict, "cannot start: gate '%s': %s (-w %g)", o->gate,
-	    gate_strerror(ETIME), o->wait);
+	    gate_strerror(e), o->wait);
 }
 
-/* Open the gate, its server waited for as -n and -w say, or die. */
-static struct gate *
-open_bounded(const struct opts *o)
+static void __dead
+server_late(const struct opts *o)
 {
-	int64_t least = mono_ns() + LOCK_WAIT_NS, d = -1;
+	server_late_e(o, ETIME);
+}
+
+/*
+ * How long a new arrival without -n or -w waits for a store's server that
+ * cannot serve for now (restarting, failing over: gate_open_transient):
+ * its lease, --lease (in GATERUN_LEASE) or the Redis store's default
+ * (REDIS_TTL_DEFAULT, lib/store_redis.h), as a waiter already in line
+ * would not lose its place in that time.
+ */
+static int64_t
+open_patience(void)
+{
+	const char *env = getenv("GATERUN_LEASE"), *errstr = NULL;
+	long long v = 10;
+
+	if (env != NULL)
+		v = strtonum(env, 1, 86400, &errstr);
+	return (errstr == NULL ? v : 10) * 1000000000LL;
+}
+
+/*
+ * Open the gate, its server waited for as -n and -w say, or die. A server
+ * that cannot serve for now is tried again every second, said once, up
+ * to -w's deadline or (without -n and -w) open_patience(): a job started
+ * during a restart runs once the server is back.
+ */
+static struct gate *
+open_bounded(const struct opts *o, const sigset_t *sleepmask)
+{
+	int64_t least = mono_ns() + LOCK_WAIT_NS, d = -1, end;
+	struct timespec sec = { 1, 0 };
 	struct gate *g;
+	int said = 0;
 
 	if (o->nowait || o->wait >= 0) {
 		d = o->nowait ? 0 : mono_ns() + (int64_t)(o->wait * 1e9);
 		d = d < least ? least : d;
 	}
-	gate_set_open_wait(d);
-	if (gate_open(&g, o->dir, o->gate, o->deflimit, 1, on_notify,
+	end = d >= 0 ? d : mono_ns() + open_patience();
+	gate_set_open_wait(end);
+	while (gate_open(&g, o->dir, o->gate, o->deflimit, 1, on_notify,
 	    NULL) == -1) {
-		if (errno == ETIME && d >= 0)
-			server_late(o);
-		die_gate(o, "cannot open");
+		if (o->nowait || !gate_open_transient(o->dir, errno) ||
+		    mono_ns() + LOCK_WAIT_NS > end) {
+			if (d >= 0 && (errno == ETIME || (!o->nowait &&
+			    gate_open_transient(o->dir, errno))))
+				server_late_e(o, errno);
+			die_gate(o, "cannot open");
+		}
+		if (!said++)
+			warnx("gate '%s': %s: trying again every second, for "
+			    "up to %.0f s", o->gate, gate_strerror(errno),
+			    (double)(end - mono_ns()) / 1e9);
+		(void)ppoll(NULL, 0, &sec, sleepmask);
+		if (got_stop)
+			die_of(got_stop);
 	}
+	if (said)
+		warnx("gate '%s': the Redis server answers again", o->gate);
 	gate_set_open_wait(-1);
 	return g;
 }
@@ -1073,7 +1121,7 @@ do_run(const struct opts *o)
 		if (sigismember(&ss.ours, r))
 			(void)sigdelset(&sleepmask, r);
 	(void)sigaddset(&sleepmask, SIGPIPE);
-	g = open_bounded(o);
+	g = open_bounded(o, &sleepmask);
 	rn.g = g;
 	if (o->exec && gate_lease_period(g) > 0)
 		errx(EXIT_GATERUN, "-x: gate '%s' is on a store of leases "

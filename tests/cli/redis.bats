@@ -266,14 +266,15 @@ now_ms() { date +%s%3N; }
 
 @test "errors: unreachable, bad locator, wrong password, WRONGTYPE: exit 125, clear, no password shown" {
 	port=$(free_port)
-	run -125 env GATERUN_STORE="redis://127.0.0.1:$port" "$G" -g farm -- true
+	# A new arrival tries again for its lease (-e 3) before giving up.
+	run -125 env GATERUN_STORE="redis://127.0.0.1:$port" "$G" -g farm -e 3 -- true
 	[[ "$output" == *"refused the connection"* ]]
 	run -125 env GATERUN_STORE=redis:nohost "$G" -g farm -- true
 	[[ "$output" == *"not a Redis locator"* ]]
 	# Both said only "Protocol error" before.
 	run -125 env GATERUN_STORE="redis://127.0.0.1:$RPORT/99" "$G" -g farm -- true
 	[[ "$output" == *"no database of that number"* ]]
-	run -125 env GATERUN_STORE=redis://nonexistent.invalid:6379/0 "$G" -g farm -- true
+	run -125 env GATERUN_STORE=redis://nonexistent.invalid:6379/0 "$G" -g farm -e 3 -- true
 	[[ "$output" == *"host name does not resolve"* ]]
 	redis-cli -p "$RPORT" lpush gaterun:gate:farm x >/dev/null
 	run -125 "$G" -g farm -- true
@@ -687,4 +688,94 @@ redacted() {
 	redacted
 	run -125 "$G" -g pw --status
 	redacted
+}
+
+# Start a second redis-server on a free port, a replica of the first, in
+# $R2PORT (PID tracked), and wait until it holds the first one's data.
+replica_start() {
+	redis-cli -p "$RPORT" config set repl-diskless-sync-delay 0 >/dev/null
+	R2PORT=$(free_port)
+	redis-server --port "$R2PORT" --bind 127.0.0.1 --save '' \
+		--appendonly no --dir "$BATS_TEST_TMPDIR" \
+		--replicaof 127.0.0.1 "$RPORT" \
+		>>"$BATS_TEST_TMPDIR/redis2.log" 2>&1 &
+	track "$!"
+	until_true 'redis-cli -p "$R2PORT" info replication | grep -q "master_link_status:up"' 2000
+}
+
+@test "error replies are named: NOAUTH, NOPERM, READONLY; --status reads a replica" {
+	# Failed before: NOPERM and READONLY said "Protocol error", NOAUTH
+	# "the Redis server refused the password" (none was sent).
+	redis-cli -p "$RPORT" acl setuser app on '>apppw' '~app:*' '&*' '+@all' >/dev/null
+	run -125 env GATERUN_STORE="redis://app:apppw@127.0.0.1:$RPORT/0" "$G" -g farm -- true
+	[[ "$output" == *"the Redis user lacks a permission (NOPERM): gaterun needs the keys and channels gaterun:*"* ]]
+	[[ "$output" != *apppw* ]]
+	"$G" -g farm --limit 2 >/dev/null
+	replica_start
+	export GATERUN_STORE=redis://127.0.0.1:$R2PORT
+	run -0 "$G" -g farm --status
+	[[ "$output" == *"0/2 active"* ]]
+	run -125 "$G" -g farm -n -- true
+	[[ "$output" == *"the Redis server is a read-only replica (READONLY"* ]]
+	redis-cli -p "$RPORT" config set requirepass s3same >/dev/null
+	run -125 env GATERUN_STORE="redis://127.0.0.1:$RPORT" "$G" -g farm -- true
+	[[ "$output" == *"the Redis server requires a password and none was given"* ]]
+}
+
+@test "a failover: a job started on a replica waits in line, saying so once, and runs when it becomes the master" {
+	# Failed before: "cannot take a slot ...: Protocol error", 125 at once.
+	"$G" -g farm --limit 1 >/dev/null
+	replica_start
+	export GATERUN_STORE=redis://127.0.0.1:$R2PORT
+	on_host B -- sh -c 'echo > b.ran'
+	b=$BG
+	until_true 'grep -q "read-only replica (READONLY.*still in line, trying again every second" bg.out'
+	[ ! -e b.ran ]
+	redis-cli -p "$R2PORT" replicaof no one >/dev/null
+	wait_status "$b"
+	[ "$status" -eq 0 ]
+	[ -e b.ran ]
+	[ "$(grep -c READONLY bg.out)" -eq 1 ]
+}
+
+@test "a server out of memory (OOM) or of clients (maxclients): a new job waits, saying why once, and runs after" {
+	# Failed before: 125 at once, "Protocol error", the command never ran.
+	"$G" -g farm --limit 1 >/dev/null
+	redis-cli -p "$RPORT" config set maxmemory 1 >/dev/null
+	on_host B -- sh -c 'echo > b.ran'
+	b=$BG
+	until_true 'grep -q "out of memory (OOM: its maxmemory is reached): still in line" bg.out'
+	redis-cli -p "$RPORT" config set maxmemory 0 >/dev/null
+	wait_status "$b"
+	[ "$status" -eq 0 ]
+	[ -e b.ran ]
+	[ "$(grep -c OOM bg.out)" -eq 1 ]
+	# A connection of our own, kept to let clients in again: maxclients
+	# refuses every new one, redis-cli's too.
+	exec {ctl}<>"/dev/tcp/127.0.0.1/$RPORT"
+	redis-cli -p "$RPORT" config set maxclients 1 >/dev/null
+	on_host C -- sh -c 'echo > c.ran'
+	c=$BG
+	until_true 'grep -q "too many clients (its maxclients is reached): trying again every second" bg.out'
+	printf 'CONFIG SET maxclients 10000\r\n' >&"$ctl"
+	exec {ctl}>&-
+	wait_status "$c"
+	[ "$status" -eq 0 ]
+	[ -e c.ran ]
+	grep -q "the Redis server answers again" bg.out
+}
+
+@test "a job started while the server restarts runs once it is back; with -w it gives up at -w, exit 75" {
+	# Failed before: 125 at once, "refused the connection".
+	kill -KILL "$RPID"
+	wait "$RPID" 2>/dev/null || true
+	run -75 "$G" -g farm -w 1.5 -- true
+	[[ "$output" == *"cannot start: gate 'farm': the Redis server refused the connection"*"(-w 1.5)"* ]]
+	on_host C -- sh -c 'echo > c.ran'
+	c=$BG
+	until_true 'grep -q "refused the connection.*trying again every second, for up to 30 s" bg.out'
+	redis_start "$RPORT"
+	wait_status "$c"
+	[ "$status" -eq 0 ]
+	[ -e c.ran ]
 }
