@@ -31,6 +31,8 @@
 
 /* How long -n (and at least -w) waits for the gate's lock: 1 s. */
 #define LOCK_WAIT_NS	1000000000LL
+#define RELEASE_NS	1500000000LL	/* see release_bound */
+#define RENEW_NS	2000000000LL	/* see renew_bounded */
 
 /* The only global state: what signal handlers saw. */
 static volatile sig_atomic_t got_stop;		/* leave the queue */
@@ -459,6 +461,30 @@ forward(struct job *job)
 }
 
 /*
+ * Renew the lease (lease_tick), its server's reply waited for RENEW_NS at
+ * most, never past the lease's end (a later reply is of no use: the
+ * watchdog acts then): a server stalled or cut off holds up the wait for
+ * CMD that long only, so CMD's end is seen, and passed on, soon after.
+ */
+static void
+renew_bounded(struct lease *ls)
+{
+	struct gate_wait w = { -1, NULL, NULL };
+
+	if (!ls->on) {
+		lease_tick(ls);
+		return;
+	}
+	w.deadline = mono_ns() + RENEW_NS;
+	if (ls->until > 0 && ls->until < w.deadline)
+		w.deadline = ls->until;
+	gate_set_wait(ls->g, &w);
+	lease_tick(ls);
+	w.deadline = -1;
+	gate_set_wait(ls->g, &w);
+}
+
+/*
  * Wait for CMD, reaping orphans we adopted as subreaper on the way, and
  * stopping when it stops. Returns CMD's wait status, or -1.
  */
@@ -488,7 +514,7 @@ wait_cmd(struct job *job, const sigset_t *sleepmask, struct lease *ls,
 		forward(job);
 		if (got_alrm) {
 			got_alrm = 0;
-			lease_tick(ls);
+			renew_bounded(ls);
 		}
 		lease_check(ls);	/* a watchdog gone is started again */
 		if (!got_chld && !got_alrm && js != NULL)
@@ -1072,6 +1098,25 @@ take_all(struct runner *rn, const struct gate_req *req,
 }
 
 /*
+ * On a store of leases (Redis), the slots are given back within
+ * RELEASE_NS: a server stalled or cut off frees them anyway when their
+ * leases end, and the command's exit status is not to wait for it.
+ */
+static void
+release_bound(struct gate *g)
+{
+	struct gate_wait w = { -1, NULL, NULL };
+	size_t i;
+
+	if (gate_lease_period(g) == 0)
+		return;
+	w.deadline = mono_ns() + RELEASE_NS;
+	gate_set_wait(g, &w);
+	for (i = 0; i < nheld_parents; i++)
+		gate_set_wait(parents[i], &w);
+}
+
+/*
  * CMD ended with wait status st (-1: did not run): record it for those
  * who join a keyed run, give every slot back, close the gates.
  */
@@ -1080,6 +1125,7 @@ give_back(struct gate *g, const struct opts *o, int st)
 {
 	size_t i;
 
+	release_bound(g);
 	if (st != -1)
 		gate_set_status(g, WIFSIGNALED(st) ? 128 + WTERMSIG(st) :
 		    WEXITSTATUS(st));

@@ -779,3 +779,30 @@ replica_start() {
 	[ "$status" -eq 0 ]
 	[ -e c.ran ]
 }
+
+@test "a stalled server: a command's exit status (or a Ctrl-C's) comes back within seconds, not after the reply timeouts" {
+	# Failed before: 20 s and more (a status record and a release, each
+	# waiting 10 s for a reply); the release is now bounded at 1.5 s.
+	"$G" -g farm --limit 2 >/dev/null
+	mkfifo go
+	on_host A -- sh -c 'echo > a.ran; read -r _ < go; exit 7'
+	a=$BG
+	on_host B -- sh -c 'echo > b.ran; exec sleep 60'
+	b=$BG
+	until_true '[ -e a.ran ] && [ -e b.ran ] && [ "$(active farm)" -eq 2 ]'
+	kill -STOP "$RPID"
+	t=$(now_ms)
+	echo > go
+	wait_status "$a"
+	echo "A: $(($(now_ms) - t)) ms"
+	[ "$status" -eq 7 ]
+	[ $(($(now_ms) - t)) -lt 8000 ]
+	t=$(now_ms)
+	kill -TERM "$b"
+	wait_status "$b"
+	echo "B: $(($(now_ms) - t)) ms"
+	kill -CONT "$RPID"
+	[ "$status" -eq 143 ]
+	[ $(($(now_ms) - t)) -lt 8000 ]
+	grep -q "cannot release the slot of gate 'farm': the Redis server did not answer in time" bg.out
+}
