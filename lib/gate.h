@@ -294,7 +294,9 @@ int	gate_lock_store(const char *);
  * after grace seconds, SIGKILL what is left. *out lists what was tried.
  * On a store shared by hosts (Redis) it is a request each holder's
  * watchdog serves on its own host (gate_kill_listen); a holder that did
- * not answer within grace + GATE_KILL_SLACK seconds is listed ETIMEDOUT.
+ * not answer within grace + GATE_KILL_SLACK seconds is listed ETIMEDOUT
+ * (also when the server was lost meanwhile): there, -1 means that no
+ * request was sent.
  */
 int	gate_kill_all(struct gate *, int, double, struct gate_kill **,
 	    size_t *);

@@ -237,11 +237,19 @@ do_kill(const struct opts *o)
 	struct gate_kill *k;
 	struct gate *g = open_gate(o, 0);
 	size_t n, i, nok = 0;
-	int failed = 0;
+	int failed = 0, e;
 
 	gate_set_wait(g, &lock_forever);
-	if (gate_kill_all(g, o->sig, o->grace, &k, &n) == -1)
+	if (gate_kill_all(g, o->sig, o->grace, &k, &n) == -1) {
+		/* Across hosts, once sent a request has an outcome (gate.h). */
+		e = errno;
+		if (gate_lease_period(g) > 0)
+			errx(EXIT_GATERUN, "cannot kill the commands of gate "
+			    "'%s' in %s: %s: nothing was sent, no command was "
+			    "signalled", o->gate, o->where, gate_strerror(e));
+		errno = e;
 		die_gate(o, "cannot kill the commands of");
+	}
 	for (i = 0; i < n; i++) {
 		nok += k[i].error == 0;
 		failed |= kill_failed(&k[i]);

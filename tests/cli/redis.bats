@@ -806,3 +806,55 @@ replica_start() {
 	[ $(($(now_ms) - t)) -lt 8000 ]
 	grep -q "cannot release the slot of gate 'farm': the Redis server did not answer in time" bg.out
 }
+
+@test "kill-all whose connection is lost after the request went out connects again and collects the answers (exit 0)" {
+	# Failed before: "cannot kill ...: the connection to the Redis server
+	# was lost", 125, though every command was killed.
+	"$G" -g farm --limit 2 >/dev/null
+	on_host A -- sh -c 'echo > a.ran; exec sleep 60'
+	a=$BG
+	on_host S -- sh -c 'echo $$ > s.pid; exec sleep 60'
+	s=$BG
+	until_true '[ -e a.ran ] && [ -s s.pid ] && [ "$(kill_listeners)" -eq 2 ]'
+	# Host S stopped, its wrapper and watchdog (the wrapper first: it
+	# would take a stopped watchdog for a dead one): it answers once
+	# continued.
+	dog=$(pgrep -P "$s" | grep -vx "$(cat s.pid)")
+	kill -STOP "$s"
+	kill -STOP "$dog"
+	bg env GATERUN_HOST=Z "$G" -g farm --kill-all --grace 5
+	k=$BG
+	wait_status "$a"
+	[ "$status" -eq 143 ]
+	# The kill-all, blocked reading S's answer (no waiter blocks here).
+	until_true 'redis-cli -p "$RPORT" client list | grep -q "flags=b "'
+	id=$(redis-cli -p "$RPORT" client list | grep "flags=b " | sed 's/^id=\([0-9]*\) .*/\1/')
+	redis-cli -p "$RPORT" client kill id "$id" >/dev/null
+	kill -CONT "$dog"
+	kill -CONT "$s"
+	wait_status "$k"
+	cat bg.out
+	[ "$status" -eq 0 ]
+	grep -q "killed 2 processes: .*@[AS] .*@[AS]" bg.out
+	wait_status "$s"
+	[ "$status" -eq 143 ]
+}
+
+@test "kill-all that could not send its request says that nothing was sent (125); a kill key of another type is no obstacle" {
+	# Failed before: no "nothing was sent"; and a holder whose kill key
+	# was a list could not listen ("WRONGTYPE"), so kill-all missed it.
+	redis-cli -p "$RPORT" rpush gaterun:kill:farm junk >/dev/null
+	"$G" -g farm --limit 2 >/dev/null
+	on_host A -- sh -c 'echo > a.ran; exec sleep 60'
+	a=$BG
+	until_true '[ -e a.ran ] && [ "$(kill_listeners)" -eq 1 ]'
+	redis-cli -p "$RPORT" acl setuser nokill on '>pw' '~gaterun:gate:*' '~gaterun:epoch' '~gaterun:gates' '~gaterun:wake:*' '~gaterun:killed:*' '&*' '+@all' >/dev/null
+	run -125 env GATERUN_STORE="redis://nokill:pw@127.0.0.1:$RPORT" GATERUN_HOST=Z "$G" -g farm --kill-all --grace 1
+	[[ "$output" == *"(NOPERM)"*"nothing was sent, no command was signalled"* ]]
+	[ "$(active farm)" -eq 1 ]
+	run -0 env GATERUN_HOST=Z "$G" -g farm --kill-all --grace 1
+	[[ "$output" == "killed 1 process: "*"@A"* ]]
+	wait_status "$a"
+	[ "$status" -eq 143 ]
+	run ! grep -q "cannot listen" bg.out
+}
