@@ -858,3 +858,35 @@ replica_start() {
 	[ "$status" -eq 143 ]
 	run ! grep -q "cannot listen" bg.out
 }
+
+# Subscribers of the change channel (a --status --watch).
+watchers() {
+	redis-cli -p "$RPORT" pubsub numsub gaterun:changes | tail -n 1
+}
+
+# Redraws of a --status --watch so far (in bg.out).
+redraws() {
+	grep -c '^(every' bg.out || true
+}
+
+@test "--status --watch after a lost connection or a restart: says so once, watches again, redraws only on changes" {
+	# Failed before: a redraw loop (thousands a second) on the dead
+	# connection, never subscribed again.
+	"$G" -g farm --limit 1 >/dev/null
+	bg "$G" -g farm --status --watch=60
+	until_true '[ "$(redraws)" -ge 1 ] && [ "$(watchers)" -eq 1 ]'
+	redis-cli -p "$RPORT" client kill type pubsub >/dev/null
+	until_true '[ "$(watchers)" -eq 1 ] && [ "$(redraws)" -ge 2 ]'
+	"$G" -g farm --limit 2 >/dev/null
+	until_true 'grep -q "0/2 active" bg.out'
+	echo "redraws: $(redraws)"
+	[ "$(redraws)" -le 4 ]
+	kill -KILL "$RPID"
+	wait "$RPID" 2>/dev/null || true
+	until_true 'grep -q "cannot watch the gates in redis://127.0.0.1:$RPORT: the Redis server refused the connection.*: trying again every second" bg.out'
+	redis_start "$RPORT"
+	until_true 'grep -q "watching the gates in redis://127.0.0.1:$RPORT again" bg.out && [ "$(watchers)" -eq 1 ]'
+	echo "redraws: $(redraws)"
+	[ "$(redraws)" -le 6 ]
+	[ "$(grep -c "cannot watch" bg.out)" -eq 1 ]
+}
