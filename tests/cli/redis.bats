@@ -890,3 +890,24 @@ redraws() {
 	[ "$(redraws)" -le 6 ]
 	[ "$(grep -c "cannot watch" bg.out)" -eq 1 ]
 }
+
+@test "--limit N --parent P on Redis: the parent is set in the gate's key and taken across hosts; a cycle is refused" {
+	# Failed before: "cannot lock redis://... to change a parent: No
+	# such file or directory", 125.
+	"$G" -g pq --limit 1 >/dev/null
+	run -0 "$G" -g farm --limit 2 --parent pq
+	[ "$(status_field .parent farm)" = pq ]
+	run -125 "$G" -g pq --limit 1 --parent farm
+	[[ "$output" == *"(a cycle)"* ]]
+	mkfifo go
+	on_host A -- sh -c 'echo > a.ran; read -r _ < go'
+	a=$BG
+	until_true '[ -e a.ran ]'
+	run -75 env GATERUN_HOST=B "$G" -g farm -n -- true
+	[[ "$output" == *"(1/1 on gate 'pq', parent of 'farm')"* ]]
+	echo > go
+	wait_status "$a"
+	[ "$status" -eq 0 ]
+	run -0 "$G" -g farm --limit 2 --parent ''
+	[ "$(status_field .parent farm)" = null ]
+}
