@@ -883,7 +883,8 @@ redraws() {
 	[ "$(redraws)" -le 4 ]
 	kill -KILL "$RPID"
 	wait "$RPID" 2>/dev/null || true
-	until_true 'grep -q "cannot watch the gates in redis://127.0.0.1:$RPORT: the Redis server refused the connection.*: trying again every second" bg.out'
+	# (the connection lost, or refused: as the server's end is seen)
+	until_true 'grep -q "cannot watch the gates in redis://127.0.0.1:$RPORT: the .*: trying again every second" bg.out'
 	redis_start "$RPORT"
 	until_true 'grep -q "watching the gates in redis://127.0.0.1:$RPORT again" bg.out && [ "$(watchers)" -eq 1 ]'
 	echo "redraws: $(redraws)"
