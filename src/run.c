@@ -878,6 +878,7 @@ server_late_e(const struct opts *o, int e)
 	    gate_strerror(e), o->wait);
 }
 
+/* The same for a server that did not answer in time. */
 static void __dead
 server_late(const struct opts *o)
 {
