@@ -588,24 +588,24 @@ txn_run(struct gate *g, txn_fn *fn, void *arg)
 
 /*
  * 1 if e says the server of a store of leases (Redis) could not be
- * reached or lost our connection, for a while it may be: a waiter stays
- * in line through it. Out of time (ETIME) counts only for a wait without
- * a deadline: with one, its deadline has come.
+ * reached, lost our connection, or cannot serve for a moment (it is
+ * restarting, failing over, full, or has too many clients).
  */
 static int
-lost_link(const struct gate *g, int e)
+link_down(int e)
 {
-	if (g->store->ops->lease == NULL)
-		return 0;
 	switch (e) {
-	case ETIME:
-		return !g->bounded;
 	case ECONNRESET:
 	case ECONNREFUSED:
 	case ECONNABORTED:
 	case EPIPE:
 	case EIO:
-	case EBUSY:		/* LOADING: a server restarting */
+	case ENOANO:		/* LOADING: a server restarting */
+	case EREMCHG:		/* READONLY: a failover under way */
+	case ENOSR:		/* OOM: maxmemory, until keys expire */
+	case EXFULL:		/* maxclients, until some leave */
+	case ESTRPIPE:		/* BUSY: a script running */
+	case ENOLINK:		/* MASTERDOWN: a replica cut off */
 	case ENETUNREACH:
 	case EHOSTUNREACH:
 	case EADDRNOTAVAIL:	/* its name does not resolve, for now */
@@ -613,6 +613,20 @@ lost_link(const struct gate *g, int e)
 	default:
 		return 0;
 	}
+}
+
+/*
+ * 1 if e says the server of a store of leases (Redis) cannot be had for
+ * a while (link_down): a waiter stays in line through it. Out of time
+ * (ETIME) counts only for a wait without a deadline: with one, its
+ * deadline has come.
+ */
+static int
+lost_link(const struct gate *g, int e)
+{
+	if (g->store->ops->lease == NULL)
+		return 0;
+	return e == ETIME ? !g->bounded : link_down(e);
 }
 
 /*
@@ -887,6 +901,20 @@ gate_lock_store(const char *loc)
 	return fd;
 }
 
+/* See gate.h: an open worth trying again in a moment. */
+int
+gate_open_transient(const char *loc, int e)
+{
+	const struct store_ops *ops;
+	const char *rest;
+	int r;
+
+	ops = store_of(loc, &rest);
+	r = ops != NULL && ops->lease != NULL && (e == ETIME || link_down(e));
+	errno = e;
+	return r;
+}
+
 static int64_t open_deadline = -1;	/* gate_set_open_wait */
 
 /* See gate.h: how long the opens that follow may wait for a server. */
@@ -954,6 +982,32 @@ redis_strerror(int e)
 	case EKEYREJECTED:
 		return "the Redis server refused the password (give it in the "
 		    "locator or in $GATERUN_REDIS_PASSWORD_FILE)";
+	case EKEYEXPIRED:	/* NOAUTH */
+		return "the Redis server requires a password and none was "
+		    "given (give it in the locator or in "
+		    "$GATERUN_REDIS_PASSWORD_FILE)";
+	case EBADRQC:		/* NOPERM */
+		return "the Redis user lacks a permission (NOPERM): gaterun "
+		    "needs the keys and channels gaterun:* and the commands "
+		    "GET SET DEL EXPIRE PEXPIRE SADD SMEMBERS RPUSH BLPOP WATCH "
+		    "UNWATCH MULTI EXEC TIME PUBLISH SUBSCRIBE (and SELECT for a "
+		    "database other than 0)";
+	case EREMCHG:
+		return "the Redis server is a read-only replica (READONLY: "
+		    "after a failover, the master is elsewhere)";
+	case ENOSR:
+		return "the Redis server is out of memory (OOM: its maxmemory "
+		    "is reached)";
+	case EXFULL:
+		return "the Redis server has too many clients (its maxclients "
+		    "is reached)";
+	case ENOANO:
+		return "the Redis server is loading its data (LOADING)";
+	case ESTRPIPE:
+		return "the Redis server is busy running a script (BUSY)";
+	case ENOLINK:
+		return "the Redis server is a replica cut off from its master "
+		    "(MASTERDOWN)";
 	case EKEYREVOKED:
 		return "a password was given (in the locator or "
 		    "$GATERUN_REDIS_PASSWORD_FILE) but the Redis server has none "

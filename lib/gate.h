@@ -147,6 +147,12 @@ int	gate_share(const char *, gid_t);
  * set per gate with gate_set_wait.
  */
 void	gate_set_open_wait(int64_t);
+/*
+ * 1 if gate_open at loc failed with e for a while only: a store of
+ * leases (Redis) whose server cannot be reached or cannot serve for now
+ * (restarting, failing over, full). errno is left as e.
+ */
+int	gate_open_transient(const char *, int);
 int	gate_open(struct gate **, const char *, const char *, unsigned, int,
 	    gate_notify_fn *, void *);
 /*
@@ -288,7 +294,9 @@ int	gate_lock_store(const char *);
  * after grace seconds, SIGKILL what is left. *out lists what was tried.
  * On a store shared by hosts (Redis) it is a request each holder's
  * watchdog serves on its own host (gate_kill_listen); a holder that did
- * not answer within grace + GATE_KILL_SLACK seconds is listed ETIMEDOUT.
+ * not answer within grace + GATE_KILL_SLACK seconds is listed ETIMEDOUT
+ * (also when the server was lost meanwhile): there, -1 means that no
+ * request was sent.
  */
 int	gate_kill_all(struct gate *, int, double, struct gate_kill **,
 	    size_t *);

@@ -115,23 +115,53 @@ ctx_errno(const redisContext *c)
 	}
 }
 
-/* The errno of an error reply (its text is never shown: it may echo). */
+/*
+ * Error replies known by their first word, the error's kind ("the first
+ * word after the '-', up to the first space or newline, represents the
+ * kind of error returned": https://redis.io/docs/reference/protocol-spec/,
+ * "Simple errors"), each an errno of its own that gate_strerror() names.
+ * Whether a waiter rides it out is gate.c's (lost_link): those marked
+ * "for now" are a server that cannot serve for a moment.
+ */
+static const struct {
+	const char	*word;
+	int		e;
+} kinds[] = {
+	{ "WRONGTYPE", EPROTOTYPE },
+	{ "NOAUTH", EKEYEXPIRED },	/* no password sent, one needed */
+	{ "WRONGPASS", EKEYREJECTED },
+	{ "NOPERM", EBADRQC },		/* an ACL user without a right */
+	{ "READONLY", EREMCHG },	/* for now: a replica (failover) */
+	{ "OOM", ENOSR },		/* for now: maxmemory reached */
+	{ "LOADING", ENOANO },		/* for now: a server restarting */
+	{ "BUSY", ESTRPIPE },		/* for now: a script running */
+	{ "MASTERDOWN", ENOLINK },	/* for now: a replica cut off */
+};
+
+/*
+ * The errno of an error reply. Its text is never shown: it may echo what
+ * was sent. Only its first word is read, and a few texts of "ERR" (the
+ * kind of any error without one of its own).
+ */
 static int
 reply_errno(const redisReply *rp)
 {
-	if (strncmp(rp->str, "WRONGTYPE", 9) == 0)
-		return EPROTOTYPE;
+	size_t i, n = strcspn(rp->str, " \r\n");
+
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (n == strlen(kinds[i].word) &&
+		    strncmp(rp->str, kinds[i].word, n) == 0)
+			return kinds[i].e;
+	/* Sent on connecting, then the server closes (networking.c). */
+	if (strncmp(rp->str, "ERR max number of clients", 25) == 0)
+		return EXFULL;
 	/* Redis 6 and later, then 5 and before, to an AUTH. */
 	if (strstr(rp->str, "without any password configured") != NULL ||
 	    strstr(rp->str, "no password is set") != NULL)
 		return EKEYREVOKED;
-	if (strncmp(rp->str, "NOAUTH", 6) == 0 ||
-	    strncmp(rp->str, "WRONGPASS", 9) == 0 ||
-	    strstr(rp->str, "password") != NULL ||
+	if (strstr(rp->str, "password") != NULL ||
 	    strstr(rp->str, "AUTH") != NULL)
 		return EKEYREJECTED;
-	if (strncmp(rp->str, "LOADING", 7) == 0)
-		return EBUSY;
 	if (strstr(rp->str, "DB index") != NULL)	/* SELECT's */
 		return EDOM;
 	return EPROTO;
@@ -291,8 +321,9 @@ rs_reconnect(struct rstore *r)
 	for (;;) {
 		if ((c = rs_connect_until(&r->loc, r->deadline)) != NULL)
 			return c;
-		if (errno == EKEYREJECTED || errno == EPROTO || errno == EDOM ||
-		    mono_ns() + pause > end)
+		if (errno == EKEYREJECTED || errno == EKEYREVOKED ||
+		    errno == EKEYEXPIRED || errno == EBADRQC ||
+		    errno == EPROTO || errno == EDOM || mono_ns() + pause > end)
 			return NULL;
 		ts.tv_sec = 0;
 		ts.tv_nsec = (long)pause;

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <hiredis.h>
@@ -36,6 +37,7 @@
 #include "sys.h"
 
 #define ANSWER_TTL	"60000"		/* ms an answer list is kept */
+#define ANSWER_MS	2000		/* an answer's connection made again */
 
 /* A holder's listener. */
 struct rkill {
@@ -46,6 +48,7 @@ struct rkill {
 	char		chan[KEY_MAX + 8];
 	char		*pending;	/* the request stored at listen */
 	char		last[40];	/* the last one served */
+	struct redis_loc loc;		/* to connect c again */
 };
 
 /* A holder asked: who it is, and whether it answered. */
@@ -156,7 +159,31 @@ request_text(const struct kreq *q, const char *id, int sig, double grace)
 	return s;
 }
 
-/* Store the request for late listeners, then publish it. */
+/*
+ * A command, sent again on a new connection when ours was lost (a CLIENT
+ * KILL, a server restarting): for one that does the same twice. 0 or -1.
+ */
+static int
+command_again(struct rstore *r, int argc, const char **argv)
+{
+	int tries;
+
+	for (tries = 0; tries < 3; tries++) {
+		if (r->c == NULL && (r->c = rs_reconnect(r)) == NULL)
+			return -1;
+		if (rs_command(&r->c, argc, argv) == 0)
+			return 0;
+		if (r->c != NULL)	/* an error reply: not the link */
+			return -1;
+	}
+	return -1;
+}
+
+/*
+ * Store the request for late listeners (then it is sent: a listener that
+ * subscribes reads it), then publish it. 0, 1 (stored, not published:
+ * only listeners that subscribe again see it) or -1 (nothing sent).
+ */
 static int
 publish(struct rstore *r, const char *chan, const char *req, double grace)
 {
@@ -170,10 +197,10 @@ publish(struct rstore *r, const char *chan, const char *req, double grace)
 	av[2] = req;
 	av[3] = "PX";
 	av[4] = px;
-	if (rs_command(&r->c, 5, av) == -1)
+	if (command_again(r, 5, av) == -1)
 		return -1;
 	av[0] = "PUBLISH";
-	return rs_command(&r->c, 3, av);
+	return command_again(r, 3, av) == -1 ? 1 : 0;
 }
 
 /* One answer "HOST WPID ERRNO [PID ERRNO ...]" into q; junk is ignored. */
@@ -234,7 +261,37 @@ next_answer(struct rstore *r, const char *list, int64_t left, struct kreq *q)
 	return k;
 }
 
-/* See store.h: ask, wait for the answers, list who did not answer. */
+/*
+ * Collect the answers to a request sent, until all came or end (mono
+ * ns). A lost connection is made again and BLPOP sent again: the answers
+ * wait in their list (ANSWER_TTL). 0, or -1 (out of memory).
+ */
+static int
+collect(struct rstore *r, const char *list, int64_t end, struct kreq *q)
+{
+	struct timespec pause = { 0, 100000000 };
+	int64_t left;
+	size_t done = 0;
+	int k;
+
+	while (done < q->nt && (left = end - mono_ns()) > 0) {
+		if ((k = next_answer(r, list, left, q)) == 1)
+			done++;
+		else if (k == -1 && errno == ENOMEM)
+			return -1;
+		else if (k == -1 && r->c != NULL)
+			break;		/* an error reply: no answers to read */
+		else if (k == -1)
+			(void)nanosleep(&pause, NULL);	/* lost: again */
+	}
+	return 0;
+}
+
+/*
+ * See store.h: ask, wait for the answers, list who did not answer. Once
+ * the request is sent, a lost connection only costs answers not read in
+ * time (ETIMEDOUT): -1 means nothing was sent.
+ */
 int
 rs_kill_remote(struct store *s, const struct store_holder *h, size_t n,
     int sig, double grace, struct gate_kill **outp, size_t *np)
@@ -244,9 +301,8 @@ rs_kill_remote(struct store *s, const struct store_holder *h, size_t n,
 	char id[40], chan[KEY_MAX + 8], list[sizeof(PREFIX) + 48];
 	const char *del[2];
 	char *req = NULL;
-	int64_t end, left;
-	size_t i, done = 0;
-	int k = 0, e;
+	size_t i;
+	int e;
 
 	memset(&q, 0, sizeof(q));
 	(void)snprintf(id, sizeof(id), "%08x%08x", arc4random(), arc4random());
@@ -257,11 +313,8 @@ rs_kill_remote(struct store *s, const struct store_holder *h, size_t n,
 	if (q.nt > 0 && ((req = request_text(&q, id, sig, grace)) == NULL ||
 	    publish(r, chan, req, grace) == -1))
 		goto fail;
-	end = mono_ns() + (int64_t)((grace + GATE_KILL_SLACK) * 1e9);
-	while (done < q.nt && (left = end - mono_ns()) > 0 &&
-	    (k = next_answer(r, list, left, &q)) == 1)
-		done++;
-	if (k == -1)
+	if (collect(r, list, mono_ns() + (int64_t)((grace + GATE_KILL_SLACK) *
+	    1e9), &q) == -1)
 		goto fail;
 	for (i = 0; i < q.nt; i++)
 		if (!q.t[i].answered && out_add(&q, q.t[i].h->cmd.pid ?
@@ -270,7 +323,8 @@ rs_kill_remote(struct store *s, const struct store_holder *h, size_t n,
 			goto fail;
 	del[0] = "DEL";
 	del[1] = list;
-	(void)rs_command(&r->c, 2, del);
+	if (r->c != NULL)
+		(void)rs_command(&r->c, 2, del);
 	if (q.out == NULL && (q.out = calloc(1, sizeof(*q.out))) == NULL)
 		goto fail;
 	free(req);
@@ -306,6 +360,7 @@ rs_kill_listen(struct store *s, int64_t deadline, void **lp)
 		return -1;
 	(void)strlcpy(k->host, r->host, sizeof(k->host));
 	k->wpid = r->self.pid;
+	k->loc = r->loc;
 	chan_name(k->chan, sizeof(k->chan), r->name);
 	av[0] = "SUBSCRIBE";
 	av[1] = k->chan;
@@ -316,12 +371,14 @@ rs_kill_listen(struct store *s, int64_t deadline, void **lp)
 		goto fail;
 	k->sub->flags &= ~REDIS_BLOCK;	/* hiredis: EAGAIN is no error */
 	av[0] = "GET";
+	/* A key of another type holds no request: kill-all overwrites it. */
 	if (redisAppendCommandArgv(k->c, 2, av, NULL) != REDIS_OK ||
-	    (rp = rs_reply(&k->c)) == NULL)
+	    ((rp = rs_reply(&k->c)) == NULL && errno != EPROTOTYPE))
 		goto fail;
-	if (rp->type == REDIS_REPLY_STRING)
+	if (rp != NULL && rp->type == REDIS_REPLY_STRING)
 		k->pending = strdup(rp->str);
-	freeReplyObject(rp);
+	if (rp != NULL)
+		freeReplyObject(rp);
 	*lp = k;
 	return k->sub->fd;
 fail:
@@ -395,6 +452,28 @@ rs_kill_take(void *p, struct store_killreq *rq)
 	}
 }
 
+/*
+ * A command on the listener's connection, made again (for ANSWER_MS at
+ * most) when it was lost: a killed connection must not lose an answer
+ * whose commands were killed. 0 or -1.
+ */
+static int
+answer_command(struct rkill *k, int argc, const char **argv)
+{
+	int tries;
+
+	for (tries = 0; tries < 2; tries++) {
+		if (k->c == NULL && (k->c = rs_connect_until(&k->loc,
+		    mono_ns() + ANSWER_MS * MS)) == NULL)
+			return -1;
+		if (rs_command(&k->c, argc, argv) == 0)
+			return 0;
+		if (k->c != NULL)	/* an error reply: not the link */
+			return -1;
+	}
+	return -1;
+}
+
 /* Push "HOST WPID ERRNO [PID ERRNO ...]" to the request's list. */
 int
 rs_kill_answer(void *p, const struct store_killreq *rq, int err,
@@ -417,14 +496,12 @@ rs_kill_answer(void *p, const struct store_killreq *rq, int err,
 	av[0] = "RPUSH";
 	av[1] = list;
 	av[2] = s;
-	if (k->c == NULL)
-		errno = ECONNRESET;
-	r = k->c == NULL ? -1 : rs_command(&k->c, 3, av);
+	r = answer_command(k, 3, av);
 	free(s);
 	av[0] = "PEXPIRE";
 	av[2] = ANSWER_TTL;
 	if (r == 0)
-		r = rs_command(&k->c, 3, av);
+		r = answer_command(k, 3, av);
 	return r;
 }
 
@@ -439,5 +516,6 @@ rs_kill_close(void *p)
 	redisFree(k->sub);
 	redisFree(k->c);
 	free(k->pending);
+	explicit_bzero(&k->loc, sizeof(k->loc));
 	free(k);
 }

@@ -105,30 +105,66 @@ on_change(void *arg, const char *name)
 }
 
 /*
+ * The watch on the store, (re)opened when there is none. A watch that was
+ * there and was lost (a Redis server restarting, a connection killed)
+ * is tried again every second, said once, with no redraw meanwhile: 0
+ * when there is a watch (redraw), 1 when there is none for now (a second
+ * has passed: try again), -1 when the store cannot be watched (redraw by
+ * time alone). *said: the loss was said.
+ */
+static int
+watch_again(const struct opts *o, struct gate_watch **wp, int lost,
+    int *said)
+{
+	if (*wp != NULL || gate_watch_open(wp, o->dir) == 0) {
+		if (*said)
+			warnx("watching the gates in %s again", o->where);
+		*said = 0;
+		return 0;
+	}
+	*wp = NULL;
+	if (!lost)
+		return -1;
+	if (!*said)
+		warnx("cannot watch the gates in %s: %s: trying again every "
+		    "second", o->where, gate_strerror(errno));
+	*said = 1;
+	(void)poll(NULL, 0, 1000);
+	return 1;
+}
+
+/*
  * --status --watch: redraw at once when a gate of the store changes
  * (gate_watch), and every period for the elapsed times, until
- * interrupted.
+ * interrupted. A watch lost is opened again (watch_again), then the
+ * gates redrawn: never a redraw in a loop on a dead connection.
  */
 int
 do_show(const struct opts *o)
 {
 	struct gate_watch *w = NULL;
 	struct pollfd pfd;
+	int lost = 0, said = 0, r;
 
 	if (o->watch < 0)
 		return show_once(o);
-	pfd.fd = -1;		/* cannot watch: redraw by time alone */
-	pfd.events = POLLIN;
-	if (gate_watch_open(&w, o->dir) == 0)
-		pfd.fd = gate_watch_fd(w);
 	for (;;) {
+		if ((r = watch_again(o, &w, lost, &said)) == 1)
+			continue;
+		lost = 0;
+		pfd.fd = r == 0 ? gate_watch_fd(w) : -1;  /* -1: by time */
+		pfd.events = POLLIN;
 		(void)printf("\033[H\033[2J");	/* home, clear */
 		(void)show_once(o);
 		(void)printf("\n(every %.1f s and on every change; Ctrl-C to "
 		    "stop)\n", o->watch);
 		(void)fflush(stdout);
-		if (poll(&pfd, 1, (int)(o->watch * 1000)) > 0)
-			(void)gate_watch_read(w, on_change, NULL);
+		if (poll(&pfd, 1, (int)(o->watch * 1000)) > 0 &&
+		    gate_watch_read(w, on_change, NULL) == -1) {
+			gate_watch_close(w);
+			w = NULL;
+			lost = 1;
+		}
 	}
 }
 
@@ -147,7 +183,15 @@ set_parent(const struct opts *o, struct gate *g)
 	char chain[MAX_CHAIN][GATE_NAME_MAX + 1];
 	size_t n, i;
 
-	if (gate_lock_store(o->dir) == -1)	/* until we exit */
+	/*
+	 * A Redis store has no such lock: the parent is set in the gate's
+	 * key all the same (a transaction that checks the gate is idle).
+	 * Two changes made at once could store a cycle between them; no
+	 * deadlock follows, for every run reads its chain and refuses one
+	 * (gate_chain): a run holding a slot while it waits on another read
+	 * a chain without the cycle, so no run waits the other way round.
+	 */
+	if (gate_lease_period(g) == 0 && gate_lock_store(o->dir) == -1)
 		errx(EXIT_GATERUN, "cannot lock %s to change a parent: %s",
 		    o->where, gate_strerror(errno));
 	if (*o->parent != '\0') {
@@ -237,11 +281,19 @@ do_kill(const struct opts *o)
 	struct gate_kill *k;
 	struct gate *g = open_gate(o, 0);
 	size_t n, i, nok = 0;
-	int failed = 0;
+	int failed = 0, e;
 
 	gate_set_wait(g, &lock_forever);
-	if (gate_kill_all(g, o->sig, o->grace, &k, &n) == -1)
+	if (gate_kill_all(g, o->sig, o->grace, &k, &n) == -1) {
+		/* Across hosts, once sent a request has an outcome (gate.h). */
+		e = errno;
+		if (gate_lease_period(g) > 0)
+			errx(EXIT_GATERUN, "cannot kill the commands of gate "
+			    "'%s' in %s: %s: nothing was sent, no command was "
+			    "signalled", o->gate, o->where, gate_strerror(e));
+		errno = e;
 		die_gate(o, "cannot kill the commands of");
+	}
 	for (i = 0; i < n; i++) {
 		nok += k[i].error == 0;
 		failed |= kill_failed(&k[i]);

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,8 @@
 
 /* How long -n (and at least -w) waits for the gate's lock: 1 s. */
 #define LOCK_WAIT_NS	1000000000LL
+#define RELEASE_NS	1500000000LL	/* see release_bound */
+#define RENEW_NS	2000000000LL	/* see renew_bounded */
 
 /* The only global state: what signal handlers saw. */
 static volatile sig_atomic_t got_stop;		/* leave the queue */
@@ -481,6 +484,30 @@ forward(struct job *job)
 }
 
 /*
+ * Renew the lease (lease_tick), its server's reply waited for RENEW_NS at
+ * most, never past the lease's end (a later reply is of no use: the
+ * watchdog acts then): a server stalled or cut off holds up the wait for
+ * CMD that long only, so CMD's end is seen, and passed on, soon after.
+ */
+static void
+renew_bounded(struct lease *ls)
+{
+	struct gate_wait w = { -1, NULL, NULL };
+
+	if (!ls->on) {
+		lease_tick(ls);
+		return;
+	}
+	w.deadline = mono_ns() + RENEW_NS;
+	if (ls->until > 0 && ls->until < w.deadline)
+		w.deadline = ls->until;
+	gate_set_wait(ls->g, &w);
+	lease_tick(ls);
+	w.deadline = -1;
+	gate_set_wait(ls->g, &w);
+}
+
+/*
  * Wait for CMD, reaping orphans we adopted as subreaper on the way, and
  * stopping when it stops. Returns CMD's wait status, or -1.
  */
@@ -510,7 +537,7 @@ wait_cmd(struct job *job, const sigset_t *sleepmask, struct lease *ls,
 		forward(job);
 		if (got_alrm) {
 			got_alrm = 0;
-			lease_tick(ls);
+			renew_bounded(ls);
 		}
 		lease_check(ls);	/* a watchdog gone is started again */
 		if (!got_chld && !got_alrm && js != NULL)
@@ -838,35 +865,83 @@ park_first(struct runner *rn)
  * -n and -w bound the wait for a store's server too (Redis): one that does
  * not answer in their time (stopped, overloaded, cut off) is no slot in
  * time, exit o->conflict; without them its own timeouts hold (10 s, 125).
+ * With -w, one that cannot serve till then (refused, restarting, full:
+ * e) is no slot in time either.
  */
 static void __dead
-server_late(const struct opts *o)
+server_late_e(const struct opts *o, int e)
 {
 	if (o->nowait)
 		errx(o->conflict, "cannot start: gate '%s': %s (-n waits a "
-		    "second for it)", o->gate, gate_strerror(ETIME));
+		    "second for it)", o->gate, gate_strerror(e));
 	errx(o->conflict, "cannot start: gate '%s': %s (-w %g)", o->gate,
-	    gate_strerror(ETIME), o->wait);
+	    gate_strerror(e), o->wait);
 }
 
-/* Open the gate, its server waited for as -n and -w say, or die. */
-static struct gate *
-open_bounded(const struct opts *o)
+/* The same for a server that did not answer in time. */
+static void __dead
+server_late(const struct opts *o)
 {
-	int64_t least = mono_ns() + LOCK_WAIT_NS, d = -1;
+	server_late_e(o, ETIME);
+}
+
+/*
+ * How long a new arrival without -n or -w waits for a store's server that
+ * cannot serve for now (restarting, failing over: gate_open_transient):
+ * its lease, --lease (in GATERUN_LEASE) or the Redis store's default
+ * (REDIS_TTL_DEFAULT, lib/store_redis.h), as a waiter already in line
+ * would not lose its place in that time.
+ */
+static int64_t
+open_patience(void)
+{
+	const char *env = getenv("GATERUN_LEASE"), *errstr = NULL;
+	long long v = 10;
+
+	if (env != NULL)
+		v = strtonum(env, 1, 86400, &errstr);
+	return (errstr == NULL ? v : 10) * 1000000000LL;
+}
+
+/*
+ * Open the gate, its server waited for as -n and -w say, or die. A server
+ * that cannot serve for now is tried again every second, said once, up
+ * to -w's deadline or (without -n and -w) open_patience(): a job started
+ * during a restart runs once the server is back.
+ */
+static struct gate *
+open_bounded(const struct opts *o, const sigset_t *sleepmask)
+{
+	int64_t least = mono_ns() + LOCK_WAIT_NS, d = -1, end;
+	struct timespec sec = { 1, 0 };
 	struct gate *g;
+	int said = 0;
 
 	if (o->nowait || o->wait >= 0) {
 		d = o->nowait ? 0 : mono_ns() + (int64_t)(o->wait * 1e9);
 		d = d < least ? least : d;
 	}
-	gate_set_open_wait(d);
-	if (gate_open(&g, o->dir, o->gate, o->deflimit, 1, on_notify,
+	end = d >= 0 ? d : mono_ns() + open_patience();
+	gate_set_open_wait(end);
+	while (gate_open(&g, o->dir, o->gate, o->deflimit, 1, on_notify,
 	    NULL) == -1) {
-		if (errno == ETIME && d >= 0)
-			server_late(o);
-		die_gate(o, "cannot open");
+		if (o->nowait || !gate_open_transient(o->dir, errno) ||
+		    mono_ns() + LOCK_WAIT_NS > end) {
+			if (d >= 0 && (errno == ETIME || (!o->nowait &&
+			    gate_open_transient(o->dir, errno))))
+				server_late_e(o, errno);
+			die_gate(o, "cannot open");
+		}
+		if (!said++)
+			warnx("gate '%s': %s: trying again every second, for "
+			    "up to %.0f s", o->gate, gate_strerror(errno),
+			    (double)(end - mono_ns()) / 1e9);
+		(void)ppoll(NULL, 0, &sec, sleepmask);
+		if (got_stop)
+			die_of(got_stop);
 	}
+	if (said)
+		warnx("gate '%s': the Redis server answers again", o->gate);
 	gate_set_open_wait(-1);
 	return g;
 }
@@ -1047,6 +1122,25 @@ take_all(struct runner *rn, const struct gate_req *req,
 }
 
 /*
+ * On a store of leases (Redis), the slots are given back within
+ * RELEASE_NS: a server stalled or cut off frees them anyway when their
+ * leases end, and the command's exit status is not to wait for it.
+ */
+static void
+release_bound(struct gate *g)
+{
+	struct gate_wait w = { -1, NULL, NULL };
+	size_t i;
+
+	if (gate_lease_period(g) == 0)
+		return;
+	w.deadline = mono_ns() + RELEASE_NS;
+	gate_set_wait(g, &w);
+	for (i = 0; i < nheld_parents; i++)
+		gate_set_wait(parents[i], &w);
+}
+
+/*
  * CMD ended with wait status st (-1: did not run): record it for those
  * who join a keyed run, give every slot back, close the gates.
  */
@@ -1055,6 +1149,7 @@ give_back(struct gate *g, const struct opts *o, int st)
 {
 	size_t i;
 
+	release_bound(g);
 	if (st != -1)
 		gate_set_status(g, WIFSIGNALED(st) ? 128 + WTERMSIG(st) :
 		    WEXITSTATUS(st));
@@ -1096,7 +1191,7 @@ do_run(const struct opts *o)
 		if (sigismember(&ss.ours, r))
 			(void)sigdelset(&sleepmask, r);
 	(void)sigaddset(&sleepmask, SIGPIPE);
-	g = open_bounded(o);
+	g = open_bounded(o, &sleepmask);
 	rn.g = g;
 	if (o->exec && gate_lease_period(g) > 0)
 		errx(EXIT_GATERUN, "-x: gate '%s' is on a store of leases "

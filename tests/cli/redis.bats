@@ -381,14 +381,15 @@ now_ms() { date +%s%3N; }
 
 @test "errors: unreachable, bad locator, wrong password, WRONGTYPE: exit 125, clear, no password shown" {
 	port=$(free_port)
-	run -125 env GATERUN_STORE="redis://127.0.0.1:$port" "$G" -g farm -- true
+	# A new arrival tries again for its lease (-e 3) before giving up.
+	run -125 env GATERUN_STORE="redis://127.0.0.1:$port" "$G" -g farm -e 3 -- true
 	[[ "$output" == *"refused the connection"* ]]
 	run -125 env GATERUN_STORE=redis:nohost "$G" -g farm -- true
 	[[ "$output" == *"not a Redis locator"* ]]
 	# Both said only "Protocol error" before.
 	run -125 env GATERUN_STORE="redis://127.0.0.1:$RPORT/99" "$G" -g farm -- true
 	[[ "$output" == *"no database of that number"* ]]
-	run -125 env GATERUN_STORE=redis://nonexistent.invalid:6379/0 "$G" -g farm -- true
+	run -125 env GATERUN_STORE=redis://nonexistent.invalid:6379/0 "$G" -g farm -e 3 -- true
 	[[ "$output" == *"host name does not resolve"* ]]
 	redis-cli -p "$RPORT" lpush gaterun:gate:farm x >/dev/null
 	run -125 "$G" -g farm -- true
@@ -803,4 +804,227 @@ redacted() {
 	redacted
 	run -125 "$G" -g pw --status
 	redacted
+}
+
+# Start a second redis-server on a free port, a replica of the first, in
+# $R2PORT (PID tracked), and wait until it holds the first one's data.
+replica_start() {
+	redis-cli -p "$RPORT" config set repl-diskless-sync-delay 0 >/dev/null
+	R2PORT=$(free_port)
+	redis-server --port "$R2PORT" --bind 127.0.0.1 --save '' \
+		--appendonly no --dir "$BATS_TEST_TMPDIR" \
+		--replicaof 127.0.0.1 "$RPORT" \
+		>>"$BATS_TEST_TMPDIR/redis2.log" 2>&1 &
+	track "$!"
+	until_true 'redis-cli -p "$R2PORT" info replication | grep -q "master_link_status:up"' 2000
+}
+
+@test "error replies are named: NOAUTH, NOPERM, READONLY; --status reads a replica" {
+	# Failed before: NOPERM and READONLY said "Protocol error", NOAUTH
+	# "the Redis server refused the password" (none was sent).
+	redis-cli -p "$RPORT" acl setuser app on '>apppw' '~app:*' '&*' '+@all' >/dev/null
+	run -125 env GATERUN_STORE="redis://app:apppw@127.0.0.1:$RPORT/0" "$G" -g farm -- true
+	[[ "$output" == *"the Redis user lacks a permission (NOPERM): gaterun needs the keys and channels gaterun:*"* ]]
+	[[ "$output" != *apppw* ]]
+	"$G" -g farm --limit 2 >/dev/null
+	replica_start
+	export GATERUN_STORE=redis://127.0.0.1:$R2PORT
+	run -0 "$G" -g farm --status
+	[[ "$output" == *"0/2 active"* ]]
+	run -125 "$G" -g farm -n -- true
+	[[ "$output" == *"the Redis server is a read-only replica (READONLY"* ]]
+	redis-cli -p "$RPORT" config set requirepass s3same >/dev/null
+	run -125 env GATERUN_STORE="redis://127.0.0.1:$RPORT" "$G" -g farm -- true
+	[[ "$output" == *"the Redis server requires a password and none was given"* ]]
+}
+
+@test "a failover: a job started on a replica waits in line, saying so once, and runs when it becomes the master" {
+	# Failed before: "cannot take a slot ...: Protocol error", 125 at once.
+	"$G" -g farm --limit 1 >/dev/null
+	replica_start
+	export GATERUN_STORE=redis://127.0.0.1:$R2PORT
+	on_host B -- sh -c 'echo > b.ran'
+	b=$BG
+	until_true 'grep -q "read-only replica (READONLY.*still in line, trying again every second" bg.out'
+	[ ! -e b.ran ]
+	redis-cli -p "$R2PORT" replicaof no one >/dev/null
+	wait_status "$b"
+	[ "$status" -eq 0 ]
+	[ -e b.ran ]
+	[ "$(grep -c READONLY bg.out)" -eq 1 ]
+}
+
+@test "a server out of memory (OOM) or of clients (maxclients): a new job waits, saying why once, and runs after" {
+	# Failed before: 125 at once, "Protocol error", the command never ran.
+	"$G" -g farm --limit 1 >/dev/null
+	redis-cli -p "$RPORT" config set maxmemory 1 >/dev/null
+	on_host B -- sh -c 'echo > b.ran'
+	b=$BG
+	until_true 'grep -q "out of memory (OOM: its maxmemory is reached): still in line" bg.out'
+	redis-cli -p "$RPORT" config set maxmemory 0 >/dev/null
+	wait_status "$b"
+	[ "$status" -eq 0 ]
+	[ -e b.ran ]
+	[ "$(grep -c OOM bg.out)" -eq 1 ]
+	# A connection of our own, kept to let clients in again: maxclients
+	# refuses every new one, redis-cli's too.
+	exec {ctl}<>"/dev/tcp/127.0.0.1/$RPORT"
+	redis-cli -p "$RPORT" config set maxclients 1 >/dev/null
+	on_host C -- sh -c 'echo > c.ran'
+	c=$BG
+	until_true 'grep -q "too many clients (its maxclients is reached): trying again every second" bg.out'
+	printf 'CONFIG SET maxclients 10000\r\n' >&"$ctl"
+	exec {ctl}>&-
+	wait_status "$c"
+	[ "$status" -eq 0 ]
+	[ -e c.ran ]
+	grep -q "the Redis server answers again" bg.out
+}
+
+@test "a job started while the server restarts runs once it is back; with -w it gives up at -w, exit 75" {
+	# Failed before: 125 at once, "refused the connection".
+	kill -KILL "$RPID"
+	wait "$RPID" 2>/dev/null || true
+	run -75 "$G" -g farm -w 1.5 -- true
+	[[ "$output" == *"cannot start: gate 'farm': the Redis server refused the connection"*"(-w 1.5)"* ]]
+	on_host C -- sh -c 'echo > c.ran'
+	c=$BG
+	until_true 'grep -q "refused the connection.*trying again every second, for up to 30 s" bg.out'
+	redis_start "$RPORT"
+	wait_status "$c"
+	[ "$status" -eq 0 ]
+	[ -e c.ran ]
+}
+
+@test "a stalled server: a command's exit status (or a Ctrl-C's) comes back within seconds, not after the reply timeouts" {
+	# Failed before: 20 s and more (a status record and a release, each
+	# waiting 10 s for a reply); the release is now bounded at 1.5 s.
+	"$G" -g farm --limit 2 >/dev/null
+	mkfifo go
+	on_host A -- sh -c 'echo > a.ran; read -r _ < go; exit 7'
+	a=$BG
+	on_host B -- sh -c 'echo > b.ran; exec sleep 60'
+	b=$BG
+	until_true '[ -e a.ran ] && [ -e b.ran ] && [ "$(active farm)" -eq 2 ]'
+	kill -STOP "$RPID"
+	t=$(now_ms)
+	echo > go
+	wait_status "$a"
+	echo "A: $(($(now_ms) - t)) ms"
+	[ "$status" -eq 7 ]
+	[ $(($(now_ms) - t)) -lt 8000 ]
+	t=$(now_ms)
+	kill -TERM "$b"
+	wait_status "$b"
+	echo "B: $(($(now_ms) - t)) ms"
+	kill -CONT "$RPID"
+	[ "$status" -eq 143 ]
+	[ $(($(now_ms) - t)) -lt 8000 ]
+	grep -q "cannot release the slot of gate 'farm': the Redis server did not answer in time" bg.out
+}
+
+@test "kill-all whose connection is lost after the request went out connects again and collects the answers (exit 0)" {
+	# Failed before: "cannot kill ...: the connection to the Redis server
+	# was lost", 125, though every command was killed.
+	"$G" -g farm --limit 2 >/dev/null
+	on_host A -- sh -c 'echo > a.ran; exec sleep 60'
+	a=$BG
+	on_host S -- sh -c 'echo $$ > s.pid; exec sleep 60'
+	s=$BG
+	until_true '[ -e a.ran ] && [ -s s.pid ] && [ "$(kill_listeners)" -eq 2 ]'
+	# Host S stopped, its wrapper and watchdog (the wrapper first: it
+	# would take a stopped watchdog for a dead one): it answers once
+	# continued.
+	dog=$(pgrep -P "$s" | grep -vx "$(cat s.pid)")
+	kill -STOP "$s"
+	kill -STOP "$dog"
+	bg env GATERUN_HOST=Z "$G" -g farm --kill-all --grace 5
+	k=$BG
+	wait_status "$a"
+	[ "$status" -eq 143 ]
+	# The kill-all, blocked reading S's answer (no waiter blocks here).
+	until_true 'redis-cli -p "$RPORT" client list | grep -q "flags=b "'
+	id=$(redis-cli -p "$RPORT" client list | grep "flags=b " | sed 's/^id=\([0-9]*\) .*/\1/')
+	redis-cli -p "$RPORT" client kill id "$id" >/dev/null
+	kill -CONT "$dog"
+	kill -CONT "$s"
+	wait_status "$k"
+	cat bg.out
+	[ "$status" -eq 0 ]
+	grep -q "killed 2 processes: .*@[AS] .*@[AS]" bg.out
+	wait_status "$s"
+	[ "$status" -eq 143 ]
+}
+
+@test "kill-all that could not send its request says that nothing was sent (125); a kill key of another type is no obstacle" {
+	# Failed before: no "nothing was sent"; and a holder whose kill key
+	# was a list could not listen ("WRONGTYPE"), so kill-all missed it.
+	redis-cli -p "$RPORT" rpush gaterun:kill:farm junk >/dev/null
+	"$G" -g farm --limit 2 >/dev/null
+	on_host A -- sh -c 'echo > a.ran; exec sleep 60'
+	a=$BG
+	until_true '[ -e a.ran ] && [ "$(kill_listeners)" -eq 1 ]'
+	redis-cli -p "$RPORT" acl setuser nokill on '>pw' '~gaterun:gate:*' '~gaterun:epoch' '~gaterun:gates' '~gaterun:wake:*' '~gaterun:killed:*' '&*' '+@all' >/dev/null
+	run -125 env GATERUN_STORE="redis://nokill:pw@127.0.0.1:$RPORT" GATERUN_HOST=Z "$G" -g farm --kill-all --grace 1
+	[[ "$output" == *"(NOPERM)"*"nothing was sent, no command was signalled"* ]]
+	[ "$(active farm)" -eq 1 ]
+	run -0 env GATERUN_HOST=Z "$G" -g farm --kill-all --grace 1
+	[[ "$output" == "killed 1 process: "*"@A"* ]]
+	wait_status "$a"
+	[ "$status" -eq 143 ]
+	run ! grep -q "cannot listen" bg.out
+}
+
+# Subscribers of the change channel (a --status --watch).
+watchers() {
+	redis-cli -p "$RPORT" pubsub numsub gaterun:changes | tail -n 1
+}
+
+# Redraws of a --status --watch so far (in bg.out).
+redraws() {
+	grep -c '^(every' bg.out || true
+}
+
+@test "--status --watch after a lost connection or a restart: says so once, watches again, redraws only on changes" {
+	# Failed before: a redraw loop (thousands a second) on the dead
+	# connection, never subscribed again.
+	"$G" -g farm --limit 1 >/dev/null
+	bg "$G" -g farm --status --watch=60
+	until_true '[ "$(redraws)" -ge 1 ] && [ "$(watchers)" -eq 1 ]'
+	redis-cli -p "$RPORT" client kill type pubsub >/dev/null
+	until_true '[ "$(watchers)" -eq 1 ] && [ "$(redraws)" -ge 2 ]'
+	"$G" -g farm --limit 2 >/dev/null
+	until_true 'grep -q "0/2 active" bg.out'
+	echo "redraws: $(redraws)"
+	[ "$(redraws)" -le 4 ]
+	kill -KILL "$RPID"
+	wait "$RPID" 2>/dev/null || true
+	# (the connection lost, or refused: as the server's end is seen)
+	until_true 'grep -q "cannot watch the gates in redis://127.0.0.1:$RPORT: the .*: trying again every second" bg.out'
+	redis_start "$RPORT"
+	until_true 'grep -q "watching the gates in redis://127.0.0.1:$RPORT again" bg.out && [ "$(watchers)" -eq 1 ]'
+	echo "redraws: $(redraws)"
+	[ "$(redraws)" -le 6 ]
+	[ "$(grep -c "cannot watch" bg.out)" -eq 1 ]
+}
+
+@test "--limit N --parent P on Redis: the parent is set in the gate's key and taken across hosts; a cycle is refused" {
+	# Failed before: "cannot lock redis://... to change a parent: No
+	# such file or directory", 125.
+	"$G" -g pq --limit 1 >/dev/null
+	run -0 "$G" -g farm --limit 2 --parent pq
+	[ "$(status_field .parent farm)" = pq ]
+	run -125 "$G" -g pq --limit 1 --parent farm
+	[[ "$output" == *"(a cycle)"* ]]
+	mkfifo go
+	on_host A -- sh -c 'echo > a.ran; read -r _ < go'
+	a=$BG
+	until_true '[ -e a.ran ]'
+	run -75 env GATERUN_HOST=B "$G" -g farm -n -- true
+	[[ "$output" == *"(1/1 on gate 'pq', parent of 'farm')"* ]]
+	echo > go
+	wait_status "$a"
+	[ "$status" -eq 0 ]
+	run -0 "$G" -g farm --limit 2 --parent ''
+	[ "$(status_field .parent farm)" = null ]
 }
