@@ -3,7 +3,8 @@
 # lost (the command's whole tree, under a terminal it leads too), a job
 # stopped by Ctrl-Z (kept, not killed), and pkill of gaterun. Real
 # redis-server processes on free loopback ports (no persistence, stopped
-# by PID); hosts simulated by GATERUN_HOST; terminals are tmux panes.
+# by PID); hosts simulated by GATERUN_HOST; terminals are a pty of
+# python3 and a tmux pane.
 
 load common
 
@@ -53,18 +54,42 @@ on_host() {
 	bg env GATERUN_HOST="$h" "$G" -g farm --lease 30 "$@"
 }
 
-# A tmux server of the test's own, its first pane running "$@" (a session
-# leader on the pane's terminal, as under ssh -t), the pane kept once
-# dead for its status; the server is stopped at teardown like any
-# background process. $PANE: the pane's process.
+# A tmux server of the test's own, its pane running "$@"; the server is
+# stopped at teardown like any background process.
 tmux_start() {
 	command -v tmux >/dev/null || skip "tmux needed for a terminal"
 	SOCK=$BATS_TEST_TMPDIR/tmux.sock
 	tmux -S "$SOCK" -f /dev/null new-session -d -s t -x 160 -y 50 \
 		-c "$BATS_TEST_TMPDIR" "$@"
 	track "$(tmux -S "$SOCK" display -p '#{pid}')"
-	tmux -S "$SOCK" set-option -t t remain-on-exit on
-	PANE=$(tmux -S "$SOCK" display -p -t t '#{pane_pid}')
+}
+
+# Run "$@" in the background as a session leader on a new terminal (a
+# pty, as under ssh -t): its PID in pty.pid, what it writes there in
+# pty.out, its exit status in pty.rc (-N: killed by signal N).
+pty_run() {
+	bg python3 -c '
+import os, pty, sys
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+with open("pty.pid", "w") as f:
+    f.write(str(pid))
+with open("pty.out", "wb") as out:
+    while True:
+        try:
+            b = os.read(fd, 4096)
+        except OSError:
+            break
+        if not b:
+            break
+        out.write(b)
+        out.flush()
+st = os.waitpid(pid, 0)[1]
+with open("pty.rc.new", "w") as f:
+    f.write(str(os.waitstatus_to_exitcode(st)))
+os.rename("pty.rc.new", "pty.rc")
+' "$@"
 }
 
 # What the terminal shows, its scrollback included, trailing blanks cut.
@@ -118,14 +143,13 @@ server_ms() {
 
 @test "a lease lost under a terminal gaterun leads (command in its group): the whole tree is stopped before another host gets in" {
 	# Failed before: the watchdog signalled the command's PID alone (it
-	# leads no group here); its child ran on next to B. (The server is
-	# stopped, not the wrapper: tmux continues a pane's stopped process.)
-	tmux_start env GATERUN_HOST=A GATERUN_STORE="$GATERUN_STORE" \
-		GATERUN_CONF="$GATERUN_CONF" "$G" -g farm --lease 3 -- \
+	# leads no group here); its child ran on next to B.
+	pty_run env GATERUN_HOST=A "$G" -g farm --lease 3 -- \
 		sh -c 'trap "" HUP; sh -c "echo \$\$ > kid.pid; exec sleep 600" & echo $$ > a.pid; wait'
-	until_true '[ -s a.pid ] && [ -s kid.pid ] && [ "$(active farm)" -eq 1 ]'
-	[ "$(ps -o sid= -p "$PANE" | tr -d ' ')" = "$PANE" ]
-	[ "$(ps -o pgid= -p "$(cat a.pid)" | tr -d ' ')" = "$PANE" ]
+	until_true '[ -s pty.pid ] && [ -s a.pid ] && [ -s kid.pid ] && [ "$(active farm)" -eq 1 ]'
+	lead=$(cat pty.pid)
+	[ "$(ps -o sid= -p "$lead" | tr -d ' ')" = "$lead" ]
+	[ "$(ps -o pgid= -p "$(cat a.pid)" | tr -d ' ')" = "$lead" ]
 	on_host B -- sh check.sh a.pid kid.pid
 	b=$BG
 	until_true '[ "$(waiting farm)" -eq 1 ]'
@@ -135,14 +159,10 @@ server_ms() {
 	wait_status "$b"
 	[ "$status" -eq 0 ]
 	[ "$(cat b.ran)" = after ]
-	until_true '[ "$(tmux -S "$SOCK" display -p -t t "#{pane_dead}")" = 1 ]' 2000
-	# Died of the command's SIGTERM, as the command did.
-	[ "$(tmux -S "$SOCK" display -p -t t '#{pane_dead_signal}')" = 15 ] || {
-		tmux -S "$SOCK" display -p -t t 'status #{pane_dead_status} signal #{pane_dead_signal}'
-		screen
-		false
-	}
-	screen | grep -q "lease could not be renewed in time: stopping the command"
+	# gaterun died of the command's SIGTERM, as the command did.
+	until_true '[ -s pty.rc ]' 2000
+	[ "$(cat pty.rc)" = -15 ]
+	grep -q "lease could not be renewed in time: stopping the command" pty.out
 }
 
 @test "a lease lost: an orphan the command moved out of its group (setsid) is stopped too, before another host gets in" {
