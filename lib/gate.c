@@ -856,7 +856,7 @@ gate_open_store(struct gate **gp, const struct store_ops *ops,
 	g->notify = fn;
 	g->notify_arg = arg;
 	(void)strlcpy(g->name, name, sizeof(g->name));
-	if (proc_id(getpid(), &g->self) == -1 ||
+	if (proc_self(&g->self) == -1 ||
 	    ops->open(&g->store, loc, name, deflimit, create, fn, arg) == -1) {
 		free(g);
 		return -1;

@@ -131,6 +131,25 @@ proc_id(pid_t pid, struct procid *id)
 }
 
 /*
+ * This process's identity, read once (a forked child reads its own): a
+ * transaction asks about its own record, and need not read /proc for it.
+ */
+static struct procid self_id;
+
+int
+proc_self(struct procid *id)
+{
+	pid_t pid = getpid();
+
+	if (self_id.pid != pid && proc_id(pid, &self_id) == -1) {
+		self_id.pid = 0;
+		return -1;
+	}
+	*id = self_id;
+	return 0;
+}
+
+/*
  * Alive: /proc shows the same start time and the process is not a zombie.
  * Where /proc hides the process (hidepid=), kill(pid, 0) decides, and a
  * process we may not inspect counts as alive: wrongly freeing a slot would
@@ -143,6 +162,8 @@ proc_alive(const struct procid *id)
 
 	if (id->pid <= 0)
 		return 0;
+	if (id->pid == self_id.pid && id->pid == getpid())
+		return id->start == self_id.start;	/* we run */
 	if (proc_stat(id->pid, &ps) == -1) {
 		if (errno != ESRCH)
 			return 1;

@@ -54,6 +54,8 @@ int	proc_trusted(void);
  * when gone, PROC_EFOREIGN when /proc is not our PID namespace's.
  */
 int	proc_id(pid_t, struct procid *);
+/* This process's own identity (read once per process). */
+int	proc_self(struct procid *);
 /* 1 if id still names a running (not zombie) process, 0 if not. */
 int	proc_alive(const struct procid *);
 /* PROC_STOPPED and PROC_UNEXECED bits for id; 0 if neither or gone. */

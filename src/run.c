@@ -37,6 +37,7 @@ static volatile sig_atomic_t got_chld;
 static volatile sig_atomic_t pending[NSIG];	/* to forward to CMD */
 static volatile sig_atomic_t shared_group;	/* CMD is in our group */
 static volatile sig_atomic_t got_alrm;		/* renew the lease */
+static volatile sig_atomic_t execing;		/* -x: execve is next */
 
 /*
  * The parent gates of the gate, nearest first, each taken after the one
@@ -79,6 +80,11 @@ static void
 on_signal(int sig, siginfo_t *si, void *ctx)
 {
 	(void)ctx;
+	if (execing) {		/* see exec_signals: as if not caught */
+		(void)signal(sig, SIG_DFL);
+		(void)raise(sig);
+		return;
+	}
 	if (sig == SIGCHLD) {
 		got_chld = 1;
 		return;
@@ -231,6 +237,23 @@ signals_restore(const struct sigsaved *ss)
 	(void)sigprocmask(SIG_SETMASK, &ss->mask, NULL);
 }
 
+/*
+ * Exec mode, just before execve: the caller's mask and dispositions, in
+ * two syscalls instead of one per signal. execve itself resets a caught
+ * signal to SIG_DFL (POSIX), so only SIGCHLD, caught even where the caller
+ * ignored it, is set back. A signal that comes once the mask is lifted
+ * finds its default action (the handler re-raises it with SIG_DFL), as it
+ * would after signals_restore.
+ */
+static void
+exec_signals(const struct sigsaved *ss)
+{
+	execing = 1;
+	if (ss->ignored[SIGCHLD])
+		(void)signal(SIGCHLD, SIG_IGN);
+	(void)sigprocmask(SIG_SETMASK, &ss->mask, NULL);
+}
+
 /* Die of sig as CMD did, without a core file of our own. */
 static void __dead
 die_of(int sig)
@@ -371,7 +394,7 @@ exec_cmd(struct gate *g, const struct opts *o, const struct sigsaved *ss)
 	closelog();
 	if (cmd_env(o, slot) == -1)
 		err(EXIT_GATERUN, "malloc");
-	signals_restore(ss);
+	exec_signals(ss);
 	execvp(o->cmd[0], o->cmd);
 	e = errno;
 	(void)gate_release(g);

@@ -89,3 +89,43 @@ load common
 	run "$G" -x --status
 	[ "$status" -eq 125 ]
 }
+
+@test "-x: the command gets the caller's signal mask and dispositions, SIGCHLD included" {
+	# The caller ignores HUP and SIGCHLD and blocks USR1; gaterun catches
+	# all three while it waits. cat catches nothing of its own: what it
+	# sees must be what it sees without gaterun.
+	cat > launch.py <<'PY'
+import os, signal, sys
+signal.signal(signal.SIGHUP, signal.SIG_IGN)
+signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+os.execvp(sys.argv[1], sys.argv[1:])
+PY
+	python3 launch.py cat /proc/self/status | grep -E '^Sig(Blk|Ign|Cgt)' > want
+	python3 launch.py "$G" -x -- cat /proc/self/status |
+	    grep -E '^Sig(Blk|Ign|Cgt)' > got
+	# HUP is bit 0 (0x1), CHLD bit 16 (0x10000), USR1 bit 9 (0x200).
+	[ $((0x$(awk '/^SigIgn/ { print $2 }' want) & 0x10001)) -eq $((0x10001)) ]
+	[ $((0x$(awk '/^SigBlk/ { print $2 }' want))) -eq $((0x200)) ]
+	diff want got
+}
+
+@test "-x: a signal that reaches gaterun as it execs the command acts as it would on the command" {
+	# A TERM sent while -x waits ends the wait (143); one sent once the
+	# command runs kills the command: either way the status is TERM's.
+	"$G" --limit 1
+	mkfifo go
+	bg "$G" -- sh -c 'read x < go'
+	h=$BG
+	until_true '[ "$(active)" -eq 1 ]'
+	bg "$G" -x -- sh -c 'echo $$ > ran; exec sleep 100'
+	w=$BG
+	until_true '[ "$(waiting)" -eq 1 ]'
+	echo > go
+	wait_status "$h"
+	until_true '[ -s ran ]'
+	kill -TERM "$w"
+	wait_status "$w"
+	[ "$status" -eq 143 ]
+	[ "$(active)" -eq 0 ]
+}

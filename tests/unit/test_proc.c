@@ -40,6 +40,42 @@ Test(proc, other_start_time_is_dead)
 	cr_assert(eq(int, errno, ESRCH));
 }
 
+/*
+ * proc_self answers from memory once read: the same identity as /proc
+ * gives, a record of this PID with another start time still dead, and a
+ * forked child gets its own identity, not its parent's.
+ */
+Test(proc, self_is_read_once_and_per_process)
+{
+	struct procid a, b, c;
+	int fd[2], st;
+	pid_t pid;
+
+	cr_assert(eq(int, proc_self(&a), 0));
+	cr_assert(eq(int, proc_id(getpid(), &b), 0));
+	cr_assert(eq(int, a.pid, b.pid));
+	cr_assert(a.start == b.start);
+	cr_assert(eq(int, proc_alive(&a), 1));
+	b.start += 1;
+	cr_assert(eq(int, proc_alive(&b), 0));
+	cr_assert(eq(int, pipe(fd), 0));
+	if ((pid = fork()) == 0) {
+		(void)close(fd[0]);
+		if (proc_self(&c) == -1 || proc_alive(&a) != 1 ||
+		    write(fd[1], &c, sizeof(c)) != sizeof(c))
+			_exit(1);
+		_exit(0);
+	}
+	cr_assert(gt(int, pid, 0));
+	(void)close(fd[1]);
+	cr_assert(eq(long, (long)read(fd[0], &c, sizeof(c)), (long)sizeof(c)));
+	(void)close(fd[0]);
+	cr_assert(eq(int, waitpid(pid, &st, 0), pid));
+	cr_assert(eq(int, st, 0));
+	cr_assert(eq(int, c.pid, pid));
+	cr_assert(eq(int, proc_id(pid, &b) == 0 ? 1 : 0, 0)); /* reaped */
+}
+
 Test(proc, zombie_is_dead)
 {
 	struct procid id;
