@@ -110,5 +110,7 @@ int	rs_kill_answer(void *, const struct store_killreq *, int,
 void	rs_kill_close(void *);
 /* A waiter's parts, closed (store_redis_wait.c). */
 void	rs_wait_close(struct rstore *);
+/* See forked in store.h (store_redis_wait.c). */
+void	rs_forked(struct store *);
 
 #endif
