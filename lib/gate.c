@@ -2425,6 +2425,14 @@ gate_kill_serve(void *p)
 
 /* See gate.h. */
 void
+gate_forked(struct gate *g)
+{
+	if (g->store->ops->forked != NULL)
+		g->store->ops->forked(g->store);
+}
+
+/* See gate.h. */
+void
 gate_kill_unlisten(void *p)
 {
 	struct gate_killer *k = p;

@@ -316,6 +316,14 @@ int	gate_kill_listen(struct gate *, pid_t, int64_t, void **);
  */
 int	gate_kill_serve(void *);
 void	gate_kill_unlisten(void *);
+/*
+ * In a process forked from the gate's owner that goes on using it (the
+ * lease watchdog, to renew the owner's records while the owner is
+ * stopped): the store's connections shared with the owner are let go
+ * here, and the next transaction opens its own. Never gate_close such a
+ * copy (it would give the owner's slots back): _exit.
+ */
+void	gate_forked(struct gate *);
 /* 1 if pid is a live holder's command or wrapper, 0 if not, -1 error. */
 int	gate_is_active(struct gate *, pid_t);
 

@@ -2,8 +2,10 @@
  * Process identity and liveness from /proc. A PID alone lies once reused,
  * so a process is named by PID and start time (clock ticks after boot,
  * field 22 of /proc/PID/stat); a zombie counts as dead, since a container
- * whose PID 1 never reaps would otherwise keep its slot forever. An
- * identity is only read from a /proc of our own PID namespace.
+ * whose PID 1 never reaps would otherwise keep its slot forever, but not
+ * a main thread that ended while its other threads run on (state Z with
+ * more than one thread). An identity is only read from a /proc of our own
+ * PID namespace.
  */
 #include "config.h"
 
@@ -14,6 +16,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,7 +64,8 @@ proc_stat(pid_t pid, struct procstat *ps)
 		if ((p = strchr(p, ' ')) == NULL)
 			break;
 		p++;
-		if (field + 1 != 4 && field + 1 != 9 && field + 1 != 22)
+		if (field + 1 != 4 && field + 1 != 9 && field + 1 != 20 &&
+		    field + 1 != 22)
 			continue;
 		if (!isdigit((unsigned char)*p))
 			break;
@@ -73,6 +77,8 @@ proc_stat(pid_t pid, struct procstat *ps)
 			ps->ppid = v > INT32_MAX ? 0 : (pid_t)v;
 		else if (field + 1 == 9)
 			ps->flags = (unsigned long)v;
+		else if (field + 1 == 20)
+			ps->nthreads = v > LONG_MAX ? LONG_MAX : (long)v;
 		else
 			ps->id.start = v;
 	}
@@ -81,6 +87,14 @@ proc_stat(pid_t pid, struct procstat *ps)
 		return -1;
 	}
 	return 0;
+}
+
+int
+proc_ended(const struct procstat *ps)
+{
+	if (ps->state == 'X' || ps->state == 'x')
+		return 1;
+	return ps->state == 'Z' && ps->nthreads <= 1;
 }
 
 /*
@@ -171,7 +185,7 @@ proc_alive(const struct procid *id)
 	}
 	if (ps.id.start != id->start)
 		return 0;
-	return ps.state != 'Z' && ps.state != 'X' && ps.state != 'x';
+	return !proc_ended(&ps);
 }
 
 /*
@@ -334,8 +348,7 @@ proc_scan(struct procstat **outp, size_t *np)
 		}
 		if (proc_stat(pid, &v[n]) == -1)
 			continue;
-		if (v[n].state == 'Z' || v[n].state == 'X' ||
-		    (v[n].flags & PROC_PF_KTHREAD))
+		if (proc_ended(&v[n]) || (v[n].flags & PROC_PF_KTHREAD))
 			continue;	/* nothing to signal there */
 		n++;
 	}

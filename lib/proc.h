@@ -21,6 +21,7 @@ struct procstat {
 	pid_t		ppid;
 	char		state;	/* R, S, D, T (stopped), t (traced), Z... */
 	unsigned long	flags;	/* the kernel's PF_* bits */
+	long		nthreads;	/* field 20: threads in its group */
 };
 
 /* The PF_* bits of the kernel's include/linux/sched.h used here. */
@@ -44,6 +45,11 @@ struct procstat {
 
 /* Read /proc/PID/stat; returns 0, or -1 (ESRCH when gone). */
 int	proc_stat(pid_t, struct procstat *);
+/*
+ * 1 if ps shows a process that has ended: a zombie, unless only its main
+ * thread has (pthread_exit: state Z while other threads run on).
+ */
+int	proc_ended(const struct procstat *);
 /*
  * 1 if /proc is this process's PID namespace's (/proc/self names
  * getpid()), 0 if another's, -1 if it cannot be read.

@@ -120,6 +120,13 @@ struct store_ops {
 		    const struct gate_kill *, size_t);
 	void	(*kill_close)(void *);
 	/*
+	 * Optional: this process is a fork of the store's owner (the lease
+	 * watchdog): the connections it shares with the owner are let go
+	 * here alone, nothing sent on them; its next transaction opens one
+	 * of its own.
+	 */
+	void	(*forked)(struct store *);
+	/*
 	 * 1: no lock; commit fails with EAGAIN, having written nothing, when
 	 * another process wrote first, and gate.c runs the policy again.
 	 */

@@ -723,5 +723,6 @@ const struct store_ops store_redis_ops = {
 	.kill_take = rs_kill_take,
 	.kill_answer = rs_kill_answer,
 	.kill_close = rs_kill_close,
+	.forked = rs_forked,
 	.optimistic = 1,
 };

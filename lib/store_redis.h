@@ -138,5 +138,7 @@ void	rs_kill_close(void *);
 void	rs_mine_free(struct rstore *);
 /* A waiter's parts, closed (store_redis_wait.c). */
 void	rs_wait_close(struct rstore *);
+/* See forked in store.h (store_redis_wait.c). */
+void	rs_forked(struct store *);
 
 #endif

@@ -205,3 +205,25 @@ rs_wait_close(struct rstore *r)
 	r->tfd = r->epfd = -1;
 	r->addr[0] = '\0';
 }
+
+/*
+ * See store.h: in a fork of the owner, its connections and fds closed
+ * here alone (redisFree only closes the fd: nothing goes to the server,
+ * whose connections stay the owner's); the next transaction connects.
+ */
+void
+rs_forked(struct store *s)
+{
+	struct rstore *r = (struct rstore *)s;
+
+	redisFree(r->c);
+	redisFree(r->wc);
+	r->c = r->wc = NULL;
+	r->blpop = 0;
+	if (r->tfd != -1)
+		(void)xclose(r->tfd);
+	if (r->epfd != -1)
+		(void)xclose(r->epfd);
+	r->tfd = r->epfd = -1;
+	r->addr[0] = '\0';
+}

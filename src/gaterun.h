@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "gate.h"
+#include "proc.h"
 
 #define __dead	__attribute__((__noreturn__))
 
@@ -140,6 +141,7 @@ struct lease {
 	int		fd;		/* to the watchdog: lease ends */
 	pid_t		dog;		/* the watchdog, or -1 (gone) */
 	pid_t		cmd;		/* the command it watches */
+	struct procid	self;		/* the wrapper (us) */
 	int		own;		/* cmd leads its process group */
 	int		on;		/* a lease is kept */
 	timer_t		timer;		/* SIGALRM every period */

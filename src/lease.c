@@ -1,15 +1,20 @@
 /*
  * A holder's lease on a store shared by hosts (Redis): the wrapper renews
  * it every third of its TTL from its wait loop (a SIGALRM timer), and a
- * watchdog process stops the command (TERM, then KILL) before the lease
- * can end unrenewed, so the limit holds through a partition, a stopped
- * or a killed wrapper; it also serves kill-all requests from other hosts
- * for the command (gate_kill_listen). The watchdog has a process group
- * of its own, and the wrapper starts it again if it is gone while the
- * command runs. Nothing of this runs on the file store.
+ * watchdog process stops the command and everything it started (TERM,
+ * then KILL, over the trees kill-all walks) before the lease can end
+ * unrenewed, so the limit holds through a partition, a stopped or a
+ * killed wrapper; while the job is stopped whole (Ctrl-Z) it renews the
+ * lease itself instead, on a connection of its own. It also serves
+ * kill-all requests from other hosts for the command (gate_kill_listen).
+ * The watchdog has a process group of its own and a name of its own (not
+ * "gaterun": pkill gaterun leaves it), and the wrapper starts it again if
+ * it is gone while the command runs. Nothing of this runs on the file
+ * store.
  */
 #include "config.h"
 
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -27,6 +32,7 @@
 
 #include "gate.h"
 #include "gaterun.h"
+#include "killall.h"
 #include "proc.h"
 #include "sys.h"
 
@@ -41,13 +47,102 @@ grace_ns(int64_t period)
 	return g > 2000000000LL ? 2000000000LL : g;
 }
 
-/* Signal the command: its process group when it leads one, else it. */
+/* What a watchdog watches, and where it stands. */
+struct dog {
+	struct gate	*g;
+	const char	*gate;
+	struct killall_holder h;	/* the wrapper, the command, the slot */
+	int		own;		/* the command leads its group */
+	int64_t		until;		/* the lease surely runs to (mono ns) */
+	int64_t		period;		/* the wrapper renews every */
+	int64_t		look;		/* next look at a stopped job */
+	int		forked;		/* gate_forked done: renews itself */
+	int		termed;
+};
+
+/*
+ * Stop everything the command started, as kill-all does (killall.c): the
+ * command and its tree, and the tree of the wrapper, the subreaper every
+ * orphan of the command comes to (a setsid child, a daemon), whatever
+ * their process groups (the command stays in the caller's group under a
+ * terminal it leads); TERM, and KILL what is left after the grace. We are
+ * in the wrapper's tree: kill-all never signals itself or its ancestors,
+ * the wrapper among them. Without memory for it, the command and its
+ * group alone, KILLed.
+ */
 static void
-stop_cmd(pid_t cmd, int own, int sig)
+stop_tree(const struct dog *d, int64_t grace)
 {
-	if (own)
-		(void)kill(-cmd, sig);
-	(void)kill(cmd, sig);
+	struct gate_kill *out;
+	size_t n;
+
+	if (killall_run(&d->h, 1, SIGTERM, (double)grace / 1e9, &out, &n) ==
+	    0) {
+		free(out);
+		return;
+	}
+	if (d->own)
+		(void)kill(-d->h.cmd.pid, SIGKILL);
+	(void)kill(d->h.cmd.pid, SIGKILL);
+}
+
+/*
+ * 1 if the job is stopped whole, as job control stops it (Ctrl-Z, and the
+ * wrapper stops itself to mirror its command): the wrapper and the
+ * command both stopped. A wrapper stopped alone (or dead) is not renewed
+ * for: its command is stopped when the lease ends.
+ */
+static int
+paused(const struct dog *d)
+{
+	return (proc_runstate(&d->h.wrapper) & PROC_STOPPED) &&
+	    (proc_runstate(&d->h.cmd) & PROC_STOPPED);
+}
+
+/*
+ * The job is stopped whole: renew the wrapper's lease in its stead, on a
+ * connection of our own (gate_forked), waiting for the server no later
+ * than by, when the command would be stopped. 1 if renewed further.
+ */
+static int
+renew_paused(struct dog *d, int64_t by)
+{
+	struct gate_wait w;
+	int64_t until;
+
+	if (by - mono_ns() < 300000000LL)
+		return 0;		/* no time left to ask */
+	if (!d->forked)
+		gate_forked(d->g);
+	d->forked = 1;
+	memset(&w, 0, sizeof(w));
+	w.deadline = by;
+	gate_set_wait(d->g, &w);
+	if (gate_renew(d->g, &until) == -1 || until <= d->until)
+		return 0;
+	d->until = until;
+	return 1;
+}
+
+/*
+ * Once the wrapper's renewal is due (a third of the lease gone) and not
+ * come, look whether the job is stopped whole, and renew for it then;
+ * again every quarter period. When to look next.
+ */
+static int64_t
+look_paused(struct dog *d, int64_t at)
+{
+	int64_t now = mono_ns(), due = d->until - 2 * d->period;
+
+	if (d->termed)
+		return at;
+	if (now >= due && now >= d->look) {
+		if (paused(d) && renew_paused(d, at))
+			return mono_ns();	/* a new lease end: again */
+		d->look = now + d->period / 4;
+	}
+	due = due > d->look ? due : d->look;
+	return due < at ? due : at;
 }
 
 /*
@@ -81,50 +176,61 @@ kill_listen(struct gate *g, const char *gate, pid_t cmd, int64_t at,
 	return -1;
 }
 
+/* The instant to TERM the tree at (KILL, once TERMed). */
+static int64_t
+stop_at(const struct dog *d)
+{
+	return d->until - MARGIN_NS - (d->termed ? 0 : grace_ns(d->period));
+}
+
 /*
- * The watchdog's life: read lease ends from the wrapper; at the last one
- * less the grace, TERM the command, at the end less a margin, KILL it.
- * Serves kill-all requests from other hosts for the command meanwhile.
- * Ends when told (0), or when the command has ended (KILLed too).
+ * The lease is ending unrenewed: stop the tree (TERM, the grace, KILL),
+ * then wait for the command's end (its pidfd), for a watchdog gone while
+ * it is there would be started again by the wrapper.
  */
 static void __dead
-watchdog(int rd, pid_t cmd, int own, int64_t until, int64_t period,
-    struct gate *g, const char *gate)
+lease_lost(struct dog *d, int cmdfd)
 {
-	struct procid id;
+	struct pollfd p = { cmdfd, POLLIN, 0 };
+
+	warnx("gate '%s': the lease could not be renewed in time: stopping "
+	    "the command (TERM, then KILL)", d->gate);
+	d->termed = 1;
+	stop_tree(d, stop_at(d) - mono_ns());
+	while (poll(&p, 1, -1) == -1 && errno == EINTR)
+		;
+	_exit(0);
+}
+
+/*
+ * The watchdog's life: read lease ends from the wrapper; at the last one
+ * less the grace, stop the command's tree (TERM, then KILL by the end
+ * less a margin), unless the job is stopped whole (look_paused). Serves
+ * kill-all requests from other hosts for the command meanwhile. Ends
+ * when told (0), or when the command has ended.
+ */
+static void __dead
+watchdog(int rd, struct dog *d)
+{
 	struct pollfd p[3];
 	int64_t v, at, now;
 	void *kl = NULL;
-	int termed = 0, said = 0;
+	int said = 0;
 
 	p[0].fd = rd;
 	p[0].events = POLLIN;
-	if (proc_id(cmd, &id) == -1 || (p[1].fd = proc_pidfd_id(&id)) == -1)
+	if ((p[1].fd = proc_pidfd_id(&d->h.cmd)) == -1)
 		_exit(0);
 	p[1].events = POLLIN;
-	p[2].fd = kill_listen(g, gate, cmd, until - MARGIN_NS -
-	    grace_ns(period), &kl, &said);
+	p[2].fd = kill_listen(d->g, d->gate, d->h.cmd.pid, stop_at(d), &kl,
+	    &said);
 	p[2].events = POLLIN;
 	for (;;) {
-		now = mono_ns();
-		at = until - MARGIN_NS - (termed ? 0 : grace_ns(period));
-		if (now >= at) {
-			if (termed) {
-				stop_cmd(cmd, own, SIGKILL);
-				/* Gone only with it: the wrapper would start
-				   another watchdog for a command still there. */
-				(void)poll(&p[1], 1, -1);
-				_exit(0);
-			}
-			warnx("gate '%s': the lease could not be renewed in "
-			    "time: stopping the command (TERM, then KILL)",
-			    gate);
-			stop_cmd(cmd, own, SIGTERM);
-			termed = 1;
-			continue;
-		}
-		if (poll(p, 3, (int)((at - now) / 1000000 + 1)) == -1 &&
-		    errno != EINTR)
+		if ((now = mono_ns()) >= stop_at(d))
+			lease_lost(d, p[1].fd);
+		at = look_paused(d, stop_at(d));
+		if (poll(p, 3, at > now ? (int)((at - now) / 1000000 + 1) : 0) ==
+		    -1 && errno != EINTR)
 			_exit(1);
 		if (p[2].fd != -1 && p[2].revents &&
 		    gate_kill_serve(kl) == -1) {
@@ -138,11 +244,11 @@ watchdog(int rd, pid_t cmd, int own, int64_t until, int64_t period,
 				p[0].fd = -1;	/* the wrapper died */
 			else if (v == 0)
 				_exit(0);
-			else if (!termed)
-				until = v;
-			if (p[2].fd == -1 && !termed)
-				p[2].fd = kill_listen(g, gate, cmd, until -
-				    MARGIN_NS - grace_ns(period), &kl, &said);
+			else if (v > d->until)
+				d->until = v;
+			if (p[2].fd == -1)
+				p[2].fd = kill_listen(d->g, d->gate,
+				    d->h.cmd.pid, stop_at(d), &kl, &said);
 		}
 	}
 }
@@ -164,6 +270,41 @@ watchdog_signals(void)
 	(void)signal(SIGCHLD, SIG_DFL);
 	sigemptyset(&none);
 	(void)sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/*
+ * The watchdog's own name: not "gaterun", so that pkill or killall of
+ * gaterun (the everyday "unstick it"), or a kill -STOP of what pgrep
+ * gaterun finds, reaches the wrappers but not it, and it still stops
+ * their commands before their leases end (ps shows it as such).
+ */
+static void
+dog_name(const struct lease *ls)
+{
+	(void)prctl(PR_SET_NAME, "gate-watchdog");
+	setproctitle("-gate-watchdog: lease of '%s' (wrapper %d, command %d)",
+	    ls->gate, (int)getppid(), (int)ls->cmd);
+}
+
+/* In the new watchdog: what it watches, then its life. */
+static void __dead
+dog_run(struct lease *ls, int rd)
+{
+	struct dog d;
+
+	memset(&d, 0, sizeof(d));
+	d.g = ls->g;
+	d.gate = ls->gate;
+	d.own = ls->own;
+	d.until = ls->until;
+	d.period = ls->period;
+	d.h.slot = gate_slot(ls->g);
+	d.h.wrapper = ls->self;
+	if (proc_id(ls->cmd, &d.h.cmd) == -1)
+		_exit(0);		/* the command is gone */
+	dog_name(ls);
+	watchdog_signals();
+	watchdog(rd, &d);
 }
 
 /*
@@ -189,9 +330,7 @@ dog_start(struct lease *ls)
 	if (ls->dog == 0) {
 		(void)setpgid(0, 0);
 		(void)xclose(p[1]);
-		watchdog_signals();
-		watchdog(p[0], ls->cmd, ls->own, ls->until, ls->period, ls->g,
-		    ls->gate);
+		dog_run(ls, p[0]);
 	}
 	(void)setpgid(ls->dog, ls->dog);
 	(void)xclose(p[0]);
@@ -244,6 +383,8 @@ lease_start(struct lease *ls, struct gate *g, const char *gate, pid_t cmd,
 	ls->gate = gate;
 	ls->cmd = cmd;
 	ls->own = own;
+	if (proc_id(getpid(), &ls->self) == -1)
+		return -1;
 	if (gate_renew(g, &ls->until) == -1)
 		warnx("cannot renew the lease of gate '%s': %s", gate,
 		    gate_strerror(errno));

@@ -149,7 +149,9 @@ struct sigsaved {
 /*
  * Catch the forwarded signals and SIGCHLD, and block them until we sleep.
  * Signals the caller ignored stay ignored (nohup, background jobs), except
- * SIGCHLD, which we need to wait for CMD. Each handler is installed by the
+ * SIGCHLD, which we need to wait for CMD; exec mode, which has no child,
+ * leaves SIGCHLD as the caller set it (a caller's own children that end
+ * meanwhile are reaped as the caller asked). Each handler is installed by the
  * call that reads the caller's disposition, under a mask that blocks it:
  * one the caller ignored gets SIG_IGN back at once, which also drops what
  * came meanwhile (POSIX: setting SIG_IGN discards a pending signal), and
@@ -157,7 +159,7 @@ struct sigsaved {
  * at (signals_run catches it).
  */
 static void
-signals_setup(struct sigsaved *ss)
+signals_setup(struct sigsaved *ss, int exec)
 {
 	struct sigaction sa, old;
 	sigset_t block, unblock;
@@ -170,7 +172,7 @@ signals_setup(struct sigsaved *ss)
 	sigemptyset(&block);
 	sigemptyset(&unblock);
 	for (i = 0; i < NOURS; i++)
-		if (our_sigs[i] != SIGTSTP)
+		if (our_sigs[i] != SIGTSTP && (!exec || our_sigs[i] != SIGCHLD))
 			sigaddset(&block, our_sigs[i]);
 	/*
 	 * SIGPIPE stays blocked in the wrapper alone, asleep too (do_run):
@@ -187,6 +189,8 @@ signals_setup(struct sigsaved *ss)
 	for (i = 0; i < NOURS; i++) {
 		int sig = our_sigs[i];
 
+		if (exec && sig == SIGCHLD)
+			continue;	/* -x forks nothing: left as it is */
 		if (sigaction(sig, sig == SIGTSTP ? NULL : &sa, &old) == -1)
 			err(EXIT_GATERUN, "sigaction");
 		ss->ignored[sig] = old.sa_handler == SIG_IGN;
@@ -201,6 +205,25 @@ signals_setup(struct sigsaved *ss)
 	if (!sigisemptyset(&unblock) &&
 	    sigprocmask(SIG_UNBLOCK, &unblock, NULL) == -1)
 		err(EXIT_GATERUN, "sigprocmask");
+}
+
+/*
+ * The mask we sleep with: the caller's, less the signals we catch that the
+ * caller did not block. One the caller blocked stays pending while we
+ * wait, as it would in the command (execve keeps it pending for -x);
+ * SIGCHLD is always let in: we wait for CMD by it. SIGPIPE stays out.
+ */
+static void
+sleep_mask(const struct sigsaved *ss, sigset_t *m)
+{
+	int sig;
+
+	*m = ss->mask;
+	for (sig = 1; sig < NSIG; sig++)
+		if (sigismember(&ss->ours, sig) &&
+		    (sig == SIGCHLD || !sigismember(&ss->mask, sig)))
+			(void)sigdelset(m, sig);
+	(void)sigaddset(m, SIGPIPE);	/* see signals_setup */
 }
 
 /*
@@ -222,7 +245,8 @@ signals_run(const struct sigsaved *ss, sigset_t *sleepmask)
 	sigemptyset(&set);
 	sigaddset(&set, SIGTSTP);
 	(void)sigprocmask(SIG_BLOCK, &set, NULL);
-	if (sigaction(SIGTSTP, &sa, NULL) == 0)
+	if (sigaction(SIGTSTP, &sa, NULL) == 0 &&
+	    !sigismember(&ss->mask, SIGTSTP))
 		(void)sigdelset(sleepmask, SIGTSTP);
 }
 
@@ -242,18 +266,16 @@ signals_restore(const struct sigsaved *ss)
 
 /*
  * Exec mode, just before execve: the caller's mask and dispositions, in
- * two syscalls instead of one per signal. execve itself resets a caught
- * signal to SIG_DFL (POSIX), so only SIGCHLD, caught even where the caller
- * ignored it, is set back. A signal that comes once the mask is lifted
- * finds its default action (the handler re-raises it with SIG_DFL), as it
- * would after signals_restore.
+ * one syscall instead of one per signal. execve itself resets a caught
+ * signal to SIG_DFL (POSIX), and SIGCHLD was never touched (signals_setup).
+ * A signal that comes once the mask is lifted finds its default action
+ * (the handler re-raises it with SIG_DFL), as it would after
+ * signals_restore.
  */
 static void
 exec_signals(const struct sigsaved *ss)
 {
 	execing = 1;
-	if (ss->ignored[SIGCHLD])
-		(void)signal(SIGCHLD, SIG_IGN);
 	(void)sigprocmask(SIG_SETMASK, &ss->mask, NULL);
 }
 
@@ -1184,13 +1206,9 @@ do_run(const struct opts *o)
 
 	t0 = mono_ns();
 	needs_readable(o);
-	signals_setup(&ss);
+	signals_setup(&ss, o->exec);
 	rn.ss = &ss;
-	sleepmask = ss.mask;
-	for (r = 1; r < NSIG; r++)
-		if (sigismember(&ss.ours, r))
-			(void)sigdelset(&sleepmask, r);
-	(void)sigaddset(&sleepmask, SIGPIPE);
+	sleep_mask(&ss, &sleepmask);
 	g = open_bounded(o, &sleepmask);
 	rn.g = g;
 	if (o->exec && gate_lease_period(g) > 0)

@@ -129,3 +129,34 @@ PY
 	[ "$status" -eq 143 ]
 	[ "$(active)" -eq 0 ]
 }
+
+@test "-x: a caller that ignores SIGCHLD has its children reaped while gaterun waits, as without gaterun" {
+	"$G" --limit 1
+	mkfifo go cgo
+	bg "$G" -- sh -c 'read x < go'
+	h=$BG
+	until_true '[ "$(active)" -eq 1 ]'
+	# The caller starts a child, ignores SIGCHLD, then execs gaterun -x;
+	# the child ends while gaterun waits: the kernel reaps it at once.
+	cat > launch.py <<'PY'
+import os, signal, sys
+signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+pid = os.fork()
+if pid == 0:
+    open("cgo").read()
+    os._exit(0)
+open("child", "w").write("%d\n" % pid)
+os.execvp(sys.argv[1], sys.argv[1:])
+PY
+	bg python3 launch.py "$G" -x -- true
+	w=$BG
+	until_true '[ "$(waiting)" -eq 1 ] && [ -s child ]'
+	c=$(cat child)
+	echo > cgo
+	# A zombie left unreaped would still answer kill -0.
+	until_true '! kill -0 "$c" 2>/dev/null'
+	echo > go
+	wait_status "$h"
+	wait_status "$w"
+	[ "$status" -eq 0 ]
+}

@@ -272,3 +272,38 @@ open("ran", "w").write("ran\n")'
 	[ $((0x$blk & ~0x200)) -eq 0 ]
 	wait_status "$h"
 }
+
+@test "a signal the caller blocks stays pending while gaterun waits: the waiter stays in line, and -x hands it on pending" {
+	"$G" --limit 1
+	mkfifo go
+	bg "$G" -- sh -c 'read x < go'
+	h=$BG
+	until_true '[ "$(active)" -eq 1 ]'
+	cat > launch.py <<'PY'
+import os, signal, sys
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1, signal.SIGTERM})
+os.execvp(sys.argv[1], sys.argv[1:])
+PY
+	# (sh would unblock them: the command is python itself.)
+	bg python3 launch.py "$G" -x -- python3 -c 'import shutil
+shutil.copy("/proc/self/status", "st")'
+	w=$BG
+	bg python3 launch.py "$G" -- sh -c 'echo ran > ran2'
+	w2=$BG
+	until_true '[ "$(waiting)" -eq 2 ]'
+	kill -USR1 "$w"
+	kill -TERM "$w"
+	kill -TERM "$w2"
+	# Blocked: both stay in line (before, USR1 took the -x one out, 138).
+	[ "$(waiting)" -eq 2 ]
+	echo > go
+	wait_status "$h"
+	wait_status "$w"
+	[ "$status" -eq 0 ]
+	wait_status "$w2"
+	[ "$status" -eq 0 ]
+	[ "$(cat ran2)" = ran ]
+	# USR1 is bit 9 (0x200) and TERM bit 14 (0x4000) of ShdPnd.
+	pnd=$(awk '/^ShdPnd/ { print $2 }' st)
+	[ $((0x$pnd & 0x4200)) -eq $((0x4200)) ]
+}

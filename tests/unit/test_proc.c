@@ -7,6 +7,7 @@
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -91,6 +92,52 @@ Test(proc, zombie_is_dead)
 	cr_assert(eq(int, kill(pid, 0), 0));
 	cr_assert(eq(int, waitpid(pid, &st, 0), pid));
 	cr_assert(eq(int, proc_alive(&id), 0));
+}
+
+/* The worker of main_thread_ended: runs until its pipe is closed. */
+static void *
+worker(void *arg)
+{
+	char c;
+
+	(void)read(*(int *)arg, &c, 1);
+	_exit(0);
+}
+
+/*
+ * A main thread that called pthread_exit shows state Z while the other
+ * threads run on: the process is alive (it holds its slot), and dead once
+ * the last thread has ended.
+ */
+Test(proc, main_thread_ended_is_alive)
+{
+	static int fd[2];
+	struct procstat ps;
+	struct procid id;
+	pthread_t t;
+	pid_t pid;
+	int st;
+
+	cr_assert(eq(int, pipe(fd), 0));
+	if ((pid = fork()) == 0) {
+		(void)close(fd[1]);
+		if (pthread_create(&t, NULL, worker, &fd[0]) != 0)
+			_exit(1);
+		pthread_exit(NULL);
+	}
+	cr_assert(gt(int, pid, 0));
+	(void)close(fd[0]);
+	cr_assert(eq(int, proc_id(pid, &id), 0));
+	while (proc_stat(pid, &ps) == 0 && ps.state != 'Z')
+		usleep(1000);
+	cr_assert(eq(chr, ps.state, 'Z'));
+	cr_assert(eq(long, ps.nthreads, 2));
+	cr_assert(eq(int, proc_alive(&id), 1));
+	(void)close(fd[1]);		/* the worker ends, and the process */
+	while (proc_alive(&id))
+		usleep(1000);
+	cr_assert(eq(int, waitpid(pid, &st, 0), pid));
+	cr_assert(eq(int, st, 0));
 }
 
 Test(proc, missing_pid_is_dead)

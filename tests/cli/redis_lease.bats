@@ -1,0 +1,269 @@
+#!/usr/bin/env bats
+# The lease watchdog of the Redis store: what it stops when a lease is
+# lost (the command's whole tree, under a terminal it leads too), a job
+# stopped by Ctrl-Z (kept, not killed), and pkill of gaterun. Real
+# redis-server processes on free loopback ports (no persistence, stopped
+# by PID); hosts simulated by GATERUN_HOST; terminals are a pty of
+# python3 and a tmux pane.
+
+load common
+
+# Any loopback port free now.
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Start a redis-server on a free port, remember its PID in $RPID (stopped
+# by stop_bg), and wait until it answers.
+redis_start() {
+	RPORT=$(free_port)
+	redis-server --port "$RPORT" --bind 127.0.0.1 --save '' \
+		--appendonly no --dir "$BATS_TEST_TMPDIR" \
+		>>"$BATS_TEST_TMPDIR/redis.log" 2>&1 &
+	RPID=$!
+	track "$RPID"
+	until_true 'redis-cli -p "$RPORT" ping 2>/dev/null | grep -q PONG'
+	export GATERUN_STORE=redis://127.0.0.1:$RPORT
+}
+
+setup() {
+	export GATERUN_CONF="$BATS_TEST_TMPDIR/gaterun.conf"
+	unset GATERUN_DIR GATERUN_GATE GATERUN_LIMIT GATERUN_LOG GATERUN_HOST \
+		GATERUN_LEASE GATERUN_REDIS_PASSWORD_FILE
+	cd "$BATS_TEST_TMPDIR" || return 1
+	command -v redis-server >/dev/null || skip "redis-server is not installed"
+	redis_start
+	"$G" -g farm --limit 1 >/dev/null
+	# Run by the next host: "after" if every PID in the files named is
+	# gone or a zombie when it starts, else "during".
+	cat >check.sh <<-'EOF'
+		for p in $(cat "$@"); do
+			s=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+			s=${s##*) }
+			[ "${s%% *}" = Z ] || { echo during > b.ran; exit 0; }
+		done
+		echo after > b.ran
+	EOF
+}
+
+# Start a job on host $1 of gate farm (the rest: its command), with a
+# lease of 30 s unless the rest says otherwise.
+on_host() {
+	local h=$1
+	shift
+	bg env GATERUN_HOST="$h" "$G" -g farm --lease 30 "$@"
+}
+
+# A tmux server of the test's own, its pane running "$@"; the server is
+# stopped at teardown like any background process.
+tmux_start() {
+	command -v tmux >/dev/null || skip "tmux needed for a terminal"
+	SOCK=$BATS_TEST_TMPDIR/tmux.sock
+	tmux -S "$SOCK" -f /dev/null new-session -d -s t -x 160 -y 50 \
+		-c "$BATS_TEST_TMPDIR" "$@"
+	track "$(tmux -S "$SOCK" display -p '#{pid}')"
+}
+
+# Run "$@" in the background as a session leader on a new terminal (a
+# pty, as under ssh -t): its PID in pty.pid, what it writes there in
+# pty.out, its exit status in pty.rc (-N: killed by signal N).
+pty_run() {
+	bg python3 -c '
+import os, pty, sys
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+with open("pty.pid", "w") as f:
+    f.write(str(pid))
+with open("pty.out", "wb") as out:
+    while True:
+        try:
+            b = os.read(fd, 4096)
+        except OSError:
+            break
+        if not b:
+            break
+        out.write(b)
+        out.flush()
+st = os.waitpid(pid, 0)[1]
+with open("pty.rc.new", "w") as f:
+    f.write(str(os.waitstatus_to_exitcode(st)))
+os.rename("pty.rc.new", "pty.rc")
+' "$@"
+}
+
+# What the terminal shows, its scrollback included, trailing blanks cut.
+screen() {
+	tmux -S "$SOCK" capture-pane -p -J -S - -t t | sed -e 's/ *$//'
+}
+
+# Type a line at the terminal; press a key (C-z).
+type_line() {
+	tmux -S "$SOCK" send-keys -t t -l "$1"
+	tmux -S "$SOCK" send-keys -t t Enter
+}
+press() {
+	tmux -S "$SOCK" send-keys -t t "$1"
+}
+
+# 0 if process $1 is stopped (state T).
+stopped() {
+	local st
+	st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	st=${st##*) }
+	[ "${st%% *}" = T ]
+}
+
+# The children of process $1 but those named after it.
+others_of() {
+	local w=$1 c
+	shift
+	for c in $(pgrep -P "$w"); do
+		[[ " $* " == *" $c "* ]] || echo "$c"
+	done
+}
+
+# 0 if process $1 is gone or a zombie (its parent has not reaped it yet).
+ended() {
+	local st
+	st=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+	st=${st##*) }
+	[ "${st%% *}" = Z ]
+}
+
+# The lease end (server ms) of host A's record of gate farm; the server's
+# clock now (ms).
+lease_end() {
+	redis-cli -p "$RPORT" get gaterun:gate:farm |
+		awk '$1 == "l" && $6 == "A" { print $5; exit }'
+}
+server_ms() {
+	redis-cli -p "$RPORT" time | { read -r s; read -r u; echo $((s * 1000 + u / 1000)); }
+}
+
+@test "a lease lost under a terminal gaterun leads (command in its group): the whole tree is stopped before another host gets in" {
+	# Failed before: the watchdog signalled the command's PID alone (it
+	# leads no group here); its child ran on next to B.
+	pty_run env GATERUN_HOST=A "$G" -g farm --lease 3 -- \
+		sh -c 'trap "" HUP; sh -c "echo \$\$ > kid.pid; exec sleep 600" & echo $$ > a.pid; wait'
+	until_true '[ -s pty.pid ] && [ -s a.pid ] && [ -s kid.pid ] && [ "$(active farm)" -eq 1 ]'
+	lead=$(cat pty.pid)
+	[ "$(ps -o sid= -p "$lead" | tr -d ' ')" = "$lead" ]
+	[ "$(ps -o pgid= -p "$(cat a.pid)" | tr -d ' ')" = "$lead" ]
+	on_host B -- sh check.sh a.pid kid.pid
+	b=$BG
+	until_true '[ "$(waiting farm)" -eq 1 ]'
+	kill -STOP "$RPID"
+	until_true 'ended "$(cat a.pid)"' 2000
+	kill -CONT "$RPID"
+	wait_status "$b"
+	[ "$status" -eq 0 ]
+	[ "$(cat b.ran)" = after ]
+	# gaterun died of the command's SIGTERM, as the command did.
+	until_true '[ -s pty.rc ]' 2000
+	[ "$(cat pty.rc)" = -15 ]
+	grep -q "lease could not be renewed in time: stopping the command" pty.out
+}
+
+@test "a lease lost: an orphan the command moved out of its group (setsid) is stopped too, before another host gets in" {
+	# Failed before: TERM and KILL went to the command's group alone; the
+	# setsid orphan (below the wrapper, a subreaper) ran on next to B.
+	on_host A --lease 3 -- sh -c '(setsid sh -c "echo \$\$ > kid.pid; exec sleep 600" &); echo $$ > a.pid; exec sleep 600'
+	a=$BG
+	until_true '[ -s a.pid ] && [ -s kid.pid ] && [ "$(active farm)" -eq 1 ]'
+	[ "$(ps -o ppid= -p "$(cat kid.pid)" | tr -d ' ')" = "$a" ]
+	on_host B -- sh check.sh a.pid kid.pid
+	b=$BG
+	until_true '[ "$(waiting farm)" -eq 1 ]'
+	kill -STOP "$a"
+	wait_status "$b"
+	[ "$status" -eq 0 ]
+	[ "$(cat b.ran)" = after ]
+	kill -CONT "$a"
+	wait_status "$a"
+	[ "$status" -eq 143 ]
+}
+
+@test "Ctrl-Z of a job at an interactive shell keeps its slot past its lease (renewed while stopped), and fg resumes it" {
+	# Failed before: the stopped wrapper could not renew, its watchdog
+	# KILLed the stopped command (fg: "Killed", 137) and B got the slot.
+	tmux_start env -i PATH="$PATH" HOME="$BATS_TEST_TMPDIR" TERM=screen \
+		GATERUN_STORE="$GATERUN_STORE" GATERUN_CONF="$GATERUN_CONF" \
+		GATERUN_HOST=A G="$G" PS1='P> ' bash --norc --noprofile -i
+	until_true 'screen | grep -q "^P>"'
+	type_line '"$G" -g farm --lease 3 -- sh -c '\''echo $$ > a.pid; until [ -e go ]; do sleep 0.05; done; exit 7'\'
+	until_true '[ -s a.pid ] && [ "$(active farm)" -eq 1 ]'
+	on_host B -- sh -c 'echo ran > b.ran'
+	b=$BG
+	until_true '[ "$(waiting farm)" -eq 1 ]'
+	press C-z
+	until_true 'screen | grep -qE "^\[1\]\+ +Stopped"'
+	stopped "$(cat a.pid)"
+	end=$(lease_end)
+	[ -n "$end" ]
+	# A second past the lease the wrapper had when it stopped.
+	until_true '[ "$(server_ms)" -gt $((end + 1000)) ]'
+	stopped "$(cat a.pid)"
+	[ ! -e b.ran ]
+	[ "$(status_field '.slots[0].host' farm)" = A ]
+	[ "$(lease_end)" -gt "$(server_ms)" ]
+	touch go
+	type_line 'fg; echo "fg-rc=$?"'
+	until_true 'screen | grep -q "^fg-rc=7$"'
+	wait_status "$b"
+	[ "$status" -eq 0 ]
+	[ -e b.ran ]
+}
+
+# Kill (or stop) with signal $1 what pkill gaterun and pkill -f gaterun
+# would find of the job of wrapper $2: itself, and its children named so.
+pkill_job() {
+	local p
+	for p in "$2" $(pgrep -P "$2"); do
+		if grep -q gaterun "/proc/$p/comm" ||
+			tr '\0' ' ' <"/proc/$p/cmdline" | grep -q gaterun; then
+			kill "-$1" "$p"
+		fi
+	done
+}
+
+@test "pkill -9 gaterun (by name or command line) leaves the watchdog, which stops the command before another host gets in" {
+	# Failed before: the watchdog was named gaterun too and died with the
+	# wrapper; the command ran on past its lease, next to B.
+	on_host A --lease 3 -- sh -c 'trap "echo > a.termed; exit 3" TERM; echo $$ > a.pid; while :; do sleep 0.05; done'
+	a=$BG
+	until_true '[ -s a.pid ] && [ "$(active farm)" -eq 1 ]'
+	until_true '[ -n "$(others_of "$a" "$(cat a.pid)")" ]'
+	dog=$(others_of "$a" "$(cat a.pid)")
+	name=$(ps -o comm= -p "$dog")
+	args=$(ps -o args= -p "$dog")
+	on_host B -- sh -c 'if [ -e a.termed ]; then echo after > b.ran; else echo during > b.ran; fi'
+	b=$BG
+	until_true '[ "$(waiting farm)" -eq 1 ]'
+	pkill_job KILL "$a"
+	wait_status "$b"
+	[ "$status" -eq 0 ]
+	[ "$(cat b.ran)" = after ]
+	until_true 'ended "$dog"'
+	[ "$name" = gate-watchdog ]
+	[[ "$args" == "gate-watchdog: lease of 'farm' (wrapper $a, command "* ]]
+}
+
+@test "kill -STOP of what pgrep gaterun finds does not stop the watchdog: the command is stopped before another host gets in" {
+	# Failed before: the watchdog was stopped with the wrapper, and B got
+	# in at the lease end while the command still ran.
+	on_host A --lease 3 -- sh -c 'trap "echo > a.termed; exit 3" TERM; echo $$ > a.pid; while :; do sleep 0.05; done'
+	a=$BG
+	until_true '[ -s a.pid ] && [ "$(active farm)" -eq 1 ]'
+	until_true '[ -n "$(pgrep -P "$a")" ]'
+	on_host B -- sh -c 'if [ -e a.termed ]; then echo after > b.ran; else echo during > b.ran; fi'
+	b=$BG
+	until_true '[ "$(waiting farm)" -eq 1 ]'
+	pkill_job STOP "$a"
+	wait_status "$b"
+	pkill_job CONT "$a"
+	[ "$status" -eq 0 ]
+	[ "$(cat b.ran)" = after ]
+	wait_status "$a"
+	[ "$status" -eq 3 ]
+}
