@@ -712,6 +712,9 @@ free_strv(char **v)
 	free(v);
 }
 
+/* stderr's line buffer (main). */
+static char errbuf[BUFSIZ];
+
 int
 main(int argc, char **argv)
 {
@@ -728,6 +731,12 @@ main(int argc, char **argv)
 	args = copy_strv(argv);
 	envp = copy_strv(environ);
 	setproctitle_init(argc, argv, environ);
+	/*
+	 * One write per message line (stderr is unbuffered: warn(3) writes
+	 * "gaterun: ", the text and the newline apart), so that the lines of
+	 * jobs sharing a log do not interleave. Every message ends its line.
+	 */
+	(void)setvbuf(stderr, errbuf, _IOLBF, sizeof(errbuf));
 	memset(&o, 0, sizeof(o));
 	o.envp = envp;
 	parse_args(argc, args, &o);

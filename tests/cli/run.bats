@@ -228,3 +228,13 @@ GATERUN_SLOT_GATE=default"
 	rm -f "$def/xdg-$$.gate" "$def/xdg-$$.lock"
 	[ -z "${made:-}" ] || rm -rf "$def"
 }
+
+@test "a message goes out in one write, so that jobs sharing a log do not interleave their lines" {
+	command -v strace >/dev/null || skip "strace is not installed"
+	strace -o /dev/null true 2>/dev/null || skip "strace cannot trace here"
+	run strace -f -s 200 -e trace=write -o tr "$G" --limit nope
+	[ "$status" -eq 125 ]
+	# One write to fd 2, holding the whole line (it was three before).
+	[ "$(grep -c 'write(2, ' tr)" -eq 1 ]
+	grep -q 'write(2, "gaterun: limit must be an integer.*\\n", ' tr
+}
