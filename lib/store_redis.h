@@ -50,6 +50,7 @@ struct rstore {
 	int64_t		until;		/* mono ns our lease surely runs to */
 	int		epfd, tfd;	/* a waiter's wake fd, its timer */
 	int		blpop;		/* a BLPOP is out on wc */
+	int64_t		wc_after;	/* wc refused: not again before */
 	store_addr	addr;
 	int		lost;		/* the server lost our records */
 	int		fresh;		/* the key was not there */

@@ -148,7 +148,10 @@ readable(int fd)
 
 /*
  * After a sleep: the timer read, a BLPOP answered (then sent again), a
- * connection lost made again (one try: a look follows, and says).
+ * connection lost made again (one try: a look follows, and says). A BLPOP
+ * refused (READONLY on a replica, OOM, NOPERM) would be refused again at
+ * once, and its reply would wake us at once, for ever: the connection is
+ * dropped and made again a second later (the looks meanwhile say why).
  */
 void
 rs_drain(struct store *s)
@@ -172,13 +175,18 @@ rs_drain(struct store *s)
 			}
 			if (rp == NULL)
 				break;
+			if (rp->type == REDIS_REPLY_ERROR) {
+				wait_drop(r);
+				r->wc_after = mono_ns() + 1000 * MS;
+			}
 			freeReplyObject(rp);
 			r->blpop = 0;
 		}
 	}
-	if (r->wc == NULL)
-		wait_connect(r);
-	else if (!r->blpop)
+	if (r->wc == NULL) {
+		if (mono_ns() >= r->wc_after)
+			wait_connect(r);
+	} else if (!r->blpop)
 		blpop_send(r);
 }
 

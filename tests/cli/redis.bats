@@ -859,6 +859,22 @@ replica_start() {
 	[ "$(grep -c READONLY bg.out)" -eq 1 ]
 }
 
+@test "a waiter on a read-only replica sleeps between its tries: TERM takes it out of line at once" {
+	# Failed before: its BLPOP, refused at once, woke it at once, for
+	# ever (a busy loop), and a TERM was never let in: it hung, pending.
+	"$G" -g farm --limit 1 >/dev/null
+	replica_start
+	export GATERUN_STORE=redis://127.0.0.1:$R2PORT
+	on_host B -- sh -c 'echo > b.ran'
+	b=$BG
+	until_true 'grep -q "read-only replica (READONLY.*still in line" bg.out'
+	kill -TERM "$b"
+	until_true '! kill -0 "$b" 2>/dev/null'
+	wait_status "$b"
+	[ "$status" -eq 143 ]
+	[ ! -e b.ran ]
+}
+
 @test "a server out of memory (OOM) or of clients (maxclients): a new job waits, saying why once, and runs after" {
 	# Failed before: 125 at once, "Protocol error", the command never ran.
 	"$G" -g farm --limit 1 >/dev/null
