@@ -706,8 +706,12 @@ say_held(struct fstore *f, int64_t waited)
 		holder_name(pid, who, sizeof(who));
 	else
 		(void)strlcpy(who, "another process", sizeof(who));
+	/*
+	 * Whole seconds from half a second: a bounded wait's second began
+	 * before the fork of the command, so it may end here a little short.
+	 */
 	say(f, "gate '%s' locked by %s for %.*f s", f->name, who,
-	    waited < SEC ? 1 : 0, (double)waited / SEC);
+	    waited < SEC / 2 ? 1 : 0, (double)waited / SEC);
 }
 
 /* A tick of a long lock wait: speak at 1, 2, 4... s, then each minute. */
