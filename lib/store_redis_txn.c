@@ -824,6 +824,20 @@ check_begin(struct rstore *r, struct store_txn *t)
  * end, since its holder renews (and records its slot again) only before
  * then (a holder of a 30 s lease renews every 10 s: a waiter's 6 s hold
  * let a waiter in beside it).
+ *
+ * Whom the hold keeps out (N3 of brk-redis4). The policy sees the gate
+ * full at the holders recorded when the transaction began, so the head
+ * of the line gets exactly the slots that recorded holders give back in
+ * it (a release, a holder of this host found dead): at once, as before
+ * the loss, be it a waiter that kept its place or one that came since.
+ * Such a slot was one of the limit before the loss, so whoever takes it
+ * leaves the count where it was. What is never given is room below the
+ * limit that no recorded holder gave back: a holder that has not yet
+ * renewed since the loss may run in it, and nothing here tells its slot
+ * from a free one until it does (or its lease ends, after the hold). A
+ * holder recorded again over the limit (its slot was given away before
+ * the loss was seen) keeps the gate shown full (never above the limit)
+ * until enough have left.
  */
 static void
 hold_begin(struct rstore *r, struct store_txn *t)
