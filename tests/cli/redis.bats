@@ -305,6 +305,17 @@ start_order() { awk '$1 == "start" { printf "%s ", $2 }' log; }
 	[ "$output" = "gate 'farm': limit unknown (lost with the Redis server's data) -> 1" ]
 	run -0 "$G" -g farm --limit 1 --json
 	[ "$(jq -r .old_limit <<<"$output")" = 1 ]
+	# gaterun-httpd's views are made of the same report.
+	if [ -x "${GATERUN_HTTPD:-}" ] && command -v curl >/dev/null; then
+		bg "$GATERUN_HTTPD" -r 127.0.0.1:0
+		until_true 'grep -q listening bg.out'
+		url=http://127.0.0.1:$(sed -n 's|.*http://127.0.0.1:\([0-9]*\)/.*|\1|p' bg.out)
+		run -0 curl -s "$url/api/process-status?gate=farm"
+		[ "$(jq -r .hold.reason <<<"$output")" = lost ]
+		run -0 curl -s "$url/api/health?gate=farm"
+		[ "$(jq -r .status <<<"$output")" = warning ]
+		[[ "$(jq -r .message <<<"$output")" == "gate 'farm' is held until "* ]]
+	fi
 	touch go
 	wait_status "$a"
 	[ "$status" -eq 0 ] || { cat bg.out; false; }
