@@ -12,8 +12,9 @@
  * it is gone while the command runs. Nothing of this runs on the file
  * store. Leases are timed on CLOCK_BOOTTIME (boot_ns), which counts a
  * suspend as the server's clock does: a host resumed after its lease
- * ended stops its command at once, and does not renew a lease past its
- * end. Waits for the server's replies are bounded on CLOCK_MONOTONIC.
+ * ended stops its command at once, and a renewal asked for after the end
+ * does not save it. Waits for the server's replies are bounded on
+ * CLOCK_MONOTONIC.
  */
 #include "config.h"
 
