@@ -335,6 +335,9 @@ hb_overlap() {
 	[ "$status" -eq 143 ] || { cat bg.out; false; }
 	grep -q "lease could not be renewed in time: stopping the command" bg.out
 	run ! grep -q "though renewed in time" bg.out
+	# The watchdog that slept did it (the wrapper saw it neither stopped
+	# nor gone, and started no other).
+	run ! grep -q "watchdog is gone" bg.out
 	# Only B's record is in the key, and the gate is 1/1.
 	[ -z "$(lease_end)" ]
 	[ "$(redis-cli -p "$RPORT" get gaterun:gate:farm | grep -c '^l ')" -eq 1 ]
