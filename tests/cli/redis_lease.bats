@@ -7,32 +7,10 @@
 # python3 and a tmux pane.
 
 load common
-
-# Any loopback port free now.
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# Start a redis-server on a free port, remember its PID in $RPID (stopped
-# by stop_bg), and wait until it answers.
-redis_start() {
-	RPORT=$(free_port)
-	redis-server --port "$RPORT" --bind 127.0.0.1 --save '' \
-		--appendonly no --dir "$BATS_TEST_TMPDIR" \
-		>>"$BATS_TEST_TMPDIR/redis.log" 2>&1 &
-	RPID=$!
-	track "$RPID"
-	until_true 'redis-cli -p "$RPORT" ping 2>/dev/null | grep -q PONG'
-	export GATERUN_STORE=redis://127.0.0.1:$RPORT
-}
+load redis
 
 setup() {
-	export GATERUN_CONF="$BATS_TEST_TMPDIR/gaterun.conf"
-	unset GATERUN_DIR GATERUN_GATE GATERUN_LIMIT GATERUN_LOG GATERUN_HOST \
-		GATERUN_LEASE GATERUN_REDIS_PASSWORD_FILE
-	cd "$BATS_TEST_TMPDIR" || return 1
-	command -v redis-server >/dev/null || skip "redis-server is not installed"
-	redis_start
+	redis_setup
 	"$G" -g farm --limit 1 >/dev/null
 	# Run by the next host: "after" if every PID in the files named is
 	# gone or a zombie when it starts, else "during".
@@ -44,14 +22,6 @@ setup() {
 		done
 		echo after > b.ran
 	EOF
-}
-
-# Start a job on host $1 of gate farm (the rest: its command), with a
-# lease of 30 s unless the rest says otherwise.
-on_host() {
-	local h=$1
-	shift
-	bg env GATERUN_HOST="$h" "$G" -g farm --lease 30 "$@"
 }
 
 # A tmux server of the test's own, its pane running "$@"; the server is
@@ -112,23 +82,6 @@ stopped() {
 	st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
 	st=${st##*) }
 	[ "${st%% *}" = T ]
-}
-
-# The children of process $1 but those named after it.
-others_of() {
-	local w=$1 c
-	shift
-	for c in $(pgrep -P "$w"); do
-		[[ " $* " == *" $c "* ]] || echo "$c"
-	done
-}
-
-# 0 if process $1 is gone or a zombie (its parent has not reaped it yet).
-ended() {
-	local st
-	st=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
-	st=${st##*) }
-	[ "${st%% *}" = Z ]
 }
 
 # The lease end (server ms) of host A's record of gate farm; the server's
