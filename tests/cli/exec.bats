@@ -94,13 +94,7 @@ load common
 	# The caller ignores HUP and SIGCHLD and blocks USR1; gaterun catches
 	# all three while it waits. cat catches nothing of its own: what it
 	# sees must be what it sees without gaterun.
-	cat > launch.py <<'PY'
-import os, signal, sys
-signal.signal(signal.SIGHUP, signal.SIG_IGN)
-signal.signal(signal.SIGCHLD, signal.SIG_IGN)
-signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
-os.execvp(sys.argv[1], sys.argv[1:])
-PY
+	launcher "HUP CHLD" USR1
 	python3 launch.py cat /proc/self/status | grep -E '^Sig(Blk|Ign|Cgt)' > want
 	python3 launch.py "$G" -x -- cat /proc/self/status |
 	    grep -E '^Sig(Blk|Ign|Cgt)' > got

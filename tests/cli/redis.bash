@@ -43,6 +43,27 @@ on_host() {
 	bg env GATERUN_HOST="$h" "$G" -g farm --lease 30 "$@"
 }
 
+# Host A takes gate farm's one free slot, lease $1, started through the
+# rest if any (setsid): its command (PID in a.pid) runs until a TERM,
+# then writes a.termed and exits 3. Its wrapper's PID in $a.
+# shellcheck disable=SC2034  # $a is the test's
+termable_a() {
+	local lease=$1
+	shift
+	bg "$@" env GATERUN_HOST=A "$G" -g farm --lease "$lease" -- sh -c 'trap "echo > a.termed; exit 3" TERM; echo $$ > a.pid; while :; do sleep 0.05; done'
+	a=$BG
+	until_true '[ -s a.pid ] && [ "$(active farm)" -eq 1 ]'
+}
+
+# Host B waits in line behind A; once in, it writes to b.ran "after" if
+# A's command was stopped (a.termed), else "during". Its PID in $b.
+# shellcheck disable=SC2034  # $b is the test's
+after_a() {
+	on_host B -- sh -c 'if [ -e a.termed ]; then echo after > b.ran; else echo during > b.ran; fi'
+	b=$BG
+	until_true '[ "$(waiting farm)" -eq 1 ]'
+}
+
 # The children of process $1 but those named after it (of a wrapper: its
 # watchdog).
 others_of() {

@@ -91,12 +91,8 @@ max_overlap() {
 
 @test "a stopped wrapper past its lease: its command is stopped before another host gets the slot" {
 	"$G" -g farm --limit 1 >/dev/null
-	on_host A --lease 3 -- sh -c 'trap "echo > a.termed; exit 3" TERM; echo $$ > a.pid; while :; do sleep 0.05; done'
-	a=$BG
-	until_true '[ -s a.pid ] && [ "$(active farm)" -eq 1 ]'
-	on_host B -- sh -c 'if [ -e a.termed ]; then echo after > b.ran; else echo during > b.ran; fi'
-	b=$BG
-	until_true '[ "$(waiting farm)" -eq 1 ]'
+	termable_a 3
+	after_a
 	kill -STOP "$a"
 	wait_status "$b"
 	[ "$status" -eq 0 ]
@@ -496,9 +492,7 @@ kill_listeners() {
 	# and the wrapper died of SIGPIPE (141), its command left running
 	# with nothing to stop it (and the limit broken once the lease ended).
 	"$G" -g farm --limit 1 >/dev/null
-	on_host A --lease 10 -- sh -c 'trap "echo > a.termed; exit 3" TERM; echo $$ > a.pid; while :; do sleep 0.05; done'
-	a=$BG
-	until_true '[ -s a.pid ] && [ "$(active farm)" -eq 1 ]'
+	termable_a 10
 	until_true '[ -n "$(others_of "$a" "$(cat a.pid)")" ]'
 	dog=$(others_of "$a" "$(cat a.pid)")
 	kill -KILL "$dog"
@@ -534,14 +528,10 @@ kill_listeners() {
 	# Failed before: the watchdog was in the wrapper's group and stopped
 	# with it (kill -STOP %1), so B got in while A's command still ran.
 	"$G" -g farm --limit 1 >/dev/null
-	bg setsid env GATERUN_HOST=A "$G" -g farm --lease 5 -- sh -c 'trap "echo > a.termed; exit 3" TERM; echo $$ > a.pid; while :; do sleep 0.05; done'
-	a=$BG
-	until_true '[ -s a.pid ] && [ "$(active farm)" -eq 1 ]'
+	termable_a 5 setsid
 	pg=$(ps -o pgid= -p "$a" | tr -d ' ')
 	[ "$pg" != "$(ps -o pgid= -p $$ | tr -d ' ')" ]
-	on_host B -- sh -c 'if [ -e a.termed ]; then echo after > b.ran; else echo during > b.ran; fi'
-	b=$BG
-	until_true '[ "$(waiting farm)" -eq 1 ]'
+	after_a
 	kill -STOP -- "-$pg"
 	wait_status "$b"
 	kill -CONT -- "-$pg"
@@ -661,14 +651,10 @@ all_ended() {
 	# a group of its own) ran on with nothing to stop it: B got in while
 	# it still ran.
 	"$G" -g farm --limit 1 >/dev/null
-	bg setsid env GATERUN_HOST=A "$G" -g farm --lease 5 -- sh -c 'trap "echo > a.termed; exit 3" TERM; echo $$ > a.pid; while :; do sleep 0.05; done'
-	a=$BG
-	until_true '[ -s a.pid ] && [ "$(active farm)" -eq 1 ]'
+	termable_a 5 setsid
 	pg=$(ps -o pgid= -p "$a" | tr -d ' ')
 	[ "$pg" != "$(ps -o pgid= -p $$ | tr -d ' ')" ]
-	on_host B -- sh -c 'if [ -e a.termed ]; then echo after > b.ran; else echo during > b.ran; fi'
-	b=$BG
-	until_true '[ "$(waiting farm)" -eq 1 ]'
+	after_a
 	kill -KILL -- "-$pg"
 	wait_status "$b"
 	[ "$status" -eq 0 ]
@@ -796,14 +782,20 @@ replica_start() {
 	[[ "$output" == *"the Redis server requires a password and none was given"* ]]
 }
 
-@test "a failover: a job started on a replica waits in line, saying so once, and runs when it becomes the master" {
-	# Failed before: "cannot take a slot ...: Protocol error", 125 at once.
+# A job of host B (PID in $b) started on a replica of the server: it
+# writes b.ran once it runs; it says that it waits in line.
+replica_waiter() {
 	"$G" -g farm --limit 1 >/dev/null
 	replica_start
 	export GATERUN_STORE=redis://127.0.0.1:$R2PORT
 	on_host B -- sh -c 'echo > b.ran'
 	b=$BG
 	until_true 'grep -q "read-only replica (READONLY.*still in line, trying again every second" bg.out'
+}
+
+@test "a failover: a job started on a replica waits in line, saying so once, and runs when it becomes the master" {
+	# Failed before: "cannot take a slot ...: Protocol error", 125 at once.
+	replica_waiter
 	[ ! -e b.ran ]
 	redis-cli -p "$R2PORT" replicaof no one >/dev/null
 	wait_status "$b"
@@ -815,12 +807,7 @@ replica_start() {
 @test "a waiter on a read-only replica sleeps between its tries: TERM takes it out of line at once" {
 	# Failed before: its BLPOP, refused at once, woke it at once, for
 	# ever (a busy loop), and a TERM was never let in: it hung, pending.
-	"$G" -g farm --limit 1 >/dev/null
-	replica_start
-	export GATERUN_STORE=redis://127.0.0.1:$R2PORT
-	on_host B -- sh -c 'echo > b.ran'
-	b=$BG
-	until_true 'grep -q "read-only replica (READONLY.*still in line" bg.out'
+	replica_waiter
 	kill -TERM "$b"
 	until_true '! kill -0 "$b" 2>/dev/null'
 	wait_status "$b"

@@ -24,16 +24,6 @@ setup() {
 	EOF
 }
 
-# A tmux server of the test's own, its pane running "$@"; the server is
-# stopped at teardown like any background process.
-tmux_start() {
-	command -v tmux >/dev/null || skip "tmux needed for a terminal"
-	SOCK=$BATS_TEST_TMPDIR/tmux.sock
-	tmux -S "$SOCK" -f /dev/null new-session -d -s t -x 160 -y 50 \
-		-c "$BATS_TEST_TMPDIR" "$@"
-	track "$(tmux -S "$SOCK" display -p '#{pid}')"
-}
-
 # Run "$@" in the background as a session leader on a new terminal (a
 # pty, as under ssh -t): its PID in pty.pid, what it writes there in
 # pty.out, its exit status in pty.rc (-N: killed by signal N).
@@ -60,20 +50,6 @@ with open("pty.rc.new", "w") as f:
     f.write(str(os.waitstatus_to_exitcode(st)))
 os.rename("pty.rc.new", "pty.rc")
 ' "$@"
-}
-
-# What the terminal shows, its scrollback included, trailing blanks cut.
-screen() {
-	tmux -S "$SOCK" capture-pane -p -J -S - -t t | sed -e 's/ *$//'
-}
-
-# Type a line at the terminal; press a key (C-z).
-type_line() {
-	tmux -S "$SOCK" send-keys -t t -l "$1"
-	tmux -S "$SOCK" send-keys -t t Enter
-}
-press() {
-	tmux -S "$SOCK" send-keys -t t "$1"
 }
 
 # 0 if process $1 is stopped (state T).
@@ -183,16 +159,12 @@ pkill_job() {
 @test "pkill -9 gaterun (by name or command line) leaves the watchdog, which stops the command before another host gets in" {
 	# Failed before: the watchdog was named gaterun too and died with the
 	# wrapper; the command ran on past its lease, next to B.
-	on_host A --lease 3 -- sh -c 'trap "echo > a.termed; exit 3" TERM; echo $$ > a.pid; while :; do sleep 0.05; done'
-	a=$BG
-	until_true '[ -s a.pid ] && [ "$(active farm)" -eq 1 ]'
+	termable_a 3
 	until_true '[ -n "$(others_of "$a" "$(cat a.pid)")" ]'
 	dog=$(others_of "$a" "$(cat a.pid)")
 	name=$(ps -o comm= -p "$dog")
 	args=$(ps -o args= -p "$dog")
-	on_host B -- sh -c 'if [ -e a.termed ]; then echo after > b.ran; else echo during > b.ran; fi'
-	b=$BG
-	until_true '[ "$(waiting farm)" -eq 1 ]'
+	after_a
 	pkill_job KILL "$a"
 	wait_status "$b"
 	[ "$status" -eq 0 ]
@@ -205,13 +177,9 @@ pkill_job() {
 @test "kill -STOP of what pgrep gaterun finds does not stop the watchdog: the command is stopped before another host gets in" {
 	# Failed before: the watchdog was stopped with the wrapper, and B got
 	# in at the lease end while the command still ran.
-	on_host A --lease 3 -- sh -c 'trap "echo > a.termed; exit 3" TERM; echo $$ > a.pid; while :; do sleep 0.05; done'
-	a=$BG
-	until_true '[ -s a.pid ] && [ "$(active farm)" -eq 1 ]'
+	termable_a 3
 	until_true '[ -n "$(pgrep -P "$a")" ]'
-	on_host B -- sh -c 'if [ -e a.termed ]; then echo after > b.ran; else echo during > b.ran; fi'
-	b=$BG
-	until_true '[ "$(waiting farm)" -eq 1 ]'
+	after_a
 	pkill_job STOP "$a"
 	wait_status "$b"
 	pkill_job CONT "$a"
