@@ -134,9 +134,11 @@ max_overlap() {
 @test "a restarted server without its data: the holder records its slot again, nobody over the limit" {
 	"$G" -g farm --limit 1 >/dev/null
 	# The holder's lease has room for a slow restart (ASan, a busy
-	# machine); it waits for a file, not a FIFO, so that the test never
-	# blocks on a holder that is gone.
-	on_host A -- sh -c 'echo start A >> log; until [ -e go ]; do sleep 0.05; done; echo end A >> log'
+	# machine: a 9 s lease was lost there; one of 20 s is stopped unrenewed
+	# at 17.5 s); it waits for a file, not a FIFO, so that the test never
+	# blocks on a holder that is gone. Not 30 s: the hold after the loss
+	# lasts as long as the holder's lease, and C waits it out.
+	on_host A --lease 20 -- sh -c 'echo start A >> log; until [ -e go ]; do sleep 0.05; done; echo end A >> log'
 	a=$BG
 	until_true '[ "$(active farm)" -eq 1 ]'
 	on_host B --lease 6 -- sh -c 'echo start B >> log; echo end B >> log'
@@ -492,7 +494,9 @@ kill_listeners() {
 	# and the wrapper died of SIGPIPE (141), its command left running
 	# with nothing to stop it (and the limit broken once the lease ended).
 	"$G" -g farm --limit 1 >/dev/null
-	termable_a 10
+	# A 6 s lease: renewed every 2 s, the new watchdog is soon there, and
+	# the stopped wrapper's command is stopped at 4.3 s.
+	termable_a 6
 	until_true '[ -n "$(others_of "$a" "$(cat a.pid)")" ]'
 	dog=$(others_of "$a" "$(cat a.pid)")
 	kill -KILL "$dog"
@@ -567,10 +571,11 @@ kill_listeners() {
 	# the connection") and its command never ran.
 	"$G" -g farm --limit 1 >/dev/null
 	# The holder's lease has room for a slow restart (ASan, a busy
-	# machine); it waits for a file, not a FIFO, so that the test never
+	# machine: a 9 s lease was lost there; one of 20 s is stopped unrenewed
+	# at 17.5 s); it waits for a file, not a FIFO, so that the test never
 	# blocks on a holder that is gone. The waiters' leases are short: a
 	# waiter that notices the loss holds newcomers back for one.
-	on_host A -- sh -c 'echo start A >> log; until [ -e go ]; do sleep 0.05; done; echo end A >> log'
+	on_host A --lease 20 -- sh -c 'echo start A >> log; until [ -e go ]; do sleep 0.05; done; echo end A >> log'
 	a=$BG
 	until_true '[ "$(active farm)" -eq 1 ]'
 	on_host B --lease 6 -- sh -c 'echo start B >> log; echo end B >> log'
