@@ -148,3 +148,14 @@ launcher() {
 		os.execvp(sys.argv[1], sys.argv[1:])
 	PY
 }
+
+# The one slot of the default gate (limit 1) taken by a command that runs
+# until a line is written to FIFO go; its wrapper's PID in $h.
+# shellcheck disable=SC2016,SC2034  # until_true expands it; $h is the test's
+fifo_holder() {
+	"$G" --limit 1
+	mkfifo go
+	bg "$G" -- sh -c 'read x < go'
+	h=$BG
+	until_true '[ "$(active)" -eq 1 ]'
+}

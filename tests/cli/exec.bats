@@ -107,11 +107,7 @@ load common
 @test "-x: a signal that reaches gaterun as it execs the command acts as it would on the command" {
 	# A TERM sent while -x waits ends the wait (143); one sent once the
 	# command runs kills the command: either way the status is TERM's.
-	"$G" --limit 1
-	mkfifo go
-	bg "$G" -- sh -c 'read x < go'
-	h=$BG
-	until_true '[ "$(active)" -eq 1 ]'
+	fifo_holder
 	bg "$G" -x -- sh -c 'echo $$ > ran; exec sleep 100'
 	w=$BG
 	until_true '[ "$(waiting)" -eq 1 ]'
@@ -125,11 +121,8 @@ load common
 }
 
 @test "-x: a caller that ignores SIGCHLD has its children reaped while gaterun waits, as without gaterun" {
-	"$G" --limit 1
-	mkfifo go cgo
-	bg "$G" -- sh -c 'read x < go'
-	h=$BG
-	until_true '[ "$(active)" -eq 1 ]'
+	fifo_holder
+	mkfifo cgo
 	# The caller starts a child, ignores SIGCHLD, then execs gaterun -x;
 	# the child ends while gaterun waits: the kernel reaps it at once.
 	cat > launch.py <<'PY'

@@ -131,19 +131,26 @@ max_overlap() {
 	run ! grep -q "lease could not be renewed" bg.out
 }
 
-@test "a restarted server without its data: the holder records its slot again, nobody over the limit" {
+# Gate farm (limit 1) held by host A until file go exists, host B in
+# line: each logs "start" and "end" with its name, PIDs in $a and $b.
+# A's lease has room for a slow restart of the server (ASan, a busy
+# machine: a 9 s lease was lost there; one of 20 s is stopped unrenewed
+# at 17.5 s), and A waits for a file, not a FIFO, so that the test never
+# blocks on a holder that is gone. Not 30 s: the hold after a loss lasts
+# as long as the longest lease seen. The waiter's lease is short: a
+# waiter that notices the loss holds newcomers back for one.
+holder_and_waiter() {
 	"$G" -g farm --limit 1 >/dev/null
-	# The holder's lease has room for a slow restart (ASan, a busy
-	# machine: a 9 s lease was lost there; one of 20 s is stopped unrenewed
-	# at 17.5 s); it waits for a file, not a FIFO, so that the test never
-	# blocks on a holder that is gone. Not 30 s: the hold after the loss
-	# lasts as long as the holder's lease, and C waits it out.
 	on_host A --lease 20 -- sh -c 'echo start A >> log; until [ -e go ]; do sleep 0.05; done; echo end A >> log'
 	a=$BG
 	until_true '[ "$(active farm)" -eq 1 ]'
 	on_host B --lease 6 -- sh -c 'echo start B >> log; echo end B >> log'
 	b=$BG
 	until_true '[ "$(waiting farm)" -eq 1 ]'
+}
+
+@test "a restarted server without its data: the holder records its slot again, nobody over the limit" {
+	holder_and_waiter
 	kill -KILL "$RPID"
 	wait "$RPID" || true
 	redis_start "$RPORT"
@@ -569,18 +576,7 @@ kill_listeners() {
 @test "waiters stay in line through a server restart (without its data): all run in the end, one at a time" {
 	# Failed before: each waiter exited 125 ("the Redis server refused
 	# the connection") and its command never ran.
-	"$G" -g farm --limit 1 >/dev/null
-	# The holder's lease has room for a slow restart (ASan, a busy
-	# machine: a 9 s lease was lost there; one of 20 s is stopped unrenewed
-	# at 17.5 s); it waits for a file, not a FIFO, so that the test never
-	# blocks on a holder that is gone. The waiters' leases are short: a
-	# waiter that notices the loss holds newcomers back for one.
-	on_host A --lease 20 -- sh -c 'echo start A >> log; until [ -e go ]; do sleep 0.05; done; echo end A >> log'
-	a=$BG
-	until_true '[ "$(active farm)" -eq 1 ]'
-	on_host B --lease 6 -- sh -c 'echo start B >> log; echo end B >> log'
-	b=$BG
-	until_true '[ "$(waiting farm)" -eq 1 ]'
+	holder_and_waiter
 	on_host C --lease 6 -- sh -c 'echo start C >> log; echo end C >> log'
 	c=$BG
 	until_true '[ "$(waiting farm)" -eq 2 ]'

@@ -242,11 +242,7 @@ PY
 }
 
 @test "a signal the caller ignores or blocks changes nothing for a waiter, and reaches the command so" {
-	"$G" --limit 1
-	mkfifo go
-	bg "$G" -- sh -c 'read x < go'
-	h=$BG
-	until_true '[ "$(active)" -eq 1 ]'
+	fifo_holder
 	# The caller ignores HUP and blocks USR1 (a nohup, a build tool's
 	# mask): the waiter must not leave the line on HUP, and the command
 	# gets both as the caller had them.
@@ -272,11 +268,7 @@ open("ran", "w").write("ran\n")'
 }
 
 @test "a signal the caller blocks stays pending while gaterun waits: the waiter stays in line, and -x hands it on pending" {
-	"$G" --limit 1
-	mkfifo go
-	bg "$G" -- sh -c 'read x < go'
-	h=$BG
-	until_true '[ "$(active)" -eq 1 ]'
+	fifo_holder
 	launcher "" "USR1 TERM"
 	# (sh would unblock them: the command is python itself.)
 	bg python3 launch.py "$G" -x -- python3 -c 'import shutil
