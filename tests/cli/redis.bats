@@ -12,6 +12,15 @@ setup() {
 	redis_setup
 }
 
+# Wait for each PID given: all exited 0, or show bg.out and fail.
+all_ok() {
+	local p
+	for p; do
+		wait_status "$p"
+		[ "$status" -eq 0 ] || { cat bg.out; return 1; }
+	done
+}
+
 # The most lines "start" seen before their "end" in log $1.
 max_overlap() {
 	awk '$1 == "start" { n++; if (n > m) m = n } $1 == "end" { n-- } END { print m + 0 }' "$1"
@@ -44,10 +53,7 @@ max_overlap() {
 		n=$((i + 3 > 60 ? 60 : i + 3))
 		until_true "[ \"\$(grep -c '^start' log)\" -eq $n ]" || { cat log; false; }
 	done
-	for p in "${pids[@]}"; do
-		wait_status "$p"
-		[ "$status" -eq 0 ] || { cat bg.out; false; }
-	done
+	all_ok "${pids[@]}"
 	[ "$(grep -c '^start' log)" -eq 60 ]
 	[ "$(max_overlap log)" -eq 3 ]
 	[ "$(grep '^start' log | cut -d' ' -f2 | tr '\n' ' ')" = "$(seq 1 60 | tr '\n' ' ')" ]
@@ -64,10 +70,7 @@ max_overlap() {
 		until_true "[ \"\$(waiting farm)\" -eq $((i - 1)) ]"
 	done
 	echo > go
-	for p in "${pids[@]}"; do
-		wait_status "$p"
-		[ "$status" -eq 0 ] || { cat bg.out; false; }
-	done
+	all_ok "${pids[@]}"
 	[ "$(max_overlap log)" -eq 1 ]
 	[ "$(grep '^start' log | cut -d' ' -f2 | tr '\n' ' ')" = "$(seq 1 20 | tr '\n' ' ')" ]
 }
@@ -122,10 +125,7 @@ max_overlap() {
 	sleep 2		# the fault itself, not a condition
 	kill -CONT "$RPID"
 	echo > go
-	for p in "${pids[@]}"; do
-		wait_status "$p"
-		[ "$status" -eq 0 ] || { cat bg.out; false; }
-	done
+	all_ok "${pids[@]}"
 	[ "$(grep -c '^end' log)" -eq 6 ]
 	[ "$(max_overlap log)" -eq 2 ]
 	run ! grep -q "lease could not be renewed" bg.out
@@ -316,10 +316,7 @@ start_order() { awk '$1 == "start" { printf "%s ", $2 }' log; }
 	touch go
 	wait_status "$a"
 	[ "$status" -eq 0 ] || { cat bg.out; false; }
-	for p in "${pids[@]}"; do
-		wait_status "$p"
-		[ "$status" -eq 0 ] || { cat bg.out; false; }
-	done
+	all_ok "${pids[@]}"
 	[ "$(max_overlap log)" -eq 1 ]
 	[ "$(start_order)" = "A W1 W2 W3 W4 " ] || { cat log bg.out; false; }
 	run ! grep -q "place was lost" bg.out
@@ -586,10 +583,7 @@ kill_listeners() {
 	redis_start "$RPORT"
 	until_true '[ "$(active farm 2>/dev/null)" = 1 ]' 4000
 	touch go
-	for p in "$a" "$b" "$c"; do
-		wait_status "$p"
-		[ "$status" -eq 0 ] || { cat bg.out; false; }
-	done
+	all_ok "$a" "$b" "$c"
 	[ "$(grep -c '^end' log)" -eq 3 ]
 	[ "$(max_overlap log)" -eq 1 ]
 	grep -q "the Redis server answers again: still in line" bg.out
@@ -617,10 +611,7 @@ all_ended() {
 	done
 	until_true 'all_ended "${pids[@]}"' 12000
 	kill "$killer"
-	for p in "${pids[@]}"; do
-		wait_status "$p"
-		[ "$status" -eq 0 ] || { cat bg.out; false; }
-	done
+	all_ok "${pids[@]}"
 	[ "$(grep -c '^end' log)" -eq 18 ]
 	[ "$(max_overlap log)" -le 2 ]
 }
