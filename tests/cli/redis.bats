@@ -498,9 +498,7 @@ kill_listeners() {
 	# and the wrapper died of SIGPIPE (141), its command left running
 	# with nothing to stop it (and the limit broken once the lease ended).
 	"$G" -g farm --limit 1 >/dev/null
-	# A 6 s lease: renewed every 2 s, the new watchdog is soon there, and
-	# the stopped wrapper's command is stopped at 4.3 s.
-	termable_a 6
+	termable_a 10
 	until_true '[ -n "$(others_of "$a" "$(cat a.pid)")" ]'
 	dog=$(others_of "$a" "$(cat a.pid)")
 	kill -KILL "$dog"
