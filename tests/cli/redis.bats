@@ -4,42 +4,21 @@
 # FIFO across hosts, leases (a killed or stopped host), a stopped and a
 # restarted server, errors.
 
+# shellcheck disable=SC2153  # RPORT and RPID: redis.bash sets them
 load common
-
-# Any loopback port free now.
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# Start a redis-server on port $1 (a new one: free_port), remember its PID
-# in $RPID (stopped by stop_bg), and wait until it answers.
-redis_start() {
-	RPORT=${1:-$(free_port)}
-	redis-server --port "$RPORT" --bind 127.0.0.1 --save '' \
-		--appendonly no --dir "$BATS_TEST_TMPDIR" \
-		>>"$BATS_TEST_TMPDIR/redis.log" 2>&1 &
-	RPID=$!
-	track "$RPID"
-	until_true 'redis-cli -p "$RPORT" ping 2>/dev/null | grep -q PONG'
-	export GATERUN_STORE=redis://127.0.0.1:$RPORT
-}
+load redis
 
 setup() {
-	export GATERUN_CONF="$BATS_TEST_TMPDIR/gaterun.conf"
-	unset GATERUN_DIR GATERUN_GATE GATERUN_LIMIT GATERUN_LOG GATERUN_HOST \
-		GATERUN_LEASE GATERUN_REDIS_PASSWORD_FILE
-	cd "$BATS_TEST_TMPDIR" || return 1
-	command -v redis-server >/dev/null || skip "redis-server is not installed"
-	redis_start
+	redis_setup
 }
 
-# Start a job on host $1 of gate farm (the rest: its command). Its lease
-# is 30 s unless the rest says otherwise: a renewal late by seconds (ASan
-# on a loaded machine) must not get a healthy command stopped.
-on_host() {
-	local h=$1
-	shift
-	bg env GATERUN_HOST="$h" "$G" -g farm --lease 30 "$@"
+# Wait for each PID given: all exited 0, or show bg.out and fail.
+all_ok() {
+	local p
+	for p; do
+		wait_status "$p"
+		[ "$status" -eq 0 ] || { cat bg.out; return 1; }
+	done
 }
 
 # The most lines "start" seen before their "end" in log $1.
@@ -74,10 +53,7 @@ max_overlap() {
 		n=$((i + 3 > 60 ? 60 : i + 3))
 		until_true "[ \"\$(grep -c '^start' log)\" -eq $n ]" || { cat log; false; }
 	done
-	for p in "${pids[@]}"; do
-		wait_status "$p"
-		[ "$status" -eq 0 ] || { cat bg.out; false; }
-	done
+	all_ok "${pids[@]}"
 	[ "$(grep -c '^start' log)" -eq 60 ]
 	[ "$(max_overlap log)" -eq 3 ]
 	[ "$(grep '^start' log | cut -d' ' -f2 | tr '\n' ' ')" = "$(seq 1 60 | tr '\n' ' ')" ]
@@ -94,10 +70,7 @@ max_overlap() {
 		until_true "[ \"\$(waiting farm)\" -eq $((i - 1)) ]"
 	done
 	echo > go
-	for p in "${pids[@]}"; do
-		wait_status "$p"
-		[ "$status" -eq 0 ] || { cat bg.out; false; }
-	done
+	all_ok "${pids[@]}"
 	[ "$(max_overlap log)" -eq 1 ]
 	[ "$(grep '^start' log | cut -d' ' -f2 | tr '\n' ' ')" = "$(seq 1 20 | tr '\n' ' ')" ]
 }
@@ -121,12 +94,8 @@ max_overlap() {
 
 @test "a stopped wrapper past its lease: its command is stopped before another host gets the slot" {
 	"$G" -g farm --limit 1 >/dev/null
-	on_host A --lease 3 -- sh -c 'trap "echo > a.termed; exit 3" TERM; echo $$ > a.pid; while :; do sleep 0.05; done'
-	a=$BG
-	until_true '[ -s a.pid ] && [ "$(active farm)" -eq 1 ]'
-	on_host B -- sh -c 'if [ -e a.termed ]; then echo after > b.ran; else echo during > b.ran; fi'
-	b=$BG
-	until_true '[ "$(waiting farm)" -eq 1 ]'
+	termable_a 3
+	after_a
 	kill -STOP "$a"
 	wait_status "$b"
 	[ "$status" -eq 0 ]
@@ -156,26 +125,32 @@ max_overlap() {
 	sleep 2		# the fault itself, not a condition
 	kill -CONT "$RPID"
 	echo > go
-	for p in "${pids[@]}"; do
-		wait_status "$p"
-		[ "$status" -eq 0 ] || { cat bg.out; false; }
-	done
+	all_ok "${pids[@]}"
 	[ "$(grep -c '^end' log)" -eq 6 ]
 	[ "$(max_overlap log)" -eq 2 ]
 	run ! grep -q "lease could not be renewed" bg.out
 }
 
-@test "a restarted server without its data: the holder records its slot again, nobody over the limit" {
+# Gate farm (limit 1) held by host A until file go exists, host B in
+# line: each logs "start" and "end" with its name, PIDs in $a and $b.
+# A's lease has room for a slow restart of the server (ASan, a busy
+# machine: a 9 s lease was lost there; one of 20 s is stopped unrenewed
+# at 17.5 s), and A waits for a file, not a FIFO, so that the test never
+# blocks on a holder that is gone. Not 30 s: the hold after a loss lasts
+# as long as the longest lease seen. The waiter's lease is short: a
+# waiter that notices the loss holds newcomers back for one.
+holder_and_waiter() {
 	"$G" -g farm --limit 1 >/dev/null
-	# The holder's lease has room for a slow restart (ASan, a busy
-	# machine); it waits for a file, not a FIFO, so that the test never
-	# blocks on a holder that is gone.
-	on_host A -- sh -c 'echo start A >> log; until [ -e go ]; do sleep 0.05; done; echo end A >> log'
+	on_host A --lease 20 -- sh -c 'echo start A >> log; until [ -e go ]; do sleep 0.05; done; echo end A >> log'
 	a=$BG
 	until_true '[ "$(active farm)" -eq 1 ]'
 	on_host B --lease 6 -- sh -c 'echo start B >> log; echo end B >> log'
 	b=$BG
 	until_true '[ "$(waiting farm)" -eq 1 ]'
+}
+
+@test "a restarted server without its data: the holder records its slot again, nobody over the limit" {
+	holder_and_waiter
 	kill -KILL "$RPID"
 	wait "$RPID" || true
 	redis_start "$RPORT"
@@ -427,10 +402,7 @@ start_order() { awk '$1 == "start" { printf "%s ", $2 }' log; }
 	touch go
 	wait_status "$a"
 	[ "$status" -eq 0 ] || { cat bg.out; false; }
-	for p in "${pids[@]}"; do
-		wait_status "$p"
-		[ "$status" -eq 0 ] || { cat bg.out; false; }
-	done
+	all_ok "${pids[@]}"
 	[ "$(max_overlap log)" -eq 1 ]
 	[ "$(start_order)" = "A W1 W2 W3 W4 " ] || { cat log bg.out; false; }
 	run ! grep -q "place was lost" bg.out
@@ -607,31 +579,12 @@ kill_listeners() {
 	[ -e "$BATS_TEST_TMPDIR/dir/farm.gate" ]
 }
 
-# The children of wrapper $1 but those named after it: its watchdog.
-others_of() {
-	local w=$1 c
-	shift
-	for c in $(pgrep -P "$w"); do
-		[[ " $* " == *" $c "* ]] || echo "$c"
-	done
-}
-
-# 1 if process $1 is gone or a zombie (its parent has not reaped it yet).
-ended() {
-	local st
-	st=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
-	st=${st##*) }
-	[ "${st%% *}" = Z ]
-}
-
 @test "a watchdog killed is started again: the wrapper lives on, and its stopped wrapper's command is still stopped in time" {
 	# Failed before: the next renewal wrote to the dead watchdog's pipe
 	# and the wrapper died of SIGPIPE (141), its command left running
 	# with nothing to stop it (and the limit broken once the lease ended).
 	"$G" -g farm --limit 1 >/dev/null
-	on_host A --lease 10 -- sh -c 'trap "echo > a.termed; exit 3" TERM; echo $$ > a.pid; while :; do sleep 0.05; done'
-	a=$BG
-	until_true '[ -s a.pid ] && [ "$(active farm)" -eq 1 ]'
+	termable_a 10
 	until_true '[ -n "$(others_of "$a" "$(cat a.pid)")" ]'
 	dog=$(others_of "$a" "$(cat a.pid)")
 	kill -KILL "$dog"
@@ -667,14 +620,10 @@ ended() {
 	# Failed before: the watchdog was in the wrapper's group and stopped
 	# with it (kill -STOP %1), so B got in while A's command still ran.
 	"$G" -g farm --limit 1 >/dev/null
-	bg setsid env GATERUN_HOST=A "$G" -g farm --lease 5 -- sh -c 'trap "echo > a.termed; exit 3" TERM; echo $$ > a.pid; while :; do sleep 0.05; done'
-	a=$BG
-	until_true '[ -s a.pid ] && [ "$(active farm)" -eq 1 ]'
+	termable_a 5 setsid
 	pg=$(ps -o pgid= -p "$a" | tr -d ' ')
 	[ "$pg" != "$(ps -o pgid= -p $$ | tr -d ' ')" ]
-	on_host B -- sh -c 'if [ -e a.termed ]; then echo after > b.ran; else echo during > b.ran; fi'
-	b=$BG
-	until_true '[ "$(waiting farm)" -eq 1 ]'
+	after_a
 	kill -STOP -- "-$pg"
 	wait_status "$b"
 	kill -CONT -- "-$pg"
@@ -708,17 +657,7 @@ ended() {
 @test "waiters stay in line through a server restart (without its data): all run in the end, one at a time" {
 	# Failed before: each waiter exited 125 ("the Redis server refused
 	# the connection") and its command never ran.
-	"$G" -g farm --limit 1 >/dev/null
-	# The holder's lease has room for a slow restart (ASan, a busy
-	# machine); it waits for a file, not a FIFO, so that the test never
-	# blocks on a holder that is gone. The waiters' leases are short: a
-	# waiter that notices the loss holds newcomers back for one.
-	on_host A -- sh -c 'echo start A >> log; until [ -e go ]; do sleep 0.05; done; echo end A >> log'
-	a=$BG
-	until_true '[ "$(active farm)" -eq 1 ]'
-	on_host B --lease 6 -- sh -c 'echo start B >> log; echo end B >> log'
-	b=$BG
-	until_true '[ "$(waiting farm)" -eq 1 ]'
+	holder_and_waiter
 	on_host C --lease 6 -- sh -c 'echo start C >> log; echo end C >> log'
 	c=$BG
 	until_true '[ "$(waiting farm)" -eq 2 ]'
@@ -728,10 +667,7 @@ ended() {
 	redis_start "$RPORT"
 	until_true '[ "$(active farm 2>/dev/null)" = 1 ]' 4000
 	touch go
-	for p in "$a" "$b" "$c"; do
-		wait_status "$p"
-		[ "$status" -eq 0 ] || { cat bg.out; false; }
-	done
+	all_ok "$a" "$b" "$c"
 	[ "$(grep -c '^end' log)" -eq 3 ]
 	[ "$(max_overlap log)" -eq 1 ]
 	grep -q "the Redis server answers again: still in line" bg.out
@@ -759,10 +695,7 @@ all_ended() {
 	done
 	until_true 'all_ended "${pids[@]}"' 12000
 	kill "$killer"
-	for p in "${pids[@]}"; do
-		wait_status "$p"
-		[ "$status" -eq 0 ] || { cat bg.out; false; }
-	done
+	all_ok "${pids[@]}"
 	[ "$(grep -c '^end' log)" -eq 18 ]
 	[ "$(max_overlap log)" -le 2 ]
 }
@@ -794,14 +727,10 @@ all_ended() {
 	# a group of its own) ran on with nothing to stop it: B got in while
 	# it still ran.
 	"$G" -g farm --limit 1 >/dev/null
-	bg setsid env GATERUN_HOST=A "$G" -g farm --lease 5 -- sh -c 'trap "echo > a.termed; exit 3" TERM; echo $$ > a.pid; while :; do sleep 0.05; done'
-	a=$BG
-	until_true '[ -s a.pid ] && [ "$(active farm)" -eq 1 ]'
+	termable_a 5 setsid
 	pg=$(ps -o pgid= -p "$a" | tr -d ' ')
 	[ "$pg" != "$(ps -o pgid= -p $$ | tr -d ' ')" ]
-	on_host B -- sh -c 'if [ -e a.termed ]; then echo after > b.ran; else echo during > b.ran; fi'
-	b=$BG
-	until_true '[ "$(waiting farm)" -eq 1 ]'
+	after_a
 	kill -KILL -- "-$pg"
 	wait_status "$b"
 	[ "$status" -eq 0 ]
@@ -929,14 +858,20 @@ replica_start() {
 	[[ "$output" == *"the Redis server requires a password and none was given"* ]]
 }
 
-@test "a failover: a job started on a replica waits in line, saying so once, and runs when it becomes the master" {
-	# Failed before: "cannot take a slot ...: Protocol error", 125 at once.
+# A job of host B (PID in $b) started on a replica of the server: it
+# writes b.ran once it runs; it says that it waits in line.
+replica_waiter() {
 	"$G" -g farm --limit 1 >/dev/null
 	replica_start
 	export GATERUN_STORE=redis://127.0.0.1:$R2PORT
 	on_host B -- sh -c 'echo > b.ran'
 	b=$BG
 	until_true 'grep -q "read-only replica (READONLY.*still in line, trying again every second" bg.out'
+}
+
+@test "a failover: a job started on a replica waits in line, saying so once, and runs when it becomes the master" {
+	# Failed before: "cannot take a slot ...: Protocol error", 125 at once.
+	replica_waiter
 	[ ! -e b.ran ]
 	redis-cli -p "$R2PORT" replicaof no one >/dev/null
 	wait_status "$b"
@@ -948,12 +883,7 @@ replica_start() {
 @test "a waiter on a read-only replica sleeps between its tries: TERM takes it out of line at once" {
 	# Failed before: its BLPOP, refused at once, woke it at once, for
 	# ever (a busy loop), and a TERM was never let in: it hung, pending.
-	"$G" -g farm --limit 1 >/dev/null
-	replica_start
-	export GATERUN_STORE=redis://127.0.0.1:$R2PORT
-	on_host B -- sh -c 'echo > b.ran'
-	b=$BG
-	until_true 'grep -q "read-only replica (READONLY.*still in line" bg.out'
+	replica_waiter
 	kill -TERM "$b"
 	until_true '! kill -0 "$b" 2>/dev/null'
 	wait_status "$b"
