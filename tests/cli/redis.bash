@@ -45,7 +45,10 @@ on_host() {
 
 # Host A takes gate farm's one free slot, lease $1, started through the
 # rest if any (setsid): its command (PID in a.pid) runs until a TERM,
-# then writes a.termed and exits 3. Its wrapper's PID in $a.
+# then writes a.termed and exits 3. Its wrapper's PID in $a. The watchdog
+# gives a TERMed command a fifth of the lease before KILL: a lease of 10 s
+# or more gives the trap 2 s, which a loaded machine needs (0.6 s of a 3 s
+# lease was once too short for sh to run it).
 # shellcheck disable=SC2034  # $a is the test's
 termable_a() {
 	local lease=$1

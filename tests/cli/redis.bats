@@ -94,7 +94,7 @@ max_overlap() {
 
 @test "a stopped wrapper past its lease: its command is stopped before another host gets the slot" {
 	"$G" -g farm --limit 1 >/dev/null
-	termable_a 3
+	termable_a 10
 	after_a
 	kill -STOP "$a"
 	wait_status "$b"

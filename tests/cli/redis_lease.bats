@@ -159,7 +159,7 @@ pkill_job() {
 @test "pkill -9 gaterun (by name or command line) leaves the watchdog, which stops the command before another host gets in" {
 	# Failed before: the watchdog was named gaterun too and died with the
 	# wrapper; the command ran on past its lease, next to B.
-	termable_a 3
+	termable_a 10
 	until_true '[ -n "$(others_of "$a" "$(cat a.pid)")" ]'
 	dog=$(others_of "$a" "$(cat a.pid)")
 	name=$(ps -o comm= -p "$dog")
@@ -177,7 +177,7 @@ pkill_job() {
 @test "kill -STOP of what pgrep gaterun finds does not stop the watchdog: the command is stopped before another host gets in" {
 	# Failed before: the watchdog was stopped with the wrapper, and B got
 	# in at the lease end while the command still ran.
-	termable_a 3
+	termable_a 10
 	until_true '[ -n "$(pgrep -P "$a")" ]'
 	after_a
 	pkill_job STOP "$a"
