@@ -843,14 +843,14 @@ replica_start() {
 	[[ "$output" == *"the Redis server requires a password and none was given"* ]]
 }
 
-@test "a failover: a job started on a replica waits in line, saying so once, and runs when it becomes the master" {
+@test "a failover: a job started on a replica tries again, saying so once, and runs when it becomes the master" {
 	# Failed before: "cannot take a slot ...: Protocol error", 125 at once.
 	"$G" -g farm --limit 1 >/dev/null
 	replica_start
 	export GATERUN_STORE=redis://127.0.0.1:$R2PORT
 	on_host B -- sh -c 'echo > b.ran'
 	b=$BG
-	until_true 'grep -q "read-only replica (READONLY.*still in line, trying again every second" bg.out'
+	until_true 'grep -q "read-only replica (READONLY.*trying again every second, for up to" bg.out'
 	[ ! -e b.ran ]
 	redis-cli -p "$R2PORT" replicaof no one >/dev/null
 	wait_status "$b"
@@ -867,12 +867,29 @@ replica_start() {
 	export GATERUN_STORE=redis://127.0.0.1:$R2PORT
 	on_host B -- sh -c 'echo > b.ran'
 	b=$BG
-	until_true 'grep -q "read-only replica (READONLY.*still in line" bg.out'
+	until_true 'grep -q "read-only replica (READONLY.*trying again every second" bg.out'
 	kill -TERM "$b"
 	until_true '! kill -0 "$b" 2>/dev/null'
 	wait_status "$b"
 	[ "$status" -eq 143 ]
 	[ ! -e b.ran ]
+}
+
+@test "a new arrival on a read-only replica tries again for its lease only, saying so, then exits 125 (75 with -w)" {
+	# Failed before: "still in line", and it tried for as long as the
+	# replica refused (timeout's 124 here).
+	"$G" -g farm --limit 1 >/dev/null
+	replica_start
+	export GATERUN_STORE=redis://127.0.0.1:$R2PORT
+	t=$(now_ms)
+	run -125 timeout 30 "$G" -g farm --lease 3 -- echo ran
+	echo "$output: $(($(now_ms) - t)) ms"
+	[ $(($(now_ms) - t)) -ge 3000 ]
+	[[ "$output" == *"read-only replica (READONLY: after a failover, the master is elsewhere): trying again every second, for up to 3 s"* ]]
+	[[ "$output" == *"cannot take a slot of gate 'farm' in redis://127.0.0.1:$R2PORT: the Redis server is a read-only replica"* ]]
+	[[ "$output" != *"still in line"* && "$output" != *ran* ]]
+	run -75 timeout 30 "$G" -g farm -w 1 -- echo ran
+	[[ "$output" == *"cannot start: gate 'farm': the Redis server is a read-only replica (READONLY: after a failover, the master is elsewhere) (-w 1)"* ]]
 }
 
 @test "a server out of memory (OOM) or of clients (maxclients): a new job waits, saying why once, and runs after" {
@@ -881,7 +898,7 @@ replica_start() {
 	redis-cli -p "$RPORT" config set maxmemory 1 >/dev/null
 	on_host B -- sh -c 'echo > b.ran'
 	b=$BG
-	until_true 'grep -q "out of memory (OOM: its maxmemory is reached): still in line" bg.out'
+	until_true 'grep -q "out of memory (OOM: its maxmemory is reached): trying again every second" bg.out'
 	redis-cli -p "$RPORT" config set maxmemory 0 >/dev/null
 	wait_status "$b"
 	[ "$status" -eq 0 ]
