@@ -843,6 +843,25 @@ replica_start() {
 	[[ "$output" == *"the Redis server requires a password and none was given"* ]]
 }
 
+@test "--status, --json, --check on a replica with no gaterun data: say so, show the gate as new, exit 0; --watch takes its data when it comes" {
+	# Failed before: 125, "read-only replica" (the read made the epoch).
+	replica_start
+	master=$GATERUN_STORE
+	export GATERUN_STORE=redis://127.0.0.1:$R2PORT
+	run -0 "$G" -g farm --status
+	[[ "$output" == *"the Redis server is a read-only replica with no gaterun data (not synced with its master yet, or none there): the gate is shown as a new one"* ]]
+	[[ "$output" == *"gate 'farm': 0/5 active (0%), 0 waiting, can start: yes"* ]]
+	[ "$(status_field .max_allowed farm 2>/dev/null)" -eq 5 ]
+	run -0 "$G" -g farm --check
+	[[ "$output" == *"GATERUN OK - farm 0/5"* ]]
+	bg "$G" -g farm --status --watch
+	until_true 'grep -q "0/5 active" bg.out'
+	GATERUN_STORE=$master "$G" -g farm --limit 2 >/dev/null
+	until_true 'grep -q "0/2 active" bg.out'
+	[ "$(grep -c "no gaterun data" bg.out)" -eq 1 ]
+	run ! grep -q "lost" bg.out
+}
+
 @test "a failover: a job started on a replica tries again, saying so once, and runs when it becomes the master" {
 	# Failed before: "cannot take a slot ...: Protocol error", 125 at once.
 	"$G" -g farm --limit 1 >/dev/null
