@@ -549,7 +549,7 @@ wait_cmd(struct job *job, const sigset_t *sleepmask, struct lease *ls,
 				cst = st;
 				done = 1;
 			} else
-				(void)lease_reaped(ls, p);
+				(void)lease_reaped(ls, p, st);
 		if (p == -1 && errno != ECHILD && errno != EINTR)
 			return -1;
 		if (done)
