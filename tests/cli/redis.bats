@@ -1032,6 +1032,28 @@ replica_start() {
 	run ! grep -q "cannot listen" bg.out
 }
 
+@test "gaterun-httpd's kill-all that could not send its request says that nothing was sent, as the command line does" {
+	# Failed before: no "nothing was sent", and the reason cut short.
+	"$G" -g farm --limit 2 >/dev/null
+	on_host A -- sh -c 'echo > a.ran; exec sleep 60'
+	until_true '[ -e a.ran ] && [ "$(kill_listeners)" -eq 1 ]'
+	redis-cli -p "$RPORT" acl setuser nokill on '>pw' '~gaterun:gate:*' '~gaterun:epoch' '~gaterun:gates' '~gaterun:wake:*' '~gaterun:killed:*' '&*' '+@all' >/dev/null
+	head -c 24 /dev/urandom | base64 | tr -d '/+=' >token
+	chmod 600 token
+	GATERUN_STORE="redis://nokill:pw@127.0.0.1:$RPORT" \
+		"${GATERUN_HTTPD:-$BATS_TEST_DIRNAME/../../src/gaterun-httpd}" \
+		-t token 127.0.0.1:0 >httpd.out 2>httpd.err &
+	track "$!"
+	until_true 'grep -q listening httpd.out'
+	url=http://127.0.0.1:$(sed -n 's|.*http://127.0.0.1:\([0-9]*\)/.*|\1|p' httpd.out)
+	run -0 curl -s -H "Authorization: Bearer $(cat token)" -X POST "$url/api/process-kill-all?gate=farm&grace=1"
+	echo "$output"
+	[ "$(jq -r .code <<<"$output")" = 500 ]
+	[[ "$(jq -r .error <<<"$output")" == "cannot kill the commands of gate 'farm': the Redis user lacks a permission (NOPERM): gaterun needs"*"SUBSCRIBE (and SELECT for a database other than 0): nothing was sent, no command was signalled" ]]
+	[[ "$output" != *pw@* ]]
+	[ "$(active farm)" -eq 1 ]
+}
+
 # Subscribers of the change channel (a --status --watch).
 watchers() {
 	redis-cli -p "$RPORT" pubsub numsub gaterun:changes | tail -n 1
