@@ -93,6 +93,7 @@ _Static_assert(GATE_MAX_PRIO == STATE_MAX_PRIO &&
     "gate.h and state.h must agree on priorities and keys");
 
 #define MAX_WAKES	8
+#define MAX_GONE	4
 #define STR2(x)		#x
 #define STR(x)		STR2(x)
 
@@ -163,6 +164,8 @@ struct txn {
 	store_addr	wake[MAX_WAKES];
 	size_t		nwake;
 	int		wake_all;	/* more than MAX_WAKES: see txn_wakes */
+	store_addr	gone[MAX_GONE];	/* addresses of dead waiters reaped */
+	size_t		ngone;
 	int		looked;		/* op_look built our watch from this */
 };
 
@@ -214,6 +217,18 @@ wake_add(struct txn *t, const char *addr)
 		(void)strlcpy(t->wake[t->nwake++], addr, sizeof(t->wake[0]));
 }
 
+/*
+ * Note a dead waiter's address, for the store to tidy what it left (the
+ * file store's FIFO) once the transaction is over; the first MAX_GONE of
+ * a transaction: the others are tidied by later ones, or stay (harmless).
+ */
+static void
+wake_dead(struct txn *t, const char *addr)
+{
+	if (addr[0] != '\0' && t->ngone < MAX_GONE)
+		(void)strlcpy(t->gone[t->ngone++], addr, sizeof(t->gone[0]));
+}
+
 /* Lowest free slot index below the limit, or -1. */
 static int
 free_slot(const struct state *st)
@@ -256,6 +271,7 @@ reap_waiters(struct txn *t)
 
 	for (i = 0; i < st->nw;)
 		if (!alive(t, &st->w[i].wrapper)) {
+			wake_dead(t, st->w[i].addr);
 			state_remove(st->w, &st->nw, i);
 			t->s.dirty = 1;
 		} else
@@ -271,6 +287,7 @@ static void
 reap_ahead(struct txn *t, size_t pos)
 {
 	while (pos > 0 && !alive(t, &t->s.st.w[pos - 1].wrapper)) {
+		wake_dead(t, t->s.st.w[pos - 1].addr);
 		state_remove(t->s.st.w, &t->s.st.nw, pos - 1);
 		t->s.dirty = 1;
 		pos--;
@@ -395,6 +412,7 @@ promote(struct txn *t)
 
 	while (t->s.st.nw > 0 && has_room(t, weight_of(&t->s.st.w[0]))) {
 		if (!alive(t, &t->s.st.w[0].wrapper)) {
+			wake_dead(t, t->s.st.w[0].addr);
 			state_remove(t->s.st.w, &t->s.st.nw, 0);
 			t->s.dirty = 1;
 			continue;
@@ -528,6 +546,8 @@ txn_commit(struct txn *t)
 	r = s->ops->commit(s, &t->s, v, n);
 	if (v != t->wake)
 		free(v);
+	for (n = 0; s->ops->forget != NULL && n < t->ngone; n++)
+		s->ops->forget(s, t->gone[n]);
 	return r;
 }
 

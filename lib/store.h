@@ -85,6 +85,11 @@ struct store_ops {
 	void	(*drain)(struct store *);
 	/* Optional: close the wake fd listen gave (out of line for now). */
 	void	(*unlisten)(struct store *);
+	/*
+	 * Optional: tidy what a waiter found dead (its record dropped) left
+	 * behind, by its address; called after the commit, unlocked.
+	 */
+	void	(*forget)(struct store *, const char *);
 	/* Make the store at loc shared by a group (gate_share); or NULL. */
 	int	(*share)(const char *loc, gid_t);
 	/* The gates of the store at loc, sorted (gate_list). */

@@ -998,6 +998,16 @@ file_unlisten(struct store *s)
 	wake_unlisten(&((struct fstore *)s)->wake);
 }
 
+/*
+ * A dead waiter's FIFO: a wake-up removes it if nobody reads it (so a
+ * waiter wrongly taken for dead loses nothing but gets a spurious wake).
+ */
+static void
+file_forget(struct store *s, const char *addr)
+{
+	wake_send(&((struct fstore *)s)->wake, addr);
+}
+
 /* A directory made now for a group: 2770, the mark of a shared one. */
 static int
 file_share(const char *dir, gid_t gid)
@@ -1199,6 +1209,7 @@ const struct store_ops store_file_ops = {
 	.listen = file_listen,
 	.drain = file_drain,
 	.unlisten = file_unlisten,
+	.forget = file_forget,
 	.share = file_share,
 	.list = file_list,
 	.watch_open = file_watch_open,

@@ -23,7 +23,13 @@ fake_proc() {
 }
 
 @test "bad values are refused with 125 and change nothing" {
+	# the bounds the man page gives: 1 EiB, six decimals (1T is below)
+	run "$G" -n -F 1048576T -- true
+	[ "$status" -eq 75 ]
+	run "$G" -n -F 1.123456 -- true
+	[ "$status" -eq 0 ]
 	for a in "--min-mem 12X" "--min-mem 0" "--min-mem 101%" "-F 1.5%" \
+		"-F 1025P" "-F 1048577T" "-F 1.1234567" \
 		"--max-pressure 101" "--max-pressure disk:5" "-I -1" \
 		"--max-load -1" "--max-load x" "-O 1.234"; do
 		# shellcheck disable=SC2086

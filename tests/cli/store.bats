@@ -128,3 +128,21 @@ teardown() {
 	[ "$status" -eq 125 ]
 	[ "$(status_field .max_allowed)" = 2 ]
 }
+
+@test "a SIGKILLed waiter's FIFO goes with its record, not left in the directory" {
+	"$G" -g k --limit 1
+	bg "$G" -g k -- sh -c 'until [ -e go ]; do sleep 0.01; done'
+	h=$BG
+	until_true '[ "$(active k)" -eq 1 ]'
+	bg "$G" -g k -- true
+	until_true '[ "$(waiting k)" -eq 1 ]'
+	fifo=$(cd "$GATERUN_DIR" && echo .w.*)
+	[ -p "$GATERUN_DIR/$fifo" ]
+	kill -KILL "$BG"
+	touch go
+	wait_status "$h"
+	[ "$status" -eq 0 ]
+	# the release reaped the dead head of the line, and its FIFO with it
+	until_true '[ ! -e "$GATERUN_DIR/$fifo" ]'
+	[ "$(waiting k)" -eq 0 ]
+}
