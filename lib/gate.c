@@ -1446,6 +1446,17 @@ wait_sleep(const struct gate_wait *gw, struct watch *w)
 		tsp = &ts;
 	}
 	r = ppoll(w->fds, w->n, tsp, gw->sigmask);
+	if (r > 0 && w->degraded) {
+		/*
+		 * Ready at once lets no pending signal in (only an EINTR
+		 * does), and a look that fails (its server gone) can leave
+		 * the wake fd ready every time (the renewal timer fired
+		 * meanwhile): a TERM would wait for ever. No fd and no time
+		 * lets it in.
+		 */
+		ts.tv_sec = ts.tv_nsec = 0;
+		(void)ppoll(NULL, 0, &ts, gw->sigmask);
+	}
 	return r == -1 && errno != EINTR ? -1 : 0;
 }
 

@@ -894,6 +894,25 @@ replica_start() {
 	[ ! -e b.ran ]
 }
 
+@test "a waiter in line whose server is gone leaves on TERM (143), though its renewal timer fires during each failed look" {
+	# Failed before: each look (connections refused, tried again for
+	# 1.5 s) outlasted the timer's period, the wake fd was ready at every
+	# sleep, and a TERM was never let in: it stayed pending.
+	"$G" -g farm --limit 1 >/dev/null
+	on_host A -- sh -c 'echo > a.ran; exec sleep 60'
+	until_true '[ -e a.ran ]'
+	on_host B --lease 3 -- echo B ran
+	b=$BG
+	until_true '[ "$(waiting farm)" -eq 1 ]'
+	kill -KILL "$RPID"
+	until_true 'grep -q "refused the connection.*still in line" bg.out'
+	kill -TERM "$b"
+	until_true '! kill -0 "$b" 2>/dev/null'
+	wait_status "$b"
+	[ "$status" -eq 143 ]
+	run ! grep -q "B ran" bg.out
+}
+
 @test "a new arrival on a read-only replica tries again for its lease only, saying so, then exits 125 (75 with -w)" {
 	# Failed before: "still in line", and it tried for as long as the
 	# replica refused (timeout's 124 here).
