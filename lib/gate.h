@@ -259,7 +259,7 @@ int	gate_set_cmd(struct gate *, pid_t);
 int64_t	gate_lease_period(const struct gate *);
 /*
  * Renew this process's records now (one transaction); *until gets the
- * CLOCK_MONOTONIC instant up to which they surely stay (-1: none held),
+ * CLOCK_BOOTTIME instant up to which they surely stay (-1: none held),
  * set as the last renewal left it when this one fails. 0 or -1; on other
  * stores 0 and *until -1.
  */

@@ -103,7 +103,7 @@ struct store_ops {
 	 * Optional (NULL: a record lives as long as its processes). A store
 	 * whose records are leases (Redis): *period, how often (ns) this
 	 * process must renew them (any commit of its own does); *until, the
-	 * CLOCK_MONOTONIC instant up to which they surely run (-1: none
+	 * CLOCK_BOOTTIME instant up to which they surely run (-1: none
 	 * renewed yet). 0 or -1.
 	 */
 	int	(*lease)(struct store *, int64_t *, int64_t *);

@@ -48,8 +48,8 @@ struct rstore {
 	void		*notify_arg;
 	struct store_txn *cur;		/* the transaction under way */
 	int64_t		now_ms;		/* server TIME at its start */
-	int64_t		t0;		/* our clock (mono ns) before asking */
-	int64_t		until;		/* mono ns our lease surely runs to */
+	int64_t		t0;		/* our clock (boot ns) before asking */
+	int64_t		until;		/* boot ns our lease surely runs to */
 	int		epfd, tfd;	/* a waiter's wake fd, its timer */
 	int		blpop;		/* a BLPOP is out on wc */
 	int64_t		wc_after;	/* wc refused: not again before */
@@ -61,7 +61,7 @@ struct rstore {
 					   (the key was made), never set */
 	unsigned	read_limit;	/* the limit as read (or defaulted) */
 	int64_t		hold_ms;	/* no one let in until (server ms) */
-	int64_t		seen_end;	/* mono ns the longest lease read
+	int64_t		seen_end;	/* boot ns the longest lease read
 					   may run to (see hold_begin) */
 	int		shown;		/* the policy sees shown_limit */
 	unsigned	shown_limit, real_limit;
@@ -80,13 +80,13 @@ struct rstore {
 					   a transaction last looked */
 	int		dropped;	/* a read found a record of ours gone
 					   though asked in time */
-	int64_t		asked;		/* mono ns the transaction under way
+	int64_t		asked;		/* boot ns the transaction under way
 					   was first tried (see in_time), or 0 */
 };
 
 /*
  * How far the server's clock ran ahead of ours (ms) between two reads:
- * t0 (mono ns) when each was sent, ms the server's TIME in each reply.
+ * t0 (boot ns) when each was sent, ms the server's TIME in each reply.
  * About 0 normally (at most the reply's own delay); large when the server
  * answered late (it stalled: its TIME is read when it answers) or its
  * clock was stepped forward; negative when stepped back.
@@ -127,7 +127,7 @@ int	rs_lease(struct store *, int64_t *, int64_t *);
 int	rs_watch(struct store *, const struct procid *);
 int	rs_listen(struct store *, store_addr);
 void	rs_drain(struct store *);
-/* A foreign record's lease end on our clock (mono ns), or -1. */
+/* A foreign record's lease end on our clock (boot ns), or -1. */
 int64_t	rs_lease_end(const struct rstore *, const struct procid *);
 /* Kill-all across hosts (store_redis_kill.c): see store.h. */
 int	rs_kill_remote(struct store *, const struct store_holder *, size_t,

@@ -630,7 +630,7 @@ fetch(struct rstore *r, struct store_txn *t, int watch)
 	if (r->c == NULL && (r->c = rs_reconnect(r)) == NULL)
 		return -1;
 	rs_bound(r);
-	r->t0 = mono_ns();
+	r->t0 = boot_ns();
 	if ((watch && redisAppendCommandArgv(r->c, 2, w, NULL) != REDIS_OK) ||
 	    redisAppendCommandArgv(r->c, 2, g, NULL) != REDIS_OK ||
 	    redisAppendCommandArgv(r->c, 2, ep, NULL) != REDIS_OK ||
@@ -707,7 +707,7 @@ epoch_changed(struct rstore *r, int watch)
 static void
 hold_begin(struct rstore *r, struct store_txn *t)
 {
-	int64_t ms = (r->seen_end - mono_ns()) / MS;
+	int64_t ms = (r->seen_end - boot_ns()) / MS;
 
 	if (ms < r->ttl_ms)
 		ms = r->ttl_ms;

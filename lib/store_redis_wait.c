@@ -21,7 +21,11 @@
 #include "store_redis.h"
 #include "sys.h"
 
-/* Arm fd to fire at the CLOCK_MONOTONIC instant at (ns), every period. */
+/*
+ * Arm fd to fire at the CLOCK_BOOTTIME instant at (ns), every period. The
+ * lease clock counts a suspend, as the server's does: on resume, a lease
+ * that ended meanwhile is looked at (or ours renewed) at once.
+ */
 static int
 timer_at(int fd, int64_t at, int64_t period)
 {
@@ -45,11 +49,11 @@ rs_watch(struct store *s, const struct procid *id)
 
 	if (at == -1)
 		return proc_pidfd_id(id);
-	if (at <= mono_ns()) {
+	if (at <= boot_ns()) {
 		errno = ESRCH;		/* ended already: look again */
 		return -1;
 	}
-	if ((fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC |
+	if ((fd = timerfd_create(CLOCK_BOOTTIME, TFD_CLOEXEC |
 	    TFD_NONBLOCK)) == -1)
 		return -1;
 	if (timer_at(fd, at, 0) == -1) {
@@ -118,8 +122,8 @@ rs_listen(struct store *s, store_addr addr)
 	(void)snprintf(r->addr, sizeof(r->addr), "%08x%08x", arc4random(),
 	    arc4random());
 	if ((r->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1 ||
-	    (r->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC |
-	    TFD_NONBLOCK)) == -1 || timer_at(r->tfd, mono_ns() + period,
+	    (r->tfd = timerfd_create(CLOCK_BOOTTIME, TFD_CLOEXEC |
+	    TFD_NONBLOCK)) == -1 || timer_at(r->tfd, boot_ns() + period,
 	    period) == -1)
 		goto fail;
 	memset(&ev, 0, sizeof(ev));

@@ -270,6 +270,12 @@ mono_ns(void)
 }
 
 int64_t
+boot_ns(void)
+{
+	return clock_ns(CLOCK_BOOTTIME);
+}
+
+int64_t
 real_ns(void)
 {
 	return clock_ns(CLOCK_REALTIME);

@@ -43,8 +43,18 @@ int	read_fd_all(int, off_t, size_t, char **, size_t *);
 /* FNV-1a (32 bits) of len bytes, continuing from h (start: SYS_FNV_INIT). */
 #define SYS_FNV_INIT	2166136261u
 uint32_t	fnv1a(uint32_t, const void *, size_t);
-/* CLOCK_MONOTONIC and CLOCK_REALTIME in nanoseconds. */
+/*
+ * CLOCK_MONOTONIC and CLOCK_REALTIME in nanoseconds. Monotonic time is
+ * for waits bounded by this host alone (-w, -n, lock waits, reply
+ * timeouts): a suspend does not eat them.
+ */
 int64_t	mono_ns(void);
+/*
+ * CLOCK_BOOTTIME in nanoseconds: the lease clock. Like CLOCK_MONOTONIC,
+ * but it counts the time the system was suspended, as the Redis server's
+ * clock does (a lease that ended while this host slept has ended).
+ */
+int64_t	boot_ns(void);
 int64_t	real_ns(void);
 
 #endif

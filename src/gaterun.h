@@ -137,14 +137,14 @@ struct lease {
 	struct gate	*g;
 	const char	*gate;
 	int64_t		period;		/* renew every (ns); 0: no lease */
-	int64_t		until;		/* mono ns the lease surely runs to */
+	int64_t		until;		/* boot ns the lease surely runs to */
 	int		fd;		/* to the watchdog: lease ends */
 	pid_t		dog;		/* the watchdog, or -1 (gone) */
 	pid_t		cmd;		/* the command it watches */
 	struct procid	self;		/* the wrapper (us) */
 	int		own;		/* cmd leads its process group */
 	int		on;		/* a lease is kept */
-	timer_t		timer;		/* SIGALRM every period */
+	timer_t		timer;		/* SIGALRM every period (boot clock) */
 	int		armed, failing;
 	int		dog_stops;	/* times the watchdog was stopped */
 };

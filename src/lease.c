@@ -10,12 +10,17 @@
  * The watchdog has a process group of its own and a name of its own (not
  * "gaterun": pkill gaterun leaves it), and the wrapper starts it again if
  * it is gone while the command runs. Nothing of this runs on the file
- * store.
+ * store. Leases are timed on CLOCK_BOOTTIME (boot_ns), which counts a
+ * suspend as the server's clock does: a host resumed after its lease
+ * ended stops its command at once, and a renewal asked for after the end
+ * does not save it. Waits for the server's replies are bounded on
+ * CLOCK_MONOTONIC.
  */
 #include "config.h"
 
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -53,7 +58,7 @@ struct dog {
 	const char	*gate;
 	struct killall_holder h;	/* the wrapper, the command, the slot */
 	int		own;		/* the command leads its group */
-	int64_t		until;		/* the lease surely runs to (mono ns) */
+	int64_t		until;		/* the lease surely runs to (boot ns) */
 	int64_t		period;		/* the wrapper renews every */
 	int64_t		look;		/* next look at a stopped job */
 	int		forked;		/* gate_forked done: renews itself */
@@ -108,15 +113,15 @@ static int
 renew_paused(struct dog *d, int64_t by)
 {
 	struct gate_wait w;
-	int64_t until;
+	int64_t until, left = by - boot_ns();
 
-	if (by - mono_ns() < 300000000LL)
+	if (left < 300000000LL)
 		return 0;		/* no time left to ask */
 	if (!d->forked)
 		gate_forked(d->g);
 	d->forked = 1;
 	memset(&w, 0, sizeof(w));
-	w.deadline = by;
+	w.deadline = mono_ns() + left;	/* replies: on the monotonic clock */
 	gate_set_wait(d->g, &w);
 	if (gate_renew(d->g, &until) == -1 || until <= d->until)
 		return 0;
@@ -132,13 +137,13 @@ renew_paused(struct dog *d, int64_t by)
 static int64_t
 look_paused(struct dog *d, int64_t at)
 {
-	int64_t now = mono_ns(), due = d->until - 2 * d->period;
+	int64_t now = boot_ns(), due = d->until - 2 * d->period;
 
 	if (d->termed)
 		return at;
 	if (now >= due && now >= d->look) {
 		if (paused(d) && renew_paused(d, at))
-			return mono_ns();	/* a new lease end: again */
+			return boot_ns();	/* a new lease end: again */
 		d->look = now + d->period / 4;
 	}
 	due = due > d->look ? due : d->look;
@@ -156,7 +161,7 @@ static int
 kill_listen(struct gate *g, const char *gate, pid_t cmd, int64_t at,
     void **kl, int *said)
 {
-	int64_t left = at - mono_ns();
+	int64_t left = at - boot_ns();
 	int fd;
 
 	if (*said == -1 || left < 1000000000LL)
@@ -196,14 +201,45 @@ lease_lost(struct dog *d, int cmdfd)
 	warnx("gate '%s': the lease could not be renewed in time: stopping "
 	    "the command (TERM, then KILL)", d->gate);
 	d->termed = 1;
-	stop_tree(d, stop_at(d) - mono_ns());
+	stop_tree(d, stop_at(d) - boot_ns());
 	while (poll(&p, 1, -1) == -1 && errno == EINTR)
 		;
 	_exit(0);
 }
 
 /*
- * The watchdog's life: read lease ends from the wrapper; at the last one
+ * Sleep in poll(2) on p[0..2] and the timer p[3] (a CLOCK_BOOTTIME
+ * timerfd), armed for the instant at (boot ns): a poll timeout runs on
+ * CLOCK_MONOTONIC, which stands still while the host is suspended, and a
+ * lease that ended then would be seen only that long after the resume.
+ * Without the timer (it could not be made), a timeout. poll's result.
+ */
+static int
+dog_sleep(struct pollfd *p, int64_t at)
+{
+	struct itimerspec its;
+	int64_t now = boot_ns();
+
+	if (at <= now)
+		return poll(p, 4, 0);
+	memset(&its, 0, sizeof(its));
+	its.it_value.tv_sec = at / 1000000000;
+	its.it_value.tv_nsec = at % 1000000000;
+	/* Arming it again clears a count of expiries not read. */
+	if (p[3].fd != -1 &&
+	    timerfd_settime(p[3].fd, TFD_TIMER_ABSTIME, &its, NULL) == -1) {
+		(void)xclose(p[3].fd);
+		p[3].fd = -1;
+	}
+	if (p[3].fd == -1)
+		return poll(p, 4, (int)((at - now) / 1000000 + 1));
+	return poll(p, 4, -1);
+}
+
+/*
+ * The watchdog's life: read lease ends from the wrapper (one whose
+ * renewal was asked for once the lease had ended comes too late: this
+ * host was suspended, or the wrapper stopped, past it); at the last one
  * less the grace, stop the command's tree (TERM, then KILL by the end
  * less a margin), unless the job is stopped whole (look_paused). Serves
  * kill-all requests from other hosts for the command meanwhile. Ends
@@ -212,8 +248,8 @@ lease_lost(struct dog *d, int cmdfd)
 static void __dead
 watchdog(int rd, struct dog *d)
 {
-	struct pollfd p[3];
-	int64_t v, at, now;
+	struct pollfd p[4];
+	int64_t v[2];
 	void *kl = NULL;
 	int said = 0;
 
@@ -225,12 +261,13 @@ watchdog(int rd, struct dog *d)
 	p[2].fd = kill_listen(d->g, d->gate, d->h.cmd.pid, stop_at(d), &kl,
 	    &said);
 	p[2].events = POLLIN;
+	p[3].fd = timerfd_create(CLOCK_BOOTTIME, TFD_CLOEXEC | TFD_NONBLOCK);
+	p[3].events = POLLIN;
 	for (;;) {
-		if ((now = mono_ns()) >= stop_at(d))
+		if (boot_ns() >= stop_at(d))
 			lease_lost(d, p[1].fd);
-		at = look_paused(d, stop_at(d));
-		if (poll(p, 3, at > now ? (int)((at - now) / 1000000 + 1) : 0) ==
-		    -1 && errno != EINTR)
+		if (dog_sleep(p, look_paused(d, stop_at(d))) == -1 &&
+		    errno != EINTR)
 			_exit(1);
 		if (p[2].fd != -1 && p[2].revents &&
 		    gate_kill_serve(kl) == -1) {
@@ -240,12 +277,12 @@ watchdog(int rd, struct dog *d)
 		if (p[1].revents)
 			_exit(0);		/* the command ended */
 		if (p[0].fd != -1 && p[0].revents) {
-			if (read_full(rd, &v, sizeof(v)) != sizeof(v))
+			if (read_full(rd, v, sizeof(v)) != sizeof(v))
 				p[0].fd = -1;	/* the wrapper died */
-			else if (v == 0)
+			else if (v[0] == 0)
 				_exit(0);
-			else if (v > d->until)
-				d->until = v;
+			else if (v[0] > d->until && v[1] < d->until)
+				d->until = v[0];	/* else asked too late */
 			if (p[2].fd == -1)
 				p[2].fd = kill_listen(d->g, d->gate,
 				    d->h.cmd.pid, stop_at(d), &kl, &said);
@@ -348,15 +385,19 @@ dog_gone(struct lease *ls)
 	ls->dog = -1;
 }
 
-/* Tell the watchdog v (a lease end, or 0: the command ended); 0 or -1. */
+/*
+ * Tell the watchdog a lease end and when its renewal was asked for (boot
+ * ns), or 0, 0: the command ended. 0 or -1.
+ */
 static int
-dog_send(struct lease *ls, int64_t v)
+dog_send(struct lease *ls, int64_t until, int64_t asked)
 {
+	int64_t v[2] = { until, asked };
 	ssize_t n;
 
 	if (ls->fd == -1)
 		return -1;
-	while ((n = send(ls->fd, &v, sizeof(v), MSG_NOSIGNAL)) == -1 &&
+	while ((n = send(ls->fd, v, sizeof(v), MSG_NOSIGNAL)) == -1 &&
 	    errno == EINTR)
 		;
 	if (n == (ssize_t)sizeof(v))
@@ -393,7 +434,7 @@ lease_start(struct lease *ls, struct gate *g, const char *gate, pid_t cmd,
 	memset(&sev, 0, sizeof(sev));
 	sev.sigev_notify = SIGEV_SIGNAL;
 	sev.sigev_signo = SIGALRM;
-	if (timer_create(CLOCK_MONOTONIC, &sev, &ls->timer) == -1)
+	if (timer_create(CLOCK_BOOTTIME, &sev, &ls->timer) == -1)
 		return -1;
 	ls->armed = 1;
 	its.it_value.tv_sec = ls->period / 1000000000;
@@ -453,11 +494,14 @@ lease_check(struct lease *ls)
 	}
 }
 
-/* Renew; a new end goes to the watchdog, a failure is said once. */
+/*
+ * Renew; a new end goes to the watchdog with when it was asked for, a
+ * failure is said once.
+ */
 void
 lease_tick(struct lease *ls)
 {
-	int64_t until;
+	int64_t until, asked = boot_ns();
 
 	if (!ls->on)
 		return;
@@ -474,7 +518,7 @@ lease_tick(struct lease *ls)
 	ls->failing = 0;
 	if (until > ls->until) {
 		ls->until = until;
-		(void)dog_send(ls, until);
+		(void)dog_send(ls, until, asked);
 	}
 }
 
@@ -490,7 +534,7 @@ lease_stop(struct lease *ls)
 	ls->on = 0;
 	if (dog == -1)
 		return;
-	(void)dog_send(ls, 0);
+	(void)dog_send(ls, 0, 0);
 	dog_gone(ls);
 	while (waitpid(dog, NULL, 0) == -1 && errno == EINTR)
 		;

@@ -510,19 +510,21 @@ forward(struct job *job)
  * most, never past the lease's end (a later reply is of no use: the
  * watchdog acts then): a server stalled or cut off holds up the wait for
  * CMD that long only, so CMD's end is seen, and passed on, soon after.
+ * The lease's end is on the lease clock (boot_ns), the wait's deadline
+ * on the monotonic one.
  */
 static void
 renew_bounded(struct lease *ls)
 {
 	struct gate_wait w = { -1, NULL, NULL };
+	int64_t left;
 
 	if (!ls->on) {
 		lease_tick(ls);
 		return;
 	}
-	w.deadline = mono_ns() + RENEW_NS;
-	if (ls->until > 0 && ls->until < w.deadline)
-		w.deadline = ls->until;
+	left = ls->until > 0 ? ls->until - boot_ns() : RENEW_NS;
+	w.deadline = mono_ns() + (left < RENEW_NS ? left : RENEW_NS);
 	gate_set_wait(ls->g, &w);
 	lease_tick(ls);
 	w.deadline = -1;
