@@ -62,7 +62,10 @@ trap cleanup EXIT
 # none, without a fork. The cleanup kills a recorded PID only while it
 # still names the process started here: a PID reaped long ago may name
 # anyone's process by now (pid_max is 32768 on 2 cores; killing recycled
-# PIDs once took down another engineer's make check).
+# PIDs once took down another engineer's make check). tests/cli/common.bash
+# has the same function; it is not sourced here: it is bats code (it calls
+# bats_require_minimum_version and defines a bg of its own), and a bench
+# that sources the test tree breaks when a test helper changes.
 start_time() {
 	local stat f
 	START=

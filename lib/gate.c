@@ -142,6 +142,8 @@ struct gate {
 	size_t		nheld;
 	size_t		last_active;
 	unsigned	last_limit;
+	int64_t		last_hold;	/* see gate_hold: until, or 0 */
+	int		last_hold_why, last_limit_lost;
 	char		last_parent[GATE_NAME_MAX + 1];
 	int		status;		/* for followers; -1: none */
 	uint64_t	follow;		/* ticket of the request followed */
@@ -299,6 +301,16 @@ static unsigned
 weight_of(const struct entry *e)
 {
 	return e->weight > 1 ? e->weight : 1;
+}
+
+/*
+ * The gate's own limit: during a hold (store_txn.hold_until) st.limit
+ * shows the policy only as many slots as hold.
+ */
+static unsigned
+gate_limit(const struct txn *t)
+{
+	return t->s.hold_until != 0 ? t->s.hold_limit : t->s.st.limit;
 }
 
 /*
@@ -536,7 +548,11 @@ txn_commit(struct txn *t)
 	int r;
 
 	t->g->last_active = t->s.st.nh;
-	t->g->last_limit = t->s.st.limit;
+	t->g->last_limit = t->s.hold_until != 0 ? t->s.hold_limit :
+	    t->s.st.limit;
+	t->g->last_hold = t->s.hold_until;
+	t->g->last_hold_why = t->s.hold_why;
+	t->g->last_limit_lost = t->s.limit_lost;
 	(void)strlcpy(t->g->last_parent, t->s.st.parent,
 	    sizeof(t->g->last_parent));
 	v = txn_wakes(t, &n);
@@ -1767,10 +1783,10 @@ op_enqueue(struct txn *t, void *arg)
 	g->res_held = 0;
 	if (promote(t) == -1)
 		return -1;
-	if (q->req != NULL && q->req->weight > t->s.st.limit &&
-	    t->s.st.limit > 0) {
+	if (q->req != NULL && q->req->weight > gate_limit(t) &&
+	    gate_limit(t) > 0) {
 		t->g->last_active = t->s.st.nh;	/* for the message */
-		t->g->last_limit = t->s.st.limit;
+		t->g->last_limit = gate_limit(t);
 		errno = E2BIG;		/* it would wait for ever */
 		return -1;
 	}
@@ -2002,6 +2018,15 @@ gate_counts(const struct gate *g, size_t *active, unsigned *limit)
 	*limit = g->last_limit;
 }
 
+int
+gate_hold(const struct gate *g, int64_t *until, int *why, int *limit_lost)
+{
+	*until = g->last_hold;
+	*why = g->last_hold_why;
+	*limit_lost = g->last_limit_lost;
+	return g->last_hold != 0;
+}
+
 /* Record pid as the command of the request in line or the last slot. */
 static int
 op_set_cmd(struct txn *t, void *arg)
@@ -2079,6 +2104,37 @@ gate_renew(struct gate *g, int64_t *until)
 	return r;
 }
 
+/*
+ * The index of the holder record of held slot h, or nh. A store shared
+ * by hosts that lost its data has our record made again at another slot
+ * when its own was given away meanwhile (store_redis_txn.c, remake): then
+ * a record of the same request at a slot none of our held slots names.
+ * Not found so, it stayed until its lease ended and kept the head of the
+ * line out of the slot freed (N3 of brk-redis4).
+ */
+static size_t
+held_record(const struct txn *t, const struct held *h)
+{
+	const struct gate *g = t->g;
+	const struct state *st = &t->s.st;
+	size_t i, k;
+
+	for (i = 0; i < st->nh; i++)
+		if (st->h[i].slot == h->slot && ours(g, &st->h[i], h->ticket))
+			return i;
+	for (i = 0; i < st->nh; i++) {
+		if (!ours(g, &st->h[i], h->ticket))
+			continue;
+		for (k = 0; k < g->nheld; k++)
+			if (g->held[k].ticket == h->ticket &&
+			    g->held[k].slot == st->h[i].slot)
+				break;
+		if (k == g->nheld)
+			return i;
+	}
+	return st->nh;
+}
+
 /* Give back one slot held (arg), or every slot held (NULL). */
 static int
 op_release(struct txn *t, void *arg)
@@ -2090,18 +2146,14 @@ op_release(struct txn *t, void *arg)
 
 	for (k = 0; k < g->nheld; k++) {
 		h = one != NULL ? one : &g->held[k];
-		for (i = 0; i < t->s.st.nh; i++)
-			if (t->s.st.h[i].slot == h->slot &&
-			    ours(g, &t->s.st.h[i], h->ticket)) {
-				if (t->s.st.h[i].key[0] != '\0' &&
-				    g->status >= 0 &&
-				    state_result(&t->s.st, h->ticket) == NULL)
-					state_result_add(&t->s.st, h->ticket,
-					    g->status, real_ns());
-				state_remove(t->s.st.h, &t->s.st.nh, i);
-				t->s.dirty = t->reaped_holder = 1;
-				break;
-			}
+		if ((i = held_record(t, h)) < t->s.st.nh) {
+			if (t->s.st.h[i].key[0] != '\0' && g->status >= 0 &&
+			    state_result(&t->s.st, h->ticket) == NULL)
+				state_result_add(&t->s.st, h->ticket,
+				    g->status, real_ns());
+			state_remove(t->s.st.h, &t->s.st.nh, i);
+			t->s.dirty = t->reaped_holder = 1;
+		}
 		if (one != NULL)
 			break;
 	}
@@ -2230,7 +2282,10 @@ op_info(struct txn *t, void *arg)
 	if (!t->readonly && promote(t) == -1)
 		return -1;
 	gi->exists = t->s.exists;
-	gi->limit = st->limit;
+	gi->limit = gate_limit(t);
+	gi->hold_until = t->s.hold_until;
+	gi->hold_why = t->s.hold_why;
+	gi->limit_lost = t->s.hold_until != 0 && t->s.limit_lost;
 	(void)strlcpy(gi->parent, st->parent, sizeof(gi->parent));
 	gi->acquired = st->acquired;
 	gi->wait_ns = st->wait_ns;
@@ -2264,12 +2319,22 @@ struct set_limit {
 	unsigned	old;
 };
 
+/*
+ * During a hold (a store shared by hosts, after a loss) the policy sees
+ * the gate full: the new limit is the store's to write back, and nobody
+ * is let in until the hold ends (waiters look again then).
+ */
 static int
 op_set_limit(struct txn *t, void *arg)
 {
 	struct set_limit *sl = arg;
 
-	sl->old = t->s.st.limit;
+	sl->old = gate_limit(t);
+	if (t->s.hold_until != 0) {
+		t->s.hold_limit = sl->limit;
+		t->s.dirty = 1;
+		return 0;
+	}
 	if (t->s.st.limit != sl->limit) {
 		t->s.st.limit = sl->limit;
 		t->s.dirty = 1;

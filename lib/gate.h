@@ -90,7 +90,30 @@ struct gate_info {
 	size_t		nh;
 	struct gate_proc *w;		/* waiters, in order */
 	size_t		nw;
+	/*
+	 * A store shared by hosts (Redis), after a loss of the server's data
+	 * or of records (see GATE_HOLD_*): nobody new starts until hold_until
+	 * (CLOCK_REALTIME ns; 0: no hold) while the holders record their
+	 * slots again; limit_lost 1 when the limit went with the data (limit
+	 * is then a default, until a holder records the one it saw).
+	 */
+	int64_t		hold_until;
+	int		hold_why;
+	int		limit_lost;
 };
+
+/* Why a gate is held (gate_info.hold_why, gate_hold). */
+#define GATE_HOLD_LOST		1	/* the server lost the gate's data: a
+					   restart without persistence, a
+					   failover, the key deleted */
+#define GATE_HOLD_DROPPED	2	/* records dropped though renewed in
+					   time: the server stalled, or its
+					   clock was stepped */
+#define GATE_HOLD_CHECK		3	/* records of other processes all ended
+					   at once, first seen by a newcomer:
+					   maybe a step of the server's clock;
+					   their owners have a renewal period
+					   to show they live */
 
 /* One process kill-all tried to signal. */
 struct gate_kill {
@@ -247,6 +270,13 @@ int	gate_has_cmd(const struct gate *);
 const char *gate_parent(const struct gate *);
 /* Active count and limit seen by the last transaction (for messages). */
 void	gate_counts(const struct gate *, size_t *, unsigned *);
+/*
+ * 1 if the last transaction found the gate held (a store shared by hosts,
+ * after a loss: see gate_info.hold_until), with *until (CLOCK_REALTIME ns),
+ * *why (GATE_HOLD_*) and *limit_lost; 0 if not. gate_counts's limit is
+ * then the gate's own (or the default shown while it is lost).
+ */
+int	gate_hold(const struct gate *, int64_t *, int *, int *);
 /*
  * Record the command this process started: for the request in line (the
  * record carries it on promotion), else for the slot taken last.

@@ -59,12 +59,13 @@ struct entry {
 	/*
 	 * Kept by a store shared between hosts (store_redis.c), not by the
 	 * text of this file: the record's host id ("" in the file store),
-	 * 1 if that is not this host, and its lease's end in the server's
-	 * clock (ms; 0: none yet).
+	 * 1 if that is not this host, its lease's end in the server's
+	 * clock (ms; 0: none yet), and the lease's length (ms; 0: unknown).
 	 */
 	char		host[STATE_HOST_LEN + 1];
 	int		foreign;
 	int64_t		lease_ms;
+	int64_t		lease_ttl;
 	/*
 	 * Admission (written only when not the default, so a record without
 	 * them is the version 1 record it always was): the slots its request

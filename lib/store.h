@@ -27,6 +27,20 @@ struct store_txn {
 	int		dirty;	/* st must be written */
 	int		wake_late; /* send the wake-ups after st is stored:
 				   whoever they wake watches the sender */
+	/*
+	 * A store of leases (Redis) after a loss, or while it checks that
+	 * records ended all at once are dead: nobody new starts until
+	 * hold_until (CLOCK_REALTIME ns; 0: no hold), for hold_why
+	 * (GATE_HOLD_*). Meanwhile a transaction's st.limit shows the policy
+	 * only as many slots as hold, and hold_limit is the gate's own limit
+	 * (a change of limit goes there); limit_lost 1: the server lost it
+	 * with its data, and hold_limit is a default until a holder records
+	 * the limit it saw again.
+	 */
+	int64_t		hold_until;
+	int		hold_why;
+	unsigned	hold_limit;
+	int		limit_lost;
 };
 
 /* Every store starts with this. */

@@ -8,8 +8,10 @@
  * text of lease lines then the file store's text (state.c):
  *
  *	gaterun-redis 1
- *	[hold MS]			(after a loss: nobody new until)
- *	l TICKET WPID WSTART LEASE_MS HOST
+ *	[hold MS WHY]			(after a loss: nobody new until; WHY
+ *					 lost, dropped or check: GATE_HOLD_*)
+ *	[dflt]				(the limit is a default, never set)
+ *	l TICKET WPID WSTART LEASE_MS HOST [TTL]	(TTL: the lease's ms)
  *	...
  *	gaterun-state 1 ...
  *

@@ -61,10 +61,17 @@ struct rstore {
 					   (the key was made), never set */
 	unsigned	read_limit;	/* the limit as read (or defaulted) */
 	int64_t		hold_ms;	/* no one let in until (server ms) */
+	int		hold_why;	/* why (GATE_HOLD_*) */
+	int64_t		first_ms;	/* server TIME at our first read of
+					   it (see suspects), or 0 */
+	size_t		nsusp;		/* records that ended at once: see
+					   suspects */
+	int64_t		susp_ttl;	/* the longest lease among them (ms) */
+	int		restored;	/* remake put the limit back */
 	int64_t		seen_end;	/* boot ns the longest lease read
 					   may run to (see hold_begin) */
-	int		shown;		/* the policy sees shown_limit */
-	unsigned	shown_limit, real_limit;
+	int		shown;		/* the policy sees the gate full: its
+					   limit in store_txn.hold_limit */
 	struct entry	*mine;		/* our holders at the last commit */
 	size_t		nmine;
 	struct entry	*minew;		/* our waiters at the last commit */

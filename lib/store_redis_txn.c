@@ -31,6 +31,7 @@ struct lease {
 	unsigned long long start;
 	int64_t		ms;
 	char		host[STATE_HOST_LEN + 1];
+	int64_t		ttl;		/* its length (ms); 0: not written */
 };
 
 /* For qsort and bsearch: by ticket, then wrapper PID and start. */
@@ -46,13 +47,18 @@ lease_cmp(const void *a, const void *b)
 	return x->start < y->start ? -1 : x->start > y->start;
 }
 
-/* Read "l TICKET MS HOST" lines from *p on; *p left at the state's text. */
+/*
+ * Read "l TICKET WPID WSTART MS HOST [TTL]" lines from *p on; *p left at
+ * the state's text. TTL, the lease's length, is not written by older
+ * versions (which read a line that has it all the same).
+ */
 static int
 leases_parse(const char **p, const char *end, struct lease **v, size_t *n)
 {
 	struct lease *l;
 	const char *nl;
 	char line[160];
+	int k;
 
 	*v = NULL;
 	*n = 0;
@@ -66,8 +72,11 @@ leases_parse(const char **p, const char *end, struct lease **v, size_t *n)
 		l += *n;
 		memcpy(line, *p, (size_t)(nl - *p));
 		line[nl - *p] = '\0';
-		if (sscanf(line, "l %" SCNu64 " %lld %llu %" SCNd64 " %64s",
-		    &l->ticket, &l->pid, &l->start, &l->ms, l->host) != 5)
+		l->ttl = 0;
+		k = sscanf(line, "l %" SCNu64 " %lld %llu %" SCNd64 " %64s %"
+		    SCNd64, &l->ticket, &l->pid, &l->start, &l->ms, l->host,
+		    &l->ttl);
+		if (k != 5 && k != 6)
 			goto bad;
 		(*n)++;
 		*p = nl + 1;
@@ -113,8 +122,60 @@ leases_apply(struct rstore *r, struct entry *e, size_t n,
 			continue;	/* none: treated as ours, renewed */
 		(void)strlcpy(e[i].host, l->host, sizeof(e[i].host));
 		e[i].lease_ms = l->ms;
+		e[i].lease_ttl = l->ttl;
 		e[i].foreign = strcmp(l->host, r->host) != 0;
 	}
+}
+
+/*
+ * Records of other processes that ended though alive at the last renewal
+ * the key shows, before this process first read the server (N4 of
+ * brk-redis4). A live owner renews every third of its lease, so on an
+ * honest clock its record is renewed again long before it ends: one that
+ * ended with no renewal of anyone's since is the last of a gate whose
+ * host died, or ended with the others at once when the server's clock
+ * was stepped forward. A step after our first read shows in our own
+ * reads (rs_clock_lag); one before it does not. Local records whose
+ * process is gone are dead for sure, and those that ended before a hold
+ * began were checked by it. Their count into r->nsusp, their longest
+ * lease into r->susp_ttl (see check_begin).
+ */
+static void
+suspects(struct rstore *r, const struct lease *v, size_t n)
+{
+	struct procid id;
+	int64_t last = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (v[i].ttl > 0 && v[i].ms - v[i].ttl > last)
+			last = v[i].ms - v[i].ttl;
+	for (i = 0; i < n; i++) {
+		if (v[i].ttl <= 0 || v[i].ms > r->now_ms || v[i].ms <= last ||
+		    v[i].ms <= r->hold_ms || v[i].ms > r->first_ms)
+			continue;
+		id.pid = (pid_t)v[i].pid;
+		id.start = v[i].start;
+		if (strcmp(v[i].host, r->host) == 0 &&
+		    (id.pid == r->self.pid || !proc_alive(&id)))
+			continue;	/* ours, or gone */
+		r->nsusp++;
+		if (v[i].ttl > r->susp_ttl)
+			r->susp_ttl = v[i].ttl;
+	}
+}
+
+/* A hold's reason as the key's hold line says it (none: a loss). */
+static int
+hold_word(const char *p, const char *end)
+{
+	while (p < end && *p == ' ')
+		p++;
+	if (end - p >= 7 && memcmp(p, "dropped", 7) == 0)
+		return GATE_HOLD_DROPPED;
+	if (end - p >= 5 && memcmp(p, "check", 5) == 0)
+		return GATE_HOLD_CHECK;
+	return GATE_HOLD_LOST;
 }
 
 /* The key's value into t->st. 0, or -1 (EBADMSG: not ours to read). */
@@ -123,6 +184,7 @@ value_parse(struct rstore *r, const char *buf, size_t len,
     struct store_txn *t)
 {
 	const char *p = buf + MAGIC_LEN, *end = buf + len, *why;
+	char *q;
 	struct lease *v;
 	size_t nv;
 
@@ -131,11 +193,12 @@ value_parse(struct rstore *r, const char *buf, size_t len,
 		return -1;
 	}
 	if (end - p > 5 && memcmp(p, "hold ", 5) == 0) {
-		r->hold_ms = strtoll(p + 5, NULL, 10);
+		r->hold_ms = strtoll(p + 5, &q, 10);
 		if ((p = memchr(p, '\n', (size_t)(end - p))) == NULL) {
 			errno = EBADMSG;
 			return -1;
 		}
+		r->hold_why = hold_word(q, p);
 		p++;
 	}
 	if (end - p >= 5 && memcmp(p, "dflt\n", 5) == 0) {
@@ -145,6 +208,7 @@ value_parse(struct rstore *r, const char *buf, size_t len,
 	if (leases_parse(&p, end, &v, &nv) == -1)
 		return -1;
 	leases_seen(r, v, nv);
+	suspects(r, v, nv);
 	if (state_parse(p, (size_t)(end - p), &t->st, 0, &why) == -1) {
 		free(v);
 		errno = EBADMSG;
@@ -173,8 +237,12 @@ leases_format(char **b, size_t *len, size_t *cap, const struct entry *e,
 			*b = nb;
 		}
 		k = snprintf(*b + *len, *cap - *len, "l %" PRIu64 " %lld %llu %"
-		    PRId64 " %s\n", e[i].ticket, (long long)e[i].wrapper.pid,
+		    PRId64 " %s", e[i].ticket, (long long)e[i].wrapper.pid,
 		    e[i].wrapper.start, e[i].lease_ms, e[i].host);
+		if (e[i].lease_ttl > 0)
+			k += snprintf(*b + *len + k, *cap - *len - k, " %" PRId64,
+			    e[i].lease_ttl);
+		(*b)[*len + k++] = '\n';
 		*len += (size_t)k;
 	}
 	return 0;
@@ -192,8 +260,9 @@ value_format(const struct rstore *r, const struct state *st, char **bufp,
 		return -1;
 	memcpy(b, MAGIC, MAGIC_LEN);
 	if (r->hold_ms > r->now_ms)
-		len += (size_t)snprintf(b + len, cap - len, "hold %" PRId64 "\n",
-		    r->hold_ms);
+		len += (size_t)snprintf(b + len, cap - len, "hold %" PRId64
+		    " %s\n", r->hold_ms, r->hold_why == GATE_HOLD_CHECK ? "check" :
+		    r->hold_why == GATE_HOLD_DROPPED ? "dropped" : "lost");
 	if ((r->fresh || r->deflt) && st->limit == r->read_limit)
 		len += (size_t)snprintf(b + len, cap - len, "dflt\n");
 	if (leases_format(&b, &len, &cap, st->h, st->nh) == -1 ||
@@ -253,6 +322,7 @@ renew_ours(struct rstore *r, struct store_txn *t)
 		if (ours(r, e)) {
 			(void)strlcpy(e->host, r->host, sizeof(e->host));
 			e->lease_ms = end;
+			e->lease_ttl = r->ttl_ms;
 		}
 	}
 	return 1;
@@ -486,8 +556,10 @@ remake(struct rstore *r, struct store_txn *t)
 	size_t i, k, nh0 = st->nh;
 	int s;
 
-	if ((r->fresh || r->deflt) && r->last_limit != 0)
+	if ((r->fresh || r->deflt) && r->last_limit != 0) {
 		st->limit = r->last_limit;	/* lost with the rest */
+		r->restored = 1;
+	}
 	memset(used, 0, sizeof(used));
 	for (i = 0; i < st->nh; i++)
 		used[st->h[i].slot / 8] |= 1 << (st->h[i].slot % 8);
@@ -561,6 +633,8 @@ fetch_read(struct rstore *r, struct store_txn *t, int watch)
 		errno = EPROTO;
 		goto out;
 	}
+	if (r->first_ms == 0)
+		r->first_ms = r->now_ms;	/* see suspects */
 	if (rp[2]->type == REDIS_REPLY_STRING &&
 	    !rs_epoch_valid(rp[2]->str, rp[2]->len)) {
 		errno = EILSEQ;		/* not ours: say so, touch nothing */
@@ -625,6 +699,10 @@ fetch(struct rstore *r, struct store_txn *t, int watch)
 	memset(t, 0, sizeof(*t));
 	t->st.limit = r->deflimit;
 	r->hold_ms = 0;
+	r->hold_why = 0;
+	r->nsusp = 0;
+	r->susp_ttl = 0;
+	r->restored = 0;
 	r->fresh = 0;
 	r->deflt = 0;
 	if (r->c == NULL && (r->c = rs_reconnect(r)) == NULL)
@@ -691,7 +769,55 @@ epoch_changed(struct rstore *r, int watch)
 	r->epoch[0] = '\0';
 	r->lost = 1;
 	r->prev_t0 = 0;		/* another server's clock, maybe */
+	r->first_ms = 0;
 	return rs_epoch(r);
+}
+
+/*
+ * The hold in force, for the policy and the views (store_txn.hold_until):
+ * its end on this host's clock, why, and the limit (t->st.limit, read
+ * before hold_begin lowers it), lost if the key was made again with a
+ * default one that remake could not put back.
+ */
+static void
+hold_tell(const struct rstore *r, struct store_txn *t)
+{
+	if (r->hold_ms <= r->now_ms)
+		return;
+	t->hold_until = real_ns() + (r->hold_ms - r->now_ms) * MS;
+	t->hold_why = r->hold_why != 0 ? r->hold_why : GATE_HOLD_LOST;
+	t->hold_limit = t->st.limit;
+	t->limit_lost = (r->fresh || r->deflt) && !r->restored;
+}
+
+/*
+ * A newcomer that finds records ended at once (suspects: the server's
+ * clock stepped before it came, or a host died) does not let anyone in
+ * on their slots yet: it holds the gate a renewal period of theirs and a
+ * second, written to the key. If the clock was stepped, their owners
+ * renew meanwhile (and see the step in their own reads: a hold of a
+ * lease); if their host died, nobody does, and the first look after the
+ * hold frees their slots (the hold marks them checked). So an ordinary
+ * expiry costs only the newcomer that finds it first (no waiter was
+ * there to free the slot at the lease's end) a third of that lease more;
+ * N4 of brk-redis4.
+ */
+static void
+check_begin(struct rstore *r, struct store_txn *t)
+{
+	char buf[300];
+
+	if (r->nsusp == 0 || r->lost || !t->exists || r->hold_ms > r->now_ms)
+		return;
+	r->hold_ms = r->now_ms + r->susp_ttl / 3 + 1000;
+	r->hold_why = GATE_HOLD_CHECK;
+	t->dirty = 1;
+	(void)snprintf(buf, sizeof(buf), "%zu record%s of other processes "
+	    "ended at once with no renewal since (a host died, or the "
+	    "server's clock was stepped): nobody new starts for %.1f s, while "
+	    "their owners may renew them", r->nsusp, r->nsusp == 1 ? "" : "s",
+	    (double)(r->hold_ms - r->now_ms) / 1000);
+	rs_say(r, buf);
 }
 
 /*
@@ -703,6 +829,20 @@ epoch_changed(struct rstore *r, int watch)
  * end, since its holder renews (and records its slot again) only before
  * then (a holder of a 30 s lease renews every 10 s: a waiter's 6 s hold
  * let a waiter in beside it).
+ *
+ * Whom the hold keeps out (N3 of brk-redis4). The policy sees the gate
+ * full at the holders recorded when the transaction began, so the head
+ * of the line gets exactly the slots that recorded holders give back in
+ * it (a release, a holder of this host found dead): at once, as before
+ * the loss, be it a waiter that kept its place or one that came since.
+ * Such a slot was one of the limit before the loss, so whoever takes it
+ * leaves the count where it was. What is never given is room below the
+ * limit that no recorded holder gave back: a holder that has not yet
+ * renewed since the loss may run in it, and nothing here tells its slot
+ * from a free one until it does (or its lease ends, after the hold). A
+ * holder recorded again over the limit (its slot was given away before
+ * the loss was seen) keeps the gate shown full (never above the limit)
+ * until enough have left.
  */
 static void
 hold_begin(struct rstore *r, struct store_txn *t)
@@ -711,24 +851,31 @@ hold_begin(struct rstore *r, struct store_txn *t)
 
 	if (ms < r->ttl_ms)
 		ms = r->ttl_ms;
-	if (r->lost && t->exists && r->hold_ms < r->now_ms + ms)
+	if (r->lost && t->exists && r->hold_ms < r->now_ms + ms) {
+		/* A loss of the key is said on, over the drops it leads to. */
+		if (r->hold_ms <= r->now_ms || r->hold_why != GATE_HOLD_LOST)
+			r->hold_why = r->lost == 1 ? GATE_HOLD_LOST :
+			    GATE_HOLD_DROPPED;
 		r->hold_ms = r->now_ms + ms;
+	}
 	r->shown = 0;
 	if (r->hold_ms <= r->now_ms || !t->exists)
 		return;
-	r->real_limit = t->st.limit;
+	hold_tell(r, t);
 	if (t->st.nh < t->st.limit)
 		t->st.limit = (unsigned)t->st.nh;
 	r->shown = 1;
-	r->shown_limit = t->st.limit;
 }
 
-/* Before writing: the real limit back, unless the policy changed it. */
+/*
+ * Before writing: the gate's own limit back (a change of limit during the
+ * hold went to t->hold_limit).
+ */
 static void
 hold_end(struct rstore *r, struct store_txn *t)
 {
-	if (r->shown && t->st.limit == r->shown_limit)
-		t->st.limit = r->real_limit;
+	if (r->shown)
+		t->st.limit = t->hold_limit;
 	r->shown = 0;
 }
 
@@ -815,6 +962,29 @@ loss_seen(struct rstore *r, const struct store_txn *t)
 	return 0;
 }
 
+/*
+ * The hold a look (status) reports: the one the key holds, or, if the key
+ * is gone though the gate was in use (the server's set of gates names
+ * it), the one the first to write will begin (see loss_seen), of a lease
+ * of ours. 0 or -1.
+ */
+static int
+look_hold(struct rstore *r, struct store_txn *t)
+{
+	int v;
+
+	if (r->fresh && r->hold_ms <= r->now_ms) {
+		if ((v = gates_probe(r)) == -1)
+			return -1;
+		if (v == 1) {
+			r->hold_ms = r->now_ms + r->ttl_ms;
+			r->hold_why = GATE_HOLD_LOST;
+		}
+	}
+	hold_tell(r, t);
+	return 0;
+}
+
 /* Begin, or look (watch 0): connect again once if the link was lost. */
 static int
 start(struct rstore *r, struct store_txn *t, int watch)
@@ -843,8 +1013,12 @@ start(struct rstore *r, struct store_txn *t, int watch)
 		return -1;
 	}
 	if (watch) {
+		check_begin(r, t);
 		read_tickets(r, &t->st);
 		hold_begin(r, t);
+	} else if (look_hold(r, t) == -1) {
+		state_free(&t->st);
+		return -1;
 	}
 	return 0;
 }

@@ -194,6 +194,20 @@ rs_drain(struct store *s)
 		blpop_send(r);
 }
 
+/* The waiter's connection, timer and epoll fds closed, its address gone. */
+static void
+wait_fds_close(struct rstore *r)
+{
+	redisFree(r->wc);
+	r->wc = NULL;
+	if (r->tfd != -1)
+		(void)xclose(r->tfd);
+	if (r->epfd != -1)
+		(void)xclose(r->epfd);
+	r->tfd = r->epfd = -1;
+	r->addr[0] = '\0';
+}
+
 /* The waiter's list deleted, its connection and fds closed. */
 void
 rs_wait_close(struct rstore *r)
@@ -207,15 +221,7 @@ rs_wait_close(struct rstore *r)
 		av[1] = key;
 		(void)rs_command(&r->c, 2, av);
 	}
-	if (r->wc != NULL)
-		redisFree(r->wc);
-	r->wc = NULL;
-	if (r->tfd != -1)
-		(void)xclose(r->tfd);
-	if (r->epfd != -1)
-		(void)xclose(r->epfd);
-	r->tfd = r->epfd = -1;
-	r->addr[0] = '\0';
+	wait_fds_close(r);
 }
 
 /*
@@ -229,13 +235,7 @@ rs_forked(struct store *s)
 	struct rstore *r = (struct rstore *)s;
 
 	redisFree(r->c);
-	redisFree(r->wc);
-	r->c = r->wc = NULL;
+	r->c = NULL;
 	r->blpop = 0;
-	if (r->tfd != -1)
-		(void)xclose(r->tfd);
-	if (r->epfd != -1)
-		(void)xclose(r->epfd);
-	r->tfd = r->epfd = -1;
-	r->addr[0] = '\0';
+	wait_fds_close(r);
 }

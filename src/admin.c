@@ -221,8 +221,10 @@ int
 do_limit(const struct opts *o)
 {
 	struct gate *g = open_gate(o, 1);
-	char err[512], conf[PATH_MAX];
+	char err[512], conf[PATH_MAX], ob[64];
 	unsigned old;
+	int64_t until;
+	int why, lost;
 
 	gate_set_wait(g, &lock_forever);
 	/* A file --persist may not write changes nothing. */
@@ -233,16 +235,23 @@ do_limit(const struct opts *o)
 		set_parent(o, g);
 	if (gate_set_limit(g, o->limit, &old) == -1)
 		die_gate(o, "cannot set the limit of");
-	logev(o, "gate '%s': limit %u -> %u by %s", o->gate, old, o->limit,
+	/* After a loss of a Redis server's data the old one may be unknown. */
+	if (gate_hold(g, &until, &why, &lost) && lost)
+		(void)strlcpy(ob, "unknown (lost with the Redis server's data)",
+		    sizeof(ob));
+	else
+		(void)snprintf(ob, sizeof(ob), "%u", old);
+	logev(o, "gate '%s': limit %s -> %u by %s", o->gate, ob, o->limit,
 	    me());
 	if (o->persist && config_set_limit(conf, o->gate, o->limit, err,
 	    sizeof(err)) == -1)
 		errx(EXIT_GATERUN, "limit set to %u, but not saved: %s",
 		    o->limit, err);
 	if (o->json)
-		report_limit_json(stdout, o->gate, old, o->limit, o->parent);
+		report_limit_json(stdout, o->gate, lost ? -1 : (long long)old,
+		    o->limit, o->parent);
 	else
-		(void)printf("gate '%s': limit %u -> %u%s\n", o->gate, old,
+		(void)printf("gate '%s': limit %s -> %u%s\n", o->gate, ob,
 		    o->limit, o->limit == 0 ? " (paused)" : "");
 	gate_close(g);
 	return 0;

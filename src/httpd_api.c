@@ -512,7 +512,7 @@ api_health(const struct server *sv, struct MHD_Connection *c,
 {
 	struct gate_info gi;
 	const char *name, *st;
-	char msg[512];
+	char msg[512], hb[400];
 	struct out o;
 	unsigned code;
 	double u;
@@ -534,8 +534,13 @@ api_health(const struct server *sv, struct MHD_Connection *c,
 		    NULL);
 	}
 	u = gi.limit ? 100.0 * (double)gi.nh / gi.limit : 100;
-	st = gi.limit == 0 || u > sv->warn ? "warning" : "healthy";
-	if (gi.limit == 0)
+	st = gi.limit == 0 || gi.hold_until != 0 || u > sv->warn ? "warning" :
+	    "healthy";
+	if (gi.hold_until != 0)
+		(void)snprintf(msg, sizeof(msg), "gate '%.64s' is %s", name,
+		    report_hold(hb, sizeof(hb), gi.hold_until, gi.hold_why,
+		    gi.limit_lost));
+	else if (gi.limit == 0)
 		(void)snprintf(msg, sizeof(msg), "gate '%.64s' is paused "
 		    "(limit 0), %zu waiting", name, gi.nw);
 	else
@@ -597,10 +602,12 @@ api_limit(const struct server *sv, struct MHD_Connection *c,
     const struct params *p)
 {
 	const char *name, *v;
-	char msg[512], pb[64];
+	char msg[512], pb[64], ob[16];
 	struct gate *g;
 	struct out o;
 	unsigned code, limit, old;
+	int64_t until;
+	int why, lost;
 
 	name = gate_param(sv, p);
 	if ((v = param(p, "max_concurrent")) == NULL)
@@ -619,12 +626,15 @@ api_limit(const struct server *sv, struct MHD_Connection *c,
 		gate_close(g);
 		return send_error(c, 500, NULL, "%s", msg);
 	}
+	/* After a loss of a Redis server's data the old one may be unknown. */
+	lost = gate_hold(g, &until, &why, &lost) && lost;
 	gate_close(g);
-	warnx("%s: gate '%s': limit %u -> %u", peer(c, pb, sizeof(pb)), name,
-	    old, limit);
+	(void)snprintf(ob, sizeof(ob), "%u", old);
+	warnx("%s: gate '%s': limit %s -> %u", peer(c, pb, sizeof(pb)), name,
+	    lost ? "unknown (lost with the Redis server's data)" : ob, limit);
 	if (out_open(&o) == -1)
 		return MHD_NO;
-	report_limit_json(o.fp, name, old, limit, NULL);
+	report_limit_json(o.fp, name, lost ? -1 : (long long)old, limit, NULL);
 	return send_out(c, MHD_HTTP_OK, &o, JSON, NULL);
 }
 

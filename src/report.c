@@ -139,7 +139,34 @@ utilization(const struct gate_info *gi)
 static int
 can_start(const struct gate_info *gi)
 {
-	return gi->nh < gi->limit && gi->nw == 0;
+	return gi->nh < gi->limit && gi->nw == 0 && gi->hold_until == 0;
+}
+
+const char *
+report_hold(char *buf, size_t len, int64_t until, int why, int limit_lost)
+{
+	time_t t = (time_t)(until / 1000000000);
+	char hms[16];
+	struct tm tm;
+
+	if (localtime_r(&t, &tm) == NULL ||
+	    strftime(hms, sizeof(hms), "%H:%M:%S", &tm) == 0)
+		(void)strlcpy(hms, "?", sizeof(hms));
+	if (why == GATE_HOLD_CHECK)
+		(void)snprintf(buf, len, "held until %s: records of other "
+		    "processes ended at once with no renewal since (a host died, "
+		    "or the Redis server's clock was stepped): nobody new starts "
+		    "while their owners may renew them", hms);
+	else
+		(void)snprintf(buf, len, "held until %s after %s: nobody new "
+		    "starts while the holders record their slots again%s", hms,
+		    why == GATE_HOLD_DROPPED ? "the Redis server dropped records "
+		    "renewed in time (it stalled, or its clock was stepped)" :
+		    "a loss of the Redis server's data (a restart without "
+		    "persistence, a failover, or the gate's key deleted)",
+		    limit_lost ? "; the limit was lost with the data until one "
+		    "of them records it again" : "");
+	return buf;
 }
 
 /* Slots free under the limit (none when over it: a lowered limit). */
@@ -282,14 +309,17 @@ state_word(const struct gate_proc *p)
 void
 report_status(FILE *fp, const char *name, const struct gate_info *gi)
 {
-	char ub[32], eb[32], cb[61], nb[200], ab[200], tb[64];
+	char ub[32], eb[32], cb[61], nb[400], ab[200], tb[64];
 	int64_t now = real_ns();
 	size_t i, nt;
 
-	(void)fprintf(fp, "gate '%s': %zu/%u active (%.0f%%%s), %zu waiting, "
+	(void)fprintf(fp, "gate '%s': %zu/%u active (%.0f%%%s%s), %zu waiting, "
 	    "can start: %s\n", name, gi->nh, gi->limit, utilization(gi),
-	    gi->limit == 0 ? ", paused" : "", gi->nw,
-	    can_start(gi) ? "yes" : "no");
+	    gi->limit == 0 ? ", paused" : "", gi->limit_lost ? ", limit lost" :
+	    "", gi->nw, can_start(gi) ? "yes" : "no");
+	if (gi->hold_until != 0)
+		(void)fprintf(fp, "%s\n", report_hold(nb, sizeof(nb),
+		    gi->hold_until, gi->hold_why, gi->limit_lost));
 	if (gi->parent[0] != '\0')
 		(void)fprintf(fp, "parent gate '%s': each command also takes a "
 		    "slot there\n", gi->parent);
@@ -403,6 +433,27 @@ proc_json(FILE *fp, const struct gate_proc *p, int64_t now)
 		    p->state & GATE_PROC_NOT_STARTED ? "false" : "true");
 }
 
+/*
+ * ,"hold": null, or while nobody new starts after a loss on a store shared
+ * by hosts, {"until": ISO 8601, "reason": "lost", "dropped" or "check",
+ * "limit_lost": whether max_allowed is a default shown for a lost limit}.
+ */
+static void
+hold_json(FILE *fp, const struct gate_info *gi)
+{
+	static const char *const why[] = { "lost", "lost", "dropped", "check" };
+	char tb[32];
+
+	if (gi->hold_until == 0) {
+		(void)fputs(",\"hold\":null", fp);
+		return;
+	}
+	(void)fprintf(fp, ",\"hold\":{\"until\":\"%s\",\"reason\":\"%s\","
+	    "\"limit_lost\":%s}", iso8601(tb, sizeof(tb), gi->hold_until),
+	    why[gi->hold_why >= 0 && gi->hold_why <= 3 ? gi->hold_why : 0],
+	    gi->limit_lost ? "true" : "false");
+}
+
 void
 report_status_json(FILE *fp, const char *name, const struct gate_info *gi)
 {
@@ -447,6 +498,7 @@ report_status_obj(FILE *fp, const char *name, const struct gate_info *gi)
 		json_str(fp, gi->parent);
 	else
 		(void)fputs("null", fp);
+	hold_json(fp, gi);
 	(void)fprintf(fp, ",\"free_slots\":%u,\"head_weight\":%u,"
 	    "\"head_waits_for\":", free_slots(gi), gi->nw ? gi->w[0].weight : 0);
 	if (head_note(gi, nb, sizeof(nb)) != NULL)
@@ -474,12 +526,16 @@ report_status_obj(FILE *fp, const char *name, const struct gate_info *gi)
 }
 
 void
-report_limit_json(FILE *fp, const char *name, unsigned old, unsigned limit,
+report_limit_json(FILE *fp, const char *name, long long old, unsigned limit,
     const char *parent)
 {
 	(void)fputs("{\"gate\":", fp);
 	json_str(fp, name);
-	(void)fprintf(fp, ",\"old_limit\":%u,\"new_limit\":%u", old, limit);
+	if (old < 0)		/* lost with the server's data */
+		(void)fprintf(fp, ",\"old_limit\":null,\"new_limit\":%u", limit);
+	else
+		(void)fprintf(fp, ",\"old_limit\":%lld,\"new_limit\":%u", old,
+		    limit);
 	if (parent != NULL) {		/* set with it: "" for none */
 		(void)fputs(",\"parent\":", fp);
 		json_str(fp, parent);
@@ -579,6 +635,7 @@ static double m_acquired(const struct gate_info *g) { return (double)g->acquired
 static double m_wait(const struct gate_info *g) { return (double)g->wait_ns / 1e9; }
 static double m_free(const struct gate_info *g) { return free_slots(g); }
 static double m_head(const struct gate_info *g) { return g->nw ? g->w[0].weight : 0; }
+static double m_hold(const struct gate_info *g) { return g->hold_until != 0; }
 
 /* 1 if the head has its slots free but waits for a resource need. */
 static double
@@ -614,6 +671,10 @@ report_metrics(FILE *fp, char **names, const struct gate_info *gi, size_t n)
 	    "1 when the head of the line has its slots free but waits for "
 	    "memory, pressure or load (--min-mem...; --status says which).",
 	    names, gi, n, m_held);
+	metric(fp, "gaterun_held", "gauge",
+	    "1 while nobody new starts after a loss of the Redis server's data "
+	    "or records (--status says until when and why).", names, gi, n,
+	    m_hold);
 }
 
 /* Seconds the longest waiter of gi has been in line. */
@@ -637,7 +698,7 @@ report_check(FILE *fp, char **names, const struct gate_info *gi, size_t n,
 		double u = utilization(&gi[i]);
 
 		/* Paused is an admin's choice: a warning, whatever waits. */
-		st = gi[i].limit == 0 ? 1 :
+		st = gi[i].limit == 0 || gi[i].hold_until != 0 ? 1 :
 		    u > crit || oldest_wait(&gi[i], now) > maxwait ? 2 :
 		    u > warn ? 1 : 0;
 		if (st > worst)
@@ -647,9 +708,10 @@ report_check(FILE *fp, char **names, const struct gate_info *gi, size_t n,
 	if (n == 0)
 		(void)fprintf(fp, " no gates");
 	for (i = 0; i < n; i++)
-		(void)fprintf(fp, "%s %s %zu/%u (%.0f%%%s%s)", i ? "," : "",
+		(void)fprintf(fp, "%s %s %zu/%u (%.0f%%%s%s%s)", i ? "," : "",
 		    names[i], gi[i].nh, gi[i].limit, utilization(&gi[i]),
 		    gi[i].limit == 0 ? ", paused" : "",
+		    gi[i].hold_until != 0 ? ", held after a loss" : "",
 		    oldest_wait(&gi[i], now) > maxwait ? ", waiter stuck" : "");
 	(void)fputs(" |", fp);
 	for (i = 0; i < n; i++) {

@@ -14,6 +14,11 @@
 
 /* Write s as a JSON string: escaped, invalid UTF-8 as U+FFFD. */
 void	json_str(FILE *, const char *);
+/*
+ * A hold (gate_info.hold_until, why, limit_lost) in words, "held until
+ * HH:MM:SS ...", into buf; returns buf.
+ */
+const char *report_hold(char *, size_t, int64_t, int, int);
 /* Human summary line and slot table. */
 void	report_status(FILE *, const char *, const struct gate_info *);
 /* The JSON object of one gate, without a newline. */
@@ -23,8 +28,11 @@ void	report_status_json(FILE *, const char *, const struct gate_info *);
 /* {"schema":N,"gates":[...]}: the objects of n gates, one line. */
 void	report_status_all_json(FILE *, char **, const struct gate_info *,
 	    size_t);
-/* {"gate":..,"old_limit":N,"new_limit":N[,"parent":..]}, one line. */
-void	report_limit_json(FILE *, const char *, unsigned, unsigned,
+/*
+ * {"gate":..,"old_limit":N,"new_limit":N[,"parent":..]}, one line; an old
+ * limit below 0 was lost with a Redis server's data: null.
+ */
+void	report_limit_json(FILE *, const char *, long long, unsigned,
 	    const char *);
 /* {"gate":..,"killed_count":N,"killed_pids":[..],"failed_pids":[..]}. */
 void	report_kill_json(FILE *, const char *, const struct gate_kill *,

@@ -27,6 +27,7 @@
 #include "gaterun.h"
 #include "jobserver.h"
 #include "proc.h"
+#include "report.h"
 #include "sys.h"
 
 /* How long -n (and at least -w) waits for the gate's lock: 1 s. */
@@ -969,8 +970,11 @@ no_slot(struct runner *rn, int r)
 {
 	const struct opts *o = rn->o;
 	const char *why;
+	char hb[400];
 	size_t active;
 	unsigned limit;
+	int64_t until;
+	int hw, lost;
 
 	unpark(rn);
 	jobserver_close(rn->js);
@@ -1003,6 +1007,9 @@ no_slot(struct runner *rn, int r)
 	if ((why = gate_res_why(rn->g)) != NULL)	/* a need not met */
 		errx(o->conflict, "cannot start: gate '%s': %s", o->gate, why);
 	gate_counts(rn->g, &active, &limit);
+	if (gate_hold(rn->g, &until, &hw, &lost))	/* not a pause */
+		errx(o->conflict, "cannot start: gate '%s' is %s", o->gate,
+		    report_hold(hb, sizeof(hb), until, hw, lost));
 	gate_close(rn->g);
 	if (limit == 0)		/* as the last look saw it */
 		errx(o->conflict, "cannot start: gate '%s' is paused "

@@ -106,3 +106,56 @@ status_field() {
 
 active() { status_field .active_processes "${1:-}"; }
 waiting() { status_field .waiting "${1:-}"; }
+
+# A terminal: a tmux server of the test's own on socket $SOCK, its one
+# pane (160x50, in the test's directory) running "$@". The server is
+# stopped at teardown like any background process.
+tmux_start() {
+	command -v tmux >/dev/null || skip "tmux needed for a terminal"
+	SOCK=$BATS_TEST_TMPDIR/tmux.sock
+	tmux -S "$SOCK" -f /dev/null new-session -d -s t -x 160 -y 50 \
+	    -c "$BATS_TEST_TMPDIR" "$@" 3>&-
+	track "$(tmux -S "$SOCK" display -p '#{pid}')"
+}
+
+# What the terminal shows, its scrollback included, trailing blanks cut.
+screen() {
+	tmux -S "$SOCK" capture-pane -p -J -S - -t t | sed -e 's/ *$//'
+}
+
+# Type a line at the terminal.
+type_line() {
+	tmux -S "$SOCK" send-keys -t t -l "$1"
+	tmux -S "$SOCK" send-keys -t t Enter
+}
+
+# Press a key (C-c, C-z).
+press() {
+	tmux -S "$SOCK" send-keys -t t "$1"
+}
+
+# Write launch.py: "python3 launch.py COMMAND [ARG...]" runs the command
+# (exec) with the signals named in $1 ignored and those in $2 blocked
+# ("HUP CHLD", "USR1"), as a caller may have them (nohup, a build tool's
+# mask). Python, not sh: sh would unblock them and reset the mask.
+launcher() {
+	cat >launch.py <<-PY
+		import os, signal, sys
+		for n in "$1".split():
+		    signal.signal(signal.Signals["SIG" + n], signal.SIG_IGN)
+		signal.pthread_sigmask(signal.SIG_BLOCK,
+		                       {signal.Signals["SIG" + n] for n in "$2".split()})
+		os.execvp(sys.argv[1], sys.argv[1:])
+	PY
+}
+
+# The one slot of the default gate (limit 1) taken by a command that runs
+# until a line is written to FIFO go; its wrapper's PID in $h.
+# shellcheck disable=SC2016,SC2034  # until_true expands it; $h is the test's
+fifo_holder() {
+	"$G" --limit 1
+	mkfifo go
+	bg "$G" -- sh -c 'read x < go'
+	h=$BG
+	until_true '[ "$(active)" -eq 1 ]'
+}

@@ -94,13 +94,7 @@ load common
 	# The caller ignores HUP and SIGCHLD and blocks USR1; gaterun catches
 	# all three while it waits. cat catches nothing of its own: what it
 	# sees must be what it sees without gaterun.
-	cat > launch.py <<'PY'
-import os, signal, sys
-signal.signal(signal.SIGHUP, signal.SIG_IGN)
-signal.signal(signal.SIGCHLD, signal.SIG_IGN)
-signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
-os.execvp(sys.argv[1], sys.argv[1:])
-PY
+	launcher "HUP CHLD" USR1
 	python3 launch.py cat /proc/self/status | grep -E '^Sig(Blk|Ign|Cgt)' > want
 	python3 launch.py "$G" -x -- cat /proc/self/status |
 	    grep -E '^Sig(Blk|Ign|Cgt)' > got
@@ -113,11 +107,7 @@ PY
 @test "-x: a signal that reaches gaterun as it execs the command acts as it would on the command" {
 	# A TERM sent while -x waits ends the wait (143); one sent once the
 	# command runs kills the command: either way the status is TERM's.
-	"$G" --limit 1
-	mkfifo go
-	bg "$G" -- sh -c 'read x < go'
-	h=$BG
-	until_true '[ "$(active)" -eq 1 ]'
+	fifo_holder
 	bg "$G" -x -- sh -c 'echo $$ > ran; exec sleep 100'
 	w=$BG
 	until_true '[ "$(waiting)" -eq 1 ]'
@@ -131,11 +121,8 @@ PY
 }
 
 @test "-x: a caller that ignores SIGCHLD has its children reaped while gaterun waits, as without gaterun" {
-	"$G" --limit 1
-	mkfifo go cgo
-	bg "$G" -- sh -c 'read x < go'
-	h=$BG
-	until_true '[ "$(active)" -eq 1 ]'
+	fifo_holder
+	mkfifo cgo
 	# The caller starts a child, ignores SIGCHLD, then execs gaterun -x;
 	# the child ends while gaterun waits: the kernel reaps it at once.
 	cat > launch.py <<'PY'

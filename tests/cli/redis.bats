@@ -4,42 +4,21 @@
 # FIFO across hosts, leases (a killed or stopped host), a stopped and a
 # restarted server, errors.
 
+# shellcheck disable=SC2153  # RPORT and RPID: redis.bash sets them
 load common
-
-# Any loopback port free now.
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# Start a redis-server on port $1 (a new one: free_port), remember its PID
-# in $RPID (stopped by stop_bg), and wait until it answers.
-redis_start() {
-	RPORT=${1:-$(free_port)}
-	redis-server --port "$RPORT" --bind 127.0.0.1 --save '' \
-		--appendonly no --dir "$BATS_TEST_TMPDIR" \
-		>>"$BATS_TEST_TMPDIR/redis.log" 2>&1 &
-	RPID=$!
-	track "$RPID"
-	until_true 'redis-cli -p "$RPORT" ping 2>/dev/null | grep -q PONG'
-	export GATERUN_STORE=redis://127.0.0.1:$RPORT
-}
+load redis
 
 setup() {
-	export GATERUN_CONF="$BATS_TEST_TMPDIR/gaterun.conf"
-	unset GATERUN_DIR GATERUN_GATE GATERUN_LIMIT GATERUN_LOG GATERUN_HOST \
-		GATERUN_LEASE GATERUN_REDIS_PASSWORD_FILE
-	cd "$BATS_TEST_TMPDIR" || return 1
-	command -v redis-server >/dev/null || skip "redis-server is not installed"
-	redis_start
+	redis_setup
 }
 
-# Start a job on host $1 of gate farm (the rest: its command). Its lease
-# is 30 s unless the rest says otherwise: a renewal late by seconds (ASan
-# on a loaded machine) must not get a healthy command stopped.
-on_host() {
-	local h=$1
-	shift
-	bg env GATERUN_HOST="$h" "$G" -g farm --lease 30 "$@"
+# Wait for each PID given: all exited 0, or show bg.out and fail.
+all_ok() {
+	local p
+	for p; do
+		wait_status "$p"
+		[ "$status" -eq 0 ] || { cat bg.out; return 1; }
+	done
 }
 
 # The most lines "start" seen before their "end" in log $1.
@@ -74,10 +53,7 @@ max_overlap() {
 		n=$((i + 3 > 60 ? 60 : i + 3))
 		until_true "[ \"\$(grep -c '^start' log)\" -eq $n ]" || { cat log; false; }
 	done
-	for p in "${pids[@]}"; do
-		wait_status "$p"
-		[ "$status" -eq 0 ] || { cat bg.out; false; }
-	done
+	all_ok "${pids[@]}"
 	[ "$(grep -c '^start' log)" -eq 60 ]
 	[ "$(max_overlap log)" -eq 3 ]
 	[ "$(grep '^start' log | cut -d' ' -f2 | tr '\n' ' ')" = "$(seq 1 60 | tr '\n' ' ')" ]
@@ -94,10 +70,7 @@ max_overlap() {
 		until_true "[ \"\$(waiting farm)\" -eq $((i - 1)) ]"
 	done
 	echo > go
-	for p in "${pids[@]}"; do
-		wait_status "$p"
-		[ "$status" -eq 0 ] || { cat bg.out; false; }
-	done
+	all_ok "${pids[@]}"
 	[ "$(max_overlap log)" -eq 1 ]
 	[ "$(grep '^start' log | cut -d' ' -f2 | tr '\n' ' ')" = "$(seq 1 20 | tr '\n' ' ')" ]
 }
@@ -121,12 +94,8 @@ max_overlap() {
 
 @test "a stopped wrapper past its lease: its command is stopped before another host gets the slot" {
 	"$G" -g farm --limit 1 >/dev/null
-	on_host A --lease 3 -- sh -c 'trap "echo > a.termed; exit 3" TERM; echo $$ > a.pid; while :; do sleep 0.05; done'
-	a=$BG
-	until_true '[ -s a.pid ] && [ "$(active farm)" -eq 1 ]'
-	on_host B -- sh -c 'if [ -e a.termed ]; then echo after > b.ran; else echo during > b.ran; fi'
-	b=$BG
-	until_true '[ "$(waiting farm)" -eq 1 ]'
+	termable_a 10
+	after_a
 	kill -STOP "$a"
 	wait_status "$b"
 	[ "$status" -eq 0 ]
@@ -156,26 +125,32 @@ max_overlap() {
 	sleep 2		# the fault itself, not a condition
 	kill -CONT "$RPID"
 	echo > go
-	for p in "${pids[@]}"; do
-		wait_status "$p"
-		[ "$status" -eq 0 ] || { cat bg.out; false; }
-	done
+	all_ok "${pids[@]}"
 	[ "$(grep -c '^end' log)" -eq 6 ]
 	[ "$(max_overlap log)" -eq 2 ]
 	run ! grep -q "lease could not be renewed" bg.out
 }
 
-@test "a restarted server without its data: the holder records its slot again, nobody over the limit" {
+# Gate farm (limit 1) held by host A until file go exists, host B in
+# line: each logs "start" and "end" with its name, PIDs in $a and $b.
+# A's lease has room for a slow restart of the server (ASan, a busy
+# machine: a 9 s lease was lost there; one of 20 s is stopped unrenewed
+# at 17.5 s), and A waits for a file, not a FIFO, so that the test never
+# blocks on a holder that is gone. Not 30 s: the hold after a loss lasts
+# as long as the longest lease seen. The waiter's lease is short: a
+# waiter that notices the loss holds newcomers back for one.
+holder_and_waiter() {
 	"$G" -g farm --limit 1 >/dev/null
-	# The holder's lease has room for a slow restart (ASan, a busy
-	# machine); it waits for a file, not a FIFO, so that the test never
-	# blocks on a holder that is gone.
-	on_host A -- sh -c 'echo start A >> log; until [ -e go ]; do sleep 0.05; done; echo end A >> log'
+	on_host A --lease 20 -- sh -c 'echo start A >> log; until [ -e go ]; do sleep 0.05; done; echo end A >> log'
 	a=$BG
 	until_true '[ "$(active farm)" -eq 1 ]'
 	on_host B --lease 6 -- sh -c 'echo start B >> log; echo end B >> log'
 	b=$BG
 	until_true '[ "$(waiting farm)" -eq 1 ]'
+}
+
+@test "a restarted server without its data: the holder records its slot again, nobody over the limit" {
+	holder_and_waiter
 	kill -KILL "$RPID"
 	wait "$RPID" || true
 	redis_start "$RPORT"
@@ -277,6 +252,92 @@ start_order() { awk '$1 == "start" { printf "%s ", $2 }' log; }
 	grep -q "recorded again" bg.out
 }
 
+@test "while a gate is held after a loss, every view says so: --status, --json, --check, --metrics, a -n newcomer, --limit" {
+	# Failed before: --status said "0/5 active, can start: yes", a -n
+	# newcomer was told the gate "is paused (limit 0)" and to run --limit,
+	# and --limit said "limit 0 -> 1" (N2 of brk-redis4).
+	"$G" -g farm --limit 1 >/dev/null 2>&1
+	# A renews every 10 s: what follows is read before it records its
+	# slot and the limit again.
+	logged_job A 30 A go
+	a=$BG
+	until_true '[ "$(active farm)" -eq 1 ]'
+	redis-cli -p "$RPORT" del gaterun:gate:farm >/dev/null
+	run -0 "$G" -g farm --status
+	[[ "${lines[0]}" == *", limit lost), 0 waiting, can start: no" ]]
+	[[ "${lines[1]}" == "held until "*" after a loss of the Redis server's data"* ]]
+	run -0 "$G" -g farm --status --json
+	[ "$(jq -r '[.can_start_new, .hold.reason, .hold.limit_lost, (.hold.until | test("^20.*Z$"))] | join(",")' <<<"$output")" = false,lost,true,true ]
+	run -75 env GATERUN_HOST=C "$G" -g farm -n -- echo C ran
+	[[ "$output" == *"cannot start: gate 'farm' is held until "*" after a loss of the Redis server's data"* ]]
+	[[ "$output" != *paused* ]]
+	[[ "$output" != *"C ran"* ]]
+	run -1 "$G" -g farm --check
+	[[ "$output" == "GATERUN WARNING - farm 0/5 (0%, held after a loss)"* ]]
+	run -0 "$G" -g farm --metrics
+	grep -qx 'gaterun_held{gate="farm"} 1' <<<"$output"
+	run -0 "$G" -g farm --limit 1
+	[ "$output" = "gate 'farm': limit unknown (lost with the Redis server's data) -> 1" ]
+	run -0 "$G" -g farm --limit 1 --json
+	[ "$(jq -r .old_limit <<<"$output")" = 1 ]
+	# gaterun-httpd's views are made of the same report.
+	if [ -x "${GATERUN_HTTPD:-}" ] && command -v curl >/dev/null; then
+		bg "$GATERUN_HTTPD" -r 127.0.0.1:0
+		until_true 'grep -q listening bg.out'
+		url=http://127.0.0.1:$(sed -n 's|.*http://127.0.0.1:\([0-9]*\)/.*|\1|p' bg.out)
+		run -0 curl -s "$url/api/process-status?gate=farm"
+		[ "$(jq -r .hold.reason <<<"$output")" = lost ]
+		run -0 curl -s "$url/api/health?gate=farm"
+		[ "$(jq -r .status <<<"$output")" = warning ]
+		[[ "$(jq -r .message <<<"$output")" == "gate 'farm' is held until "* ]]
+	fi
+	touch go
+	wait_status "$a"
+	[ "$status" -eq 0 ] || { cat bg.out; false; }
+	[ "$(status_field .max_allowed farm)" -eq 1 ]
+}
+
+@test "a holder made again at another slot gives it back on release: the waiter that kept its place starts then, not at the holder's lease end" {
+	# Failed before: A's release looked for its record at its old slot
+	# (given to B meanwhile), so the record stayed until its lease ended,
+	# and W, at the head since before the loss, waited that long with the
+	# gate empty (N3 of brk-redis4).
+	"$G" -g farm --limit 1 >/dev/null
+	on_host A --lease 10 -- sh -c 'echo "start A $(date +%s%3N)" >> log; until [ -e goa ]; do sleep 0.05; done; echo "end A $(date +%s%3N)" >> log'
+	a=$BG
+	until_true '[ "$(active farm)" -eq 1 ]'
+	on_host W -- sh -c 'echo "start W $(date +%s%3N)" >> log; echo "end W" >> log'
+	w=$BG
+	until_true '[ "$(waiting farm)" -eq 1 ]'
+	# A's wrapper stopped (not its watchdog) until B is in, as above.
+	kill -STOP "$a"
+	redis-cli -p "$RPORT" flushall >/dev/null
+	on_host B -- sh -c 'echo "start B" >> log; until [ -e gob ]; do sleep 0.05; done; echo "end B" >> log'
+	b=$BG
+	until_true '[ "$(status_field ".slots[0].host" farm 2>/dev/null)" = B ]'
+	kill -CONT "$a"
+	# A records itself again at another slot, W its place (at its next
+	# renewal, within 10 s of its 30 s lease).
+	until_true '[ "$(status_field "[.slots[].host] | sort | join(\",\")" farm 2>/dev/null)" = A,B ]' 2000
+	until_true '[ "$(waiting farm 2>/dev/null)" = 1 ]' 2000
+	touch gob
+	wait_status "$b"
+	[ "$status" -eq 0 ] || { cat bg.out; false; }
+	[ "$(active farm)" -eq 1 ]
+	[ "$(waiting farm)" -eq 1 ]
+	touch goa
+	wait_status "$a"
+	[ "$status" -eq 0 ] || { cat bg.out; false; }
+	wait_status "$w"
+	[ "$status" -eq 0 ] || { cat bg.out; false; }
+	# W started at A's release, long before A's record could end (at
+	# least 6.6 s after its last renewal: a lease of 10 s, renewed
+	# every 3.3 s).
+	ea=$(awk '$1 == "end" && $2 == "A" { print $3 }' log)
+	sw=$(awk '$1 == "start" && $2 == "W" { print $3 }' log)
+	[ $((sw - ea)) -lt 4000 ] || { cat log bg.out; false; }
+}
+
 @test "a server restarted from an old copy of its data (the epoch kept, the holder not in it): the holder records its slot again and is not stopped" {
 	# Failed before: A's renewals found its record gone and did not make
 	# it again (the epoch was the same), and its watchdog stopped A.
@@ -341,10 +402,7 @@ start_order() { awk '$1 == "start" { printf "%s ", $2 }' log; }
 	touch go
 	wait_status "$a"
 	[ "$status" -eq 0 ] || { cat bg.out; false; }
-	for p in "${pids[@]}"; do
-		wait_status "$p"
-		[ "$status" -eq 0 ] || { cat bg.out; false; }
-	done
+	all_ok "${pids[@]}"
 	[ "$(max_overlap log)" -eq 1 ]
 	[ "$(start_order)" = "A W1 W2 W3 W4 " ] || { cat log bg.out; false; }
 	run ! grep -q "place was lost" bg.out
@@ -521,31 +579,12 @@ kill_listeners() {
 	[ -e "$BATS_TEST_TMPDIR/dir/farm.gate" ]
 }
 
-# The children of wrapper $1 but those named after it: its watchdog.
-others_of() {
-	local w=$1 c
-	shift
-	for c in $(pgrep -P "$w"); do
-		[[ " $* " == *" $c "* ]] || echo "$c"
-	done
-}
-
-# 1 if process $1 is gone or a zombie (its parent has not reaped it yet).
-ended() {
-	local st
-	st=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
-	st=${st##*) }
-	[ "${st%% *}" = Z ]
-}
-
 @test "a watchdog killed is started again: the wrapper lives on, and its stopped wrapper's command is still stopped in time" {
 	# Failed before: the next renewal wrote to the dead watchdog's pipe
 	# and the wrapper died of SIGPIPE (141), its command left running
 	# with nothing to stop it (and the limit broken once the lease ended).
 	"$G" -g farm --limit 1 >/dev/null
-	on_host A --lease 10 -- sh -c 'trap "echo > a.termed; exit 3" TERM; echo $$ > a.pid; while :; do sleep 0.05; done'
-	a=$BG
-	until_true '[ -s a.pid ] && [ "$(active farm)" -eq 1 ]'
+	termable_a 10
 	until_true '[ -n "$(others_of "$a" "$(cat a.pid)")" ]'
 	dog=$(others_of "$a" "$(cat a.pid)")
 	kill -KILL "$dog"
@@ -581,14 +620,10 @@ ended() {
 	# Failed before: the watchdog was in the wrapper's group and stopped
 	# with it (kill -STOP %1), so B got in while A's command still ran.
 	"$G" -g farm --limit 1 >/dev/null
-	bg setsid env GATERUN_HOST=A "$G" -g farm --lease 5 -- sh -c 'trap "echo > a.termed; exit 3" TERM; echo $$ > a.pid; while :; do sleep 0.05; done'
-	a=$BG
-	until_true '[ -s a.pid ] && [ "$(active farm)" -eq 1 ]'
+	termable_a 5 setsid
 	pg=$(ps -o pgid= -p "$a" | tr -d ' ')
 	[ "$pg" != "$(ps -o pgid= -p $$ | tr -d ' ')" ]
-	on_host B -- sh -c 'if [ -e a.termed ]; then echo after > b.ran; else echo during > b.ran; fi'
-	b=$BG
-	until_true '[ "$(waiting farm)" -eq 1 ]'
+	after_a
 	kill -STOP -- "-$pg"
 	wait_status "$b"
 	kill -CONT -- "-$pg"
@@ -622,17 +657,7 @@ ended() {
 @test "waiters stay in line through a server restart (without its data): all run in the end, one at a time" {
 	# Failed before: each waiter exited 125 ("the Redis server refused
 	# the connection") and its command never ran.
-	"$G" -g farm --limit 1 >/dev/null
-	# The holder's lease has room for a slow restart (ASan, a busy
-	# machine); it waits for a file, not a FIFO, so that the test never
-	# blocks on a holder that is gone. The waiters' leases are short: a
-	# waiter that notices the loss holds newcomers back for one.
-	on_host A -- sh -c 'echo start A >> log; until [ -e go ]; do sleep 0.05; done; echo end A >> log'
-	a=$BG
-	until_true '[ "$(active farm)" -eq 1 ]'
-	on_host B --lease 6 -- sh -c 'echo start B >> log; echo end B >> log'
-	b=$BG
-	until_true '[ "$(waiting farm)" -eq 1 ]'
+	holder_and_waiter
 	on_host C --lease 6 -- sh -c 'echo start C >> log; echo end C >> log'
 	c=$BG
 	until_true '[ "$(waiting farm)" -eq 2 ]'
@@ -642,10 +667,7 @@ ended() {
 	redis_start "$RPORT"
 	until_true '[ "$(active farm 2>/dev/null)" = 1 ]' 4000
 	touch go
-	for p in "$a" "$b" "$c"; do
-		wait_status "$p"
-		[ "$status" -eq 0 ] || { cat bg.out; false; }
-	done
+	all_ok "$a" "$b" "$c"
 	[ "$(grep -c '^end' log)" -eq 3 ]
 	[ "$(max_overlap log)" -eq 1 ]
 	grep -q "the Redis server answers again: still in line" bg.out
@@ -673,10 +695,7 @@ all_ended() {
 	done
 	until_true 'all_ended "${pids[@]}"' 12000
 	kill "$killer"
-	for p in "${pids[@]}"; do
-		wait_status "$p"
-		[ "$status" -eq 0 ] || { cat bg.out; false; }
-	done
+	all_ok "${pids[@]}"
 	[ "$(grep -c '^end' log)" -eq 18 ]
 	[ "$(max_overlap log)" -le 2 ]
 }
@@ -708,14 +727,10 @@ all_ended() {
 	# a group of its own) ran on with nothing to stop it: B got in while
 	# it still ran.
 	"$G" -g farm --limit 1 >/dev/null
-	bg setsid env GATERUN_HOST=A "$G" -g farm --lease 5 -- sh -c 'trap "echo > a.termed; exit 3" TERM; echo $$ > a.pid; while :; do sleep 0.05; done'
-	a=$BG
-	until_true '[ -s a.pid ] && [ "$(active farm)" -eq 1 ]'
+	termable_a 5 setsid
 	pg=$(ps -o pgid= -p "$a" | tr -d ' ')
 	[ "$pg" != "$(ps -o pgid= -p $$ | tr -d ' ')" ]
-	on_host B -- sh -c 'if [ -e a.termed ]; then echo after > b.ran; else echo during > b.ran; fi'
-	b=$BG
-	until_true '[ "$(waiting farm)" -eq 1 ]'
+	after_a
 	kill -KILL -- "-$pg"
 	wait_status "$b"
 	[ "$status" -eq 0 ]
@@ -862,14 +877,20 @@ replica_start() {
 	run ! grep -q "lost" bg.out
 }
 
-@test "a failover: a job started on a replica tries again, saying so once, and runs when it becomes the master" {
-	# Failed before: "cannot take a slot ...: Protocol error", 125 at once.
+# A job of host B (PID in $b) started on a replica of the server: it
+# writes b.ran once it runs; it says that it tries again.
+replica_waiter() {
 	"$G" -g farm --limit 1 >/dev/null
 	replica_start
 	export GATERUN_STORE=redis://127.0.0.1:$R2PORT
 	on_host B -- sh -c 'echo > b.ran'
 	b=$BG
 	until_true 'grep -q "read-only replica (READONLY.*trying again every second, for up to" bg.out'
+}
+
+@test "a failover: a job started on a replica tries again, saying so once, and runs when it becomes the master" {
+	# Failed before: "cannot take a slot ...: Protocol error", 125 at once.
+	replica_waiter
 	[ ! -e b.ran ]
 	redis-cli -p "$R2PORT" replicaof no one >/dev/null
 	wait_status "$b"
@@ -881,12 +902,7 @@ replica_start() {
 @test "a waiter on a read-only replica sleeps between its tries: TERM takes it out of line at once" {
 	# Failed before: its BLPOP, refused at once, woke it at once, for
 	# ever (a busy loop), and a TERM was never let in: it hung, pending.
-	"$G" -g farm --limit 1 >/dev/null
-	replica_start
-	export GATERUN_STORE=redis://127.0.0.1:$R2PORT
-	on_host B -- sh -c 'echo > b.ran'
-	b=$BG
-	until_true 'grep -q "read-only replica (READONLY.*trying again every second" bg.out'
+	replica_waiter
 	kill -TERM "$b"
 	until_true '! kill -0 "$b" 2>/dev/null'
 	wait_status "$b"
@@ -1125,4 +1141,51 @@ redraws() {
 	[ "$status" -eq 0 ]
 	run -0 "$G" -g farm --limit 2 --parent ''
 	[ "$(status_field .parent farm)" = null ]
+}
+
+@test "a forward step of the server's clock ends every lease at once: a newcomer is held until their owners could renew, not let in beside the holder" {
+	# Failed before: C (-n), come after the step and before any renewal,
+	# was let in next to A (N4 of brk-redis4).
+	[ -e "${GATERUN_ARTIFACTS:-}/clockshift.so" ] ||
+		skip "tests/clockshift.so is not built (make check builds it)"
+	echo 0 >clock.shift
+	CLOCKSHIFT_FILE=$PWD/clock.shift \
+		LD_PRELOAD=$GATERUN_ARTIFACTS/clockshift.so redis_start
+	"$G" -g farm --limit 1 >/dev/null 2>&1
+	# Leases of 30 s: their owners renew every 10 s, long after C came.
+	logged_job A 30 A go
+	a=$BG
+	until_true '[ "$(active farm)" -eq 1 ]'
+	logged_job W 30 W
+	w=$BG
+	until_true '[ "$(waiting farm)" -eq 1 ]'
+	echo 40000000 >clock.shift	# 40 s ahead: past every lease
+	until_true '[ "$(redis-cli -p "$RPORT" time | head -1)" -gt $(($(date +%s) + 30)) ]'
+	run -75 env GATERUN_HOST=C "$G" -g farm -n -- echo C ran
+	[[ "$output" != *"C ran"* ]]
+	[[ "$output" == *"2 records of other processes ended at once with no renewal since"* ]]
+	[[ "$output" == *"cannot start: gate 'farm' is held until "* ]]
+	[ "$(status_field .hold.reason farm)" = check ]
+	touch go
+	wait_status "$a"
+	[ "$status" -eq 0 ] || { cat bg.out; false; }
+	wait_status "$w"
+	[ "$status" -eq 0 ] || { cat bg.out; false; }
+	[ "$(max_overlap log)" -eq 1 ]
+	[ "$(start_order)" = "A W " ]
+}
+
+@test "a host that died alone on a gate: a newcomer after its lease is held a third of it and a second (its owner could renew), then gets the slot" {
+	# A -n newcomer was let in at once before (the check above).
+	"$G" -g farm --limit 1 >/dev/null
+	on_host A --lease 3 -- sh -c 'echo $$ > a.pid; exec sleep 60'
+	a=$BG
+	until_true '[ -s a.pid ] && [ "$(active farm)" -eq 1 ]'
+	kill -KILL "$a" "$(cat a.pid)"
+	# Its lease ends within 3 s: a look leaves it out then.
+	until_true '[ "$(active farm)" -eq 0 ]'
+	run -75 env GATERUN_HOST=C "$G" -g farm -n -- echo C ran
+	[[ "$output" == *"cannot start: gate 'farm' is held until "*": records of other processes ended at once"* ]]
+	run -0 env GATERUN_HOST=C "$G" -g farm -w 10 -- echo C ran
+	[ "$output" = "C ran" ]
 }

@@ -7,32 +7,10 @@
 # python3 and a tmux pane.
 
 load common
-
-# Any loopback port free now.
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# Start a redis-server on a free port, remember its PID in $RPID (stopped
-# by stop_bg), and wait until it answers.
-redis_start() {
-	RPORT=$(free_port)
-	redis-server --port "$RPORT" --bind 127.0.0.1 --save '' \
-		--appendonly no --dir "$BATS_TEST_TMPDIR" \
-		>>"$BATS_TEST_TMPDIR/redis.log" 2>&1 &
-	RPID=$!
-	track "$RPID"
-	until_true 'redis-cli -p "$RPORT" ping 2>/dev/null | grep -q PONG'
-	export GATERUN_STORE=redis://127.0.0.1:$RPORT
-}
+load redis
 
 setup() {
-	export GATERUN_CONF="$BATS_TEST_TMPDIR/gaterun.conf"
-	unset GATERUN_DIR GATERUN_GATE GATERUN_LIMIT GATERUN_LOG GATERUN_HOST \
-		GATERUN_LEASE GATERUN_REDIS_PASSWORD_FILE
-	cd "$BATS_TEST_TMPDIR" || return 1
-	command -v redis-server >/dev/null || skip "redis-server is not installed"
-	redis_start
+	redis_setup
 	"$G" -g farm --limit 1 >/dev/null
 	# Run by the next host: "after" if every PID in the files named is
 	# gone or a zombie when it starts, else "during".
@@ -44,24 +22,6 @@ setup() {
 		done
 		echo after > b.ran
 	EOF
-}
-
-# Start a job on host $1 of gate farm (the rest: its command), with a
-# lease of 30 s unless the rest says otherwise.
-on_host() {
-	local h=$1
-	shift
-	bg env GATERUN_HOST="$h" "$G" -g farm --lease 30 "$@"
-}
-
-# A tmux server of the test's own, its pane running "$@"; the server is
-# stopped at teardown like any background process.
-tmux_start() {
-	command -v tmux >/dev/null || skip "tmux needed for a terminal"
-	SOCK=$BATS_TEST_TMPDIR/tmux.sock
-	tmux -S "$SOCK" -f /dev/null new-session -d -s t -x 160 -y 50 \
-		-c "$BATS_TEST_TMPDIR" "$@"
-	track "$(tmux -S "$SOCK" display -p '#{pid}')"
 }
 
 # Run "$@" in the background as a session leader on a new terminal (a
@@ -92,43 +52,12 @@ os.rename("pty.rc.new", "pty.rc")
 ' "$@"
 }
 
-# What the terminal shows, its scrollback included, trailing blanks cut.
-screen() {
-	tmux -S "$SOCK" capture-pane -p -J -S - -t t | sed -e 's/ *$//'
-}
-
-# Type a line at the terminal; press a key (C-z).
-type_line() {
-	tmux -S "$SOCK" send-keys -t t -l "$1"
-	tmux -S "$SOCK" send-keys -t t Enter
-}
-press() {
-	tmux -S "$SOCK" send-keys -t t "$1"
-}
-
 # 0 if process $1 is stopped (state T).
 stopped() {
 	local st
 	st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
 	st=${st##*) }
 	[ "${st%% *}" = T ]
-}
-
-# The children of process $1 but those named after it.
-others_of() {
-	local w=$1 c
-	shift
-	for c in $(pgrep -P "$w"); do
-		[[ " $* " == *" $c "* ]] || echo "$c"
-	done
-}
-
-# 0 if process $1 is gone or a zombie (its parent has not reaped it yet).
-ended() {
-	local st
-	st=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
-	st=${st##*) }
-	[ "${st%% *}" = Z ]
 }
 
 # The lease end (server ms) of host A's record of gate farm; the server's
@@ -230,16 +159,12 @@ pkill_job() {
 @test "pkill -9 gaterun (by name or command line) leaves the watchdog, which stops the command before another host gets in" {
 	# Failed before: the watchdog was named gaterun too and died with the
 	# wrapper; the command ran on past its lease, next to B.
-	on_host A --lease 3 -- sh -c 'trap "echo > a.termed; exit 3" TERM; echo $$ > a.pid; while :; do sleep 0.05; done'
-	a=$BG
-	until_true '[ -s a.pid ] && [ "$(active farm)" -eq 1 ]'
+	termable_a 10
 	until_true '[ -n "$(others_of "$a" "$(cat a.pid)")" ]'
 	dog=$(others_of "$a" "$(cat a.pid)")
 	name=$(ps -o comm= -p "$dog")
 	args=$(ps -o args= -p "$dog")
-	on_host B -- sh -c 'if [ -e a.termed ]; then echo after > b.ran; else echo during > b.ran; fi'
-	b=$BG
-	until_true '[ "$(waiting farm)" -eq 1 ]'
+	after_a
 	pkill_job KILL "$a"
 	wait_status "$b"
 	[ "$status" -eq 0 ]
@@ -252,13 +177,9 @@ pkill_job() {
 @test "kill -STOP of what pgrep gaterun finds does not stop the watchdog: the command is stopped before another host gets in" {
 	# Failed before: the watchdog was stopped with the wrapper, and B got
 	# in at the lease end while the command still ran.
-	on_host A --lease 3 -- sh -c 'trap "echo > a.termed; exit 3" TERM; echo $$ > a.pid; while :; do sleep 0.05; done'
-	a=$BG
-	until_true '[ -s a.pid ] && [ "$(active farm)" -eq 1 ]'
+	termable_a 10
 	until_true '[ -n "$(pgrep -P "$a")" ]'
-	on_host B -- sh -c 'if [ -e a.termed ]; then echo after > b.ran; else echo during > b.ran; fi'
-	b=$BG
-	until_true '[ "$(waiting farm)" -eq 1 ]'
+	after_a
 	pkill_job STOP "$a"
 	wait_status "$b"
 	pkill_job CONT "$a"

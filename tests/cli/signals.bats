@@ -242,19 +242,13 @@ PY
 }
 
 @test "a signal the caller ignores or blocks changes nothing for a waiter, and reaches the command so" {
-	"$G" --limit 1
-	mkfifo go
-	bg "$G" -- sh -c 'read x < go'
-	h=$BG
-	until_true '[ "$(active)" -eq 1 ]'
+	fifo_holder
 	# The caller ignores HUP and blocks USR1 (a nohup, a build tool's
 	# mask): the waiter must not leave the line on HUP, and the command
 	# gets both as the caller had them.
 	# (sh would reset the mask: the command is python itself.)
-	bg python3 -c 'import os, signal, sys
-signal.signal(signal.SIGHUP, signal.SIG_IGN)
-signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
-os.execvp(sys.argv[1], sys.argv[1:])' "$G" -- python3 -c 'import shutil
+	launcher HUP USR1
+	bg python3 launch.py "$G" -- python3 -c 'import shutil
 shutil.copy("/proc/self/status", "masks")
 open("ran", "w").write("ran\n")'
 	w=$BG
@@ -274,16 +268,8 @@ open("ran", "w").write("ran\n")'
 }
 
 @test "a signal the caller blocks stays pending while gaterun waits: the waiter stays in line, and -x hands it on pending" {
-	"$G" --limit 1
-	mkfifo go
-	bg "$G" -- sh -c 'read x < go'
-	h=$BG
-	until_true '[ "$(active)" -eq 1 ]'
-	cat > launch.py <<'PY'
-import os, signal, sys
-signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1, signal.SIGTERM})
-os.execvp(sys.argv[1], sys.argv[1:])
-PY
+	fifo_holder
+	launcher "" "USR1 TERM"
 	# (sh would unblock them: the command is python itself.)
 	bg python3 launch.py "$G" -x -- python3 -c 'import shutil
 shutil.copy("/proc/self/status", "st")'

@@ -4,38 +4,16 @@
 
 load common
 
-# Start the terminal: a tmux server on a socket in the test's directory
-# running an interactive bash with a known prompt. Its PID is stopped at
-# teardown like any background process.
+# Start the terminal (tmux_start) running an interactive bash with a
+# known prompt.
 tty_start() {
-	command -v tmux >/dev/null || skip "tmux needed for a terminal"
-	SOCK=$BATS_TEST_TMPDIR/tmux.sock
 	# The interpreter itself: a version manager's shim would start slowly.
 	PY=$(python3 -c 'import sys; print(sys.executable)')
-	tmux -S "$SOCK" -f /dev/null new-session -d -s t -x 160 -y 50 \
-	    -c "$BATS_TEST_TMPDIR" \
-	    env -i PATH="$PATH" HOME="$BATS_TEST_TMPDIR" TERM=screen \
+	tmux_start env -i PATH="$PATH" HOME="$BATS_TEST_TMPDIR" TERM=screen \
 	    GATERUN_DIR="$GATERUN_DIR" GATERUN_CONF="$GATERUN_CONF" G="$G" \
 	    PY="$PY" SPY="$BATS_TEST_DIRNAME/sigspy.py" \
-	    PS1='P> ' bash --norc --noprofile -i 3>&-
-	track "$(tmux -S "$SOCK" display -p '#{pid}')"
+	    PS1='P> ' bash --norc --noprofile -i
 	until_lines 'P>'
-}
-
-# What the terminal shows, its scrollback included, trailing blanks cut.
-screen() {
-	tmux -S "$SOCK" capture-pane -p -J -S - -t t | sed -e 's/ *$//'
-}
-
-# Type a line at the terminal.
-type_line() {
-	tmux -S "$SOCK" send-keys -t t -l "$1"
-	tmux -S "$SOCK" send-keys -t t Enter
-}
-
-# Press a key (C-c, C-z).
-press() {
-	tmux -S "$SOCK" send-keys -t t "$1"
 }
 
 # How many lines of the screen are $1, after what the terminal echoes of
