@@ -133,6 +133,11 @@ struct gate {
 	int		lost_said;	/* "place was lost" said since our
 					   record was last seen */
 	int		bounded;	/* the wait has a deadline (-w, -n) */
+	int64_t		wait_end;	/* that deadline (CLOCK_MONOTONIC ns) */
+	int64_t		arrive_end;	/* a new arrival not yet seen in line
+					   (rejoin) gives up then, or -1 */
+	int		link_err;	/* why the last look failed (a server
+					   out of reach or refusing), or 0 */
 	struct held	*held;		/* slots held, in the order taken */
 	size_t		nheld;
 	size_t		last_active;
@@ -700,6 +705,7 @@ void
 gate_set_wait(struct gate *g, const struct gate_wait *w)
 {
 	g->bounded = w != NULL && w->deadline >= 0;
+	g->wait_end = g->bounded ? w->deadline : -1;
 	if (g->store->ops->set_wait != NULL)
 		g->store->ops->set_wait(g->store, w);
 }
@@ -904,6 +910,7 @@ gate_open_store(struct gate **gp, const struct store_ops *ops,
 		return -1;
 	g->wakefd = -1;
 	g->status = -1;
+	g->arrive_end = gate_open_deadline();	/* run.c's, for a job */
 	g->uid = geteuid();
 	g->notify = fn;
 	g->notify_arg = arg;
@@ -1275,13 +1282,44 @@ lost_msg(const struct gate *g)
 	return buf;
 }
 
+/*
+ * When a new arrival that could not join the line yet (its server out of
+ * reach or refusing: rejoin) gives up: at -w's deadline, else at the end
+ * of its lease from its arrival (arrive_start), as a job that arrives
+ * during an outage does (run.c, open_bounded).
+ */
+static int64_t
+arrive_by(const struct gate *g)
+{
+	return g->bounded ? g->wait_end : g->arrive_end;
+}
+
+/*
+ * A new arrival could not join: its patience runs from its open (the
+ * deadline run.c gave it) if some is left, else for a lease from now.
+ */
+static void
+arrive_start(struct gate *g, int e)
+{
+	int64_t now = mono_ns();
+
+	if (g->arrive_end < now)
+		g->arrive_end = now + 3 * gate_lease_period(g);
+	g->queued = g->rejoin = 1;
+	g->link_err = e;
+}
+
 /* What a waiter says when its state cannot be written. */
 static const char *
 unwritten_msg(const struct gate *g, int e)
 {
 	static char buf[300];
 
-	if (lost_link(g, e))
+	if (lost_link(g, e) && g->rejoin)	/* not in line yet */
+		(void)snprintf(buf, sizeof(buf), "gate '%s': %s: trying again "
+		    "every second, for up to %.0f s", g->name,
+		    gate_strerror(e), (double)(arrive_by(g) - mono_ns()) / 1e9);
+	else if (lost_link(g, e))
 		(void)snprintf(buf, sizeof(buf), "gate '%s': %s: still in "
 		    "line, trying again every second", g->name,
 		    gate_strerror(e));
@@ -1299,7 +1337,8 @@ reached_msg(const struct gate *g)
 	static char buf[200];
 
 	(void)snprintf(buf, sizeof(buf), "gate '%s': the Redis server "
-	    "answers again: still in line", g->name);
+	    "answers again: %s", g->name, g->rejoin ? "in line" :
+	    "still in line");
 	return buf;
 }
 
@@ -1423,6 +1462,17 @@ wait_sleep(const struct gate_wait *gw, struct watch *w)
 		tsp = &ts;
 	}
 	r = ppoll(w->fds, w->n, tsp, gw->sigmask);
+	if (r > 0 && w->degraded) {
+		/*
+		 * Ready at once lets no pending signal in (only an EINTR
+		 * does), and a look that fails (its server gone) can leave
+		 * the wake fd ready every time (the renewal timer fired
+		 * meanwhile): a TERM would wait for ever. No fd and no time
+		 * lets it in.
+		 */
+		ts.tv_sec = ts.tv_nsec = 0;
+		(void)ppoll(NULL, 0, &ts, gw->sigmask);
+	}
 	return r == -1 && errno != EINTR ? -1 : 0;
 }
 
@@ -1476,11 +1526,15 @@ wait_after(struct gate *g, const struct gate_req *req,
 	}
 	if (gw->deadline >= 0 && mono_ns() >= gw->deadline) {
 		lv.keep = 1;
-		if ((r = txn_run(g, op_leave, &lv)) == 0) {
+		if ((r = txn_run(g, op_leave, &lv)) == 0 && g->rejoin &&
+		    g->link_err != 0) {
+			errno = g->link_err;	/* never in line: say why */
+			r = -1;
+		} else if (r == 0) {
 			errno = ETIMEDOUT;
 			r = -1;
-		} else if (r == -1 && lost_link(g, errno))
-			errno = ETIME;
+		} else if (r == -1 && lost_link(g, errno))	/* say why */
+			errno = g->link_err != 0 ? g->link_err : ETIME;
 		return r;
 	}
 	return 0;
@@ -1499,6 +1553,13 @@ look_unwritten(struct gate *g, int e, size_t nheld)
 {
 	if (e != ENOSPC && e != EDQUOT && !lost_link(g, e))
 		return -1;
+	g->link_err = e;
+	if (g->rejoin && !g->bounded && mono_ns() >= arrive_by(g)) {
+		g->queued = g->rejoin = 0;	/* never in line: give up */
+		g->nheld = nheld;
+		errno = e;
+		return -1;
+	}
 	g->nheld = nheld;		/* a slot claimed was not stored */
 	g->queued = 1;
 	if (!g->unwritable && g->notify != NULL)
@@ -1511,6 +1572,8 @@ look_unwritten(struct gate *g, int e, size_t nheld)
 	g->watch.fds[0].events = POLLIN;
 	g->watch.n = 1;
 	g->watch.degraded = g->watch.ready = 1;
+	if (g->rejoin && !g->bounded)	/* look again when it gives up */
+		g->watch.due = arrive_by(g);
 	errno = e;
 	return 0;
 }
@@ -1575,7 +1638,7 @@ wait_step(struct gate *g, const struct gate_req *req,
 			g->watch.ready = 1;
 			if (g->unwritable == 2 && g->notify != NULL)
 				g->notify(g->notify_arg, reached_msg(g));
-			g->unwritable = 0;
+			g->unwritable = g->link_err = 0;
 			g->rejoin = 0;
 			if (l.pos + 1 != g->pos || l.nq != g->nq) {
 				*pos = g->pos = l.pos + 1;
@@ -1769,13 +1832,16 @@ gate_enqueue(struct gate *g, const struct gate_req *req, int wait)
 	    lost_link(g, errno)) {
 		/*
 		 * The server went away mid-way: whether our record was stored
-		 * is not known. In line all the same: the next look finds it
-		 * by its ticket, or joins the line then (see op_look).
+		 * is not known (on a refusal, READONLY, OOM..., it was not).
+		 * In line all the same: the next look finds it by its ticket,
+		 * or joins the line then (see op_look); but a new arrival
+		 * only for its patience (arrive_start), then it gives up as
+		 * one that could not reach its server at all (look_unwritten).
 		 */
+		g->nheld = n;
+		arrive_start(g, errno);
 		if (g->notify != NULL)
 			g->notify(g->notify_arg, unwritten_msg(g, errno));
-		g->nheld = n;
-		g->queued = g->rejoin = 1;
 		g->unwritable = 2;
 		g->pos = g->nq = 0;
 		watch_close(&g->watch);

@@ -505,8 +505,25 @@ rs_epoch_valid(const char *s, size_t len)
 }
 
 /*
- * The server's epoch: read it, or make it if it has none; EILSEQ if the
- * key holds something gaterun did not write (left as it is). 0 or -1.
+ * A reader (--status...) of a replica with no gaterun data (not synced
+ * with its master yet, or none there): it cannot make the epoch, and
+ * needs none to read: the gate is shown as new, and that said. 0.
+ */
+static int
+epoch_none(struct rstore *r)
+{
+	r->epoch[0] = '\0';
+	r->no_epoch = 1;
+	rs_say(r, "the Redis server is a read-only replica with no gaterun "
+	    "data (not synced with its master yet, or none there): the gate "
+	    "is shown as a new one");
+	return 0;
+}
+
+/*
+ * The server's epoch: read it, or make it if it has none (a reader on a
+ * replica: epoch_none); EILSEQ if the key holds something gaterun did
+ * not write (left as it is). 0 or -1.
  */
 int
 rs_epoch(struct rstore *r)
@@ -538,7 +555,8 @@ rs_epoch(struct rstore *r)
 		}
 		freeReplyObject(rp);
 		if (rs_command(&r->c, 4, set) == -1)
-			return -1;
+			return errno == EREMCHG && !r->create ?
+			    epoch_none(r) : -1;
 	}
 	errno = EPROTO;
 	return -1;

@@ -42,6 +42,8 @@ struct rstore {
 	int64_t		deadline;	/* mono ns replies are waited for
 					   until (set_wait), or -1 */
 	char		epoch[40];
+	int		no_epoch;	/* a reader on a replica with none: the
+					   first one seen is taken as ours */
 	gate_notify_fn	*notify;
 	void		*notify_arg;
 	struct store_txn *cur;		/* the transaction under way */

@@ -640,7 +640,12 @@ fetch_read(struct rstore *r, struct store_txn *t, int watch)
 		errno = EILSEQ;		/* not ours: say so, touch nothing */
 		goto out;
 	}
-	if (rp[2]->type != REDIS_REPLY_STRING ||
+	if (r->no_epoch && rp[2]->type == REDIS_REPLY_STRING) {
+		/* A reader's replica has data now (rs_epoch): not a loss. */
+		memcpy(r->epoch, rp[2]->str, rp[2]->len + 1);
+		r->no_epoch = 0;
+	}
+	if (rp[2]->type == REDIS_REPLY_NIL ? !r->no_epoch :
 	    strcmp(rp[2]->str, r->epoch) != 0) {
 		ret = 1;
 		goto out;

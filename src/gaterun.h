@@ -146,13 +146,17 @@ struct lease {
 	int		on;		/* a lease is kept */
 	timer_t		timer;		/* SIGALRM every period (boot clock) */
 	int		armed, failing;
+	int		dog_stops;	/* times the watchdog was stopped */
 };
 /* Renew now, start the watchdog over cmd and the timer; 0 or -1. */
 int	lease_start(struct lease *, struct gate *, const char *, pid_t, int);
 /* The timer fired: renew, and tell the watchdog. */
 void	lease_tick(struct lease *);
-/* A child reaped by the wrapper: 1 if it was the watchdog (now gone). */
-int	lease_reaped(struct lease *, pid_t);
+/*
+ * A child the wrapper waited for, with its status: 1 if it was the
+ * watchdog (gone; or stopped: continued, never taken for dead).
+ */
+int	lease_reaped(struct lease *, pid_t, int);
 /* The command still runs: start the watchdog again if it is gone. */
 void	lease_check(struct lease *);
 /* The command ended: stop the timer and the watchdog. */

@@ -663,8 +663,11 @@ api_kill(const struct server *sv, struct MHD_Connection *c,
 	if ((g = gate_for_change(sv, name, &code, msg, sizeof(msg))) == NULL)
 		return send_error(c, code, NULL, "%s", msg);
 	if (gate_kill_all(g, sig, grace, &k, &n) == -1) {
+		/* As the command line says it (admin.c, do_kill). */
 		(void)snprintf(msg, sizeof(msg), "cannot kill the commands of "
-		    "gate '%.64s': %.100s", name, gate_strerror(errno));
+		    "gate '%.64s': %.300s%s", name, gate_strerror(errno),
+		    gate_lease_period(g) > 0 ? ": nothing was sent, no command "
+		    "was signalled" : "");
 		gate_close(g);
 		return send_error(c, 500, NULL, "%s", msg);
 	}

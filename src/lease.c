@@ -445,13 +445,28 @@ lease_start(struct lease *ls, struct gate *g, const char *gate, pid_t cmd,
 	return dogged;
 }
 
-/* See gaterun.h. */
+/*
+ * See gaterun.h. A watchdog stopped (a SIGSTOP by its PID: job control
+ * never reaches it) is not dead: starting another would leave two, and
+ * the first, once continued, would stop the command at a lease end long
+ * renewed. It is continued at once instead, for it alone stops the
+ * command if the lease ends (said the first time).
+ */
 int
-lease_reaped(struct lease *ls, pid_t pid)
+lease_reaped(struct lease *ls, pid_t pid, int status)
 {
 	if (!ls->on || pid != ls->dog)
 		return 0;
-	dog_gone(ls);
+	if (!WIFSTOPPED(status)) {
+		dog_gone(ls);
+		return 1;
+	}
+	if (ls->dog_stops++ == 0)
+		warnx("gate '%s': the lease's watchdog (%d) was stopped "
+		    "(SIG%s): continuing it, as it stops the command if the "
+		    "lease ends", ls->gate, (int)pid,
+		    sigabbrev_np(WSTOPSIG(status)));
+	(void)kill(pid, SIGCONT);
 	return 1;
 }
 

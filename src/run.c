@@ -552,7 +552,7 @@ wait_cmd(struct job *job, const sigset_t *sleepmask, struct lease *ls,
 				cst = st;
 				done = 1;
 			} else
-				(void)lease_reaped(ls, p);
+				(void)lease_reaped(ls, p, st);
 		if (p == -1 && errno != ECHILD && errno != EINTR)
 			return -1;
 		if (done)
@@ -903,13 +903,6 @@ server_late_e(const struct opts *o, int e)
 	    gate_strerror(e), o->wait);
 }
 
-/* The same for a server that did not answer in time. */
-static void __dead
-server_late(const struct opts *o)
-{
-	server_late_e(o, ETIME);
-}
-
 /*
  * How long a new arrival without -n or -w waits for a store's server that
  * cannot serve for now (restarting, failing over: gate_open_transient):
@@ -1001,8 +994,9 @@ no_slot(struct runner *rn, int r)
 		    "above its limit %u: it could never run", o->gate,
 		    o->weight, limit);
 	}
-	if (r == -1 && errno == ETIME && (o->nowait || o->wait >= 0))
-		server_late(o);
+	if (r == -1 && (o->nowait || o->wait >= 0) && (errno == ETIME ||
+	    (!o->nowait && gate_open_transient(o->dir, errno))))
+		server_late_e(o, errno);	/* as open_bounded */
 	if (r == -1 && errno == ENOLCK) {
 		gate_close(rn->g);
 		errx(o->conflict, "cannot start: gate '%s': %s", o->gate,

@@ -858,18 +858,37 @@ replica_start() {
 	[[ "$output" == *"the Redis server requires a password and none was given"* ]]
 }
 
+@test "--status, --json, --check on a replica with no gaterun data: say so, show the gate as new, exit 0; --watch takes its data when it comes" {
+	# Failed before: 125, "read-only replica" (the read made the epoch).
+	replica_start
+	master=$GATERUN_STORE
+	export GATERUN_STORE=redis://127.0.0.1:$R2PORT
+	run -0 "$G" -g farm --status
+	[[ "$output" == *"the Redis server is a read-only replica with no gaterun data (not synced with its master yet, or none there): the gate is shown as a new one"* ]]
+	[[ "$output" == *"gate 'farm': 0/5 active (0%), 0 waiting, can start: yes"* ]]
+	[ "$(status_field .max_allowed farm 2>/dev/null)" -eq 5 ]
+	run -0 "$G" -g farm --check
+	[[ "$output" == *"GATERUN OK - farm 0/5"* ]]
+	bg "$G" -g farm --status --watch
+	until_true 'grep -q "0/5 active" bg.out'
+	GATERUN_STORE=$master "$G" -g farm --limit 2 >/dev/null
+	until_true 'grep -q "0/2 active" bg.out'
+	[ "$(grep -c "no gaterun data" bg.out)" -eq 1 ]
+	run ! grep -q "lost" bg.out
+}
+
 # A job of host B (PID in $b) started on a replica of the server: it
-# writes b.ran once it runs; it says that it waits in line.
+# writes b.ran once it runs; it says that it tries again.
 replica_waiter() {
 	"$G" -g farm --limit 1 >/dev/null
 	replica_start
 	export GATERUN_STORE=redis://127.0.0.1:$R2PORT
 	on_host B -- sh -c 'echo > b.ran'
 	b=$BG
-	until_true 'grep -q "read-only replica (READONLY.*still in line, trying again every second" bg.out'
+	until_true 'grep -q "read-only replica (READONLY.*trying again every second, for up to" bg.out'
 }
 
-@test "a failover: a job started on a replica waits in line, saying so once, and runs when it becomes the master" {
+@test "a failover: a job started on a replica tries again, saying so once, and runs when it becomes the master" {
 	# Failed before: "cannot take a slot ...: Protocol error", 125 at once.
 	replica_waiter
 	[ ! -e b.ran ]
@@ -891,13 +910,49 @@ replica_waiter() {
 	[ ! -e b.ran ]
 }
 
+@test "a waiter in line whose server is gone leaves on TERM (143), though its renewal timer fires during each failed look" {
+	# Failed before: each look (connections refused, tried again for
+	# 1.5 s) outlasted the timer's period, the wake fd was ready at every
+	# sleep, and a TERM was never let in: it stayed pending.
+	"$G" -g farm --limit 1 >/dev/null
+	on_host A -- sh -c 'echo > a.ran; exec sleep 60'
+	until_true '[ -e a.ran ]'
+	on_host B --lease 3 -- echo B ran
+	b=$BG
+	until_true '[ "$(waiting farm)" -eq 1 ]'
+	kill -KILL "$RPID"
+	until_true 'grep -q "refused the connection.*still in line" bg.out'
+	kill -TERM "$b"
+	until_true '! kill -0 "$b" 2>/dev/null'
+	wait_status "$b"
+	[ "$status" -eq 143 ]
+	run ! grep -q "B ran" bg.out
+}
+
+@test "a new arrival on a read-only replica tries again for its lease only, saying so, then exits 125 (75 with -w)" {
+	# Failed before: "still in line", and it tried for as long as the
+	# replica refused (timeout's 124 here).
+	"$G" -g farm --limit 1 >/dev/null
+	replica_start
+	export GATERUN_STORE=redis://127.0.0.1:$R2PORT
+	t=$(now_ms)
+	run -125 timeout 30 "$G" -g farm --lease 3 -- echo ran
+	echo "$output: $(($(now_ms) - t)) ms"
+	[ $(($(now_ms) - t)) -ge 3000 ]
+	[[ "$output" == *"read-only replica (READONLY: after a failover, the master is elsewhere): trying again every second, for up to 3 s"* ]]
+	[[ "$output" == *"cannot take a slot of gate 'farm' in redis://127.0.0.1:$R2PORT: the Redis server is a read-only replica"* ]]
+	[[ "$output" != *"still in line"* && "$output" != *ran* ]]
+	run -75 timeout 30 "$G" -g farm -w 1 -- echo ran
+	[[ "$output" == *"cannot start: gate 'farm': the Redis server is a read-only replica (READONLY: after a failover, the master is elsewhere) (-w 1)"* ]]
+}
+
 @test "a server out of memory (OOM) or of clients (maxclients): a new job waits, saying why once, and runs after" {
 	# Failed before: 125 at once, "Protocol error", the command never ran.
 	"$G" -g farm --limit 1 >/dev/null
 	redis-cli -p "$RPORT" config set maxmemory 1 >/dev/null
 	on_host B -- sh -c 'echo > b.ran'
 	b=$BG
-	until_true 'grep -q "out of memory (OOM: its maxmemory is reached): still in line" bg.out'
+	until_true 'grep -q "out of memory (OOM: its maxmemory is reached): trying again every second" bg.out'
 	redis-cli -p "$RPORT" config set maxmemory 0 >/dev/null
 	wait_status "$b"
 	[ "$status" -eq 0 ]
@@ -1010,6 +1065,28 @@ replica_waiter() {
 	wait_status "$a"
 	[ "$status" -eq 143 ]
 	run ! grep -q "cannot listen" bg.out
+}
+
+@test "gaterun-httpd's kill-all that could not send its request says that nothing was sent, as the command line does" {
+	# Failed before: no "nothing was sent", and the reason cut short.
+	"$G" -g farm --limit 2 >/dev/null
+	on_host A -- sh -c 'echo > a.ran; exec sleep 60'
+	until_true '[ -e a.ran ] && [ "$(kill_listeners)" -eq 1 ]'
+	redis-cli -p "$RPORT" acl setuser nokill on '>pw' '~gaterun:gate:*' '~gaterun:epoch' '~gaterun:gates' '~gaterun:wake:*' '~gaterun:killed:*' '&*' '+@all' >/dev/null
+	head -c 24 /dev/urandom | base64 | tr -d '/+=' >token
+	chmod 600 token
+	GATERUN_STORE="redis://nokill:pw@127.0.0.1:$RPORT" \
+		"${GATERUN_HTTPD:-$BATS_TEST_DIRNAME/../../src/gaterun-httpd}" \
+		-t token 127.0.0.1:0 >httpd.out 2>httpd.err &
+	track "$!"
+	until_true 'grep -q listening httpd.out'
+	url=http://127.0.0.1:$(sed -n 's|.*http://127.0.0.1:\([0-9]*\)/.*|\1|p' httpd.out)
+	run -0 curl -s -H "Authorization: Bearer $(cat token)" -X POST "$url/api/process-kill-all?gate=farm&grace=1"
+	echo "$output"
+	[ "$(jq -r .code <<<"$output")" = 500 ]
+	[[ "$(jq -r .error <<<"$output")" == "cannot kill the commands of gate 'farm': the Redis user lacks a permission (NOPERM): gaterun needs"*"SUBSCRIBE (and SELECT for a database other than 0): nothing was sent, no command was signalled" ]]
+	[[ "$output" != *pw@* ]]
+	[ "$(active farm)" -eq 1 ]
 }
 
 # Subscribers of the change channel (a --status --watch).

@@ -189,6 +189,29 @@ pkill_job() {
 	[ "$status" -eq 3 ]
 }
 
+@test "a SIGSTOPped watchdog is continued by its wrapper, never taken for dead: one watchdog, and the command runs on past the lease it knew" {
+	# Failed before: the wrapper took it for dead and started a second
+	# one; the first, once continued, stopped the command at the lease
+	# end it knew, renewed since (143).
+	on_host A --lease 3 -- sh -c 'echo $$ > a.pid; until [ -e go ]; do sleep 0.05; done; exit 7'
+	a=$BG
+	until_true '[ -s a.pid ] && [ "$(active farm)" -eq 1 ]'
+	until_true '[ -n "$(others_of "$a" "$(cat a.pid)")" ]'
+	dog=$(others_of "$a" "$(cat a.pid)")
+	end=$(lease_end)
+	kill -STOP "$dog"
+	until_true 'grep -q "watchdog ($dog) was stopped (SIGSTOP): continuing it" bg.out || grep -q "watchdog is gone" bg.out'
+	kill -CONT "$dog"
+	# A second past the lease end the watchdog knew when stopped.
+	until_true '[ "$(server_ms)" -gt $((end + 1000)) ]'
+	[ "$(others_of "$a" "$(cat a.pid)")" = "$dog" ]
+	touch go
+	wait_status "$a"
+	[ "$status" -eq 7 ]
+	run ! grep -q "watchdog is gone" bg.out
+	grep -q "watchdog ($dog) was stopped (SIGSTOP): continuing it, as it stops the command if the lease ends" bg.out
+}
+
 # Signal $1 to process $2 and everything below it, parents first.
 sig_tree() {
 	local c
