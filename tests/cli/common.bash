@@ -17,6 +17,8 @@ setup() {
 
 teardown() {
 	stop_bg
+	# a terminal's server, should its PID not have been noted
+	[ -z "${SOCK:-}" ] || tmux -S "$SOCK" kill-server 2>/dev/null || true
 }
 
 # Stop every background process a test started, with all below them: only
