@@ -675,8 +675,9 @@ api_kill(const struct server *sv, struct MHD_Connection *c,
 	for (i = 0; i < n; i++)
 		if (k[i].error == 0)
 			nok++;
-	warnx("%s: gate '%s': kill-all: signal %d sent to %zu processes",
-	    peer(c, pb, sizeof(pb)), name, sig, nok);
+	warnx("%s: gate '%s': kill-all: signal %s sent to %zu process%s",
+	    peer(c, pb, sizeof(pb)), name, sigabbrev_np(sig) != NULL ?
+	    sigabbrev_np(sig) : "?", nok, nok == 1 ? "" : "es");
 	if (out_open(&o) == -1) {
 		free(k);
 		return MHD_NO;

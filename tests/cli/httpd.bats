@@ -403,7 +403,7 @@ body() { sed '$d' <<<"$output"; }
 	echo "# $(grep '^screenshot:' <<<"$output")" >&3
 	[ "$(status_field .max_allowed)" = 4 ]
 	grep -q "gate 'default': limit 3 -> 4" "$BATS_TEST_TMPDIR/httpd.err"
-	grep -q "gate 'default': kill-all: signal 15 sent to 2 processes" \
+	grep -q "gate 'default': kill-all: signal TERM sent to 2 processes" \
 	    "$BATS_TEST_TMPDIR/httpd.err"
 }
 
