@@ -806,7 +806,12 @@ run_held(struct runner *rn, sigset_t *sleepmask, const struct gate_req *req,
 	char slot[16];
 	int n, st;
 
-	if (!gate_has_cmd(g)) {
+	/*
+	 * No child parked though the record names one: it was let go while
+	 * we were not the head (a Redis restart can reorder the line), and
+	 * the record kept its old PID. Fork again and record the new one.
+	 */
+	if (!gate_has_cmd(g) || rn->pid <= 0) {
 		unpark(rn);
 		if (park(rn) == -1) {
 			warn("fork");
