@@ -21,24 +21,6 @@
 #include "store_redis.h"
 #include "sys.h"
 
-/*
- * Arm fd to fire at the CLOCK_BOOTTIME instant at (ns), every period. The
- * lease clock counts a suspend, as the server's does: on resume, a lease
- * that ended meanwhile is looked at (or ours renewed) at once.
- */
-static int
-timer_at(int fd, int64_t at, int64_t period)
-{
-	struct itimerspec its;
-
-	memset(&its, 0, sizeof(its));
-	its.it_value.tv_sec = at / 1000000000;
-	its.it_value.tv_nsec = at % 1000000000;
-	its.it_interval.tv_sec = period / 1000000000;
-	its.it_interval.tv_nsec = period % 1000000000;
-	return timerfd_settime(fd, TFD_TIMER_ABSTIME, &its, NULL);
-}
-
 /* A pidfd for a record of this host, else a timer at its lease's end. */
 int
 rs_watch(struct store *s, const struct procid *id)
@@ -56,7 +38,7 @@ rs_watch(struct store *s, const struct procid *id)
 	if ((fd = timerfd_create(CLOCK_BOOTTIME, TFD_CLOEXEC |
 	    TFD_NONBLOCK)) == -1)
 		return -1;
-	if (timer_at(fd, at, 0) == -1) {
+	if (timerfd_at(fd, at, 0) == -1) {
 		(void)xclose(fd);
 		return -1;
 	}
@@ -123,7 +105,7 @@ rs_listen(struct store *s, store_addr addr)
 	    arc4random());
 	if ((r->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1 ||
 	    (r->tfd = timerfd_create(CLOCK_BOOTTIME, TFD_CLOEXEC |
-	    TFD_NONBLOCK)) == -1 || timer_at(r->tfd, boot_ns() + period,
+	    TFD_NONBLOCK)) == -1 || timerfd_at(r->tfd, boot_ns() + period,
 	    period) == -1)
 		goto fail;
 	memset(&ev, 0, sizeof(ev));

@@ -4,6 +4,8 @@
  */
 #include "config.h"
 
+#include <sys/timerfd.h>
+
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -273,6 +275,19 @@ int64_t
 boot_ns(void)
 {
 	return clock_ns(CLOCK_BOOTTIME);
+}
+
+int
+timerfd_at(int fd, int64_t at, int64_t period)
+{
+	struct itimerspec its;
+
+	memset(&its, 0, sizeof(its));
+	its.it_value.tv_sec = at / 1000000000;
+	its.it_value.tv_nsec = at % 1000000000;
+	its.it_interval.tv_sec = period / 1000000000;
+	its.it_interval.tv_nsec = period % 1000000000;
+	return timerfd_settime(fd, TFD_TIMER_ABSTIME, &its, NULL);
 }
 
 int64_t

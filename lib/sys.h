@@ -55,6 +55,12 @@ int64_t	mono_ns(void);
  * clock does (a lease that ended while this host slept has ended).
  */
 int64_t	boot_ns(void);
+/*
+ * Arm timerfd fd (of the clock it was made on) to fire at the absolute
+ * instant at (ns), then every period (0: once). Arming again clears a
+ * count of expiries not read. 0 or -1.
+ */
+int	timerfd_at(int, int64_t, int64_t);
 int64_t	real_ns(void);
 
 #endif

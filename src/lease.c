@@ -217,17 +217,11 @@ lease_lost(struct dog *d, int cmdfd)
 static int
 dog_sleep(struct pollfd *p, int64_t at)
 {
-	struct itimerspec its;
 	int64_t now = boot_ns();
 
 	if (at <= now)
 		return poll(p, 4, 0);
-	memset(&its, 0, sizeof(its));
-	its.it_value.tv_sec = at / 1000000000;
-	its.it_value.tv_nsec = at % 1000000000;
-	/* Arming it again clears a count of expiries not read. */
-	if (p[3].fd != -1 &&
-	    timerfd_settime(p[3].fd, TFD_TIMER_ABSTIME, &its, NULL) == -1) {
+	if (p[3].fd != -1 && timerfd_at(p[3].fd, at, 0) == -1) {
 		(void)xclose(p[3].fd);
 		p[3].fd = -1;
 	}
