@@ -1091,22 +1091,23 @@ loss_seen(struct rstore *r, const struct store_txn *t)
 		rs_say(r, "the server lost the gate's key though it was in "
 		    "use (deleted, evicted, or restarted from an old copy): "
 		    "slots held here are recorded again and nobody new "
-		    "starts for a lease; meanwhile others may have been let "
-		    "in over the limit");
+		    "starts until every holder's lease could end; meanwhile "
+		    "others may have been let in over the limit");
 	} else if (dropped || (in_time(r) && missing_ours(r, &t->st))) {
 		r->lost = 2;
 		rs_say(r, "records made here were dropped on the server "
 		    "though renewed in time (the gate's key was deleted, or "
 		    "the server stalled or its clock was stepped): they are "
 		    "recorded again, in their places, and nobody new starts "
-		    "for a lease");
+		    "until every holder's lease could end");
 	} else if (rs_clock_jumped(lag, r->ttl_ms)) {
 		r->lost = 2;
 		(void)snprintf(buf, sizeof(buf), "the server's clock ran %.1f "
 		    "s ahead of this host's while it was asked (it stalled, "
 		    "or its clock was stepped): leases that ended meanwhile "
 		    "are recorded again by their owners, and nobody new "
-		    "starts for a lease", (double)lag / 1000);
+		    "starts until every holder's lease could end",
+		    (double)lag / 1000);
 		rs_say(r, buf);
 	}
 	return 0;
