@@ -78,13 +78,31 @@ struct rstore {
 					   value's (read after a loss; 0:
 					   none): longest holder's lease, */
 	uint64_t	ends_next;	/* its next ticket, */
-	int64_t		ends_wait;	/* and longest waiter's lease */
+	int64_t		ends_wait;	/* longest waiter's lease, */
+	long		ends_limit;	/* and limit (-1: a default) */
+	int64_t		seen_ttl;	/* the longest lease (ms) of another's
+					   holder read */
+	long		seen_nh;	/* holder slots in the last value read */
+	long		ends_nh;	/* PREFIX "ends": its holder slots */
 	unsigned	credit;		/* the hold line's: slots given back
 					   in the hold, not yet taken, */
 	uint64_t	hold_first;	/* the first ticket not given before
 					   the loss, */
-	int64_t		hold_wait;	/* and until when (server ms) waiters
-					   in line before it may come back */
+	int64_t		hold_wait;	/* until when (server ms) waiters
+					   in line before it may come back, */
+	unsigned	hold_limit0;	/* the limit before the loss, */
+	int64_t		hold_at;	/* when it was written (server ms:
+					   see hold_rest), */
+	long		hold_n0;	/* holder slots before the loss (-1:
+					   unknown), */
+	int		hold_exact;	/* 1: all of them, 0: at least, */
+	unsigned	hold_back;	/* how many were recorded again, */
+	long		hold_w0;	/* waiters before it (-1: unknown), */
+	unsigned	hold_wback;	/* and how many came back */
+	unsigned	remade;		/* holder records remake made, */
+	unsigned	remadew;	/* and waiter records */
+	long		ends_nw;	/* PREFIX "ends": its waiters */
+	int		hold_read;	/* the value read had a hold line */
 	size_t		hold_nh;	/* holders when the policy was shown
 					   the gate full (see hold_end) */
 	int		shown;		/* the policy sees the gate full: its
