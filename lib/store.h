@@ -157,8 +157,8 @@ extern const struct store_ops store_file_ops;
 extern const struct store_ops store_redis_ops;	/* store_redis.c */
 #endif
 
-/* The deadline of gate_set_open_wait, for a store's open: ns or -1. */
-int64_t	gate_open_deadline(void);
+/* The wait of gate_set_open_wait, for a store's open (never NULL). */
+const struct gate_wait *gate_open_wait(void);
 
 /*
  * Open a gate on the given store directly (the unit tests' own stores):

@@ -623,7 +623,7 @@ fetch_read(struct rstore *r, struct store_txn *t, int watch)
 	int i, e = 0, ret = -1, first = watch ? 0 : 1;
 
 	for (i = first; i < 4 && r->c != NULL; i++)
-		if ((rp[i] = rs_reply(&r->c)) == NULL && e == 0)
+		if ((rp[i] = rs_reply(&r->c, &r->io)) == NULL && e == 0)
 			e = errno;
 	if (e != 0 || r->c == NULL) {
 		errno = e != 0 ? e : ECONNRESET;
@@ -754,7 +754,7 @@ unwatch(struct rstore *r)
 {
 	const char *av[] = { "UNWATCH" };
 
-	(void)rs_command(&r->c, 1, av);
+	(void)rs_command(&r->c, &r->io, 1, av);
 }
 
 /* The epoch changed: say so, adopt the new one, and make ours again. */
@@ -896,7 +896,7 @@ gates_probe(struct rstore *r)
 	    redisAppendCommandArgv(r->c, 2, card, NULL) != REDIS_OK)
 		return -1;
 	for (i = 0; i < 2 && r->c != NULL; i++)
-		if ((rp[i] = rs_reply(&r->c)) == NULL && e == 0)
+		if ((rp[i] = rs_reply(&r->c, &r->io)) == NULL && e == 0)
 			e = errno;
 	if (e == 0 && rp[0] != NULL && rp[1] != NULL &&
 	    rp[0]->type == REDIS_REPLY_INTEGER &&
@@ -996,9 +996,10 @@ start(struct rstore *r, struct store_txn *t, int watch)
 		if ((v = fetch(r, t, watch)) == 0)
 			break;
 		state_free(&t->st);
-		if (v == -1 && (r->c != NULL || tries > 0 ||
-		    (errno == ETIME && r->deadline >= 0)))
-			return -1;	/* refused, unreachable, or too late */
+		if (v == -1 && (r->c != NULL || tries > 0 || errno == EINTR ||
+		    (errno == ETIME && r->io.deadline >= 0)))
+			return -1;	/* refused, unreachable, too late, or
+					   a signal says leave */
 		if (v == 1 && epoch_changed(r, watch) == -1)
 			return -1;
 	}
@@ -1100,7 +1101,7 @@ commit_read(struct rstore *r, int k)
 	int i, e = 0;
 
 	for (i = 0; i < k && r->c != NULL; i++) {
-		if ((rp = rs_reply(&r->c)) == NULL) {
+		if ((rp = rs_reply(&r->c, &r->io)) == NULL) {
 			if (e == 0)
 				e = errno;
 			continue;
