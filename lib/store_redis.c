@@ -37,6 +37,11 @@
  * run too (PID + start time), so a crash is seen at once where it can be.
  * Every commit by a process renews its own records; a holder renews from
  * its wrapper's loop (gate_renew), a waiter on a timer in its wake fd.
+ *
+ * Waits. Every wait for the server (a connect, a reply, a pause before
+ * connecting again) is a ppoll bounded by the caller's deadline, with the
+ * caller's signal mask: a signal that says leave cuts it short (EINTR),
+ * and the waits that follow are one short try (rs_wait_fd, stopping).
  */
 #include "config.h"
 
