@@ -727,7 +727,7 @@ fetch_read(struct rstore *r, struct store_txn *t, int watch)
 	int i, e = 0, ret = -1, first = watch ? 0 : 1;
 
 	for (i = first; i < 4 && r->c != NULL; i++)
-		if ((rp[i] = rs_reply(&r->c)) == NULL && e == 0)
+		if ((rp[i] = rs_reply(&r->c, &r->io)) == NULL && e == 0)
 			e = errno;
 	if (e != 0 || r->c == NULL) {
 		errno = e != 0 ? e : ECONNRESET;
@@ -887,7 +887,7 @@ unwatch(struct rstore *r)
 {
 	const char *av[] = { "UNWATCH" };
 
-	(void)rs_command(&r->c, 1, av);
+	(void)rs_command(&r->c, &r->io, 1, av);
 }
 
 /* The epoch changed: say so, adopt the new one, and make ours again. */
@@ -1205,7 +1205,7 @@ ends_read(struct rstore *r)
 
 	if (redisAppendCommandArgv(r->c, 3, av, NULL) != REDIS_OK)
 		return -1;
-	if ((rp = rs_reply(&r->c)) == NULL)	/* not a hash: as if none */
+	if ((rp = rs_reply(&r->c, &r->io)) == NULL)	/* not a hash: as if none */
 		return r->c != NULL && errno == EPROTOTYPE ? 0 : -1;
 	r->ends_limit = -1;
 	if (rp->type != REDIS_REPLY_STRING ||
@@ -1242,7 +1242,7 @@ gates_probe(struct rstore *r)
 	    redisAppendCommandArgv(r->c, 2, card, NULL) != REDIS_OK)
 		return -1;
 	for (i = 0; i < 2 && r->c != NULL; i++)
-		if ((rp[i] = rs_reply(&r->c)) == NULL && e == 0)
+		if ((rp[i] = rs_reply(&r->c, &r->io)) == NULL && e == 0)
 			e = errno;
 	if (e == 0 && rp[0] != NULL && rp[1] != NULL &&
 	    rp[0]->type == REDIS_REPLY_INTEGER &&
@@ -1377,9 +1377,10 @@ start(struct rstore *r, struct store_txn *t, int watch)
 		if ((v = fetch(r, t, watch)) == 0)
 			break;
 		state_free(&t->st);
-		if (v == -1 && (r->c != NULL || tries > 0 ||
-		    (errno == ETIME && r->deadline >= 0)))
-			return -1;	/* refused, unreachable, or too late */
+		if (v == -1 && (r->c != NULL || tries > 0 || errno == EINTR ||
+		    (errno == ETIME && r->io.deadline >= 0)))
+			return -1;	/* refused, unreachable, too late, or
+					   a signal says leave */
 		if (v == 1 && epoch_changed(r, watch) == -1)
 			return -1;
 	}
@@ -1525,7 +1526,7 @@ commit_read(struct rstore *r, int k)
 	int i, e = 0;
 
 	for (i = 0; i < k && r->c != NULL; i++) {
-		if ((rp = rs_reply(&r->c)) == NULL) {
+		if ((rp = rs_reply(&r->c, &r->io)) == NULL) {
 			if (e == 0)
 				e = errno;
 			continue;

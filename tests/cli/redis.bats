@@ -1104,6 +1104,72 @@ replica_waiter() {
 	run ! grep -q "B ran" bg.out
 }
 
+# Signal $2 (a name) to waiter $1, wait until it is gone, and check the
+# shell's status $3 and that it took less than $4 ms (printed).
+stopped_within() {
+	local w=$1 t
+	t=$(now_ms)
+	kill -"$2" "$w"
+	until_true '! kill -0 "$w" 2>/dev/null' 2500
+	wait_status "$w"
+	echo "$2: status $status after $(($(now_ms) - t)) ms"
+	[ "$status" -eq "$3" ]
+	[ $(($(now_ms) - t)) -lt "$4" ]
+}
+
+@test "waiters told to stop while their server is down die of it at once (TERM 143, INT 130), not after their reconnects" {
+	# Failed before: 3.2 to 6.3 s each (TERM blocked while the look, then
+	# the leave, tried to connect again for 2 s at a time, pausing in
+	# nanosleep); now the pauses let the signal in, and the leave is one
+	# try. 2.5 s: far above what it takes (10 ms; 0.55 s under ASan at a
+	# load of 10), below the 3.1 s of pauses the old leave alone slept.
+	"$G" -g farm --limit 1 >/dev/null
+	on_host A -- sh -c 'echo > a.ran; exec sleep 60'
+	until_true '[ -e a.ran ]'
+	on_host B -- echo B ran
+	b=$BG
+	on_host C -- echo C ran
+	c=$BG
+	until_true '[ "$(waiting farm)" -eq 2 ]'
+	kill -KILL "$RPID"
+	until_true '[ "$(grep -c "refused the connection.*still in line" bg.out)" -ge 2 ]'
+	stopped_within "$b" TERM 143 2500
+	stopped_within "$c" INT 130 2500
+	run ! grep -q "B ran\|C ran" bg.out
+}
+
+@test "a waiter told to stop while its server does not answer (stopped) dies of it within about a second" {
+	# Failed before: 20 s (its leave waited 10 s for each of two replies,
+	# TERM blocked); now it makes one try of at most a second.
+	"$G" -g farm --limit 1 >/dev/null
+	on_host A -- sh -c 'echo > a.ran; exec sleep 60'
+	until_true '[ -e a.ran ]'
+	on_host B -- echo B ran
+	b=$BG
+	until_true '[ "$(waiting farm)" -eq 1 ]'
+	kill -STOP "$RPID"
+	stopped_within "$b" TERM 143 5000
+	kill -CONT "$RPID"
+	run ! grep -q "B ran" bg.out
+}
+
+@test "a job told to stop while it still opens the gate on a server that does not answer dies of it at once (TERM 143, INT 130)" {
+	# Failed before: the signal waited until the open gave up, exit 125
+	# "did not answer in time" after 10 s. A stopped server is a
+	# listener that never answers: the kernel completes the connection.
+	kill -STOP "$RPID"
+	bg "$G" -g farm -- echo B ran
+	b=$BG
+	bg "$G" -g farm -- echo C ran
+	c=$BG
+	# Each has its signals set up once it has a socket: it is connected.
+	until_true 'ls -l "/proc/$b/fd" 2>/dev/null | grep -q socket: && ls -l "/proc/$c/fd" 2>/dev/null | grep -q socket:'
+	stopped_within "$b" TERM 143 3000
+	stopped_within "$c" INT 130 3000
+	kill -CONT "$RPID"
+	run ! grep -q "B ran\|C ran\|did not answer" bg.out
+}
+
 @test "a new arrival on a read-only replica tries again for its lease only, saying so, then exits 125 (75 with -w)" {
 	# Failed before: "still in line", and it tried for as long as the
 	# replica refused (timeout's 124 here).
