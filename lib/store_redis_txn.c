@@ -1205,7 +1205,7 @@ ends_read(struct rstore *r)
 
 	if (redisAppendCommandArgv(r->c, 3, av, NULL) != REDIS_OK)
 		return -1;
-	if ((rp = rs_reply(&r->c, &r->io)) == NULL)	/* not a hash: as if none */
+	if ((rp = rs_reply(&r->c, &r->io)) == NULL)	/* not a hash: none */
 		return r->c != NULL && errno == EPROTOTYPE ? 0 : -1;
 	r->ends_limit = -1;
 	if (rp->type != REDIS_REPLY_STRING ||
