@@ -673,6 +673,66 @@ kill_listeners() {
 	grep -q "the Redis server answers again: still in line" bg.out
 }
 
+# The recorded command PID of the waiter with ticket $1 in gate farm's key
+# (0: none recorded), read from the key's state lines (lib/state.c).
+waiter_cmd() {
+	redis-cli -p "$RPORT" --raw get gaterun:gate:farm |
+		awk -v t="$1" '$1 == "w" && $3 == t { print $6 }'
+}
+
+# In one step on the server (a script: no waiter's transaction between the
+# read and the write), put waiter ticket 2 ahead of ticket 1 (priority 1:
+# the line's order is by priority, then ticket, lib/state.c record_add),
+# as a restart that re-recorded them in another order would, and wake
+# ticket 1 (an item on its list, lib/store_redis_wait.c) so it looks now.
+swap_waiters() {
+	redis-cli -p "$RPORT" eval '
+		local v = redis.call("GET", KEYS[1])
+		local a = string.match(v, "\nw %- 1 [^\n]*")
+		local b = string.match(v, "\nw %- 2 [^\n]*")
+		local i, j = string.find(v, a .. b, 1, true)
+		redis.call("SET", KEYS[1], string.sub(v, 1, i - 1) .. b ..
+		    " prio=1" .. a .. string.sub(v, j + 1))
+		local addr = string.match(a, "^\nw %- 1 %S+ %S+ %S+ %S+ %S+ %S+ (%S+)")
+		return redis.call("RPUSH", "gaterun:wake:" .. addr, "1")' \
+		1 gaterun:gate:farm >/dev/null
+}
+
+@test "a waiter that let its forked-ahead child go when the line reordered (no longer the head) runs its command when served at once" {
+	# Failed before 63d6c7d: A was served with its record naming the
+	# child it had let go, forked none and exited 125 ("wait for sh:
+	# No child processes"); its command never ran (H2 of brk-redis5).
+	"$G" -g farm --limit 1 >/dev/null
+	on_host H -- sh -c 'until [ -e go ]; do sleep 0.05; done'
+	h=$BG
+	until_true '[ "$(active farm)" -eq 1 ]'
+	on_host A -- sh -c 'echo A ran > a.ran'
+	a=$BG
+	# The head forks its command ahead and records its PID.
+	until_true '[ "$(waiter_cmd 1)" -gt 0 ] && [ -n "$(pgrep -P "$a")" ]'
+	on_host B -- sh -c 'echo B ran > b.ran'
+	b=$BG
+	until_true '[ "$(waiting farm)" -eq 2 ]'
+	swap_waiters
+	# A, second now, lets its child go; its record keeps the child's PID.
+	until_true '[ -z "$(pgrep -P "$a")" ]'
+	[ "$(waiter_cmd 1)" -gt 0 ]
+	[ "$(status_field '.waiters[0].host' farm)" = B ]
+	# Room for both in one transaction: A is served without being the
+	# head again first (where it would fork its child anew).
+	"$G" -g farm --limit 3 >/dev/null
+	wait_status "$a"
+	[ "$status" -eq 0 ] || { cat bg.out; false; }
+	wait_status "$b"
+	[ "$status" -eq 0 ] || { cat bg.out; false; }
+	[ "$(cat a.ran)" = "A ran" ]
+	[ "$(cat b.ran)" = "B ran" ]
+	run -1 grep -q "No child processes" bg.out
+	touch go
+	wait_status "$h"
+	[ "$status" -eq 0 ]
+}
+
 # 0 once none of the PIDs given runs.
 all_ended() {
 	local p
