@@ -918,8 +918,9 @@ replica_start() {
 	[[ "$output" == *"the Redis server requires a password and none was given"* ]]
 }
 
-@test "--status, --json, --check on a replica with no gaterun data: say so, show the gate as new, exit 0; --watch takes its data when it comes" {
+@test "--status, --json, --check on a replica with no gaterun data: say so, show the gate as new (--check: UNKNOWN); --watch takes its data when it comes" {
 	# Failed before: 125, "read-only replica" (the read made the epoch).
+	# --check said OK (exit 0) before it said UNKNOWN (L2 of brk-redis5).
 	replica_start
 	master=$GATERUN_STORE
 	export GATERUN_STORE=redis://127.0.0.1:$R2PORT
@@ -927,14 +928,51 @@ replica_start() {
 	[[ "$output" == *"the Redis server is a read-only replica with no gaterun data (not synced with its master yet, or none there): the gate is shown as a new one"* ]]
 	[[ "$output" == *"gate 'farm': 0/5 active (0%), 0 waiting, can start: yes"* ]]
 	[ "$(status_field .max_allowed farm 2>/dev/null)" -eq 5 ]
-	run -0 "$G" -g farm --check
-	[[ "$output" == *"GATERUN OK - farm 0/5"* ]]
+	run -3 "$G" -g farm --check
+	[[ "$output" == *"GATERUN UNKNOWN - farm unknown (a read-only replica with no gaterun data) |"* ]]
+	[ "$(status_field .replica_unsynced farm 2>/dev/null)" = true ]
 	bg "$G" -g farm --status --watch
 	until_true 'grep -q "0/5 active" bg.out'
 	GATERUN_STORE=$master "$G" -g farm --limit 2 >/dev/null
 	until_true 'grep -q "0/2 active" bg.out'
 	[ "$(grep -c "no gaterun data" bg.out)" -eq 1 ]
 	run ! grep -q "lost" bg.out
+	# Synced: the gate is known, and --check reads it.
+	[ "$(status_field .replica_unsynced farm)" = false ]
+	run -0 "$G" -g farm --check
+	[[ "$output" == "GATERUN OK - farm 0/2 (0%) | active=0;2;2;0;2 waiting=0" ]]
+}
+
+@test "a replica of an absent master (never synced): --check is UNKNOWN (3), --json and --metrics say the replica is not synced, the health API is unavailable" {
+	# Failed before: --check said "GATERUN OK - farm 0/5 (0%)", exit 0,
+	# and only stderr said the gate was shown as new (L2 of brk-redis5).
+	r2=$(free_port)
+	redis-server --port "$r2" --bind 127.0.0.1 --save '' --appendonly no \
+		--dir "$BATS_TEST_TMPDIR" --replicaof 127.0.0.1 "$(free_port)" \
+		>>"$BATS_TEST_TMPDIR/redis2.log" 2>&1 &
+	track "$!"
+	until_true 'redis-cli -p "$r2" ping 2>/dev/null | grep -q PONG'
+	export GATERUN_STORE=redis://127.0.0.1:$r2
+	run -3 "$G" -g farm --check
+	[[ "$output" == *"GATERUN UNKNOWN - farm unknown (a read-only replica with no gaterun data) |" ]]
+	[[ "$output" == *"the gate is shown as a new one"* ]]
+	run -0 "$G" -g farm --status --json
+	[ "$(jq -r .replica_unsynced <<<"${lines[-1]}")" = true ]
+	run -0 "$G" -g farm --metrics
+	grep -qx 'gaterun_replica_unsynced{gate="farm"} 1' <<<"$output"
+	if [ -x "${GATERUN_HTTPD:-}" ] && command -v curl >/dev/null; then
+		bg "$GATERUN_HTTPD" -r 127.0.0.1:0
+		until_true 'grep -q listening bg.out'
+		url=http://127.0.0.1:$(sed -n 's|.*http://127.0.0.1:\([0-9]*\)/.*|\1|p' bg.out)
+		run -0 curl -s -w '\n%{http_code}' "$url/api/health?gate=farm"
+		[ "${lines[-1]}" = 503 ]
+		[ "$(jq -r .status <<<"${lines[0]}")" = unavailable ]
+		[[ "$(jq -r .message <<<"${lines[0]}")" == "gate 'farm' cannot be read: the Redis server is a read-only replica with no gaterun data"* ]]
+		run -0 curl -s "$url/api/process-status?gate=farm"
+		[ "$(jq -r .replica_unsynced <<<"$output")" = true ]
+	fi
+	# A master's gate: not a replica's view.
+	[ "$(GATERUN_STORE=redis://127.0.0.1:$RPORT status_field .replica_unsynced farm)" = false ]
 }
 
 # A job of host B (PID in $b) started on a replica of the server: it
