@@ -726,6 +726,7 @@ dispatch(struct server *sv, struct MHD_Connection *c, const char *url,
 {
 	struct params p;
 	const char *why;
+	name_buf nb;
 	size_t i;
 	int post;
 
@@ -753,7 +754,7 @@ dispatch(struct server *sv, struct MHD_Connection *c, const char *url,
 		return send_error(c, 400, NULL, "bad request: %s", why);
 	if (param(&p, "gate") != NULL && !gate_name_valid(param(&p, "gate")))
 		return send_error(c, 400, NULL, "bad gate name: '%s'",
-		    param(&p, "gate"));
+		    name_shown(param(&p, "gate"), nb));
 	switch (routes[i].route) {
 	case R_STATUS:	return api_status(sv, c, &p);
 	case R_GATES:	return api_all(sv, c, 0);
