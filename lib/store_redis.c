@@ -8,8 +8,9 @@
  * text of lease lines then the file store's text (state.c):
  *
  *	gaterun-redis 1
- *	[hold MS WHY]			(after a loss: nobody new until; WHY
- *					 lost, dropped or check: GATE_HOLD_*)
+ *	[hold MS WHY CREDIT FIRST WAIT]	(after a loss: nobody new until; WHY
+ *					 lost, dropped or check: GATE_HOLD_*;
+ *					 the rest: see hold_begin)
  *	[dflt]				(the limit is a default, never set)
  *	l TICKET WPID WSTART LEASE_MS HOST [TTL]	(TTL: the lease's ms)
  *	...
@@ -18,14 +19,15 @@
  * PREFIX "epoch" a random id made by the first gaterun to use the server
  * (a server that lost its data has none, or another: "restarted"),
  * PREFIX "wake:" ADDR a waiter's list, PREFIX "gates" the set of names,
- * PREFIX "changes" the channel every change is published on, and
+ * PREFIX "ends" a hash of each gate's "END NEXT WAIT" (value_ends: what
+ * a hold needs of a key that was deleted), PREFIX "changes" the channel every change is published on, and
  * PREFIX "kill:" NAME and PREFIX "killed:" ID for kill-all across hosts
  * (store_redis_kill.c).
  *
  * A transaction (https://redis.io/docs/interact/transactions/: WATCH,
  * MULTI, EXEC; EXEC answers nil when a watched key changed): WATCH key,
  * GET key, GET epoch, TIME; the policy runs here; then MULTI, SET key,
- * RPUSH to each waiter woken, EXEC. A nil EXEC is EAGAIN: gate.c runs the
+ * SADD gates, HSET ends, PUBLISH, RPUSH to each waiter woken, EXEC. A nil EXEC is EAGAIN: gate.c runs the
  * policy again on what the winner wrote. Nothing is locked on the
  * server, so a client that dies mid-transaction leaves nothing behind.
  *

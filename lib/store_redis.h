@@ -68,8 +68,25 @@ struct rstore {
 					   suspects */
 	int64_t		susp_ttl;	/* the longest lease among them (ms) */
 	int		restored;	/* remake put the limit back */
-	int64_t		seen_end;	/* boot ns the longest lease read
-					   may run to (see hold_begin) */
+	int64_t		seen_end;	/* boot ns the longest lease of
+					   another's holder read may run to
+					   (see hold_begin) */
+	uint64_t	seen_next;	/* the highest next ticket read */
+	int64_t		seen_wait;	/* boot ns the longest lease of
+					   another's waiter read may run to */
+	int64_t		ends_ms;	/* PREFIX "ends", the gate's last
+					   value's (read after a loss; 0:
+					   none): longest holder's lease, */
+	uint64_t	ends_next;	/* its next ticket, */
+	int64_t		ends_wait;	/* and longest waiter's lease */
+	unsigned	credit;		/* the hold line's: slots given back
+					   in the hold, not yet taken, */
+	uint64_t	hold_first;	/* the first ticket not given before
+					   the loss, */
+	int64_t		hold_wait;	/* and until when (server ms) waiters
+					   in line before it may come back */
+	size_t		hold_nh;	/* holders when the policy was shown
+					   the gate full (see hold_end) */
 	int		shown;		/* the policy sees the gate full: its
 					   limit in store_txn.hold_limit */
 	struct entry	*mine;		/* our holders at the last commit */

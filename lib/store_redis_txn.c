@@ -91,18 +91,39 @@ bad:
 	return -1;
 }
 
-/* Note how long the longest lease read may run (on our clock). */
-static void
-leases_seen(struct rstore *r, const struct lease *v, size_t n)
+/* 1 if e is this process's own record (made here, or renewed by us). */
+static int
+ours(const struct rstore *r, const struct entry *e)
 {
-	int64_t end;
+	return e->wrapper.pid == r->self.pid &&
+	    e->wrapper.start == r->self.start &&
+	    (e->host[0] == '\0' || strcmp(e->host, r->host) == 0);
+}
+
+/*
+ * Note how long the longest leases of another's holder and waiter read
+ * may run (on our clock), and the highest next ticket: after a loss, a
+ * holder records its slot again before its lease ends, and a waiter its
+ * place (see hold_begin). Ours we record again now.
+ */
+static void
+leases_seen(struct rstore *r, const struct state *st)
+{
+	const struct entry *e;
+	int64_t end, *to;
 	size_t i;
 
-	for (i = 0; i < n; i++) {
-		end = r->t0 + (v[i].ms - r->now_ms) * MS;
-		if (end > r->seen_end)
-			r->seen_end = end;
+	for (i = 0; i < st->nh + st->nw; i++) {
+		e = i < st->nh ? &st->h[i] : &st->w[i - st->nh];
+		to = i < st->nh ? &r->seen_end : &r->seen_wait;
+		if (e->lease_ms == 0 || ours(r, e))
+			continue;
+		end = r->t0 + (e->lease_ms - r->now_ms) * MS;
+		if (end > *to)
+			*to = end;
 	}
+	if (st->next_ticket > r->seen_next)
+		r->seen_next = st->next_ticket;
 }
 
 /* Give each record its lease line's host and end. */
@@ -165,17 +186,39 @@ suspects(struct rstore *r, const struct lease *v, size_t n)
 	}
 }
 
-/* A hold's reason as the key's hold line says it (none: a loss). */
-static int
-hold_word(const char *p, const char *end)
+/*
+ * The rest of a hold line, "WHY [CREDIT FIRST WAIT]", into r: why (none:
+ * a loss), the slots given back in it not yet taken, the first ticket
+ * not given before the loss, and until when waiters in line before it
+ * may come back (see hold_begin). Older versions write the word alone,
+ * and read no more.
+ */
+static void
+hold_rest(struct rstore *r, const char *p, const char *end)
 {
+	char buf[100];
+	size_t n;
+
 	while (p < end && *p == ' ')
 		p++;
 	if (end - p >= 7 && memcmp(p, "dropped", 7) == 0)
-		return GATE_HOLD_DROPPED;
-	if (end - p >= 5 && memcmp(p, "check", 5) == 0)
-		return GATE_HOLD_CHECK;
-	return GATE_HOLD_LOST;
+		r->hold_why = GATE_HOLD_DROPPED;
+	else if (end - p >= 5 && memcmp(p, "check", 5) == 0)
+		r->hold_why = GATE_HOLD_CHECK;
+	else
+		r->hold_why = GATE_HOLD_LOST;
+	n = (size_t)(end - p) < sizeof(buf) ? (size_t)(end - p) :
+	    sizeof(buf) - 1;
+	memcpy(buf, p, n);
+	buf[n] = '\0';
+	if (sscanf(buf, "%*s %u %" SCNu64 " %" SCNd64, &r->credit,
+	    &r->hold_first, &r->hold_wait) != 3) {
+		r->credit = 0;
+		r->hold_first = 0;
+		r->hold_wait = 0;
+	}
+	if (r->credit > STATE_MAX_SLOTS)
+		r->credit = STATE_MAX_SLOTS;
 }
 
 /* The key's value into t->st. 0, or -1 (EBADMSG: not ours to read). */
@@ -198,7 +241,7 @@ value_parse(struct rstore *r, const char *buf, size_t len,
 			errno = EBADMSG;
 			return -1;
 		}
-		r->hold_why = hold_word(q, p);
+		hold_rest(r, q, p);
 		p++;
 	}
 	if (end - p >= 5 && memcmp(p, "dflt\n", 5) == 0) {
@@ -207,7 +250,6 @@ value_parse(struct rstore *r, const char *buf, size_t len,
 	}
 	if (leases_parse(&p, end, &v, &nv) == -1)
 		return -1;
-	leases_seen(r, v, nv);
 	suspects(r, v, nv);
 	if (state_parse(p, (size_t)(end - p), &t->st, 0, &why) == -1) {
 		free(v);
@@ -216,6 +258,7 @@ value_parse(struct rstore *r, const char *buf, size_t len,
 	}
 	leases_apply(r, t->st.h, t->st.nh, v, nv);
 	leases_apply(r, t->st.w, t->st.nw, v, nv);
+	leases_seen(r, &t->st);
 	free(v);
 	return 0;
 }
@@ -261,8 +304,10 @@ value_format(const struct rstore *r, const struct state *st, char **bufp,
 	memcpy(b, MAGIC, MAGIC_LEN);
 	if (r->hold_ms > r->now_ms)
 		len += (size_t)snprintf(b + len, cap - len, "hold %" PRId64
-		    " %s\n", r->hold_ms, r->hold_why == GATE_HOLD_CHECK ? "check" :
-		    r->hold_why == GATE_HOLD_DROPPED ? "dropped" : "lost");
+		    " %s %u %" PRIu64 " %" PRId64 "\n", r->hold_ms,
+		    r->hold_why == GATE_HOLD_CHECK ? "check" :
+		    r->hold_why == GATE_HOLD_DROPPED ? "dropped" : "lost",
+		    r->credit, r->hold_first, r->hold_wait);
 	if ((r->fresh || r->deflt) && st->limit == r->read_limit)
 		len += (size_t)snprintf(b + len, cap - len, "dflt\n");
 	if (leases_format(&b, &len, &cap, st->h, st->nh) == -1 ||
@@ -282,15 +327,6 @@ value_format(const struct rstore *r, const struct state *st, char **bufp,
 fail:
 	free(b);
 	return -1;
-}
-
-/* 1 if e is this process's own record (made here, or renewed by us). */
-static int
-ours(const struct rstore *r, const struct entry *e)
-{
-	return e->wrapper.pid == r->self.pid &&
-	    e->wrapper.start == r->self.start &&
-	    (e->host[0] == '\0' || strcmp(e->host, r->host) == 0);
 }
 
 /*
@@ -700,6 +736,12 @@ fetch(struct rstore *r, struct store_txn *t, int watch)
 	t->st.limit = r->deflimit;
 	r->hold_ms = 0;
 	r->hold_why = 0;
+	r->credit = 0;
+	r->hold_first = 0;
+	r->hold_wait = 0;
+	r->ends_ms = 0;
+	r->ends_next = 0;
+	r->ends_wait = 0;
 	r->nsusp = 0;
 	r->susp_ttl = 0;
 	r->restored = 0;
@@ -822,62 +864,170 @@ check_begin(struct rstore *r, struct store_txn *t)
 }
 
 /*
- * After a loss, nobody new is let in for a lease's time, while the
- * holders of every host record their slots again: the policy is shown
+ * After a loss, nobody new is let in until every holder of every host
+ * has recorded its slot again or seen its lease end: the policy is shown
  * the gate full (its limit as many as hold), and the commit writes the
- * real limit back (or the one a --limit set meanwhile). The lease is
- * ours, or longer: until the longest lease we read before the loss can
- * end, since its holder renews (and records its slot again) only before
- * then (a holder of a 30 s lease renews every 10 s: a waiter's 6 s hold
- * let a waiter in beside it).
+ * real limit back (or the one a --limit set meanwhile). A holder renews,
+ * and so records its slot again, before its lease ends: the hold lasts
+ * until the longest lease known can end. Known are the leases of other
+ * processes' holders we read before (r->seen_end) and the longest lease
+ * of the gate's last value (PREFIX "ends", read when the key was lost:
+ * a newcomer read no lease, and a holder of a 60 s lease renews only
+ * every 20 s, H3 of brk-redis5). The first to begin a hold who knows
+ * neither holds for a lease of ours; one that finds a hold begun only
+ * lengthens it to a lease it knows of (a waiter's own lease lengthened
+ * it past its holder's, and idled the slot, H1 of brk-redis5).
  *
  * Whom the hold keeps out (N3 of brk-redis4). The policy sees the gate
- * full at the holders recorded when the transaction began, so the head
- * of the line gets exactly the slots that recorded holders give back in
- * it (a release, a holder of this host found dead): at once, as before
- * the loss, be it a waiter that kept its place or one that came since.
- * Such a slot was one of the limit before the loss, so whoever takes it
- * leaves the count where it was. What is never given is room below the
- * limit that no recorded holder gave back: a holder that has not yet
- * renewed since the loss may run in it, and nothing here tells its slot
- * from a free one until it does (or its lease ends, after the hold). A
- * holder recorded again over the limit (its slot was given away before
- * the loss was seen) keeps the gate shown full (never above the limit)
- * until enough have left.
+ * full at the holders recorded when the transaction began plus the
+ * slots recorded holders gave back during the hold that nobody took (the
+ * hold line's credit, see hold_end), so the line gets exactly the slots
+ * recorded holders give back (a release, a holder of this host found
+ * dead), be it a waiter that kept its place or one that came since, and
+ * whether it was in line when the slot was given back or recorded its
+ * place again later. Such a slot was one of the limit before the loss,
+ * so whoever takes it leaves the count where it was. What is never given
+ * is room below the limit that no recorded holder gave back: a holder
+ * that has not yet renewed since the loss may run in it, and nothing
+ * here tells its slot from a free one until it does (or its lease ends,
+ * after the hold). A holder recorded again over the limit (its slot was
+ * given away before the loss was seen) keeps the gate shown full (never
+ * above the limit) until enough have left.
+ *
+ * How long a hold begun now must last (ms).
  */
-static void
-hold_begin(struct rstore *r, struct store_txn *t)
+static int64_t
+hold_length(const struct rstore *r)
 {
 	int64_t ms = (r->seen_end - boot_ns()) / MS;
 
-	if (ms < r->ttl_ms)
-		ms = r->ttl_ms;
+	if (r->ends_ms - r->now_ms > ms)
+		ms = r->ends_ms - r->now_ms;
+	if (r->ends_ms == 0 && r->hold_ms <= r->now_ms && ms < r->ttl_ms)
+		ms = r->ttl_ms;		/* nothing known: a lease of ours */
+	return ms;
+}
+
+/*
+ * The line before a loss, as far as known, into the hold: the first
+ * ticket not given before it (set once), and until when a waiter in
+ * line before it may come back (its lease's end); newcomers get tickets
+ * from there on, so that one who came back goes before them.
+ */
+static void
+hold_line(struct rstore *r, struct store_txn *t)
+{
+	int64_t wait = r->ends_wait;
+
+	if (r->seen_wait != 0 &&
+	    r->now_ms + (r->seen_wait - boot_ns()) / MS > wait)
+		wait = r->now_ms + (r->seen_wait - boot_ns()) / MS;
+	if (wait > r->hold_wait)
+		r->hold_wait = wait;
+	if (r->hold_first == 0)
+		r->hold_first = r->seen_next > r->ends_next ? r->seen_next :
+		    r->ends_next;
+	if (t->st.next_ticket < r->hold_first) {
+		t->st.next_ticket = r->hold_first;
+		t->dirty = 1;
+	}
+}
+
+/*
+ * The credit the line may take now: while a waiter in line before the
+ * loss may still come back, only as much as such waiters in line ask
+ * for (they are first, by ticket), so that a newcomer does not take a
+ * slot given back before one of them recorded its place again.
+ */
+static unsigned
+hold_credit(const struct rstore *r, const struct state *st)
+{
+	unsigned n = 0;
+	size_t i;
+
+	if (r->now_ms >= r->hold_wait)
+		return r->credit;
+	for (i = 0; i < st->nw && n < r->credit; i++)
+		if (st->w[i].ticket < r->hold_first)
+			n += st->w[i].weight > 0 ? st->w[i].weight : 1;
+	return n < r->credit ? n : r->credit;
+}
+
+/* Begin or lengthen the hold after a loss, and show the policy it. */
+static void
+hold_begin(struct rstore *r, struct store_txn *t)
+{
+	int64_t ms = hold_length(r);
+	unsigned credit;
+
 	if (r->lost && t->exists && r->hold_ms < r->now_ms + ms) {
 		/* A loss of the key is said on, over the drops it leads to. */
 		if (r->hold_ms <= r->now_ms || r->hold_why != GATE_HOLD_LOST)
 			r->hold_why = r->lost == 1 ? GATE_HOLD_LOST :
 			    GATE_HOLD_DROPPED;
+		if (r->hold_ms <= r->now_ms) {
+			r->credit = 0;		/* a hold of its own */
+			r->hold_first = 0;
+			r->hold_wait = 0;
+		}
 		r->hold_ms = r->now_ms + ms;
 	}
 	r->shown = 0;
 	if (r->hold_ms <= r->now_ms || !t->exists)
 		return;
+	if (r->lost)
+		hold_line(r, t);
 	hold_tell(r, t);
-	if (t->st.nh < t->st.limit)
-		t->st.limit = (unsigned)t->st.nh;
+	r->hold_nh = t->st.nh;
+	credit = hold_credit(r, &t->st);
+	if (t->st.nh + credit < t->st.limit)
+		t->st.limit = (unsigned)t->st.nh + credit;
 	r->shown = 1;
 }
 
 /*
  * Before writing: the gate's own limit back (a change of limit during the
- * hold went to t->hold_limit).
+ * hold went to t->hold_limit), and the credit: the slots given back in
+ * the hold (holders fewer than when shown, with the credit it had) that
+ * nobody took.
  */
 static void
 hold_end(struct rstore *r, struct store_txn *t)
 {
-	if (r->shown)
+	size_t room = r->hold_nh + r->credit;
+
+	if (r->shown) {
 		t->st.limit = t->hold_limit;
+		r->credit = room > t->st.nh ? (unsigned)(room - t->st.nh) : 0;
+		if (r->credit > STATE_MAX_SLOTS)
+			r->credit = STATE_MAX_SLOTS;
+	}
 	r->shown = 0;
+}
+
+/*
+ * What PREFIX "ends" keeps of the gate's last value (see value_ends) into
+ * r->ends_ms, ends_next and ends_wait: 0 if none. 0 or -1.
+ */
+static int
+ends_read(struct rstore *r)
+{
+	const char *av[] = { "HGET", PREFIX "ends", r->name };
+	redisReply *rp;
+
+	if (redisAppendCommandArgv(r->c, 3, av, NULL) != REDIS_OK)
+		return -1;
+	if ((rp = rs_reply(&r->c)) == NULL)	/* not a hash: as if none */
+		return r->c != NULL && errno == EPROTOTYPE ? 0 : -1;
+	if (rp->type != REDIS_REPLY_STRING ||
+	    sscanf(rp->str, "%" SCNd64 " %" SCNu64 " %" SCNd64, &r->ends_ms,
+	    &r->ends_next, &r->ends_wait) != 3) {
+		r->ends_ms = 0;		/* none, or not ours: as if none */
+		r->ends_next = 0;
+		r->ends_wait = 0;
+	}
+	freeReplyObject(rp);
+	return 0;
 }
 
 /*
@@ -942,22 +1092,23 @@ loss_seen(struct rstore *r, const struct store_txn *t)
 		rs_say(r, "the server lost the gate's key though it was in "
 		    "use (deleted, evicted, or restarted from an old copy): "
 		    "slots held here are recorded again and nobody new "
-		    "starts for a lease; meanwhile others may have been let "
-		    "in over the limit");
+		    "starts until every holder's lease could end; meanwhile "
+		    "others may have been let in over the limit");
 	} else if (dropped || (in_time(r) && missing_ours(r, &t->st))) {
 		r->lost = 2;
 		rs_say(r, "records made here were dropped on the server "
 		    "though renewed in time (the gate's key was deleted, or "
 		    "the server stalled or its clock was stepped): they are "
 		    "recorded again, in their places, and nobody new starts "
-		    "for a lease");
+		    "until every holder's lease could end");
 	} else if (rs_clock_jumped(lag, r->ttl_ms)) {
 		r->lost = 2;
 		(void)snprintf(buf, sizeof(buf), "the server's clock ran %.1f "
 		    "s ahead of this host's while it was asked (it stalled, "
 		    "or its clock was stepped): leases that ended meanwhile "
 		    "are recorded again by their owners, and nobody new "
-		    "starts for a lease", (double)lag / 1000);
+		    "starts until every holder's lease could end",
+		    (double)lag / 1000);
 		rs_say(r, buf);
 	}
 	return 0;
@@ -977,8 +1128,10 @@ look_hold(struct rstore *r, struct store_txn *t)
 	if (r->fresh && r->hold_ms <= r->now_ms) {
 		if ((v = gates_probe(r)) == -1)
 			return -1;
-		if (v == 1) {
-			r->hold_ms = r->now_ms + r->ttl_ms;
+		if (v == 1 && ends_read(r) == -1)
+			return -1;
+		if (v == 1 && hold_length(r) > 0) {
+			r->hold_ms = r->now_ms + hold_length(r);
 			r->hold_why = GATE_HOLD_LOST;
 		}
 	}
@@ -1006,6 +1159,10 @@ start(struct rstore *r, struct store_txn *t, int watch)
 	if (v != 0)
 		return -1;
 	if (watch && loss_seen(r, t) == -1) {
+		state_free(&t->st);
+		return -1;
+	}
+	if (watch && r->lost == 1 && r->fresh && ends_read(r) == -1) {
 		state_free(&t->st);
 		return -1;
 	}
@@ -1057,10 +1214,38 @@ rs_abort(struct store *s, struct store_txn *t)
 	r->asked = 0;
 }
 
-/* Queue MULTI, the writes and the wake-ups, EXEC; the count of replies. */
+/*
+ * What PREFIX "ends" keeps of a value for after a DEL of its key (see
+ * hold_begin), "END NEXT WAIT": until when (server ms) its holders may
+ * run without renewing (the longest lease, or the hold's end if later),
+ * its next ticket, and until when its waiters may (or those of a hold).
+ */
+static void
+value_ends(const struct rstore *r, const struct state *st, char *buf,
+    size_t size)
+{
+	int64_t end = r->hold_ms > r->now_ms ? r->hold_ms : 0;
+	int64_t wait = r->hold_ms > r->now_ms ? r->hold_wait : 0;
+	size_t i;
+
+	for (i = 0; i < st->nh; i++)
+		if (st->h[i].lease_ms > end)
+			end = st->h[i].lease_ms;
+	for (i = 0; i < st->nw; i++)
+		if (st->w[i].lease_ms > wait)
+			wait = st->w[i].lease_ms;
+	(void)snprintf(buf, size, "%" PRId64 " %" PRIu64 " %" PRId64, end,
+	    st->next_ticket, wait);
+}
+
+/*
+ * Queue MULTI, the writes (the value, the gate's name in PREFIX "gates",
+ * its longest lease in PREFIX "ends", which outlive a DEL of the key: see
+ * hold_begin), the wake-ups, EXEC; the count of replies.
+ */
 static int
 commit_send(struct rstore *r, const char *val, size_t len,
-    const store_addr *wakes, size_t n)
+    const char *ends, const store_addr *wakes, size_t n)
 {
 	const char *av[3];
 	size_t avl[3];
@@ -1079,6 +1264,8 @@ commit_send(struct rstore *r, const char *val, size_t len,
 		k += redisAppendCommandArgv(r->c, 3, av, avl) == REDIS_OK;
 		k += redisAppendCommand(r->c, "SADD %s %s", PREFIX "gates",
 		    r->name) == REDIS_OK;
+		k += redisAppendCommand(r->c, "HSET %s %s %s", PREFIX "ends",
+		    r->name, ends) == REDIS_OK;
 		k += redisAppendCommand(r->c, "PUBLISH %s %s", PREFIX "changes",
 		    r->name) == REDIS_OK;
 	}
@@ -1144,7 +1331,7 @@ rs_commit(struct store *s, struct store_txn *t, const store_addr *wakes,
     size_t n)
 {
 	struct rstore *r = (struct rstore *)s;
-	char *val = NULL;
+	char *val = NULL, ends[80] = "";
 	size_t len = 0;
 	int k, renewed, ret = -1;
 
@@ -1165,7 +1352,9 @@ rs_commit(struct store *s, struct store_txn *t, const store_addr *wakes,
 		errno = ECONNRESET;
 		goto out;
 	}
-	k = commit_send(r, val, len, wakes, n);
+	if (val != NULL)
+		value_ends(r, &t->st, ends, sizeof(ends));
+	k = commit_send(r, val, len, ends, wakes, n);
 	if ((ret = commit_read(r, k)) == 0) {
 		if (renewed)
 			r->until = r->t0 + r->ttl_ms * MS;

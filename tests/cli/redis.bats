@@ -338,6 +338,58 @@ start_order() { awk '$1 == "start" { printf "%s ", $2 }' log; }
 	[ $((sw - ea)) -lt 4000 ] || { cat log bg.out; false; }
 }
 
+@test "a key deleted under a holder of a long lease: a newcomer of a short one is held until the holder records its slot again, not let in beside it" {
+	# Failed before: the hold lasted the newcomer's 3 s lease, not the
+	# holder's 30 s (renewed every 10 s), so B was let in on the default
+	# limit before A recorded its slot again: overlap 2 (H3 of brk-redis5).
+	"$G" -g farm --limit 1 >/dev/null 2>&1
+	logged_job A 30 A go
+	a=$BG
+	until_true '[ "$(active farm)" -eq 1 ]'
+	redis-cli -p "$RPORT" del gaterun:gate:farm >/dev/null
+	logged_job B 3 B
+	b=$BG
+	until_true '[ "$(waiting farm 2>/dev/null)" = 1 ]'
+	# The hold shown lasts A's lease: past B's.
+	until=$(date -d "$(status_field .hold.until farm)" +%s)
+	[ $((until - $(date +%s))) -gt 10 ]
+	# A's next renewal records its slot and the limit again.
+	until_true '[ "$(status_field ".slots[0].host" farm 2>/dev/null)" = A ]' 2000
+	[ "$(status_field .max_allowed farm)" -eq 1 ]
+	[ "$(waiting farm)" -eq 1 ]
+	touch go
+	all_ok "$a" "$b"
+	[ "$(max_overlap log)" -eq 1 ] || { cat log bg.out; false; }
+	[ "$(start_order)" = "A B " ]
+}
+
+@test "a holder that leaves before the waiter records its place again after a loss: the waiter starts when it does, not at the hold's end" {
+	# Failed before: A's release began a 30 s hold with the gate empty,
+	# and W, recording its place again at its next renewal (within 3 s),
+	# was kept out until the hold ended: the only slot idle 30 s (H1 of
+	# brk-redis5). The slot A gave back is W's.
+	"$G" -g farm --limit 1 >/dev/null 2>&1
+	on_host A --lease 30 -- sh -c 'echo "start A $(date +%s%3N)" >> log; until [ -e goa ]; do sleep 0.05; done; echo "end A $(date +%s%3N)" >> log'
+	a=$BG
+	until_true '[ "$(active farm)" -eq 1 ]'
+	on_host W --lease 9 -- sh -c 'echo "start W $(date +%s%3N)" >> log; echo "end W" >> log'
+	w=$BG
+	until_true '[ "$(waiting farm)" -eq 1 ]'
+	redis-cli -p "$RPORT" del gaterun:gate:farm >/dev/null
+	touch goa
+	wait_status "$a"
+	[ "$status" -eq 0 ] || { cat bg.out; false; }
+	# A newcomer does not take the slot A gave back before W is in.
+	run -75 env GATERUN_HOST=C "$G" -g farm -n -- echo C ran
+	wait_status "$w"
+	[ "$status" -eq 0 ] || { cat bg.out; false; }
+	ea=$(awk '$1 == "end" && $2 == "A" { print $3 }' log)
+	sw=$(awk '$1 == "start" && $2 == "W" { print $3 }' log)
+	[ $((sw - ea)) -lt 15000 ] || { cat log bg.out; false; }
+	[ "$(max_overlap log)" -eq 1 ]
+	grep -q "recorded again" bg.out
+}
+
 @test "a server restarted from an old copy of its data (the epoch kept, the holder not in it): the holder records its slot again and is not stopped" {
 	# Failed before: A's renewals found its record gone and did not make
 	# it again (the epoch was the same), and its watchdog stopped A.
@@ -1154,7 +1206,7 @@ replica_waiter() {
 	on_host A -- sh -c 'echo > a.ran; exec sleep 60'
 	a=$BG
 	until_true '[ -e a.ran ] && [ "$(kill_listeners)" -eq 1 ]'
-	redis-cli -p "$RPORT" acl setuser nokill on '>pw' '~gaterun:gate:*' '~gaterun:epoch' '~gaterun:gates' '~gaterun:wake:*' '~gaterun:killed:*' '&*' '+@all' >/dev/null
+	redis-cli -p "$RPORT" acl setuser nokill on '>pw' '~gaterun:gate:*' '~gaterun:epoch' '~gaterun:gates' '~gaterun:ends' '~gaterun:wake:*' '~gaterun:killed:*' '&*' '+@all' >/dev/null
 	run -125 env GATERUN_STORE="redis://nokill:pw@127.0.0.1:$RPORT" GATERUN_HOST=Z "$G" -g farm --kill-all --grace 1
 	[[ "$output" == *"(NOPERM)"*"nothing was sent, no command was signalled"* ]]
 	[ "$(active farm)" -eq 1 ]
@@ -1170,7 +1222,7 @@ replica_waiter() {
 	"$G" -g farm --limit 2 >/dev/null
 	on_host A -- sh -c 'echo > a.ran; exec sleep 60'
 	until_true '[ -e a.ran ] && [ "$(kill_listeners)" -eq 1 ]'
-	redis-cli -p "$RPORT" acl setuser nokill on '>pw' '~gaterun:gate:*' '~gaterun:epoch' '~gaterun:gates' '~gaterun:wake:*' '~gaterun:killed:*' '&*' '+@all' >/dev/null
+	redis-cli -p "$RPORT" acl setuser nokill on '>pw' '~gaterun:gate:*' '~gaterun:epoch' '~gaterun:gates' '~gaterun:ends' '~gaterun:wake:*' '~gaterun:killed:*' '&*' '+@all' >/dev/null
 	head -c 24 /dev/urandom | base64 | tr -d '/+=' >token
 	chmod 600 token
 	GATERUN_STORE="redis://nokill:pw@127.0.0.1:$RPORT" \

@@ -1322,34 +1322,94 @@ Test(redis, errors_are_named, .timeout = 20)
  * A server that lost its data (FLUSHALL: as a restart without
  * persistence): the holder's next renewal records its slot again, and
  * its limit, said; nobody new is let in for a lease's time (1 s here),
- * while the holders of other hosts do the same.
+ * while the holders of other hosts do the same, but for the slots that
+ * recorded holders give back: a newcomer gets one at once, as it would
+ * have before the loss (it was kept out until the hold's end before H1
+ * of brk-redis5), and no more.
  */
 Test(redis, a_lost_state_is_made_again_by_its_holders, .timeout = 20)
 {
 	struct gate_wait gw = { -1, NULL, NULL };
 	struct gate_info gi;
-	struct gate *a, *b;
+	struct gate *a, *b, *c;
 	int64_t until, t0;
 
 	NEED_REDIS();
 	(void)setenv("GATERUN_LEASE", "1", 1);
 	a = gopen(2);
-	cr_assert(eq(int, gate_set_limit(a, 1, &(unsigned){ 0 }), 0));
+	cr_assert(eq(int, gate_set_limit(a, 2, &(unsigned){ 0 }), 0));
 	cr_assert(eq(int, gate_acquire(a, &req, NULL), 1));
 	redis_do("FLUSHALL");
 	cr_assert(eq(int, gate_renew(a, &until), 0));
+	t0 = mono_ns();
 	cr_assert(gt(int, notified, 0));
 	b = gopen(2);
 	cr_assert(eq(int, gate_info(b, &gi), 0));
 	cr_assert(eq(int, gi.nh, 1));
-	cr_assert(eq(u32, gi.limit, 1));
+	cr_assert(eq(u32, gi.limit, 2));
 	gate_info_free(&gi);
-	cr_assert(eq(int, gate_acquire(b, &req, NULL), 0));	/* full */
-	t0 = mono_ns();
+	/* Room below the limit that nobody gave back is held. */
+	cr_assert(eq(int, gate_acquire(b, &req, NULL), 0));
 	cr_assert(eq(int, gate_release(a), 0));
-	cr_assert(eq(int, gate_acquire(b, &req, NULL), 0));	/* held */
-	cr_assert(eq(int, gate_acquire(b, &req, &gw), 1));
+	cr_assert(eq(int, gate_acquire(b, &req, NULL), 1), "A's slot");
+	c = gopen(2);
+	cr_assert(eq(int, gate_acquire(c, &req, NULL), 0));	/* held */
+	cr_assert(eq(int, gate_acquire(c, &req, &gw), 1));
 	cr_assert(ge(i64, mono_ns() - t0, 300000000LL));
+	gate_close(a);
+	gate_close(b);
+	gate_close(c);
+}
+
+/* A hold line put into gate t's key by a script (a hostile edit),
+   in place of the one it has. */
+static void
+redis_hold(const char *rest)
+{
+	static const char lua[] = "local v = redis.call('GET', KEYS[1]) "
+	    "v = string.gsub(v, '\\nhold [^\\n]*', '', 1) "
+	    "local t = redis.call('TIME') "
+	    "local h = 'hold ' .. (t[1] * 1000 + 60000) .. ' ' .. ARGV[1] "
+	    "redis.call('SET', KEYS[1], (string.gsub(v, '\\n', '\\n' .. h .. "
+	    "'\\n', 1)))";
+	redisContext *c;
+	redisReply *rp;
+	int port;
+
+	cr_assert(eq(int, sscanf(redis_loc, "redis://127.0.0.1:%d", &port), 1));
+	c = redisConnect("127.0.0.1", port);
+	cr_assert(c != NULL && c->err == 0);
+	rp = redisCommand(c, "EVAL %s 1 gaterun:gate:t %s", lua, rest);
+	cr_assert(rp != NULL && rp->type != REDIS_REPLY_ERROR);
+	freeReplyObject(rp);
+	redisFree(c);
+}
+
+/*
+ * A hold line edited by hand: a credit past any limit lets nobody in over
+ * the limit (the policy is shown holders + credit, never more than the
+ * limit), and one that is not a number counts none. gaterun:ends of
+ * another type is read as none, and commits go on.
+ */
+Test(redis, a_hostile_hold_line_or_ends_key_lets_nobody_in_over_the_limit,
+    .timeout = 20)
+{
+	struct gate *a, *b;
+
+	NEED_REDIS();
+	redis_do("SET gaterun:ends x");
+	a = gopen(1);
+	cr_assert(eq(int, gate_acquire(a, &req, NULL), 1));
+	b = gopen(1);
+	redis_hold("lost 999 0 0");
+	cr_assert(eq(int, gate_acquire(b, &req, NULL), 0), "full");
+	redis_hold("lost x y z");
+	cr_assert(eq(int, gate_acquire(b, &req, NULL), 0), "full");
+	cr_assert(eq(int, gate_release(a), 0));
+	/* A's slot, given back in the hold, is the credit: B's. */
+	cr_assert(eq(int, gate_acquire(b, &req, NULL), 1));
+	redis_do("DEL gaterun:gate:t");
+	cr_assert(eq(int, gate_acquire(a, &req, NULL), 0), "held");
 	gate_close(a);
 	gate_close(b);
 }
