@@ -1293,6 +1293,25 @@ redraws() {
 	[ "$(status_field .parent farm)" = null ]
 }
 
+@test "a -n newcomer refused by a parent gate held after a loss is told the parent is held, not that the maximum is reached" {
+	# Failed before: "cannot start: maximum concurrent processes reached
+	# (0/5 on gate 'top', parent of 'farm')", 4 of brk-redis5's brief.
+	"$G" -g top --limit 1 >/dev/null
+	"$G" -g farm --limit 5 --parent top >/dev/null
+	on_host A -- sh -c 'until [ -e go ]; do sleep 0.05; done'
+	a=$BG
+	until_true '[ "$(active top)" -eq 1 ]'
+	redis-cli -p "$RPORT" del gaterun:gate:top >/dev/null
+	run -75 env GATERUN_HOST=B "$G" -g farm -n -- echo B ran
+	[[ "$output" == *"gaterun: cannot start: gate 'top', parent of 'farm', is held until "*": nobody new starts "* ]]
+	[[ "$output" != *"maximum concurrent"* ]]
+	[[ "$output" != *"B ran"* ]]
+	[ "$(active farm)" -eq 1 ]	# A's only: B gave its slot back
+	touch go
+	wait_status "$a"
+	[ "$status" -eq 0 ] || { cat bg.out; false; }
+}
+
 @test "a forward step of the server's clock ends every lease at once: a newcomer is held until their owners could renew, not let in beside the holder" {
 	# Failed before: C (-n), come after the step and before any renewal,
 	# was let in next to A (N4 of brk-redis4).
