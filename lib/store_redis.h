@@ -106,6 +106,9 @@ struct rstore {
 					   though asked in time */
 	int64_t		asked;		/* boot ns the transaction under way
 					   was first tried (see in_time), or 0 */
+	int64_t		unanswered;	/* boot ns a request went out that
+					   no reply answered yet (it timed
+					   out: see fetch), or 0 */
 };
 
 /*

@@ -715,7 +715,8 @@ out:
 /*
  * 1 if this transaction was first asked for before our lease ended (on
  * our clock): its first try (r->asked), or this read. A try whose commit
- * waited out a server stall and failed (EAGAIN) was in time.
+ * waited out a server stall and failed (EAGAIN) was in time, and so was
+ * one sent again after a request left unanswered (see fetch).
  */
 static int
 in_time(const struct rstore *r)
@@ -729,7 +730,7 @@ fetch(struct rstore *r, struct store_txn *t, int watch)
 {
 	const char *w[] = { "WATCH", r->key }, *g[] = { "GET", r->key };
 	const char *ep[] = { "GET", PREFIX "epoch" }, *tm[] = { "TIME" };
-	int64_t lag;
+	int64_t lag, sent;
 	int v;
 
 	memset(t, 0, sizeof(*t));
@@ -751,6 +752,8 @@ fetch(struct rstore *r, struct store_txn *t, int watch)
 		return -1;
 	rs_bound(r);
 	r->t0 = boot_ns();
+	if (r->unanswered == 0)
+		r->unanswered = r->t0;
 	if ((watch && redisAppendCommandArgv(r->c, 2, w, NULL) != REDIS_OK) ||
 	    redisAppendCommandArgv(r->c, 2, g, NULL) != REDIS_OK ||
 	    redisAppendCommandArgv(r->c, 2, ep, NULL) != REDIS_OK ||
@@ -758,15 +761,24 @@ fetch(struct rstore *r, struct store_txn *t, int watch)
 		return -1;
 	if ((v = fetch_read(r, t, watch)) != 0)
 		return v;
-	/* Kept until a transaction sees them (a look may come first). */
-	lag = r->prev_t0 > 0 ? rs_clock_lag(r->prev_t0, r->prev_ms, r->t0,
+	/*
+	 * The lag, kept until a transaction sees it (a look may come first),
+	 * is counted from the first request left unanswered since the last
+	 * read, if any: one given up after COMMAND_MS and sent again would
+	 * hide that much of a stall (it was a known bug), and was asked
+	 * then (see in_time).
+	 */
+	sent = r->unanswered > r->prev_t0 && r->unanswered < r->t0 ?
+	    r->unanswered : r->t0;
+	r->unanswered = 0;
+	lag = r->prev_t0 > 0 ? rs_clock_lag(r->prev_t0, r->prev_ms, sent,
 	    r->now_ms) : 0;
 	if (lag > r->lag_ms)
 		r->lag_ms = lag;
 	r->prev_t0 = r->t0;
 	r->prev_ms = r->now_ms;
 	if (watch && r->asked == 0)
-		r->asked = r->t0;
+		r->asked = sent;
 	if (!r->fresh && in_time(r) && missing_ours(r, &t->st))
 		r->dropped = 1;
 	t->unsynced = r->no_epoch;	/* a reader's replica with no data */
@@ -1105,7 +1117,8 @@ loss_seen(struct rstore *r, const struct store_txn *t)
 		r->lost = 2;
 		(void)snprintf(buf, sizeof(buf), "the server's clock ran %.1f "
 		    "s ahead of this host's while it was asked (it stalled, "
-		    "or its clock was stepped): leases that ended meanwhile "
+		    "this host was cut off from it, or its clock was "
+		    "stepped): leases that ended meanwhile "
 		    "are recorded again by their owners, and nobody new "
 		    "starts until every holder's lease could end",
 		    (double)lag / 1000);
@@ -1189,6 +1202,8 @@ rs_begin(struct store *s, struct store_txn *t)
 
 	if (start(r, t, 1) == -1) {
 		r->asked = 0;	/* ended: the next try is another */
+		if (errno != ETIME)
+			r->unanswered = 0;	/* not a stall */
 		return -1;
 	}
 	return 0;
@@ -1198,7 +1213,14 @@ rs_begin(struct store *s, struct store_txn *t)
 int
 rs_snapshot(struct store *s, struct store_txn *t)
 {
-	return start((struct rstore *)s, t, 0);
+	struct rstore *r = (struct rstore *)s;
+
+	if (start(r, t, 0) == -1) {
+		if (errno != ETIME)
+			r->unanswered = 0;	/* not a stall */
+		return -1;
+	}
+	return 0;
 }
 
 /* Nothing written: the WATCH dropped. */
@@ -1354,8 +1376,11 @@ rs_commit(struct store *s, struct store_txn *t, const store_addr *wakes,
 	}
 	if (val != NULL)
 		value_ends(r, &t->st, ends, sizeof(ends));
+	if (r->unanswered == 0)
+		r->unanswered = boot_ns();
 	k = commit_send(r, val, len, ends, wakes, n);
 	if ((ret = commit_read(r, k)) == 0) {
+		r->unanswered = 0;
 		if (renewed)
 			r->until = r->t0 + r->ttl_ms * MS;
 		if (t->dirty) {
@@ -1367,6 +1392,8 @@ rs_commit(struct store *s, struct store_txn *t, const store_addr *wakes,
 		r->lost = 0;
 	}
 out:
+	if (ret == -1 && errno != ETIME)
+		r->unanswered = 0;	/* answered, or not a stall */
 	if (ret == 0 || errno != EAGAIN)
 		r->asked = 0;	/* else run again: the same request */
 	free(val);
