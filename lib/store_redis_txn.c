@@ -860,6 +860,7 @@ fetch(struct rstore *r, struct store_txn *t, int watch)
 		r->asked = sent;
 	if (!r->fresh && in_time(r) && missing_ours(r, &t->st))
 		r->dropped = 1;
+	t->unsynced = r->no_epoch;	/* a reader's replica with no data */
 	return 0;
 }
 
