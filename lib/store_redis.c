@@ -19,16 +19,17 @@
  * PREFIX "epoch" a random id made by the first gaterun to use the server
  * (a server that lost its data has none, or another: "restarted"),
  * PREFIX "wake:" ADDR a waiter's list, PREFIX "gates" the set of names,
- * PREFIX "ends" a hash of each gate's "END NEXT WAIT" (value_ends: what
- * a hold needs of a key that was deleted), PREFIX "changes" the channel every change is published on, and
- * PREFIX "kill:" NAME and PREFIX "killed:" ID for kill-all across hosts
+ * PREFIX "ends" a hash of each gate's "END NEXT WAIT LIMIT NH NW AT"
+ * (value_ends: what a hold needs of a key that was deleted), PREFIX
+ * "changes" the channel every change is published on, and PREFIX "kill:"
+ * NAME and PREFIX "killed:" ID for kill-all across hosts
  * (store_redis_kill.c).
  *
  * A transaction (https://redis.io/docs/interact/transactions/: WATCH,
  * MULTI, EXEC; EXEC answers nil when a watched key changed): WATCH key,
  * GET key, GET epoch, TIME; the policy runs here; then MULTI, SET key,
- * SADD gates, HSET ends, PUBLISH, RPUSH to each waiter woken, EXEC. A nil EXEC is EAGAIN: gate.c runs the
- * policy again on what the winner wrote. Nothing is locked on the
+ * SADD gates, HSET ends, PUBLISH, RPUSH to each waiter woken, EXEC. A nil
+ * EXEC is EAGAIN: gate.c runs the policy again on what the winner wrote. Nothing is locked on the
  * server, so a client that dies mid-transaction leaves nothing behind.
  *
  * Liveness. Each record carries its host id and a lease end in the

@@ -70,9 +70,10 @@ struct rs_hold {
 
 /*
  * What PREFIX "ends" keeps of a gate's last value, "END NEXT WAIT LIMIT NH
- * NW" (see value_ends): until when its holders' leases run (server ms; 0:
- * none kept), its next ticket, until when its waiters' leases run, its
- * limit (-1: a default), holder slots and waiters (-1: unknown).
+ * NW AT" (see value_ends): until when its holders' leases run (server ms;
+ * 0: none kept), its next ticket, until when its waiters' leases run, its
+ * limit (-1: a default), holder slots and waiters (-1: unknown), and when
+ * it was written.
  */
 struct rs_ends {
 	int64_t		ms;
@@ -81,6 +82,7 @@ struct rs_ends {
 	long		limit;
 	long		nh;
 	long		nw;
+	int64_t		at;		/* when it was written (server ms) */
 };
 
 struct rstore {
@@ -116,7 +118,7 @@ struct rstore {
 	int		deflt;		/* the value's limit is a default one
 					   (the key was made), never set */
 	unsigned	read_limit;	/* the limit as read (or defaulted) */
-	struct rs_hold	hold;		/* the key's hold line (see hold_begin) */
+	struct rs_hold	hold;		/* the key's hold line */
 	struct rs_ends	ends;		/* PREFIX "ends", read after a loss */
 	int64_t		first_ms;	/* server TIME at our first read of
 					   it (see suspects), or 0 */
@@ -222,6 +224,8 @@ int	rs_kill_answer(void *, const struct store_killreq *, int,
 void	rs_kill_close(void *);
 /* The copies of our records freed (store_redis_txn.c). */
 void	rs_mine_free(struct rstore *);
+/* A waiter's timer brought forward to at (boot ns) (store_redis_wait.c). */
+void	rs_wait_until(struct rstore *, int64_t);
 /* A waiter's parts, closed (store_redis_wait.c). */
 void	rs_wait_close(struct rstore *);
 /* See forked in store.h (store_redis_wait.c). */

@@ -1121,7 +1121,7 @@ hold_new(struct rstore *r, const struct store_txn *t)
 static void
 hold_begin(struct rstore *r, struct store_txn *t)
 {
-	int64_t ms = hold_length(r, r->lost == 1);
+	int64_t ms = hold_length(r, r->lost == 1), end;
 	unsigned mh;
 	long room;
 
@@ -1153,6 +1153,9 @@ hold_begin(struct rstore *r, struct store_txn *t)
 	if (r->restored)
 		r->hold.limit0 = t->st.limit;	/* the one before the loss */
 	hold_tell(r, t);
+	end = reserving(r) && r->hold.wait > r->hold.ms ? r->hold.wait :
+	    r->hold.ms;
+	rs_wait_until(r, r->t0 + (end - r->now_ms + 2) * MS);
 	r->hold_nh = t->st.nh;
 	mh = mine_held(r, &t->st);
 	room = (long)(t->st.nh - mh) + hold_free(r, &t->st, mh);
@@ -1174,7 +1177,8 @@ hold_end(struct rstore *r, struct store_txn *t)
 
 	if (r->shown) {
 		t->st.limit = t->hold_limit;
-		r->hold.credit = room > t->st.nh ? (unsigned)(room - t->st.nh) : 0;
+		r->hold.credit = room > t->st.nh ?
+		    (unsigned)(room - t->st.nh) : 0;
 		if (r->hold.credit > STATE_MAX_SLOTS)
 			r->hold.credit = STATE_MAX_SLOTS;
 	}
@@ -1197,12 +1201,20 @@ ends_read(struct rstore *r)
 	if ((rp = rs_reply(&r->c, &r->io)) == NULL)	/* not a hash: none */
 		return r->c != NULL && errno == EPROTOTYPE ? 0 : -1;
 	if (rp->type != REDIS_REPLY_STRING ||
-	    sscanf(rp->str, "%" SCNd64 " %" SCNu64 " %" SCNd64 " %ld %ld %ld",
-	    &r->ends.ms, &r->ends.next, &r->ends.wait, &r->ends.limit,
-	    &r->ends.nh, &r->ends.nw) != 6 || r->ends.ms < 0 ||
+	    sscanf(rp->str, "%" SCNd64 " %" SCNu64 " %" SCNd64 " %ld %ld %ld %"
+	    SCNd64, &r->ends.ms, &r->ends.next, &r->ends.wait, &r->ends.limit,
+	    &r->ends.nh, &r->ends.nw, &r->ends.at) != 7 || r->ends.ms < 0 ||
 	    r->ends.limit > STATE_MAX_SLOTS || r->ends.nh < 0 ||
 	    r->ends.nh > STATE_MAX_SLOTS || r->ends.nw < 0)
 		ends_clear(&r->ends);	/* none, or not ours: as if none */
+	else if (r->ends.at > r->now_ms) {
+		/* Written before the server's clock went back (H-2 of
+		 * brk-redis7): its ends move back with it. */
+		r->ends.ms -= r->ends.at - r->now_ms;
+		r->ends.wait -= r->ends.wait > 0 ? r->ends.at - r->now_ms : 0;
+		if (r->ends.ms <= 0)
+			r->ends.ms = 1;		/* known, and past */
+	}
 	freeReplyObject(rp);
 	return 0;
 }
@@ -1293,11 +1305,11 @@ loss_seen(struct rstore *r, const struct store_txn *t)
 			lost_idle(r);
 		else
 			rs_say(r, "the server lost the gate's key though it "
-			    "was in use (deleted, evicted, or restarted from an "
-			    "old copy): slots held here are recorded again and "
-			    "nobody new starts until every holder's lease could "
-			    "end; meanwhile others may have been let in over "
-			    "the limit");
+			    "was in use (deleted, evicted, or restarted from "
+			    "an old copy): slots held here are recorded again "
+			    "and nobody new starts until every holder's lease "
+			    "could end; meanwhile others may have been let in "
+			    "over the limit");
 	} else if (dropped || (in_time(r) && missing_ours(r, &t->st))) {
 		r->lost = 2;
 		rs_say(r, "records made here were dropped on the server "
@@ -1431,12 +1443,12 @@ rs_abort(struct store *s, struct store_txn *t)
 
 /*
  * What PREFIX "ends" keeps of a value for after a DEL of its key (see
- * hold_begin), "END NEXT WAIT LIMIT": until when (server ms) its holders
- * may run without renewing (the longest lease, or the hold's end if
- * later), its next ticket, until when its waiters may (or those of a
+ * hold_begin), "END NEXT WAIT LIMIT NH NW AT": until when (server ms) its
+ * holders may run without renewing (the longest lease, or the hold's end
+ * if later), its next ticket, until when its waiters may (or those of a
  * hold), its limit (-1: a default one; during a hold, the gate's own),
- * its holder slots (with those a hold knows of but not recorded), and its
- * waiters.
+ * its holder slots (with those a hold knows of but not recorded), its
+ * waiters, and when (struct rs_ends).
  */
 static void
 value_ends(const struct rstore *r, const struct state *st, char *buf,
@@ -1454,8 +1466,9 @@ value_ends(const struct rstore *r, const struct state *st, char *buf,
 		if (st->w[i].lease_ms > wait)
 			wait = st->w[i].lease_ms;
 	(void)snprintf(buf, size, "%" PRId64 " %" PRIu64 " %" PRId64 " %ld"
-	    " %ld %zu", end, st->next_ticket, wait, limit_default(r, st) ?
-	    -1L : (long)st->limit, (long)st->nh + hold_unknown(r), st->nw);
+	    " %ld %zu %" PRId64, end, st->next_ticket, wait,
+	    limit_default(r, st) ? -1L : (long)st->limit, (long)st->nh +
+	    hold_unknown(r), st->nw, r->now_ms);
 }
 
 /*
@@ -1584,6 +1597,8 @@ rs_commit(struct store *s, struct store_txn *t, const store_addr *wakes,
 		if (t->dirty) {
 			mine_save(r, &t->st);
 			r->known = 1;
+			/* Ours too, as written (H-H of brk-redis7). */
+			r->seen_nh = (long)t->st.nh;
 		}
 		if (r->fresh && r->gates_empty && t->dirty)
 			say_fresh(r, t->st.limit);

@@ -45,6 +45,26 @@ rs_watch(struct store *s, const struct procid *id)
 	return fd;
 }
 
+/*
+ * See store_redis.h: the waiter's timer set to fire at at (boot ns) if
+ * that comes before its next renewal: a waiter kept out by a hold looks
+ * again when the hold ends (H-1 of brk-redis7: it slept to its renewal,
+ * a third of its lease, with the gate empty).
+ */
+void
+rs_wait_until(struct rstore *r, int64_t at)
+{
+	struct itimerspec cur;
+	int64_t next;
+
+	if (r->tfd == -1 || timerfd_gettime(r->tfd, &cur) == -1)
+		return;
+	next = boot_ns() + cur.it_value.tv_sec * 1000000000LL +
+	    cur.it_value.tv_nsec;
+	if (at < next)
+		(void)timerfd_at(r->tfd, at, r->ttl_ms * MS / 3);
+}
+
 /* Send BLPOP on the waiter's connection (its reply is read by drain). */
 static void
 blpop_send(struct rstore *r)

@@ -1571,6 +1571,25 @@ redraws() {
 	run ! grep -q "could not be renewed" bg.out
 }
 
+@test "a waiter kept out by a hold looks again when the hold ends, not at its next renewal" {
+	# Failed before: B slept to its renewal, a third of its 90 s lease,
+	# with the gate empty after the hold for A's 5 s lease ended (H-1 of
+	# brk-redis7).
+	"$G" -g farm --limit 1 >/dev/null 2>&1
+	on_host A --lease 5 -- sh -c 'echo $$ > a.pid; exec sleep 60'
+	a=$BG
+	until_true '[ -s a.pid ] && [ "$(active farm)" -eq 1 ]'
+	redis-cli -p "$RPORT" del gaterun:gate:farm >/dev/null
+	kill -KILL "$a" "$(cat a.pid)"
+	t=$(now_ms)
+	on_host B --lease 90 -- sh -c 'echo "start B $(date +%s%3N)" >> log'
+	b=$BG
+	wait_status "$b"
+	[ "$status" -eq 0 ] || { cat bg.out; false; }
+	sb=$(awk '$1 == "start" && $2 == "B" { print $3 }' log)
+	[ $((sb - t)) -lt 20000 ] || { echo "B started after $((sb - t)) ms"; cat bg.out; false; }
+}
+
 @test "a host that died alone on a gate: a newcomer after its lease is held a third of it and a second (its owner could renew), then gets the slot" {
 	# A -n newcomer was let in at once before (the check above).
 	"$G" -g farm --limit 1 >/dev/null
