@@ -166,6 +166,8 @@ int	rs_kill_answer(void *, const struct store_killreq *, int,
 void	rs_kill_close(void *);
 /* The copies of our records freed (store_redis_txn.c). */
 void	rs_mine_free(struct rstore *);
+/* A waiter's lost connection made again, the server being back. */
+void	rs_wait_arm(struct rstore *);
 /* A waiter's parts, closed (store_redis_wait.c). */
 void	rs_wait_close(struct rstore *);
 /* See forked in store.h (store_redis_wait.c). */

@@ -754,6 +754,44 @@ kill_listeners() {
 	grep -q "the Redis server answers again: still in line" bg.out
 }
 
+@test "a waiter whose server restarts listens again at once: given the slot, it starts when the holder ends, not at its renewal" {
+	# Failed before: the waiter's wake connection, lost with the server,
+	# was tried again once, while the server was away, and then not
+	# until the waiter's next wake-up (its look, which waits a moment
+	# for a restarting server, did not make it): B, given the slot by
+	# A's release, sat on it ~17 s with nothing running, until its
+	# renewal timer (every 20 s of a 60 s lease) (H-F of brk-redis6).
+	# The server keeps its data here (saved, loaded again): nothing
+	# but the wake-up is to wake B (A's lease ends 40 s on at least).
+	"$G" -g farm --limit 1 >/dev/null
+	on_host A --lease 60 -- sh -c 'echo "start A $(date +%s%3N)" >> log; until [ -e go ]; do sleep 0.05; done; echo "end A $(date +%s%3N)" >> log'
+	a=$BG
+	until_true '[ "$(active farm)" -eq 1 ]'
+	on_host B --lease 60 -- sh -c 'echo "start B $(date +%s%3N)" >> log; echo "end B" >> log'
+	b=$BG
+	until_true '[ "$(waiting farm)" -eq 1 ]'
+	redis-cli -p "$RPORT" save >/dev/null
+	# TERM: the server closes its listening socket before its clients'
+	# connections (a KILL can leave it open a moment longer, and B's try
+	# right away can find it). Away a moment: B's one try to connect its
+	# wake connection again is refused, its look then waits a moment for
+	# the server.
+	kill -TERM "$RPID"
+	wait "$RPID" || true
+	sleep 0.5
+	redis_start "$RPORT"
+	# B's look connected (and, fixed, its wake connection too).
+	until_true '[ "$(conns "$b")" -ge 1 ]'
+	touch go
+	all_ok "$a" "$b"
+	[ "$(max_overlap log)" -eq 1 ]
+	ea=$(awk '$1 == "end" && $2 == "A" { print $3 }' log)
+	sb=$(awk '$1 == "start" && $2 == "B" { print $3 }' log)
+	# Woken by A's release: well within a second; 6 s for a loaded
+	# machine, far below B's renewal period (20 s).
+	[ $((sb - ea)) -lt 6000 ] || { cat log bg.out; false; }
+}
+
 # 0 once none of the PIDs given runs.
 all_ended() {
 	local p
