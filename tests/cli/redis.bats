@@ -977,6 +977,48 @@ replica_start() {
 	[[ "$output" == *"the Redis server requires a password and none was given"* ]]
 }
 
+@test "an ACL user granted exactly what the NOPERM message names runs jobs, waits in line, --status, --limit, --kill-all, a loss" {
+	# Failed before: the message did not name HSET, HGET, SISMEMBER and
+	# SCARD, which gaterun sends: a user granted what it said could run
+	# nothing (125; M-A of brk-redis6).
+	redis-cli -p "$RPORT" acl setuser u on '>upw' '~gaterun:*' '&gaterun:*' -@all >/dev/null
+	export GATERUN_STORE="redis://u:upw@127.0.0.1:$RPORT/0"
+	run -125 "$G" -g farm -- true
+	[[ "$output" == *"(NOPERM): gaterun needs the keys and channels gaterun:* and the commands "* ]]
+	cmds=$(sed -n 's/.*and the commands //p' <<<"$output" | grep -oE '[A-Z]{3,}' | tr '\n' ' ')
+	echo "$cmds"
+	# shellcheck disable=SC2046,SC2086  # one argument a command
+	redis-cli -p "$RPORT" acl setuser u reset on '>upw' '~gaterun:*' '&gaterun:*' -@all $(printf '+%s ' $cmds) >/dev/null
+	run -0 "$G" -g farm --limit 1
+	run -0 "$G" -g farm -- echo ran
+	[ "$output" = ran ]
+	on_host A -- sh -c 'until [ -e go ]; do sleep 0.05; done'
+	a=$BG
+	until_true '[ "$(active farm)" -eq 1 ]'
+	on_host B -- sh -c 'echo B > b.ran'
+	b=$BG
+	until_true '[ "$(waiting farm)" -eq 1 ]'
+	touch go
+	all_ok "$a" "$b"
+	[ -s b.ran ]
+	run -0 "$G" --all --status
+	[[ "$output" == *"'farm'"* ]]
+	run -0 "$G" -g farm --status --json
+	# Kill-all: the holder's watchdog listens (SUBSCRIBE) and answers.
+	on_host C -- sh -c 'sleep 60 & wait'
+	c=$BG
+	until_true '[ "$(active farm)" -eq 1 ] && [ "$(kill_listeners)" -eq 1 ]'
+	run -0 "$G" -g farm --kill-all --grace 1
+	wait_status "$c"
+	[ "$status" -eq 143 ]
+	# A loss read (the gate's key deleted): held, not refused.
+	redis-cli -p "$RPORT" del gaterun:gate:farm >/dev/null
+	run "$G" -g farm -n -- true
+	[[ "$output" != *NOPERM* ]]
+	[ "$status" -eq 0 ] || [ "$status" -eq 75 ]
+	if grep -q NOPERM bg.out; then cat bg.out; false; fi
+}
+
 @test "--status, --json, --check on a replica with no gaterun data: say so, show the gate as new, exit 0; --watch takes its data when it comes" {
 	# Failed before: 125, "read-only replica" (the read made the epoch).
 	replica_start
