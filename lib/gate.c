@@ -910,7 +910,7 @@ gate_open_store(struct gate **gp, const struct store_ops *ops,
 		return -1;
 	g->wakefd = -1;
 	g->status = -1;
-	g->arrive_end = gate_open_deadline();	/* run.c's, for a job */
+	g->arrive_end = gate_open_wait()->deadline; /* run.c's, for a job */
 	g->uid = geteuid();
 	g->notify = fn;
 	g->notify_arg = arg;
@@ -958,20 +958,22 @@ gate_open_transient(const char *loc, int e)
 	return r;
 }
 
-static int64_t open_deadline = -1;	/* gate_set_open_wait */
+static struct gate_wait open_wait = { -1, NULL, NULL }; /* see below */
 
-/* See gate.h: how long the opens that follow may wait for a server. */
+/* See gate.h: how the opens that follow may wait for a server. */
 void
-gate_set_open_wait(int64_t deadline)
+gate_set_open_wait(const struct gate_wait *w)
 {
-	open_deadline = deadline;
+	struct gate_wait none = { -1, NULL, NULL };
+
+	open_wait = w != NULL ? *w : none;
 }
 
-/* See store.h: that deadline, for a store's open. */
-int64_t
-gate_open_deadline(void)
+/* See store.h: that wait, for a store's open. */
+const struct gate_wait *
+gate_open_wait(void)
 {
-	return open_deadline;
+	return &open_wait;
 }
 
 int
@@ -1427,9 +1429,17 @@ op_leave(struct txn *t, void *arg)
 	return promote(t) == -1 ? -1 : 0;
 }
 
+/* 1 if a signal told the waiter to leave. */
+static int
+told_stop(const struct gate_wait *gw)
+{
+	return gw->stop != NULL && *gw->stop;
+}
+
 /*
  * Sleep until woken, a watched process ends, a signal, the deadline, or
- * the time to look at a need again.
+ * the time to look at a need again. Told to leave already (a signal let
+ * in while a store waited for its server: Redis), no sleep at all.
  */
 static int
 wait_sleep(const struct gate_wait *gw, struct watch *w)
@@ -1438,7 +1448,7 @@ wait_sleep(const struct gate_wait *gw, struct watch *w)
 	int64_t left;
 	int r;
 
-	if (w->now)
+	if (w->now || told_stop(gw))
 		return 0;
 	if (gw->deadline >= 0 || w->due > 0) {
 		left = gw->deadline >= 0 && (w->due == 0 ||
@@ -1629,10 +1639,22 @@ wait_step(struct gate *g, const struct gate_req *req,
 	int r, woke;
 
 	for (;;) {
-		if (!g->watch.ready) {
+		if (!g->watch.ready && !told_stop(gw)) {
 			n = g->nheld;
-			if ((r = txn_run(g, op_look, &l)) == -1 &&
-			    look_unwritten(g, errno, n) == 0)
+			r = txn_run(g, op_look, &l);
+			if (r == -1 && errno == EINTR && told_stop(gw)) {
+				/*
+				 * Cut short by a signal (the store waited for
+				 * its server): what it decided was not stored,
+				 * or not known to be. Still in line: leave it
+				 * (wait_after finds our records by ticket).
+				 */
+				g->nheld = n;
+				g->queued = 1;
+				watch_close(&g->watch);
+				goto sleep;
+			}
+			if (r == -1 && look_unwritten(g, errno, n) == 0)
 				goto sleep;
 			if (r != 0) {
 				watch_close(&g->watch);

@@ -164,12 +164,14 @@ int	gate_share(const char *, gid_t);
  * (EPROTONOSUPPORT: no such kind of store).
  */
 /*
- * How long the gate_open calls that follow may wait for a store's server
- * (Redis; the file store never waits to open): until deadline
- * (CLOCK_MONOTONIC ns), or -1, the store's own timeouts. Later waits are
- * set per gate with gate_set_wait.
+ * How the gate_open calls that follow may wait for a store's server
+ * (Redis; the file store never waits to open): until w's deadline
+ * (CLOCK_MONOTONIC ns), or -1, the store's own timeouts; a signal that
+ * sets w->stop, let in by w->sigmask, ends the wait (EINTR). NULL: no
+ * deadline, no signal. w is copied. Later waits are set per gate with
+ * gate_set_wait.
  */
-void	gate_set_open_wait(int64_t);
+void	gate_set_open_wait(const struct gate_wait *);
 /*
  * 1 if gate_open at loc failed with e for a while only: a store of
  * leases (Redis) whose server cannot be reached or cannot serve for now

@@ -85,8 +85,10 @@ struct store_ops {
 	int	(*snapshot)(struct store *, struct store_txn *);
 	/*
 	 * Optional (NULL: begin waits as it does). How begin waits for a
-	 * lock another process holds (gate_set_wait): w copied, NULL as
-	 * long as it takes.
+	 * lock another process holds, or a server for its replies
+	 * (gate_set_wait): w copied, NULL as long as it takes. A signal
+	 * that sets w->stop while w->sigmask lets it in ends the wait:
+	 * EINTR.
 	 */
 	void	(*set_wait)(struct store *, const struct gate_wait *);
 	/* 1 if the process a record names still runs, else 0. */
@@ -157,8 +159,8 @@ extern const struct store_ops store_file_ops;
 extern const struct store_ops store_redis_ops;	/* store_redis.c */
 #endif
 
-/* The deadline of gate_set_open_wait, for a store's open: ns or -1. */
-int64_t	gate_open_deadline(void);
+/* The wait of gate_set_open_wait, for a store's open (never NULL). */
+const struct gate_wait *gate_open_wait(void);
 
 /*
  * Open a gate on the given store directly (the unit tests' own stores):

@@ -37,12 +37,21 @@
  * run too (PID + start time), so a crash is seen at once where it can be.
  * Every commit by a process renews its own records; a holder renews from
  * its wrapper's loop (gate_renew), a waiter on a timer in its wake fd.
+ *
+ * Waits. Every wait for the server (a connect, a reply, a pause before
+ * connecting again) is a ppoll bounded by the caller's deadline, with the
+ * caller's signal mask: a signal that says leave cuts it short (EINTR),
+ * and the waits that follow are one short try (rs_wait_fd, stopping).
  */
 #include "config.h"
 
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -52,6 +61,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <hiredis.h>
@@ -63,6 +73,7 @@
 #define CONNECT_MS	5000
 #define BOUND_MIN_MS	200		/* a reply, at a deadline */
 #define RETRY_MS	2000		/* reconnecting, at most */
+#define LEAVE_MS	1000		/* told to leave: its one try */
 
 
 /* Tell the caller something a person should know. */
@@ -81,20 +92,26 @@ rs_say(struct rstore *r, const char *msg)
 }
 
 /*
- * 1 if a connection's error text is getaddrinfo's for a name that does
- * not resolve (hiredis's net.c puts gai_strerror() there).
+ * The errno of a getaddrinfo failure: a name that does not resolve (for
+ * now, or at all) is EADDRNOTAVAIL.
  */
 static int
-resolve_failed(const char *why)
+gai_errno(int g)
 {
-	static const int codes[] = { EAI_NONAME, EAI_AGAIN, EAI_FAIL,
-	    EAI_NODATA, EAI_ADDRFAMILY };
-	size_t i;
-
-	for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
-		if (strcmp(why, gai_strerror(codes[i])) == 0)
-			return 1;
-	return 0;
+	switch (g) {
+	case EAI_SYSTEM:
+		return errno != 0 ? errno : EIO;
+	case EAI_MEMORY:
+		return ENOMEM;
+	case EAI_NONAME:
+	case EAI_AGAIN:
+	case EAI_FAIL:
+	case EAI_NODATA:
+	case EAI_ADDRFAMILY:
+		return EADDRNOTAVAIL;
+	default:
+		return EPROTO;
+	}
 }
 
 /* The errno of a failed context: how a person is told what happened. */
@@ -113,9 +130,7 @@ ctx_errno(const redisContext *c)
 	case REDIS_ERR_OOM:
 		return ENOMEM;
 	default:
-		if (strstr(c->errstr, "imed out") != NULL)
-			return ETIME;
-		return resolve_failed(c->errstr) ? EADDRNOTAVAIL : EPROTO;
+		return strstr(c->errstr, "imed out") != NULL ? ETIME : EPROTO;
 	}
 }
 
@@ -172,18 +187,125 @@ reply_errno(const redisReply *rp)
 }
 
 /*
+ * How long to wait for a reply (ms): COMMAND_MS, or less up to a caller's
+ * deadline (-w, -n), but at least BOUND_MIN_MS, so that a wait begun at
+ * its deadline (leaving the line) still gets an answer from a live server.
+ */
+static int64_t
+bound_ms(int64_t deadline)
+{
+	int64_t ms;
+
+	if (deadline < 0)
+		return COMMAND_MS;
+	ms = (deadline - mono_ns()) / MS;
+	return ms < BOUND_MIN_MS ? BOUND_MIN_MS : ms > COMMAND_MS ?
+	    COMMAND_MS : ms;
+}
+
+/*
+ * 1 if a signal told the caller to leave (io->stop). From the first wait
+ * that sees it on, its waits end within LEAVE_MS of then in all, each
+ * connect made once (rs_reconnect): a waiter leaving while its server is
+ * out of reach makes one short try to take its records out, which end
+ * with their lease anyway (on this host at once, with its process).
+ */
+static int
+stopping(struct rs_io *io)
+{
+	if (io->stop == NULL || !*io->stop)
+		return 0;
+	if (io->stop_end == 0)
+		io->stop_end = mono_ns() + LEAVE_MS * MS;
+	return 1;
+}
+
+/*
+ * Wait until fd is ready for events (fd -1: a pause), ms at most and no
+ * longer than io's deadline allows (bound_ms). The caller's signals are
+ * let in meanwhile (ppoll with its mask, as its wait in line sleeps): one
+ * that says leave ends the wait at once (EINTR), not when the server
+ * answers or the time is up; another (SIGCHLD...) is handled, and the
+ * wait goes on. Told to leave already, it ends by io->stop_end, and no
+ * signal cuts it. 0, or -1 with errno ETIME (time up), EINTR, or ppoll's.
+ */
+int
+rs_wait_fd(int fd, short events, struct rs_io *io, int64_t ms)
+{
+	struct pollfd pfd = { fd, events, 0 };
+	struct timespec ts;
+	int64_t left, end, b = bound_ms(io->deadline);
+	int stop = stopping(io), r;
+
+	end = mono_ns() + (b < ms ? b : ms) * MS;
+	if (stop && io->stop_end < end)
+		end = io->stop_end;
+	for (;;) {
+		if ((left = end - mono_ns()) <= 0) {
+			errno = ETIME;
+			return -1;
+		}
+		ts.tv_sec = (time_t)(left / 1000000000);
+		ts.tv_nsec = (long)(left % 1000000000);
+		if ((r = ppoll(&pfd, 1, &ts, stop ? NULL : io->sigmask)) > 0)
+			return 0;
+		if (r == 0)
+			errno = ETIME;
+		if (r == 0 || errno != EINTR)
+			return -1;
+		if (!stop && stopping(io))
+			return -1;	/* EINTR: told to leave */
+	}
+}
+
+/*
+ * The next reply on c into *rp: one read already, else the requests sent
+ * (small: the socket's buffer takes them, within SO_SNDTIMEO: rs_bound)
+ * and the reply waited for as io says (rs_wait_fd); with io NULL, as
+ * hiredis waits (blocked in read, within SO_RCVTIMEO). REDIS_OK, or
+ * REDIS_ERR with *e set if the wait ended it (else 0: c's error).
+ */
+static int
+reply_get(redisContext *c, struct rs_io *io, redisReply **rp, int *e)
+{
+	int done = 0;
+
+	*e = 0;
+	if (io == NULL)
+		return redisGetReply(c, (void **)rp);
+	if (redisGetReplyFromReader(c, (void **)rp) != REDIS_OK)
+		return REDIS_ERR;
+	while (*rp == NULL && !done)
+		if (redisBufferWrite(c, &done) != REDIS_OK)
+			return REDIS_ERR;
+	while (*rp == NULL) {
+		if (rs_wait_fd(c->fd, POLLIN, io, COMMAND_MS) == -1) {
+			*e = errno;
+			return REDIS_ERR;
+		}
+		if (redisBufferRead(c) != REDIS_OK ||
+		    redisGetReplyFromReader(c, (void **)rp) != REDIS_OK)
+			return REDIS_ERR;
+	}
+	return REDIS_OK;
+}
+
+/*
  * One reply of a pipeline: NULL with errno set when the connection failed
- * (then it is dropped: the next transaction connects again) or when the
- * reply is an error.
+ * or the wait for it ended (out of time, ETIME, or cut by a signal, EINTR:
+ * either way the connection is dropped, as the replies still to come
+ * would be out of step; the next transaction connects again), or when
+ * the reply is an error.
  */
 redisReply *
-rs_reply(redisContext **cp)
+rs_reply(redisContext **cp, struct rs_io *io)
 {
 	redisReply *rp = NULL;
 	int e;
 
-	if (redisGetReply(*cp, (void **)&rp) != REDIS_OK || rp == NULL) {
-		e = ctx_errno(*cp);
+	if (reply_get(*cp, io, &rp, &e) != REDIS_OK || rp == NULL) {
+		if (e == 0)
+			e = ctx_errno(*cp);
 		redisFree(*cp);
 		*cp = NULL;
 		errno = e;
@@ -200,7 +322,7 @@ rs_reply(redisContext **cp)
 
 /* A command, its reply checked; 0 or -1. */
 int
-rs_command(redisContext **cp, int argc, const char **argv)
+rs_command(redisContext **cp, struct rs_io *io, int argc, const char **argv)
 {
 	redisReply *rp;
 
@@ -210,27 +332,10 @@ rs_command(redisContext **cp, int argc, const char **argv)
 	}
 	if (redisAppendCommandArgv(*cp, argc, argv, NULL) != REDIS_OK)
 		return -1;
-	if ((rp = rs_reply(cp)) == NULL)
+	if ((rp = rs_reply(cp, io)) == NULL)
 		return -1;
 	freeReplyObject(rp);
 	return 0;
-}
-
-/*
- * How long to wait for a reply (ms): COMMAND_MS, or less up to a caller's
- * deadline (-w, -n), but at least BOUND_MIN_MS, so that a wait begun at
- * its deadline (leaving the line) still gets an answer from a live server.
- */
-static int64_t
-bound_ms(int64_t deadline)
-{
-	int64_t ms;
-
-	if (deadline < 0)
-		return COMMAND_MS;
-	ms = (deadline - mono_ns()) / MS;
-	return ms < BOUND_MIN_MS ? BOUND_MIN_MS : ms > COMMAND_MS ?
-	    COMMAND_MS : ms;
 }
 
 /* ms as a struct timeval. */
@@ -248,17 +353,74 @@ void
 rs_bound(struct rstore *r)
 {
 	if (r->c != NULL)
-		(void)redisSetTimeout(r->c, tv_ms(bound_ms(r->deadline)));
+		(void)redisSetTimeout(r->c, tv_ms(bound_ms(r->io.deadline)));
 }
 
-/* set_wait: replies are waited for up to w's deadline from now on. */
+/*
+ * set_wait: replies are waited for up to w's deadline from now on, and a
+ * signal that sets w->stop while we wait (w->sigmask lets it in) ends the
+ * wait: the caller is leaving.
+ */
 void
 rs_set_wait(struct store *s, const struct gate_wait *w)
 {
 	struct rstore *r = (struct rstore *)s;
 
-	r->deadline = w == NULL ? -1 : w->deadline;
+	r->io.deadline = w == NULL ? -1 : w->deadline;
+	r->io.sigmask = w == NULL ? NULL : w->sigmask;
+	r->io.stop = w == NULL ? NULL : w->stop;
 	rs_bound(r);
+}
+
+/*
+ * A TCP connection to l's host and port, made without blocking so that a
+ * wait as io says (CONNECT_MS at most) bounds it; each address in turn
+ * until one answers. Its fd (blocking, close-on-exec: never to CMD), or
+ * -1 with errno set.
+ */
+static int
+tcp_connect(const struct redis_loc *l, struct rs_io *io)
+{
+	struct addrinfo hints, *res, *ai;
+	socklen_t len = sizeof(int);
+	char port[8];
+	int fd = -1, e = ECONNREFUSED, one = 1, g;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	(void)snprintf(port, sizeof(port), "%d", l->port);
+	errno = 0;
+	if ((g = getaddrinfo(l->host, port, &hints, &res)) != 0) {
+		errno = gai_errno(g);
+		return -1;
+	}
+	for (ai = res; ai != NULL && fd == -1; ai = ai->ai_next) {
+		if ((fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, ai->ai_protocol)) == -1) {
+			e = errno;
+			continue;
+		}
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == -1 &&
+		    (errno != EINPROGRESS ||
+		    rs_wait_fd(fd, POLLOUT, io, CONNECT_MS) == -1 ||
+		    getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) == -1 ||
+		    (errno = e) != 0)) {
+			e = errno == ETIMEDOUT ? ETIME : errno;
+			(void)xclose(fd);
+			fd = -1;
+			if (e == ETIME || e == EINTR)
+				break;		/* the wait is over */
+		}
+	}
+	freeaddrinfo(res);
+	if (fd == -1) {
+		errno = e;
+		return -1;
+	}
+	(void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
 }
 
 /* See store_redis.h. */
@@ -268,37 +430,49 @@ rs_connect(const struct redis_loc *l)
 	return rs_connect_until(l, -1);
 }
 
-/* Connect, log in, choose the database. NULL with errno set. */
+/* See store_redis.h. */
 redisContext *
 rs_connect_until(const struct redis_loc *l, int64_t deadline)
 {
-	int64_t ms = bound_ms(deadline);
-	struct timeval ct = tv_ms(ms < CONNECT_MS ? ms : CONNECT_MS);
-	struct timeval to = tv_ms(ms);
+	struct rs_io io = { deadline, NULL, NULL, 0 };
+
+	return rs_connect_io(l, &io);
+}
+
+/*
+ * Connect, log in, choose the database, each wait as io says. NULL with
+ * errno set (EINTR: a signal said leave).
+ */
+redisContext *
+rs_connect_io(const struct redis_loc *l, struct rs_io *io)
+{
 	const char *av[3];
 	char db[16];
 	redisContext *c;
-	int e, n = 0;
+	int e, fd, n = 0;
 
-	c = redisConnectWithTimeout(l->host, l->port, ct);
-	if (c == NULL || c->err) {
-		e = ctx_errno(c);
-		redisFree(c);
-		errno = e;
+	if (stopping(io) && mono_ns() >= io->stop_end) {
+		errno = ETIME;		/* told to leave: its try is over */
 		return NULL;
 	}
-	(void)redisSetTimeout(c, to);
-	(void)fcntl(c->fd, F_SETFD, FD_CLOEXEC);	/* never to CMD */
+	if ((fd = tcp_connect(l, io)) == -1)
+		return NULL;
+	if ((c = redisConnectFd(fd)) == NULL) {
+		(void)xclose(fd);
+		errno = ENOMEM;
+		return NULL;
+	}
+	(void)redisSetTimeout(c, tv_ms(bound_ms(io->deadline)));
 	av[n++] = "AUTH";
 	if (l->user[0] != '\0')
 		av[n++] = l->user;
 	av[n++] = l->pass;
-	if (l->pass[0] != '\0' && rs_command(&c, n, av) == -1)
+	if (l->pass[0] != '\0' && rs_command(&c, io, n, av) == -1)
 		goto fail;
 	(void)snprintf(db, sizeof(db), "%d", l->db);
 	av[0] = "SELECT";
 	av[1] = db;
-	if (l->db != 0 && rs_command(&c, 2, av) == -1)
+	if (l->db != 0 && rs_command(&c, io, 2, av) == -1)
 		goto fail;
 	return c;
 fail:
@@ -310,28 +484,29 @@ fail:
 
 /*
  * Connect again after a lost connection, for a while (a server restarting
- * takes a moment): a few tries, RETRY_MS in all. Refusals that another
- * try would not change (a password, a type) end it at once.
+ * takes a moment): a few tries, RETRY_MS in all, the pauses between them
+ * cut short by a signal that says leave (rs_wait_fd). Refusals that another
+ * try would not change (a password, a type) end it at once, and so does
+ * being told to leave: one try is all it gets (stopping).
  */
 redisContext *
 rs_reconnect(struct rstore *r)
 {
-	int64_t end = mono_ns() + RETRY_MS * MS, pause = 50 * MS;
-	struct timespec ts;
+	int64_t end = mono_ns() + RETRY_MS * MS, pause = 50;
 	redisContext *c;
 
-	if (r->deadline >= 0 && r->deadline < end)
-		end = r->deadline;
+	if (r->io.deadline >= 0 && r->io.deadline < end)
+		end = r->io.deadline;
 	for (;;) {
-		if ((c = rs_connect_until(&r->loc, r->deadline)) != NULL)
+		if ((c = rs_connect_io(&r->loc, &r->io)) != NULL)
 			return c;
 		if (errno == EKEYREJECTED || errno == EKEYREVOKED ||
 		    errno == EKEYEXPIRED || errno == EBADRQC ||
-		    errno == EPROTO || errno == EDOM || mono_ns() + pause > end)
+		    errno == EPROTO || errno == EDOM || errno == EINTR ||
+		    stopping(&r->io) || mono_ns() + pause * MS > end)
 			return NULL;
-		ts.tv_sec = 0;
-		ts.tv_nsec = (long)pause;
-		(void)nanosleep(&ts, NULL);
+		if (rs_wait_fd(-1, 0, &r->io, pause) == -1 && errno == EINTR)
+			return NULL;
 		pause *= 2;
 	}
 }
@@ -541,7 +716,7 @@ rs_epoch(struct rstore *r)
 	set[2] = fresh;
 	for (tries = 0; tries < 2; tries++) {
 		if (redisAppendCommandArgv(r->c, 2, get, NULL) != REDIS_OK ||
-		    (rp = rs_reply(&r->c)) == NULL)
+		    (rp = rs_reply(&r->c, &r->io)) == NULL)
 			return -1;
 		if (rp->type == REDIS_REPLY_STRING && rs_epoch_valid(rp->str,
 		    rp->len)) {
@@ -556,7 +731,7 @@ rs_epoch(struct rstore *r)
 			return -1;
 		}
 		freeReplyObject(rp);
-		if (rs_command(&r->c, 4, set) == -1)
+		if (rs_command(&r->c, &r->io, 4, set) == -1)
 			return errno == EREMCHG && !r->create ?
 			    epoch_none(r) : -1;
 	}
@@ -581,7 +756,9 @@ redis_open(struct store **sp, const char *loc, const char *name,
 	r->deflimit = deflimit;
 	r->create = create;
 	r->ttl_ms = ttl_ms();
-	r->deadline = gate_open_deadline();
+	r->io.deadline = gate_open_wait()->deadline;
+	r->io.sigmask = gate_open_wait()->sigmask;	/* a TERM ends it */
+	r->io.stop = gate_open_wait()->stop;
 	r->until = -1;
 	(void)strlcpy(r->name, name, sizeof(r->name));
 	(void)snprintf(r->key, sizeof(r->key), PREFIX "gate:%s", name);
@@ -589,9 +766,9 @@ redis_open(struct store **sp, const char *loc, const char *name,
 	if (host_id(r->host, sizeof(r->host)) == -1 ||
 	    proc_id(getpid(), &r->self) == -1 ||
 	    rs_parse_loc(loc, &r->loc) == -1 ||
-	    (r->c = rs_connect_until(&r->loc, r->deadline)) == NULL ||
+	    (r->c = rs_connect_io(&r->loc, &r->io)) == NULL ||
 	    (rs_epoch(r) == -1 && (r->c != NULL || errno != ECONNRESET ||
-	    (r->c = rs_connect_until(&r->loc, r->deadline)) == NULL ||
+	    (r->c = rs_connect_io(&r->loc, &r->io)) == NULL ||
 	    rs_epoch(r) == -1))) {
 		e = errno;
 		redisFree(r->c);
@@ -639,7 +816,7 @@ redis_list(const char *loc, char ***outp, size_t *np)
 	c = rs_connect(&l);
 	explicit_bzero(&l, sizeof(l));
 	if (c == NULL || redisAppendCommandArgv(c, 2, av, NULL) != REDIS_OK ||
-	    (rp = rs_reply(&c)) == NULL)
+	    (rp = rs_reply(&c, NULL)) == NULL)
 		goto fail;
 	if ((*outp = calloc(rp->elements + 1, sizeof(**outp))) == NULL)
 		goto fail;
@@ -671,7 +848,7 @@ redis_watch_open(const char *loc, void **wp)
 		return -1;
 	c = rs_connect(&l);
 	explicit_bzero(&l, sizeof(l));
-	if (c == NULL || rs_command(&c, 2, av) == -1) {
+	if (c == NULL || rs_command(&c, NULL, 2, av) == -1) {
 		redisFree(c);
 		return -1;
 	}

@@ -5,6 +5,7 @@
 #ifndef GATERUN_STORE_REDIS_H
 #define GATERUN_STORE_REDIS_H
 
+#include <signal.h>
 #include <stdint.h>
 
 #include <hiredis.h>
@@ -27,6 +28,20 @@ struct redis_loc {
 	char		pass[512];
 };
 
+/*
+ * How a wait for the server ends (rs_wait_fd): at its deadline, or when a
+ * signal says leave. Set by set_wait (a gate_wait), and at open.
+ */
+struct rs_io {
+	int64_t		deadline;	/* mono ns replies are waited for
+					   until, or -1 (COMMAND_MS each) */
+	const sigset_t	*sigmask;	/* the caller's mask while it waits
+					   (lets its signals in), or NULL */
+	const volatile sig_atomic_t *stop; /* set by a signal: leave */
+	int64_t		stop_end;	/* told to leave: its waits end by
+					   then (mono ns), or 0 */
+};
+
 struct rstore {
 	struct store	base;
 	struct redis_loc loc;
@@ -39,8 +54,8 @@ struct rstore {
 	unsigned	deflimit;
 	int		create;
 	int64_t		ttl_ms;
-	int64_t		deadline;	/* mono ns replies are waited for
-					   until (set_wait), or -1 */
+	struct rs_io	io;		/* how waits on c (and wc's connect)
+					   end: set_wait's, or open's */
 	char		epoch[40];
 	int		no_epoch;	/* a reader on a replica with none: the
 					   first one seen is taken as ours */
@@ -78,13 +93,31 @@ struct rstore {
 					   value's (read after a loss; 0:
 					   none): longest holder's lease, */
 	uint64_t	ends_next;	/* its next ticket, */
-	int64_t		ends_wait;	/* and longest waiter's lease */
+	int64_t		ends_wait;	/* longest waiter's lease, */
+	long		ends_limit;	/* and limit (-1: a default) */
+	int64_t		seen_ttl;	/* the longest lease (ms) of another's
+					   holder read */
+	long		seen_nh;	/* holder slots in the last value read */
+	long		ends_nh;	/* PREFIX "ends": its holder slots */
 	unsigned	credit;		/* the hold line's: slots given back
 					   in the hold, not yet taken, */
 	uint64_t	hold_first;	/* the first ticket not given before
 					   the loss, */
-	int64_t		hold_wait;	/* and until when (server ms) waiters
-					   in line before it may come back */
+	int64_t		hold_wait;	/* until when (server ms) waiters
+					   in line before it may come back, */
+	unsigned	hold_limit0;	/* the limit before the loss, */
+	int64_t		hold_at;	/* when it was written (server ms:
+					   see hold_rest), */
+	long		hold_n0;	/* holder slots before the loss (-1:
+					   unknown), */
+	int		hold_exact;	/* 1: all of them, 0: at least, */
+	unsigned	hold_back;	/* how many were recorded again, */
+	long		hold_w0;	/* waiters before it (-1: unknown), */
+	unsigned	hold_wback;	/* and how many came back */
+	unsigned	remade;		/* holder records remake made, */
+	unsigned	remadew;	/* and waiter records */
+	long		ends_nw;	/* PREFIX "ends": its waiters */
+	int		hold_read;	/* the value read had a hold line */
 	size_t		hold_nh;	/* holders when the policy was shown
 					   the gate full (see hold_end) */
 	int		shown;		/* the policy sees the gate full: its
@@ -130,19 +163,24 @@ void	rs_say(struct rstore *, const char *);
 redisContext *rs_connect(const struct redis_loc *);
 /* The same, waiting for replies until deadline (mono ns; -1: 10 s). */
 redisContext *rs_connect_until(const struct redis_loc *, int64_t);
-/* Wait for replies on r->c until r->deadline (at least a moment). */
+/* The same, waiting as io says (EINTR: a signal said leave). */
+redisContext *rs_connect_io(const struct redis_loc *, struct rs_io *);
+/* Wait until fd is ready for events, as io says, up to ms: 0 or -1. */
+int	rs_wait_fd(int, short, struct rs_io *, int64_t);
+/* Wait for replies on r->c until its deadline (at least a moment). */
 void	rs_bound(struct rstore *);
 void	rs_set_wait(struct store *, const struct gate_wait *);
 /* The same, trying again for a moment (a restarting server). */
 redisContext *rs_reconnect(struct rstore *);
-/* One reply of a pipeline; NULL with errno (a failed *cp is freed). */
-redisReply *rs_reply(redisContext **);
+/* One reply of a pipeline, waited for as io says (NULL: within the
+   socket's timeout); NULL with errno (a failed *cp is freed). */
+redisReply *rs_reply(redisContext **, struct rs_io *);
 /* 1 if an epoch value is one gaterun makes. */
 int	rs_epoch_valid(const char *, size_t);
 /* The server's epoch into r->epoch: read, or made if none. 0 or -1. */
 int	rs_epoch(struct rstore *);
 /* A command, its reply checked and thrown away; 0 or -1. */
-int	rs_command(redisContext **, int, const char **);
+int	rs_command(redisContext **, struct rs_io *, int, const char **);
 /* The txn and wait parts' store operations (store_redis_txn.c, _wait.c). */
 int	rs_begin(struct store *, struct store_txn *);
 int	rs_commit(struct store *, struct store_txn *, const store_addr *,

@@ -171,7 +171,7 @@ command_again(struct rstore *r, int argc, const char **argv)
 	for (tries = 0; tries < 3; tries++) {
 		if (r->c == NULL && (r->c = rs_reconnect(r)) == NULL)
 			return -1;
-		if (rs_command(&r->c, argc, argv) == 0)
+		if (rs_command(&r->c, &r->io, argc, argv) == 0)
 			return 0;
 		if (r->c != NULL)	/* an error reply: not the link */
 			return -1;
@@ -250,7 +250,7 @@ next_answer(struct rstore *r, const char *list, int64_t left, struct kreq *q)
 		return -1;
 	(void)redisSetTimeout(r->c, tv);
 	if (redisAppendCommandArgv(r->c, 3, av, NULL) != REDIS_OK ||
-	    (rp = rs_reply(&r->c)) == NULL)
+	    (rp = rs_reply(&r->c, &r->io)) == NULL)
 		return -1;
 	(void)redisSetTimeout(r->c, back);
 	if (rp->type == REDIS_REPLY_ARRAY && rp->elements == 2 &&
@@ -324,7 +324,7 @@ rs_kill_remote(struct store *s, const struct store_holder *h, size_t n,
 	del[0] = "DEL";
 	del[1] = list;
 	if (r->c != NULL)
-		(void)rs_command(&r->c, 2, del);
+		(void)rs_command(&r->c, &r->io, 2, del);
 	if (q.out == NULL && (q.out = calloc(1, sizeof(*q.out))) == NULL)
 		goto fail;
 	free(req);
@@ -365,7 +365,7 @@ rs_kill_listen(struct store *s, int64_t deadline, void **lp)
 	av[0] = "SUBSCRIBE";
 	av[1] = k->chan;
 	if ((k->sub = rs_connect_until(&r->loc, deadline)) == NULL ||
-	    rs_command(&k->sub, 2, av) == -1 ||
+	    rs_command(&k->sub, NULL, 2, av) == -1 ||
 	    fcntl(k->sub->fd, F_SETFL, O_NONBLOCK) == -1 ||
 	    (k->c = rs_connect_until(&r->loc, deadline)) == NULL)
 		goto fail;
@@ -373,7 +373,7 @@ rs_kill_listen(struct store *s, int64_t deadline, void **lp)
 	av[0] = "GET";
 	/* A key of another type holds no request: kill-all overwrites it. */
 	if (redisAppendCommandArgv(k->c, 2, av, NULL) != REDIS_OK ||
-	    ((rp = rs_reply(&k->c)) == NULL && errno != EPROTOTYPE))
+	    ((rp = rs_reply(&k->c, NULL)) == NULL && errno != EPROTOTYPE))
 		goto fail;
 	if (rp != NULL && rp->type == REDIS_REPLY_STRING)
 		k->pending = strdup(rp->str);
@@ -466,7 +466,7 @@ answer_command(struct rkill *k, int argc, const char **argv)
 		if (k->c == NULL && (k->c = rs_connect_until(&k->loc,
 		    mono_ns() + ANSWER_MS * MS)) == NULL)
 			return -1;
-		if (rs_command(&k->c, argc, argv) == 0)
+		if (rs_command(&k->c, NULL, argc, argv) == 0)
 			return 0;
 		if (k->c != NULL)	/* an error reply: not the link */
 			return -1;

@@ -118,6 +118,8 @@ leases_seen(struct rstore *r, const struct state *st)
 		to = i < st->nh ? &r->seen_end : &r->seen_wait;
 		if (e->lease_ms == 0 || ours(r, e))
 			continue;
+		if (i < st->nh && e->lease_ttl > r->seen_ttl)
+			r->seen_ttl = e->lease_ttl;
 		end = r->t0 + (e->lease_ms - r->now_ms) * MS;
 		if (end > *to)
 			*to = end;
@@ -126,7 +128,8 @@ leases_seen(struct rstore *r, const struct state *st)
 		r->seen_next = st->next_ticket;
 }
 
-/* Give each record its lease line's host and end. */
+/* Give each record its lease line's host and end (see H-C, H-D of
+   brk-redis6). */
 static void
 leases_apply(struct rstore *r, struct entry *e, size_t n,
     const struct lease *v, size_t nv)
@@ -144,6 +147,10 @@ leases_apply(struct rstore *r, struct entry *e, size_t n,
 		(void)strlcpy(e[i].host, l->host, sizeof(e[i].host));
 		e[i].lease_ms = l->ms;
 		e[i].lease_ttl = l->ttl;
+		/* Written before the server's clock went back: no lease
+		 * runs longer than its length from now. */
+		if (l->ttl > 0 && l->ms - r->now_ms > l->ttl)
+			e[i].lease_ms = r->now_ms + l->ttl;
 		e[i].foreign = strcmp(l->host, r->host) != 0;
 	}
 }
@@ -187,17 +194,25 @@ suspects(struct rstore *r, const struct lease *v, size_t n)
 }
 
 /*
- * The rest of a hold line, "WHY [CREDIT FIRST WAIT]", into r: why (none:
- * a loss), the slots given back in it not yet taken, the first ticket
- * not given before the loss, and until when waiters in line before it
- * may come back (see hold_begin). Older versions write the word alone,
- * and read no more.
+ * The rest of a hold line, "WHY [CREDIT FIRST WAIT [LIMIT0 AT [N0 EXACT
+ * BACK W0 WBACK]]]", into r: why (none: a loss), the slots given back in
+ * it not yet taken, the first ticket not given before the loss, until
+ * when waiters in line before it may come back, the limit before the
+ * loss, when the line was written, the holder slots before the loss (-1:
+ * unknown; all of them if EXACT, else at least) and how many were
+ * recorded again, and the waiters before it (-1: unknown) and how many
+ * came back (see hold_begin). Older versions write the word alone, and read no
+ * more. A line written on a server clock later than the one it is read on
+ * (stepped back since, or a jump ahead that came back: H-D of
+ * brk-redis6) is moved back with it: a hold lasts as long as it was
+ * meant to, not until the clock catches up.
  */
 static void
 hold_rest(struct rstore *r, const char *p, const char *end)
 {
-	char buf[100];
+	char buf[160];
 	size_t n;
+	int k;
 
 	while (p < end && *p == ' ')
 		p++;
@@ -211,14 +226,34 @@ hold_rest(struct rstore *r, const char *p, const char *end)
 	    sizeof(buf) - 1;
 	memcpy(buf, p, n);
 	buf[n] = '\0';
-	if (sscanf(buf, "%*s %u %" SCNu64 " %" SCNd64, &r->credit,
-	    &r->hold_first, &r->hold_wait) != 3) {
+	k = sscanf(buf, "%*s %u %" SCNu64 " %" SCNd64 " %u %" SCNd64
+	    " %ld %d %u %ld %u", &r->credit, &r->hold_first, &r->hold_wait,
+	    &r->hold_limit0, &r->hold_at, &r->hold_n0, &r->hold_exact,
+	    &r->hold_back, &r->hold_w0, &r->hold_wback);
+	if (k < 3) {
 		r->credit = 0;
 		r->hold_first = 0;
 		r->hold_wait = 0;
 	}
+	if (k < 5) {
+		r->hold_limit0 = 0;
+		r->hold_at = 0;
+	}
+	if (k < 10 || r->hold_n0 > STATE_MAX_SLOTS) {
+		r->hold_n0 = -1;
+		r->hold_exact = 0;
+		r->hold_back = 0;
+		r->hold_w0 = -1;
+		r->hold_wback = 0;
+	}
 	if (r->credit > STATE_MAX_SLOTS)
 		r->credit = STATE_MAX_SLOTS;
+	if (r->hold_at > r->now_ms) {
+		r->hold_ms -= r->hold_at - r->now_ms;
+		if (r->hold_wait > 0)
+			r->hold_wait -= r->hold_at - r->now_ms;
+		r->hold_at = r->now_ms;
+	}
 }
 
 /* The key's value into t->st. 0, or -1 (EBADMSG: not ours to read). */
@@ -242,6 +277,7 @@ value_parse(struct rstore *r, const char *buf, size_t len,
 			return -1;
 		}
 		hold_rest(r, q, p);
+		r->hold_read = 1;
 		p++;
 	}
 	if (end - p >= 5 && memcmp(p, "dflt\n", 5) == 0) {
@@ -259,6 +295,7 @@ value_parse(struct rstore *r, const char *buf, size_t len,
 	leases_apply(r, t->st.h, t->st.nh, v, nv);
 	leases_apply(r, t->st.w, t->st.nw, v, nv);
 	leases_seen(r, &t->st);
+	r->seen_nh = (long)t->st.nh;
 	free(v);
 	return 0;
 }
@@ -291,6 +328,25 @@ leases_format(char **b, size_t *len, size_t *cap, const struct entry *e,
 	return 0;
 }
 
+/*
+ * 1 while waiters in line before a loss may still come back to their
+ * places (see hold_free): the hold's line is kept for them, after its
+ * holders are all back or their leases ended.
+ */
+static int
+reserving(const struct rstore *r)
+{
+	return r->hold_first != 0 && r->now_ms < r->hold_wait &&
+	    (r->hold_w0 < 0 || (long)r->hold_wback < r->hold_w0);
+}
+
+/* 1 if st's limit is a default one, never set (the key was made). */
+static int
+limit_default(const struct rstore *r, const struct state *st)
+{
+	return (r->fresh || r->deflt) && st->limit == r->read_limit;
+}
+
 /* The key's value for st: magic, lease lines, the state's text. */
 static int
 value_format(const struct rstore *r, const struct state *st, char **bufp,
@@ -302,13 +358,15 @@ value_format(const struct rstore *r, const struct state *st, char **bufp,
 	if ((b = malloc(cap)) == NULL)
 		return -1;
 	memcpy(b, MAGIC, MAGIC_LEN);
-	if (r->hold_ms > r->now_ms)
+	if (r->hold_ms > r->now_ms || reserving(r))
 		len += (size_t)snprintf(b + len, cap - len, "hold %" PRId64
-		    " %s %u %" PRIu64 " %" PRId64 "\n", r->hold_ms,
-		    r->hold_why == GATE_HOLD_CHECK ? "check" :
-		    r->hold_why == GATE_HOLD_DROPPED ? "dropped" : "lost",
-		    r->credit, r->hold_first, r->hold_wait);
-	if ((r->fresh || r->deflt) && st->limit == r->read_limit)
+		    " %s %u %" PRIu64 " %" PRId64 " %u %" PRId64 " %ld %d %u"
+		    " %ld %u\n", r->hold_ms, r->hold_why == GATE_HOLD_CHECK ?
+		    "check" : r->hold_why == GATE_HOLD_DROPPED ? "dropped" :
+		    "lost", r->credit, r->hold_first, r->hold_wait,
+		    r->hold_limit0, r->now_ms, r->hold_n0, r->hold_exact,
+		    r->hold_back, r->hold_w0, r->hold_wback);
+	if (limit_default(r, st))
 		len += (size_t)snprintf(b + len, cap - len, "dflt\n");
 	if (leases_format(&b, &len, &cap, st->h, st->nh) == -1 ||
 	    leases_format(&b, &len, &cap, st->w, st->nw) == -1 ||
@@ -331,7 +389,10 @@ fail:
 
 /*
  * Renew our records when the commit writes anyway or their lease is a
- * quarter gone (gate_renew comes every third: always due then). 1 if
+ * quarter gone (gate_renew comes every third: always due then), on the
+ * server's clock or on ours: after the server's clock was stepped back a
+ * record looks fresh there, but the watchdog counts on ours (r->until),
+ * and stopped commands that kept their slots (H-C of brk-redis6). 1 if
  * some were renewed.
  */
 static int
@@ -347,7 +408,8 @@ renew_ours(struct rstore *r, struct store_txn *t)
 		e = i < st->nh ? &st->h[i] : &st->w[i - st->nh];
 		if (!ours(r, e))
 			continue;
-		if (e->lease_ms - r->ttl_ms / 4 * 3 <= r->now_ms)
+		if (e->lease_ms - r->ttl_ms / 4 * 3 <= r->now_ms ||
+		    r->until - r->t0 <= r->ttl_ms / 4 * 3 * MS)
 			t->dirty = 1;
 		any = 1;
 	}
@@ -564,6 +626,7 @@ remake_waiters(struct rstore *r, struct store_txn *t)
 		memmove(&st->w[pos + 1], &st->w[pos], (st->nw - 1 - pos) *
 		    sizeof(*st->w));
 		st->w[pos] = e;
+		r->remadew++;
 		t->dirty = 1;
 	}
 	return 0;
@@ -576,7 +639,8 @@ remake_waiters(struct rstore *r, struct store_txn *t)
  * clock was stepped; see loss_seen): make our holder records again
  * in what it holds now, at their slot if free, else at a free one past
  * it (its slot may have been given away meanwhile), and the limit last
- * seen if the gate is gone or was made again with a default limit. A
+ * seen if the gate is gone or was made again with a default limit (the
+ * limit PREFIX "ends" kept of the last value first: ours may be older). A
  * request of weight k has k records: as many are made as are missing.
  * Commands that run are counted again, even over the limit (then nobody
  * is let in until enough have ended): what ran before the loss was seen
@@ -592,7 +656,10 @@ remake(struct rstore *r, struct store_txn *t)
 	size_t i, k, nh0 = st->nh;
 	int s;
 
-	if ((r->fresh || r->deflt) && r->last_limit != 0) {
+	if (r->fresh && r->ends_limit >= 0) {
+		st->limit = (unsigned)r->ends_limit;	/* the last written */
+		r->restored = 1;
+	} else if ((r->fresh || r->deflt) && r->last_limit != 0) {
 		st->limit = r->last_limit;	/* lost with the rest */
 		r->restored = 1;
 	}
@@ -616,6 +683,7 @@ remake(struct rstore *r, struct store_txn *t)
 			free(e.strs);
 			return -1;
 		}
+		r->remade++;
 		t->dirty = 1;
 	}
 	return remake_waiters(r, t);
@@ -659,7 +727,7 @@ fetch_read(struct rstore *r, struct store_txn *t, int watch)
 	int i, e = 0, ret = -1, first = watch ? 0 : 1;
 
 	for (i = first; i < 4 && r->c != NULL; i++)
-		if ((rp[i] = rs_reply(&r->c)) == NULL && e == 0)
+		if ((rp[i] = rs_reply(&r->c, &r->io)) == NULL && e == 0)
 			e = errno;
 	if (e != 0 || r->c == NULL) {
 		errno = e != 0 ? e : ECONNRESET;
@@ -743,6 +811,17 @@ fetch(struct rstore *r, struct store_txn *t, int watch)
 	r->ends_ms = 0;
 	r->ends_next = 0;
 	r->ends_wait = 0;
+	r->ends_limit = -1;
+	r->ends_nh = -1;
+	r->hold_n0 = -1;
+	r->hold_exact = 0;
+	r->hold_back = 0;
+	r->hold_w0 = -1;
+	r->hold_wback = 0;
+	r->remade = 0;
+	r->remadew = 0;
+	r->ends_nw = -1;
+	r->hold_read = 0;
 	r->nsusp = 0;
 	r->susp_ttl = 0;
 	r->restored = 0;
@@ -808,7 +887,7 @@ unwatch(struct rstore *r)
 {
 	const char *av[] = { "UNWATCH" };
 
-	(void)rs_command(&r->c, 1, av);
+	(void)rs_command(&r->c, &r->io, 1, av);
 }
 
 /* The epoch changed: say so, adopt the new one, and make ours again. */
@@ -836,9 +915,13 @@ epoch_changed(struct rstore *r, int watch)
 static void
 hold_tell(const struct rstore *r, struct store_txn *t)
 {
-	if (r->hold_ms <= r->now_ms)
+	int64_t end = r->hold_ms;
+
+	if (reserving(r) && r->hold_wait > end)
+		end = r->hold_wait;
+	if (end <= r->now_ms)
 		return;
-	t->hold_until = real_ns() + (r->hold_ms - r->now_ms) * MS;
+	t->hold_until = real_ns() + (end - r->now_ms) * MS;
 	t->hold_why = r->hold_why != 0 ? r->hold_why : GATE_HOLD_LOST;
 	t->hold_limit = t->st.limit;
 	t->limit_lost = (r->fresh || r->deflt) && !r->restored;
@@ -905,17 +988,27 @@ check_begin(struct rstore *r, struct store_txn *t)
  * given away before the loss was seen) keeps the gate shown full (never
  * above the limit) until enough have left.
  *
- * How long a hold begun now must last (ms).
+ * How long a hold begun now must last (ms). Records dropped (a stall, a
+ * step: lost 2) are still in what was read, or were in what we read
+ * before: their leases are known, and a holder whose lease ended has
+ * seen its command stopped (its watchdog's deadline comes before the
+ * lease the server wrote). Records lost with the key or the epoch (lost
+ * 1) with nothing kept of them: holders let in since our last read are
+ * unknown, so the hold lasts at least the longest lease of another's
+ * holder we read, or ours if none (a waiter of 120 s began a 120 s hold
+ * for a holder of 6 s, H-F of brk-redis6). A re-record of a dropped
+ * waiter after the hold ended began another of its own (H-E): no more.
  */
 static int64_t
-hold_length(const struct rstore *r)
+hold_length(const struct rstore *r, int lost)
 {
-	int64_t ms = (r->seen_end - boot_ns()) / MS;
+	int64_t ms = (r->seen_end - boot_ns()) / MS, least;
 
 	if (r->ends_ms - r->now_ms > ms)
 		ms = r->ends_ms - r->now_ms;
-	if (r->ends_ms == 0 && r->hold_ms <= r->now_ms && ms < r->ttl_ms)
-		ms = r->ttl_ms;		/* nothing known: a lease of ours */
+	least = r->seen_ttl > 0 ? r->seen_ttl : r->ttl_ms;
+	if (lost && r->ends_ms == 0 && r->hold_ms <= r->now_ms && ms < least)
+		ms = least;
 	return ms;
 }
 
@@ -944,55 +1037,138 @@ hold_line(struct rstore *r, struct store_txn *t)
 	}
 }
 
+/* Holder slots from before the loss not recorded again (at least). */
+static long
+hold_unknown(const struct rstore *r)
+{
+	if (r->hold_ms <= r->now_ms || r->hold_n0 < 0 ||
+	    r->hold_n0 <= (long)r->hold_back)
+		return 0;
+	return r->hold_n0 - (long)r->hold_back;
+}
+
 /*
- * The credit the line may take now: while a waiter in line before the
- * loss may still come back, only as much as such waiters in line ask
- * for (they are first, by ticket), so that a newcomer does not take a
- * slot given back before one of them recorded its place again.
+ * The slots the line may take now, beyond the holders but this handle's
+ * (mine: if it gives them back in this transaction, as a release does,
+ * they are the line's too, and the policy hands them on):
+ * - with the holder slots from before the loss all known (from PREFIX
+ *   "ends": EXACT), what the limit leaves once the holders not recorded
+ *   again are counted: the gate is known but for them;
+ * - else the credit and ours, less what a limit lowered in the hold
+ *   (below the one before the loss) takes away (H-A of brk-redis6), and
+ *   no more than the limit leaves once the holders we know of that were
+ *   not recorded again are counted (one let in before the loss was seen
+ *   sits in the place of one of them: H-H);
+ * - while a waiter in line before the loss may still come back, only as
+ *   much as such waiters in line ask for (they are first, by ticket), so
+ *   that a newcomer does not take a slot given back before one of them
+ *   recorded its place again (H-E).
  */
+static long
+hold_free(const struct rstore *r, const struct state *st, unsigned mine_h)
+{
+	long n = 0, c, cut, known;
+	size_t i;
+
+	known = (long)st->limit - hold_unknown(r) - (long)(st->nh - mine_h);
+	if (r->hold_exact || r->hold_ms <= r->now_ms)
+		c = known;	/* or only reserving: the room there is */
+	else {
+		cut = r->hold_limit0 > st->limit ? r->hold_limit0 - st->limit :
+		    0;
+		c = (long)r->credit + mine_h - cut;
+		if (r->hold_n0 >= 0 && known < c)
+			c = known;
+	}
+	if (c <= 0)
+		return 0;
+	if (!reserving(r))
+		return c;
+	for (i = 0; i < st->nw && n < c; i++)
+		if (st->w[i].ticket < r->hold_first)
+			n += st->w[i].weight > 0 ? st->w[i].weight : 1;
+	return n < c ? n : c;
+}
+
+/* How many holder records of st are this handle's. */
 static unsigned
-hold_credit(const struct rstore *r, const struct state *st)
+mine_held(const struct rstore *r, const struct state *st)
 {
 	unsigned n = 0;
 	size_t i;
 
-	if (r->now_ms >= r->hold_wait)
-		return r->credit;
-	for (i = 0; i < st->nw && n < r->credit; i++)
-		if (st->w[i].ticket < r->hold_first)
-			n += st->w[i].weight > 0 ? st->w[i].weight : 1;
-	return n < r->credit ? n : r->credit;
+	for (i = 0; i < st->nh; i++)
+		n += mine(r, &st->h[i]);
+	return n;
 }
 
-/* Begin or lengthen the hold after a loss, and show the policy it. */
+/*
+ * A hold begun now: what is known of the holders before the loss, from
+ * PREFIX "ends" (all of them) or our last read (at least those).
+ */
+static void
+hold_new(struct rstore *r, const struct store_txn *t)
+{
+	r->credit = 0;
+	r->hold_first = 0;
+	r->hold_wait = 0;
+	r->hold_limit0 = t->st.limit;
+	r->hold_back = 0;
+	r->hold_wback = 0;
+	r->hold_exact = r->lost == 1 && r->ends_nh >= 0;
+	r->hold_n0 = r->hold_exact ? r->ends_nh : r->known ? r->seen_nh : -1;
+	r->hold_w0 = r->hold_exact ? r->ends_nw : -1;
+}
+
+/*
+ * Begin or lengthen the hold after a loss, and show the policy it: the
+ * gate full at the holders but this handle's, plus what the line may take
+ * (hold_free), never above the limit. Once every holder slot from before
+ * the loss is recorded again (all known: EXACT), the hold on holders ends:
+ * the gate is known again (a holder of a day-long lease held it a day,
+ * H-G); what is left of the hold is kept for the waiters from before the
+ * loss until they are back (all known) or their leases ended.
+ */
 static void
 hold_begin(struct rstore *r, struct store_txn *t)
 {
-	int64_t ms = hold_length(r);
-	unsigned credit;
+	int64_t ms = hold_length(r, r->lost == 1);
+	unsigned mh;
+	long room;
 
-	if (r->lost && t->exists && r->hold_ms < r->now_ms + ms) {
+	/* Records dropped from a key that has a hold: whoever began it knew
+	 * more (a waiter back after its holder left lengthened it again). */
+	if (r->lost == 2 && r->hold_read)
+		ms = 0;
+	if (r->lost && t->exists && ms > 0 && r->hold_ms < r->now_ms + ms) {
 		/* A loss of the key is said on, over the drops it leads to. */
 		if (r->hold_ms <= r->now_ms || r->hold_why != GATE_HOLD_LOST)
 			r->hold_why = r->lost == 1 ? GATE_HOLD_LOST :
 			    GATE_HOLD_DROPPED;
-		if (r->hold_ms <= r->now_ms) {
-			r->credit = 0;		/* a hold of its own */
-			r->hold_first = 0;
-			r->hold_wait = 0;
-		}
+		if (r->hold_ms <= r->now_ms)
+			hold_new(r, t);
 		r->hold_ms = r->now_ms + ms;
 	}
 	r->shown = 0;
-	if (r->hold_ms <= r->now_ms || !t->exists)
+	if (!t->exists || (r->hold_ms <= r->now_ms && !reserving(r)))
 		return;
 	if (r->lost)
 		hold_line(r, t);
+	r->hold_back += r->remade;
+	r->hold_wback += r->remadew;
+	if (r->hold_exact && (long)r->hold_back >= r->hold_n0 &&
+	    r->hold_ms > r->now_ms)
+		r->hold_ms = r->now_ms;		/* all back */
+	if (r->hold_ms <= r->now_ms && !reserving(r))
+		return;
+	if (r->restored)
+		r->hold_limit0 = t->st.limit;	/* the one before the loss */
 	hold_tell(r, t);
 	r->hold_nh = t->st.nh;
-	credit = hold_credit(r, &t->st);
-	if (t->st.nh + credit < t->st.limit)
-		t->st.limit = (unsigned)t->st.nh + credit;
+	mh = mine_held(r, &t->st);
+	room = (long)(t->st.nh - mh) + hold_free(r, &t->st, mh);
+	if (room < (long)t->st.limit)
+		t->st.limit = (unsigned)room;
 	r->shown = 1;
 }
 
@@ -1018,7 +1194,8 @@ hold_end(struct rstore *r, struct store_txn *t)
 
 /*
  * What PREFIX "ends" keeps of the gate's last value (see value_ends) into
- * r->ends_ms, ends_next and ends_wait: 0 if none. 0 or -1.
+ * r->ends_ms, ends_next, ends_wait, ends_limit and ends_nh: 0 (-1) if
+ * none. 0 or -1.
  */
 static int
 ends_read(struct rstore *r)
@@ -1028,14 +1205,21 @@ ends_read(struct rstore *r)
 
 	if (redisAppendCommandArgv(r->c, 3, av, NULL) != REDIS_OK)
 		return -1;
-	if ((rp = rs_reply(&r->c)) == NULL)	/* not a hash: as if none */
+	if ((rp = rs_reply(&r->c, &r->io)) == NULL)	/* not a hash: none */
 		return r->c != NULL && errno == EPROTOTYPE ? 0 : -1;
+	r->ends_limit = -1;
 	if (rp->type != REDIS_REPLY_STRING ||
-	    sscanf(rp->str, "%" SCNd64 " %" SCNu64 " %" SCNd64, &r->ends_ms,
-	    &r->ends_next, &r->ends_wait) != 3) {
+	    sscanf(rp->str, "%" SCNd64 " %" SCNu64 " %" SCNd64 " %ld %ld %ld",
+	    &r->ends_ms, &r->ends_next, &r->ends_wait, &r->ends_limit,
+	    &r->ends_nh, &r->ends_nw) != 6 || r->ends_limit > STATE_MAX_SLOTS ||
+	    r->ends_nw < 0 ||
+	    r->ends_nh < 0 || r->ends_nh > STATE_MAX_SLOTS || r->ends_ms < 0) {
 		r->ends_ms = 0;		/* none, or not ours: as if none */
 		r->ends_next = 0;
 		r->ends_wait = 0;
+		r->ends_limit = -1;
+		r->ends_nh = -1;
+		r->ends_nw = -1;
 	}
 	freeReplyObject(rp);
 	return 0;
@@ -1058,7 +1242,7 @@ gates_probe(struct rstore *r)
 	    redisAppendCommandArgv(r->c, 2, card, NULL) != REDIS_OK)
 		return -1;
 	for (i = 0; i < 2 && r->c != NULL; i++)
-		if ((rp[i] = rs_reply(&r->c)) == NULL && e == 0)
+		if ((rp[i] = rs_reply(&r->c, &r->io)) == NULL && e == 0)
 			e = errno;
 	if (e == 0 && rp[0] != NULL && rp[1] != NULL &&
 	    rp[0]->type == REDIS_REPLY_INTEGER &&
@@ -1071,6 +1255,27 @@ gates_probe(struct rstore *r)
 		if (rp[i] != NULL)
 			freeReplyObject(rp[i]);
 	return ret;
+}
+
+/*
+ * The gate's key was lost when no lease of its last value ran (PREFIX
+ * "ends" says so): nobody is held; said, with the limit it is made
+ * again with (M-B of brk-redis6: it silently became 5).
+ */
+static void
+lost_idle(struct rstore *r)
+{
+	char buf[200];
+
+	if (r->ends_limit >= 0)
+		(void)snprintf(buf, sizeof(buf), "the server lost the gate's "
+		    "key (deleted or evicted) while no lease of it ran: it is "
+		    "made again with its limit, %ld", r->ends_limit);
+	else
+		(void)snprintf(buf, sizeof(buf), "the server lost the gate's "
+		    "key (deleted or evicted) while no lease of it ran: it is "
+		    "made again with a default limit");
+	rs_say(r, buf);
 }
 
 /*
@@ -1100,11 +1305,17 @@ loss_seen(struct rstore *r, const struct store_txn *t)
 		    (v = gates_probe(r)) != 1)
 			return v;
 		r->lost = 1;
-		rs_say(r, "the server lost the gate's key though it was in "
-		    "use (deleted, evicted, or restarted from an old copy): "
-		    "slots held here are recorded again and nobody new "
-		    "starts until every holder's lease could end; meanwhile "
-		    "others may have been let in over the limit");
+		if (ends_read(r) == -1)
+			return -1;
+		if (r->ends_ms != 0 && r->ends_ms <= r->now_ms)
+			lost_idle(r);
+		else
+			rs_say(r, "the server lost the gate's key though it "
+			    "was in use (deleted, evicted, or restarted from an "
+			    "old copy): slots held here are recorded again and "
+			    "nobody new starts until every holder's lease could "
+			    "end; meanwhile others may have been let in over "
+			    "the limit");
 	} else if (dropped || (in_time(r) && missing_ours(r, &t->st))) {
 		r->lost = 2;
 		rs_say(r, "records made here were dropped on the server "
@@ -1142,8 +1353,12 @@ look_hold(struct rstore *r, struct store_txn *t)
 			return -1;
 		if (v == 1 && ends_read(r) == -1)
 			return -1;
-		if (v == 1 && hold_length(r) > 0) {
-			r->hold_ms = r->now_ms + hold_length(r);
+		if (v == 1 && r->ends_limit >= 0) {
+			t->st.limit = (unsigned)r->ends_limit;
+			r->restored = 1;	/* what remake will do */
+		}
+		if (v == 1 && hold_length(r, 1) > 0) {
+			r->hold_ms = r->now_ms + hold_length(r, 1);
 			r->hold_why = GATE_HOLD_LOST;
 		}
 	}
@@ -1162,19 +1377,16 @@ start(struct rstore *r, struct store_txn *t, int watch)
 		if ((v = fetch(r, t, watch)) == 0)
 			break;
 		state_free(&t->st);
-		if (v == -1 && (r->c != NULL || tries > 0 ||
-		    (errno == ETIME && r->deadline >= 0)))
-			return -1;	/* refused, unreachable, or too late */
+		if (v == -1 && (r->c != NULL || tries > 0 || errno == EINTR ||
+		    (errno == ETIME && r->io.deadline >= 0)))
+			return -1;	/* refused, unreachable, too late, or
+					   a signal says leave */
 		if (v == 1 && epoch_changed(r, watch) == -1)
 			return -1;
 	}
 	if (v != 0)
 		return -1;
 	if (watch && loss_seen(r, t) == -1) {
-		state_free(&t->st);
-		return -1;
-	}
-	if (watch && r->lost == 1 && r->fresh && ends_read(r) == -1) {
 		state_free(&t->st);
 		return -1;
 	}
@@ -1238,16 +1450,20 @@ rs_abort(struct store *s, struct store_txn *t)
 
 /*
  * What PREFIX "ends" keeps of a value for after a DEL of its key (see
- * hold_begin), "END NEXT WAIT": until when (server ms) its holders may
- * run without renewing (the longest lease, or the hold's end if later),
- * its next ticket, and until when its waiters may (or those of a hold).
+ * hold_begin), "END NEXT WAIT LIMIT": until when (server ms) its holders
+ * may run without renewing (the longest lease, or the hold's end if
+ * later), its next ticket, until when its waiters may (or those of a
+ * hold), its limit (-1: a default one; during a hold, the gate's own),
+ * its holder slots (with those a hold knows of but not recorded), and its
+ * waiters.
  */
 static void
 value_ends(const struct rstore *r, const struct state *st, char *buf,
     size_t size)
 {
-	int64_t end = r->hold_ms > r->now_ms ? r->hold_ms : 0;
-	int64_t wait = r->hold_ms > r->now_ms ? r->hold_wait : 0;
+	int64_t end = r->hold_ms > r->now_ms ? r->hold_ms : r->now_ms;
+	int64_t wait = r->hold_ms > r->now_ms || reserving(r) ?
+	    r->hold_wait : 0;
 	size_t i;
 
 	for (i = 0; i < st->nh; i++)
@@ -1256,8 +1472,9 @@ value_ends(const struct rstore *r, const struct state *st, char *buf,
 	for (i = 0; i < st->nw; i++)
 		if (st->w[i].lease_ms > wait)
 			wait = st->w[i].lease_ms;
-	(void)snprintf(buf, size, "%" PRId64 " %" PRIu64 " %" PRId64, end,
-	    st->next_ticket, wait);
+	(void)snprintf(buf, size, "%" PRId64 " %" PRIu64 " %" PRId64 " %ld"
+	    " %ld %zu", end, st->next_ticket, wait, limit_default(r, st) ?
+	    -1L : (long)st->limit, (long)st->nh + hold_unknown(r), st->nw);
 }
 
 /*
@@ -1310,7 +1527,7 @@ commit_read(struct rstore *r, int k)
 	int i, e = 0;
 
 	for (i = 0; i < k && r->c != NULL; i++) {
-		if ((rp = rs_reply(&r->c)) == NULL) {
+		if ((rp = rs_reply(&r->c, &r->io)) == NULL) {
 			if (e == 0)
 				e = errno;
 			continue;
@@ -1353,7 +1570,7 @@ rs_commit(struct store *s, struct store_txn *t, const store_addr *wakes,
     size_t n)
 {
 	struct rstore *r = (struct rstore *)s;
-	char *val = NULL, ends[80] = "";
+	char *val = NULL, ends[128] = "";
 	size_t len = 0;
 	int k, renewed, ret = -1;
 

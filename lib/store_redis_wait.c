@@ -81,7 +81,7 @@ wait_connect(struct rstore *r)
 {
 	struct epoll_event ev;
 
-	if ((r->wc = rs_connect(&r->loc)) == NULL)
+	if ((r->wc = rs_connect_io(&r->loc, &r->io)) == NULL)
 		return;
 	memset(&ev, 0, sizeof(ev));
 	ev.events = EPOLLIN;
@@ -172,7 +172,9 @@ rs_drain(struct store *s)
 		}
 	}
 	if (r->wc == NULL) {
-		if (mono_ns() >= r->wc_after)
+		/* Told to leave (rs_io.stop): its one try is the leave's. */
+		if (mono_ns() >= r->wc_after && (r->io.stop == NULL ||
+		    !*r->io.stop))
 			wait_connect(r);
 	} else if (!r->blpop)
 		blpop_send(r);
@@ -222,7 +224,7 @@ rs_wait_close(struct rstore *r)
 		(void)snprintf(key, sizeof(key), PREFIX "wake:%s", r->addr);
 		av[0] = "DEL";
 		av[1] = key;
-		(void)rs_command(&r->c, 2, av);
+		(void)rs_command(&r->c, &r->io, 2, av);
 	}
 	wait_fds_close(r);
 }

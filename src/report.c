@@ -145,12 +145,15 @@ can_start(const struct gate_info *gi)
 const char *
 report_hold(char *buf, size_t len, int64_t until, int why, int limit_lost)
 {
-	time_t t = (time_t)(until / 1000000000);
-	char hms[16];
-	struct tm tm;
+	time_t t = (time_t)(until / 1000000000), now = time(NULL);
+	char hms[32];
+	struct tm tm, today;
 
-	if (localtime_r(&t, &tm) == NULL ||
-	    strftime(hms, sizeof(hms), "%H:%M:%S", &tm) == 0)
+	/* With its date when not today (a lease of a day: H-G). */
+	if (localtime_r(&t, &tm) == NULL || localtime_r(&now, &today) == NULL ||
+	    strftime(hms, sizeof(hms), tm.tm_yday == today.tm_yday &&
+	    tm.tm_year == today.tm_year ? "%H:%M:%S" : "%Y-%m-%d %H:%M:%S",
+	    &tm) == 0)
 		(void)strlcpy(hms, "?", sizeof(hms));
 	if (why == GATE_HOLD_CHECK)
 		(void)snprintf(buf, len, "held until %s: records of other "
@@ -195,13 +198,15 @@ head_held(const struct gate_info *gi, char *buf, size_t len)
  * Why the head of the line waits though slots are free, or whatever the
  * holders give back, in words; else NULL: a weight above the free slots,
  * or above a limit lowered since it queued, or a resource need not met.
+ * During a hold after a loss (Redis) the hold's line says why (L-B of
+ * brk-redis6: "the head can start" stood under "can start: no").
  */
 static const char *
 head_note(const struct gate_info *gi, char *buf, size_t len)
 {
 	unsigned k;
 
-	if (gi->nw == 0 || gi->limit == 0)
+	if (gi->nw == 0 || gi->limit == 0 || gi->hold_until != 0)
 		return NULL;
 	if (head_held(gi, buf, len))
 		return buf;

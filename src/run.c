@@ -791,6 +791,27 @@ open_parents(const struct opts *o, struct gate *g)
 }
 
 /*
+ * The slot is held: signals are CMD's from now on (forwarded to it), and
+ * on a store of leases (Redis) cut none of its waits for the server: a
+ * wrapper told to stop still renews its lease (its watchdog stops CMD if
+ * it cannot) until CMD has ended, then gives the slot back within
+ * RELEASE_NS (release_bound). The file store's lock waits stay as they
+ * were set (lock_bound).
+ */
+static void
+hold_waits(struct gate *g)
+{
+	struct gate_wait w = { -1, NULL, NULL };
+	size_t i;
+
+	if (gate_lease_period(g) > 0)
+		gate_set_wait(g, &w);
+	for (i = 0; i < nheld_parents; i++)
+		if (gate_lease_period(parents[i]) > 0)
+			gate_set_wait(parents[i], &w);
+}
+
+/*
  * The slot is held: start CMD (forked ahead, or now) in the foreground of
  * the terminal when ours has it, and wait for it. Returns its wait status,
  * or -1 (it did not run, or could not be waited for).
@@ -806,6 +827,7 @@ run_held(struct runner *rn, sigset_t *sleepmask, const struct gate_req *req,
 	char slot[16];
 	int n, st;
 
+	hold_waits(g);
 	/*
 	 * No child parked though the record names one: it was let go while
 	 * we were not the head (a Redis restart can reorder the line), and
@@ -930,13 +952,16 @@ open_patience(void)
  * Open the gate, its server waited for as -n and -w say, or die. A server
  * that cannot serve for now is tried again every second, said once, up
  * to -w's deadline or (without -n and -w) open_patience(): a job started
- * during a restart runs once the server is back.
+ * during a restart runs once the server is back. A signal that ends a
+ * wait in line ends this one too, at once, and we die of it: one that
+ * came while the store waited for its server (EINTR) as well.
  */
 static struct gate *
 open_bounded(const struct opts *o, const sigset_t *sleepmask)
 {
 	int64_t least = mono_ns() + LOCK_WAIT_NS, d = -1, end;
 	struct timespec sec = { 1, 0 };
+	struct gate_wait ow = { -1, NULL, NULL };
 	struct gate *g;
 	int said = 0;
 
@@ -945,9 +970,14 @@ open_bounded(const struct opts *o, const sigset_t *sleepmask)
 		d = d < least ? least : d;
 	}
 	end = d >= 0 ? d : mono_ns() + open_patience();
-	gate_set_open_wait(end);
+	ow.deadline = end;
+	ow.sigmask = sleepmask;
+	ow.stop = &got_stop;
+	gate_set_open_wait(&ow);
 	while (gate_open(&g, o->dir, o->gate, o->deflimit, 1, on_notify,
 	    NULL) == -1) {
+		if (got_stop)
+			die_of(got_stop);
 		if (o->nowait || !gate_open_transient(o->dir, errno) ||
 		    mono_ns() + LOCK_WAIT_NS > end) {
 			if (d >= 0 && (errno == ETIME || (!o->nowait &&
@@ -965,7 +995,7 @@ open_bounded(const struct opts *o, const sigset_t *sleepmask)
 	}
 	if (said)
 		warnx("gate '%s': the Redis server answers again", o->gate);
-	gate_set_open_wait(-1);
+	gate_set_open_wait(NULL);
 	return g;
 }
 
@@ -1154,7 +1184,9 @@ take_all(struct runner *rn, const struct gate_req *req,
 /*
  * On a store of leases (Redis), the slots are given back within
  * RELEASE_NS: a server stalled or cut off frees them anyway when their
- * leases end, and the command's exit status is not to wait for it.
+ * leases end, and the command's exit status is not to wait for it. A
+ * wrapper told to stop (TERM...) makes one try, a second at most (see
+ * stopping in store_redis.c).
  */
 static void
 release_bound(struct gate *g)
@@ -1165,6 +1197,7 @@ release_bound(struct gate *g)
 	if (gate_lease_period(g) == 0)
 		return;
 	w.deadline = mono_ns() + RELEASE_NS;
+	w.stop = &got_stop;	/* told to stop: one try, a second at most */
 	gate_set_wait(g, &w);
 	for (i = 0; i < nheld_parents; i++)
 		gate_set_wait(parents[i], &w);
