@@ -1405,7 +1405,7 @@ stopped_within() {
 	run -0 curl -s -H "Authorization: Bearer $(cat token)" -X POST "$url/api/process-kill-all?gate=farm&grace=1"
 	echo "$output"
 	[ "$(jq -r .code <<<"$output")" = 500 ]
-	[[ "$(jq -r .error <<<"$output")" == "cannot kill the commands of gate 'farm': the Redis user lacks a permission (NOPERM): gaterun needs"*"SUBSCRIBE (and SELECT for a database other than 0): nothing was sent, no command was signalled" ]]
+	[[ "$(jq -r .error <<<"$output")" == "cannot kill the commands of gate 'farm': the Redis user lacks a permission (NOPERM): gaterun needs"*"SELECT for a database other than 0): nothing was sent, no command was signalled" ]]
 	[[ "$output" != *pw@* ]]
 	[ "$(active farm)" -eq 1 ]
 }
