@@ -2311,6 +2311,7 @@ op_info(struct txn *t, void *arg)
 	gi->hold_until = t->s.hold_until;
 	gi->hold_why = t->s.hold_why;
 	gi->limit_lost = t->s.hold_until != 0 && t->s.limit_lost;
+	gi->replica_unsynced = t->s.unsynced;
 	(void)strlcpy(gi->parent, st->parent, sizeof(gi->parent));
 	gi->acquired = st->acquired;
 	gi->wait_ns = st->wait_ns;

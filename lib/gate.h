@@ -100,6 +100,12 @@ struct gate_info {
 	int64_t		hold_until;
 	int		hold_why;
 	int		limit_lost;
+	/*
+	 * 1: read from a read-only Redis replica with no gaterun data (not
+	 * synced with its master yet, or none there): what is shown is a new
+	 * gate's defaults, not the gate's state.
+	 */
+	int		replica_unsynced;
 };
 
 /* Why a gate is held (gate_info.hold_why, gate_hold). */

@@ -41,6 +41,12 @@ struct store_txn {
 	int		hold_why;
 	unsigned	hold_limit;
 	int		limit_lost;
+	/*
+	 * 1: a reader of a read-only replica with no gaterun data (Redis: not
+	 * synced with its master yet, or none there): st is a new gate's,
+	 * not what the master holds.
+	 */
+	int		unsynced;
 };
 
 /* Every store starts with this. */

@@ -42,6 +42,47 @@ struct rs_io {
 					   then (mono ns), or 0 */
 };
 
+/*
+ * A hold after a loss, as the line "hold MS WHY CREDIT FIRST WAIT LIMIT0
+ * AT N0 EXACT BACK W0 WBACK" of a gate's key says it (see hold_begin in
+ * store_redis_txn.c): nobody new until ms (server ms), why (GATE_HOLD_*),
+ * the slots given back in it not yet taken, the first ticket not given
+ * before the loss, until when waiters in line before it may come back,
+ * the limit before the loss, when the line was written, the holder slots
+ * before the loss (-1: unknown; all of them if exact, else at least) and
+ * how many were recorded again, the waiters before it (-1: unknown) and
+ * how many came back.
+ */
+struct rs_hold {
+	int64_t		ms;
+	int		why;
+	unsigned	credit;
+	uint64_t	first;
+	int64_t		wait;
+	unsigned	limit0;
+	int64_t		at;
+	long		n0;
+	int		exact;
+	unsigned	back;
+	long		w0;
+	unsigned	wback;
+};
+
+/*
+ * What PREFIX "ends" keeps of a gate's last value, "END NEXT WAIT LIMIT NH
+ * NW" (see value_ends): until when its holders' leases run (server ms; 0:
+ * none kept), its next ticket, until when its waiters' leases run, its
+ * limit (-1: a default), holder slots and waiters (-1: unknown).
+ */
+struct rs_ends {
+	int64_t		ms;
+	uint64_t	next;
+	int64_t		wait;
+	long		limit;
+	long		nh;
+	long		nw;
+};
+
 struct rstore {
 	struct store	base;
 	struct redis_loc loc;
@@ -75,8 +116,8 @@ struct rstore {
 	int		deflt;		/* the value's limit is a default one
 					   (the key was made), never set */
 	unsigned	read_limit;	/* the limit as read (or defaulted) */
-	int64_t		hold_ms;	/* no one let in until (server ms) */
-	int		hold_why;	/* why (GATE_HOLD_*) */
+	struct rs_hold	hold;		/* the key's hold line (see hold_begin) */
+	struct rs_ends	ends;		/* PREFIX "ends", read after a loss */
 	int64_t		first_ms;	/* server TIME at our first read of
 					   it (see suspects), or 0 */
 	size_t		nsusp;		/* records that ended at once: see
@@ -89,34 +130,11 @@ struct rstore {
 	uint64_t	seen_next;	/* the highest next ticket read */
 	int64_t		seen_wait;	/* boot ns the longest lease of
 					   another's waiter read may run to */
-	int64_t		ends_ms;	/* PREFIX "ends", the gate's last
-					   value's (read after a loss; 0:
-					   none): longest holder's lease, */
-	uint64_t	ends_next;	/* its next ticket, */
-	int64_t		ends_wait;	/* longest waiter's lease, */
-	long		ends_limit;	/* and limit (-1: a default) */
 	int64_t		seen_ttl;	/* the longest lease (ms) of another's
 					   holder read */
 	long		seen_nh;	/* holder slots in the last value read */
-	long		ends_nh;	/* PREFIX "ends": its holder slots */
-	unsigned	credit;		/* the hold line's: slots given back
-					   in the hold, not yet taken, */
-	uint64_t	hold_first;	/* the first ticket not given before
-					   the loss, */
-	int64_t		hold_wait;	/* until when (server ms) waiters
-					   in line before it may come back, */
-	unsigned	hold_limit0;	/* the limit before the loss, */
-	int64_t		hold_at;	/* when it was written (server ms:
-					   see hold_rest), */
-	long		hold_n0;	/* holder slots before the loss (-1:
-					   unknown), */
-	int		hold_exact;	/* 1: all of them, 0: at least, */
-	unsigned	hold_back;	/* how many were recorded again, */
-	long		hold_w0;	/* waiters before it (-1: unknown), */
-	unsigned	hold_wback;	/* and how many came back */
 	unsigned	remade;		/* holder records remake made, */
 	unsigned	remadew;	/* and waiter records */
-	long		ends_nw;	/* PREFIX "ends": its waiters */
 	int		hold_read;	/* the value read had a hold line */
 	size_t		hold_nh;	/* holders when the policy was shown
 					   the gate full (see hold_end) */

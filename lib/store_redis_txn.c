@@ -180,7 +180,7 @@ suspects(struct rstore *r, const struct lease *v, size_t n)
 			last = v[i].ms - v[i].ttl;
 	for (i = 0; i < n; i++) {
 		if (v[i].ttl <= 0 || v[i].ms > r->now_ms || v[i].ms <= last ||
-		    v[i].ms <= r->hold_ms || v[i].ms > r->first_ms)
+		    v[i].ms <= r->hold.ms || v[i].ms > r->first_ms)
 			continue;
 		id.pid = (pid_t)v[i].pid;
 		id.start = v[i].start;
@@ -193,66 +193,68 @@ suspects(struct rstore *r, const struct lease *v, size_t n)
 	}
 }
 
+/* No hold: its line's fields as none (see struct rs_hold). */
+static void
+hold_clear(struct rs_hold *h)
+{
+	memset(h, 0, sizeof(*h));
+	h->n0 = -1;
+	h->w0 = -1;
+}
+
+/* Nothing kept of a value (see struct rs_ends). */
+static void
+ends_clear(struct rs_ends *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->limit = -1;
+	e->nh = -1;
+	e->nw = -1;
+}
+
 /*
- * The rest of a hold line, "WHY [CREDIT FIRST WAIT [LIMIT0 AT [N0 EXACT
- * BACK W0 WBACK]]]", into r: why (none: a loss), the slots given back in
- * it not yet taken, the first ticket not given before the loss, until
- * when waiters in line before it may come back, the limit before the
- * loss, when the line was written, the holder slots before the loss (-1:
- * unknown; all of them if EXACT, else at least) and how many were
- * recorded again, and the waiters before it (-1: unknown) and how many
- * came back (see hold_begin). Older versions write the word alone, and read no
- * more. A line written on a server clock later than the one it is read on
- * (stepped back since, or a jump ahead that came back: H-D of
- * brk-redis6) is moved back with it: a hold lasts as long as it was
- * meant to, not until the clock catches up.
+ * The rest of a hold line, "WHY [CREDIT FIRST WAIT LIMIT0 AT N0 EXACT BACK
+ * W0 WBACK]", into r->hold (see struct rs_hold). Older versions write the
+ * word alone (none: a loss), and read no more. A line written on a
+ * server clock later than the one it is read on (stepped back since, or a
+ * jump ahead that came back: H-D of brk-redis6) is moved back with it: a
+ * hold lasts as long as it was meant to, not until the clock catches up.
  */
 static void
 hold_rest(struct rstore *r, const char *p, const char *end)
 {
+	struct rs_hold h;
 	char buf[160];
 	size_t n;
-	int k;
 
 	while (p < end && *p == ' ')
 		p++;
 	if (end - p >= 7 && memcmp(p, "dropped", 7) == 0)
-		r->hold_why = GATE_HOLD_DROPPED;
+		r->hold.why = GATE_HOLD_DROPPED;
 	else if (end - p >= 5 && memcmp(p, "check", 5) == 0)
-		r->hold_why = GATE_HOLD_CHECK;
+		r->hold.why = GATE_HOLD_CHECK;
 	else
-		r->hold_why = GATE_HOLD_LOST;
+		r->hold.why = GATE_HOLD_LOST;
 	n = (size_t)(end - p) < sizeof(buf) ? (size_t)(end - p) :
 	    sizeof(buf) - 1;
 	memcpy(buf, p, n);
 	buf[n] = '\0';
-	k = sscanf(buf, "%*s %u %" SCNu64 " %" SCNd64 " %u %" SCNd64
-	    " %ld %d %u %ld %u", &r->credit, &r->hold_first, &r->hold_wait,
-	    &r->hold_limit0, &r->hold_at, &r->hold_n0, &r->hold_exact,
-	    &r->hold_back, &r->hold_w0, &r->hold_wback);
-	if (k < 3) {
-		r->credit = 0;
-		r->hold_first = 0;
-		r->hold_wait = 0;
+	hold_clear(&h);
+	if (sscanf(buf, "%*s %u %" SCNu64 " %" SCNd64 " %u %" SCNd64
+	    " %ld %d %u %ld %u", &h.credit, &h.first, &h.wait, &h.limit0,
+	    &h.at, &h.n0, &h.exact, &h.back, &h.w0, &h.wback) == 10 &&
+	    h.n0 <= STATE_MAX_SLOTS) {
+		h.ms = r->hold.ms;
+		h.why = r->hold.why;
+		r->hold = h;
 	}
-	if (k < 5) {
-		r->hold_limit0 = 0;
-		r->hold_at = 0;
-	}
-	if (k < 10 || r->hold_n0 > STATE_MAX_SLOTS) {
-		r->hold_n0 = -1;
-		r->hold_exact = 0;
-		r->hold_back = 0;
-		r->hold_w0 = -1;
-		r->hold_wback = 0;
-	}
-	if (r->credit > STATE_MAX_SLOTS)
-		r->credit = STATE_MAX_SLOTS;
-	if (r->hold_at > r->now_ms) {
-		r->hold_ms -= r->hold_at - r->now_ms;
-		if (r->hold_wait > 0)
-			r->hold_wait -= r->hold_at - r->now_ms;
-		r->hold_at = r->now_ms;
+	if (r->hold.credit > STATE_MAX_SLOTS)
+		r->hold.credit = STATE_MAX_SLOTS;
+	if (r->hold.at > r->now_ms) {
+		r->hold.ms -= r->hold.at - r->now_ms;
+		if (r->hold.wait > 0)
+			r->hold.wait -= r->hold.at - r->now_ms;
+		r->hold.at = r->now_ms;
 	}
 }
 
@@ -271,7 +273,7 @@ value_parse(struct rstore *r, const char *buf, size_t len,
 		return -1;
 	}
 	if (end - p > 5 && memcmp(p, "hold ", 5) == 0) {
-		r->hold_ms = strtoll(p + 5, &q, 10);
+		r->hold.ms = strtoll(p + 5, &q, 10);
 		if ((p = memchr(p, '\n', (size_t)(end - p))) == NULL) {
 			errno = EBADMSG;
 			return -1;
@@ -336,8 +338,8 @@ leases_format(char **b, size_t *len, size_t *cap, const struct entry *e,
 static int
 reserving(const struct rstore *r)
 {
-	return r->hold_first != 0 && r->now_ms < r->hold_wait &&
-	    (r->hold_w0 < 0 || (long)r->hold_wback < r->hold_w0);
+	return r->hold.first != 0 && r->now_ms < r->hold.wait &&
+	    (r->hold.w0 < 0 || (long)r->hold.wback < r->hold.w0);
 }
 
 /* 1 if st's limit is a default one, never set (the key was made). */
@@ -358,14 +360,14 @@ value_format(const struct rstore *r, const struct state *st, char **bufp,
 	if ((b = malloc(cap)) == NULL)
 		return -1;
 	memcpy(b, MAGIC, MAGIC_LEN);
-	if (r->hold_ms > r->now_ms || reserving(r))
+	if (r->hold.ms > r->now_ms || reserving(r))
 		len += (size_t)snprintf(b + len, cap - len, "hold %" PRId64
 		    " %s %u %" PRIu64 " %" PRId64 " %u %" PRId64 " %ld %d %u"
-		    " %ld %u\n", r->hold_ms, r->hold_why == GATE_HOLD_CHECK ?
-		    "check" : r->hold_why == GATE_HOLD_DROPPED ? "dropped" :
-		    "lost", r->credit, r->hold_first, r->hold_wait,
-		    r->hold_limit0, r->now_ms, r->hold_n0, r->hold_exact,
-		    r->hold_back, r->hold_w0, r->hold_wback);
+		    " %ld %u\n", r->hold.ms, r->hold.why == GATE_HOLD_CHECK ?
+		    "check" : r->hold.why == GATE_HOLD_DROPPED ? "dropped" :
+		    "lost", r->hold.credit, r->hold.first, r->hold.wait,
+		    r->hold.limit0, r->now_ms, r->hold.n0, r->hold.exact,
+		    r->hold.back, r->hold.w0, r->hold.wback);
 	if (limit_default(r, st))
 		len += (size_t)snprintf(b + len, cap - len, "dflt\n");
 	if (leases_format(&b, &len, &cap, st->h, st->nh) == -1 ||
@@ -656,8 +658,8 @@ remake(struct rstore *r, struct store_txn *t)
 	size_t i, k, nh0 = st->nh;
 	int s;
 
-	if (r->fresh && r->ends_limit >= 0) {
-		st->limit = (unsigned)r->ends_limit;	/* the last written */
+	if (r->fresh && r->ends.limit >= 0) {
+		st->limit = (unsigned)r->ends.limit;	/* the last written */
 		r->restored = 1;
 	} else if ((r->fresh || r->deflt) && r->last_limit != 0) {
 		st->limit = r->last_limit;	/* lost with the rest */
@@ -803,24 +805,10 @@ fetch(struct rstore *r, struct store_txn *t, int watch)
 
 	memset(t, 0, sizeof(*t));
 	t->st.limit = r->deflimit;
-	r->hold_ms = 0;
-	r->hold_why = 0;
-	r->credit = 0;
-	r->hold_first = 0;
-	r->hold_wait = 0;
-	r->ends_ms = 0;
-	r->ends_next = 0;
-	r->ends_wait = 0;
-	r->ends_limit = -1;
-	r->ends_nh = -1;
-	r->hold_n0 = -1;
-	r->hold_exact = 0;
-	r->hold_back = 0;
-	r->hold_w0 = -1;
-	r->hold_wback = 0;
+	hold_clear(&r->hold);
+	ends_clear(&r->ends);
 	r->remade = 0;
 	r->remadew = 0;
-	r->ends_nw = -1;
 	r->hold_read = 0;
 	r->nsusp = 0;
 	r->susp_ttl = 0;
@@ -860,6 +848,7 @@ fetch(struct rstore *r, struct store_txn *t, int watch)
 		r->asked = sent;
 	if (!r->fresh && in_time(r) && missing_ours(r, &t->st))
 		r->dropped = 1;
+	t->unsynced = r->no_epoch;	/* a reader's replica with no data */
 	return 0;
 }
 
@@ -915,14 +904,14 @@ epoch_changed(struct rstore *r, int watch)
 static void
 hold_tell(const struct rstore *r, struct store_txn *t)
 {
-	int64_t end = r->hold_ms;
+	int64_t end = r->hold.ms;
 
-	if (reserving(r) && r->hold_wait > end)
-		end = r->hold_wait;
+	if (reserving(r) && r->hold.wait > end)
+		end = r->hold.wait;
 	if (end <= r->now_ms)
 		return;
 	t->hold_until = real_ns() + (end - r->now_ms) * MS;
-	t->hold_why = r->hold_why != 0 ? r->hold_why : GATE_HOLD_LOST;
+	t->hold_why = r->hold.why != 0 ? r->hold.why : GATE_HOLD_LOST;
 	t->hold_limit = t->st.limit;
 	t->limit_lost = (r->fresh || r->deflt) && !r->restored;
 }
@@ -944,16 +933,16 @@ check_begin(struct rstore *r, struct store_txn *t)
 {
 	char buf[300];
 
-	if (r->nsusp == 0 || r->lost || !t->exists || r->hold_ms > r->now_ms)
+	if (r->nsusp == 0 || r->lost || !t->exists || r->hold.ms > r->now_ms)
 		return;
-	r->hold_ms = r->now_ms + r->susp_ttl / 3 + 1000;
-	r->hold_why = GATE_HOLD_CHECK;
+	r->hold.ms = r->now_ms + r->susp_ttl / 3 + 1000;
+	r->hold.why = GATE_HOLD_CHECK;
 	t->dirty = 1;
 	(void)snprintf(buf, sizeof(buf), "%zu record%s of other processes "
 	    "ended at once with no renewal since (a host died, or the "
 	    "server's clock was stepped): nobody new starts for %.1f s, while "
 	    "their owners may renew them", r->nsusp, r->nsusp == 1 ? "" : "s",
-	    (double)(r->hold_ms - r->now_ms) / 1000);
+	    (double)(r->hold.ms - r->now_ms) / 1000);
 	rs_say(r, buf);
 }
 
@@ -1004,10 +993,10 @@ hold_length(const struct rstore *r, int lost)
 {
 	int64_t ms = (r->seen_end - boot_ns()) / MS, least;
 
-	if (r->ends_ms - r->now_ms > ms)
-		ms = r->ends_ms - r->now_ms;
+	if (r->ends.ms - r->now_ms > ms)
+		ms = r->ends.ms - r->now_ms;
 	least = r->seen_ttl > 0 ? r->seen_ttl : r->ttl_ms;
-	if (lost && r->ends_ms == 0 && r->hold_ms <= r->now_ms && ms < least)
+	if (lost && r->ends.ms == 0 && r->hold.ms <= r->now_ms && ms < least)
 		ms = least;
 	return ms;
 }
@@ -1021,18 +1010,18 @@ hold_length(const struct rstore *r, int lost)
 static void
 hold_line(struct rstore *r, struct store_txn *t)
 {
-	int64_t wait = r->ends_wait;
+	int64_t wait = r->ends.wait;
 
 	if (r->seen_wait != 0 &&
 	    r->now_ms + (r->seen_wait - boot_ns()) / MS > wait)
 		wait = r->now_ms + (r->seen_wait - boot_ns()) / MS;
-	if (wait > r->hold_wait)
-		r->hold_wait = wait;
-	if (r->hold_first == 0)
-		r->hold_first = r->seen_next > r->ends_next ? r->seen_next :
-		    r->ends_next;
-	if (t->st.next_ticket < r->hold_first) {
-		t->st.next_ticket = r->hold_first;
+	if (wait > r->hold.wait)
+		r->hold.wait = wait;
+	if (r->hold.first == 0)
+		r->hold.first = r->seen_next > r->ends.next ? r->seen_next :
+		    r->ends.next;
+	if (t->st.next_ticket < r->hold.first) {
+		t->st.next_ticket = r->hold.first;
 		t->dirty = 1;
 	}
 }
@@ -1041,10 +1030,10 @@ hold_line(struct rstore *r, struct store_txn *t)
 static long
 hold_unknown(const struct rstore *r)
 {
-	if (r->hold_ms <= r->now_ms || r->hold_n0 < 0 ||
-	    r->hold_n0 <= (long)r->hold_back)
+	if (r->hold.ms <= r->now_ms || r->hold.n0 < 0 ||
+	    r->hold.n0 <= (long)r->hold.back)
 		return 0;
-	return r->hold_n0 - (long)r->hold_back;
+	return r->hold.n0 - (long)r->hold.back;
 }
 
 /*
@@ -1071,13 +1060,13 @@ hold_free(const struct rstore *r, const struct state *st, unsigned mine_h)
 	size_t i;
 
 	known = (long)st->limit - hold_unknown(r) - (long)(st->nh - mine_h);
-	if (r->hold_exact || r->hold_ms <= r->now_ms)
+	if (r->hold.exact || r->hold.ms <= r->now_ms)
 		c = known;	/* or only reserving: the room there is */
 	else {
-		cut = r->hold_limit0 > st->limit ? r->hold_limit0 - st->limit :
+		cut = r->hold.limit0 > st->limit ? r->hold.limit0 - st->limit :
 		    0;
-		c = (long)r->credit + mine_h - cut;
-		if (r->hold_n0 >= 0 && known < c)
+		c = (long)r->hold.credit + mine_h - cut;
+		if (r->hold.n0 >= 0 && known < c)
 			c = known;
 	}
 	if (c <= 0)
@@ -1085,7 +1074,7 @@ hold_free(const struct rstore *r, const struct state *st, unsigned mine_h)
 	if (!reserving(r))
 		return c;
 	for (i = 0; i < st->nw && n < c; i++)
-		if (st->w[i].ticket < r->hold_first)
+		if (st->w[i].ticket < r->hold.first)
 			n += st->w[i].weight > 0 ? st->w[i].weight : 1;
 	return n < c ? n : c;
 }
@@ -1109,15 +1098,15 @@ mine_held(const struct rstore *r, const struct state *st)
 static void
 hold_new(struct rstore *r, const struct store_txn *t)
 {
-	r->credit = 0;
-	r->hold_first = 0;
-	r->hold_wait = 0;
-	r->hold_limit0 = t->st.limit;
-	r->hold_back = 0;
-	r->hold_wback = 0;
-	r->hold_exact = r->lost == 1 && r->ends_nh >= 0;
-	r->hold_n0 = r->hold_exact ? r->ends_nh : r->known ? r->seen_nh : -1;
-	r->hold_w0 = r->hold_exact ? r->ends_nw : -1;
+	r->hold.credit = 0;
+	r->hold.first = 0;
+	r->hold.wait = 0;
+	r->hold.limit0 = t->st.limit;
+	r->hold.back = 0;
+	r->hold.wback = 0;
+	r->hold.exact = r->lost == 1 && r->ends.nh >= 0;
+	r->hold.n0 = r->hold.exact ? r->ends.nh : r->known ? r->seen_nh : -1;
+	r->hold.w0 = r->hold.exact ? r->ends.nw : -1;
 }
 
 /*
@@ -1140,29 +1129,29 @@ hold_begin(struct rstore *r, struct store_txn *t)
 	 * more (a waiter back after its holder left lengthened it again). */
 	if (r->lost == 2 && r->hold_read)
 		ms = 0;
-	if (r->lost && t->exists && ms > 0 && r->hold_ms < r->now_ms + ms) {
+	if (r->lost && t->exists && ms > 0 && r->hold.ms < r->now_ms + ms) {
 		/* A loss of the key is said on, over the drops it leads to. */
-		if (r->hold_ms <= r->now_ms || r->hold_why != GATE_HOLD_LOST)
-			r->hold_why = r->lost == 1 ? GATE_HOLD_LOST :
+		if (r->hold.ms <= r->now_ms || r->hold.why != GATE_HOLD_LOST)
+			r->hold.why = r->lost == 1 ? GATE_HOLD_LOST :
 			    GATE_HOLD_DROPPED;
-		if (r->hold_ms <= r->now_ms)
+		if (r->hold.ms <= r->now_ms)
 			hold_new(r, t);
-		r->hold_ms = r->now_ms + ms;
+		r->hold.ms = r->now_ms + ms;
 	}
 	r->shown = 0;
-	if (!t->exists || (r->hold_ms <= r->now_ms && !reserving(r)))
+	if (!t->exists || (r->hold.ms <= r->now_ms && !reserving(r)))
 		return;
 	if (r->lost)
 		hold_line(r, t);
-	r->hold_back += r->remade;
-	r->hold_wback += r->remadew;
-	if (r->hold_exact && (long)r->hold_back >= r->hold_n0 &&
-	    r->hold_ms > r->now_ms)
-		r->hold_ms = r->now_ms;		/* all back */
-	if (r->hold_ms <= r->now_ms && !reserving(r))
+	r->hold.back += r->remade;
+	r->hold.wback += r->remadew;
+	if (r->hold.exact && (long)r->hold.back >= r->hold.n0 &&
+	    r->hold.ms > r->now_ms)
+		r->hold.ms = r->now_ms;		/* all back */
+	if (r->hold.ms <= r->now_ms && !reserving(r))
 		return;
 	if (r->restored)
-		r->hold_limit0 = t->st.limit;	/* the one before the loss */
+		r->hold.limit0 = t->st.limit;	/* the one before the loss */
 	hold_tell(r, t);
 	r->hold_nh = t->st.nh;
 	mh = mine_held(r, &t->st);
@@ -1181,20 +1170,20 @@ hold_begin(struct rstore *r, struct store_txn *t)
 static void
 hold_end(struct rstore *r, struct store_txn *t)
 {
-	size_t room = r->hold_nh + r->credit;
+	size_t room = r->hold_nh + r->hold.credit;
 
 	if (r->shown) {
 		t->st.limit = t->hold_limit;
-		r->credit = room > t->st.nh ? (unsigned)(room - t->st.nh) : 0;
-		if (r->credit > STATE_MAX_SLOTS)
-			r->credit = STATE_MAX_SLOTS;
+		r->hold.credit = room > t->st.nh ? (unsigned)(room - t->st.nh) : 0;
+		if (r->hold.credit > STATE_MAX_SLOTS)
+			r->hold.credit = STATE_MAX_SLOTS;
 	}
 	r->shown = 0;
 }
 
 /*
  * What PREFIX "ends" keeps of the gate's last value (see value_ends) into
- * r->ends_ms, ends_next, ends_wait, ends_limit and ends_nh: 0 (-1) if
+ * r->ends.ms, ends_next, ends_wait, ends_limit and ends_nh: 0 (-1) if
  * none. 0 or -1.
  */
 static int
@@ -1207,20 +1196,13 @@ ends_read(struct rstore *r)
 		return -1;
 	if ((rp = rs_reply(&r->c, &r->io)) == NULL)	/* not a hash: none */
 		return r->c != NULL && errno == EPROTOTYPE ? 0 : -1;
-	r->ends_limit = -1;
 	if (rp->type != REDIS_REPLY_STRING ||
 	    sscanf(rp->str, "%" SCNd64 " %" SCNu64 " %" SCNd64 " %ld %ld %ld",
-	    &r->ends_ms, &r->ends_next, &r->ends_wait, &r->ends_limit,
-	    &r->ends_nh, &r->ends_nw) != 6 || r->ends_limit > STATE_MAX_SLOTS ||
-	    r->ends_nw < 0 ||
-	    r->ends_nh < 0 || r->ends_nh > STATE_MAX_SLOTS || r->ends_ms < 0) {
-		r->ends_ms = 0;		/* none, or not ours: as if none */
-		r->ends_next = 0;
-		r->ends_wait = 0;
-		r->ends_limit = -1;
-		r->ends_nh = -1;
-		r->ends_nw = -1;
-	}
+	    &r->ends.ms, &r->ends.next, &r->ends.wait, &r->ends.limit,
+	    &r->ends.nh, &r->ends.nw) != 6 || r->ends.ms < 0 ||
+	    r->ends.limit > STATE_MAX_SLOTS || r->ends.nh < 0 ||
+	    r->ends.nh > STATE_MAX_SLOTS || r->ends.nw < 0)
+		ends_clear(&r->ends);	/* none, or not ours: as if none */
 	freeReplyObject(rp);
 	return 0;
 }
@@ -1267,10 +1249,10 @@ lost_idle(struct rstore *r)
 {
 	char buf[200];
 
-	if (r->ends_limit >= 0)
+	if (r->ends.limit >= 0)
 		(void)snprintf(buf, sizeof(buf), "the server lost the gate's "
 		    "key (deleted or evicted) while no lease of it ran: it is "
-		    "made again with its limit, %ld", r->ends_limit);
+		    "made again with its limit, %ld", r->ends.limit);
 	else
 		(void)snprintf(buf, sizeof(buf), "the server lost the gate's "
 		    "key (deleted or evicted) while no lease of it ran: it is "
@@ -1307,7 +1289,7 @@ loss_seen(struct rstore *r, const struct store_txn *t)
 		r->lost = 1;
 		if (ends_read(r) == -1)
 			return -1;
-		if (r->ends_ms != 0 && r->ends_ms <= r->now_ms)
+		if (r->ends.ms != 0 && r->ends.ms <= r->now_ms)
 			lost_idle(r);
 		else
 			rs_say(r, "the server lost the gate's key though it "
@@ -1348,18 +1330,18 @@ look_hold(struct rstore *r, struct store_txn *t)
 {
 	int v;
 
-	if (r->fresh && r->hold_ms <= r->now_ms) {
+	if (r->fresh && r->hold.ms <= r->now_ms) {
 		if ((v = gates_probe(r)) == -1)
 			return -1;
 		if (v == 1 && ends_read(r) == -1)
 			return -1;
-		if (v == 1 && r->ends_limit >= 0) {
-			t->st.limit = (unsigned)r->ends_limit;
+		if (v == 1 && r->ends.limit >= 0) {
+			t->st.limit = (unsigned)r->ends.limit;
 			r->restored = 1;	/* what remake will do */
 		}
 		if (v == 1 && hold_length(r, 1) > 0) {
-			r->hold_ms = r->now_ms + hold_length(r, 1);
-			r->hold_why = GATE_HOLD_LOST;
+			r->hold.ms = r->now_ms + hold_length(r, 1);
+			r->hold.why = GATE_HOLD_LOST;
 		}
 	}
 	hold_tell(r, t);
@@ -1461,9 +1443,9 @@ static void
 value_ends(const struct rstore *r, const struct state *st, char *buf,
     size_t size)
 {
-	int64_t end = r->hold_ms > r->now_ms ? r->hold_ms : r->now_ms;
-	int64_t wait = r->hold_ms > r->now_ms || reserving(r) ?
-	    r->hold_wait : 0;
+	int64_t end = r->hold.ms > r->now_ms ? r->hold.ms : r->now_ms;
+	int64_t wait = r->hold.ms > r->now_ms || reserving(r) ?
+	    r->hold.wait : 0;
 	size_t i;
 
 	for (i = 0; i < st->nh; i++)
@@ -1660,7 +1642,7 @@ rs_alive(struct store *s, const struct procid *id)
 		return 1;
 	/* During a hold after a loss no lease ends: their owners renew. */
 	if (e != NULL && e->lease_ms != 0 && r->now_ms >= e->lease_ms &&
-	    r->hold_ms <= r->now_ms)
+	    r->hold.ms <= r->now_ms)
 		return 0;
 	if (e != NULL && e->foreign)
 		return 1;
@@ -1681,7 +1663,7 @@ rs_lease_end(const struct rstore *r, const struct procid *id)
 
 	if (e == NULL || !e->foreign || e->lease_ms == 0)
 		return -1;
-	ms = e->lease_ms > r->hold_ms ? e->lease_ms : r->hold_ms;
+	ms = e->lease_ms > r->hold.ms ? e->lease_ms : r->hold.ms;
 	return r->t0 + (ms - r->now_ms) * MS + 2 * MS;
 }
 

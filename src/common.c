@@ -95,6 +95,22 @@ limit_parse(const char *s, unsigned min, unsigned *out)
 	return 0;
 }
 
+const char *
+name_shown(const char *s, name_buf buf)
+{
+	size_t i, n = 0;
+
+	/* i stops at the byte that would begin character NAME_SHOWN + 1. */
+	for (i = 0; s[i] != '\0'; i++)
+		if (((unsigned char)s[i] & 0xc0) != 0x80 && n++ == NAME_SHOWN)
+			break;
+	if (i >= NAME_SHOWN * 4)	/* bytes that begin no character */
+		i = NAME_SHOWN * 4;
+	memcpy(buf, s, i);
+	(void)strlcpy(buf + i, s[i] != '\0' ? "..." : "", 4);
+	return buf;
+}
+
 int
 limit_default(const struct config *c, unsigned *out)
 {

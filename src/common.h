@@ -23,6 +23,16 @@ int	signal_parse(const char *);
 /* An integer min..GATE_MAX_LIMIT, digits only. 0, or -1. */
 int	limit_parse(const char *, unsigned, unsigned *);
 
+/*
+ * A name a person gave, as an error quotes it: its first NAME_SHOWN
+ * characters (UTF-8 ones kept whole), then "..." when it is longer, so
+ * a 5000-character name makes no 5000-character message. Into buf;
+ * returns buf.
+ */
+#define NAME_SHOWN	40
+typedef char	name_buf[NAME_SHOWN * 4 + 4];
+const char	*name_shown(const char *, name_buf);
+
 struct config;
 struct gate_info;
 

@@ -255,6 +255,8 @@ parse_need_opt(int ch, struct opts *o)
 static int
 parse_admit_opt(int ch, struct opts *o)
 {
+	name_buf nb;
+
 	switch (ch) {
 	case 'N':
 		if (limit_parse(optarg, 1, &o->weight) == -1)
@@ -267,7 +269,7 @@ parse_admit_opt(int ch, struct opts *o)
 	case 'R':
 		if (*optarg != '\0' && !gate_name_valid(optarg))
 			errx(EXIT_GATERUN, "invalid parent gate name '%s'",
-			    optarg);
+			    name_shown(optarg, nb));
 		o->parent = optarg;
 		break;
 	case 'u':
@@ -500,10 +502,12 @@ parse_args(int argc, char **argv, struct opts *o)
 static void
 check_args(const struct opts *o)
 {
+	name_buf nb;
+
 	if (!gate_name_valid(o->gate))
 		errx(EXIT_GATERUN, "invalid gate name '%s': use 1 to %d of "
-		    "A-Z a-z 0-9 . _ -, not starting with '.'", o->gate,
-		    GATE_NAME_MAX);
+		    "A-Z a-z 0-9 . _ -, not starting with '.'",
+		    name_shown(o->gate, nb), GATE_NAME_MAX);
 	if (o->nmodes > 1)
 		errx(EXIT_GATERUN, "--status, --check, --metrics, --limit, "
 		    "--kill-all and --is-active exclude each other");

@@ -396,10 +396,12 @@ static void
 check_args(struct server *sv)
 {
 	const char *e, *why;
+	name_buf nb;
 	unsigned v;
 
 	if (!gate_name_valid(sv->defgate))
-		errx(EXIT_GATERUN, "bad gate name: '%s'", sv->defgate);
+		errx(EXIT_GATERUN, "bad gate name: '%s'",
+		    name_shown(sv->defgate, nb));
 	e = getenv("GATERUN_LIMIT");
 	if (e != NULL && limit_parse(e, 0, &v) == -1)
 		errx(EXIT_GATERUN, "GATERUN_LIMIT must be an integer from 0 "

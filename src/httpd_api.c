@@ -54,7 +54,9 @@ deflimit_of(const struct server *sv, const char *gate)
 
 /*
  * Open gate name and snapshot it. An unknown gate other than the default
- * one is 404. Returns 0, or the HTTP code with msg set.
+ * one is 404, unless read from a Redis replica with no gaterun data (it
+ * cannot tell: shown as new, with replica_unsynced). Returns 0, or the
+ * HTTP code with msg set.
  */
 unsigned
 gate_snapshot(const struct server *sv, const char *name,
@@ -76,7 +78,8 @@ gate_snapshot(const struct server *sv, const char *name,
 		return MHD_HTTP_INTERNAL_SERVER_ERROR;
 	}
 	gate_close(g);
-	if (!gi->exists && strcmp(name, sv->defgate) != 0) {
+	if (!gi->exists && !gi->replica_unsynced &&
+	    strcmp(name, sv->defgate) != 0) {
 		gate_info_free(gi);
 		(void)snprintf(msg, len, "no gate '%s'", name);
 		return MHD_HTTP_NOT_FOUND;
@@ -521,6 +524,13 @@ api_health(const struct server *sv, struct MHD_Connection *c,
 	code = gate_snapshot(sv, name, &gi, msg, sizeof(msg));
 	if (code == MHD_HTTP_NOT_FOUND)
 		return send_error(c, code, NULL, "%s", msg);
+	if (code == 0 && gi.replica_unsynced) {	/* a new gate's, not its own */
+		gate_info_free(&gi);
+		code = MHD_HTTP_SERVICE_UNAVAILABLE;
+		(void)snprintf(msg, sizeof(msg), "gate '%.64s' cannot be read: "
+		    "the Redis server is a read-only replica with no gaterun "
+		    "data (not synced with its master yet, or none there)", name);
+	}
 	if (out_open(&o) == -1) {
 		if (code == 0)
 			gate_info_free(&gi);
@@ -716,6 +726,7 @@ dispatch(struct server *sv, struct MHD_Connection *c, const char *url,
 {
 	struct params p;
 	const char *why;
+	name_buf nb;
 	size_t i;
 	int post;
 
@@ -743,7 +754,7 @@ dispatch(struct server *sv, struct MHD_Connection *c, const char *url,
 		return send_error(c, 400, NULL, "bad request: %s", why);
 	if (param(&p, "gate") != NULL && !gate_name_valid(param(&p, "gate")))
 		return send_error(c, 400, NULL, "bad gate name: '%s'",
-		    param(&p, "gate"));
+		    name_shown(param(&p, "gate"), nb));
 	switch (routes[i].route) {
 	case R_STATUS:	return api_status(sv, c, &p);
 	case R_GATES:	return api_all(sv, c, 0);

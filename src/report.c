@@ -504,6 +504,8 @@ report_status_obj(FILE *fp, const char *name, const struct gate_info *gi)
 	else
 		(void)fputs("null", fp);
 	hold_json(fp, gi);
+	(void)fprintf(fp, ",\"replica_unsynced\":%s",
+	    gi->replica_unsynced ? "true" : "false");
 	(void)fprintf(fp, ",\"free_slots\":%u,\"head_weight\":%u,"
 	    "\"head_waits_for\":", free_slots(gi), gi->nw ? gi->w[0].weight : 0);
 	if (head_note(gi, nb, sizeof(nb)) != NULL)
@@ -641,6 +643,7 @@ static double m_wait(const struct gate_info *g) { return (double)g->wait_ns / 1e
 static double m_free(const struct gate_info *g) { return free_slots(g); }
 static double m_head(const struct gate_info *g) { return g->nw ? g->w[0].weight : 0; }
 static double m_hold(const struct gate_info *g) { return g->hold_until != 0; }
+static double m_unsynced(const struct gate_info *g) { return g->replica_unsynced; }
 
 /* 1 if the head has its slots free but waits for a resource need. */
 static double
@@ -680,6 +683,10 @@ report_metrics(FILE *fp, char **names, const struct gate_info *gi, size_t n)
 	    "1 while nobody new starts after a loss of the Redis server's data "
 	    "or records (--status says until when and why).", names, gi, n,
 	    m_hold);
+	metric(fp, "gaterun_replica_unsynced", "gauge",
+	    "1 when read from a read-only Redis replica with no gaterun data "
+	    "(not synced with its master yet): the other samples are a new "
+	    "gate's.", names, gi, n, m_unsynced);
 }
 
 /* Seconds the longest waiter of gi has been in line. */
@@ -690,38 +697,61 @@ oldest_wait(const struct gate_info *gi, int64_t now)
 	    (double)(now - gi->w[0].time_ns) / 1e9 : 0;
 }
 
+/*
+ * The plugin state of one gate: UNKNOWN (3) when read from a replica
+ * with no gaterun data (what it shows is a new gate's, not the gate),
+ * WARNING when paused (an admin's choice, whatever waits) or held after a
+ * loss, CRITICAL or WARNING by the thresholds, else OK.
+ */
+static int
+check_state(const struct gate_info *gi, unsigned warn, unsigned crit,
+    double maxwait, int64_t now)
+{
+	double u = utilization(gi);
+
+	if (gi->replica_unsynced)
+		return 3;
+	if (gi->limit == 0 || gi->hold_until != 0)
+		return 1;
+	if (u > crit || oldest_wait(gi, now) > maxwait)
+		return 2;
+	return u > warn ? 1 : 0;
+}
+
 int
 report_check(FILE *fp, char **names, const struct gate_info *gi, size_t n,
     unsigned warn, unsigned crit, double maxwait)
 {
-	static const char *const word[] = { "OK", "WARNING", "CRITICAL" };
+	static const char *const word[] = { "OK", "WARNING", "CRITICAL",
+	    "UNKNOWN" };
 	int64_t now = real_ns();
 	int worst = 0, st;
 	size_t i;
 
-	for (i = 0; i < n; i++) {
-		double u = utilization(&gi[i]);
-
-		/* Paused is an admin's choice: a warning, whatever waits. */
-		st = gi[i].limit == 0 || gi[i].hold_until != 0 ? 1 :
-		    u > crit || oldest_wait(&gi[i], now) > maxwait ? 2 :
-		    u > warn ? 1 : 0;
-		if (st > worst)
+	for (i = 0; i < n; i++)
+		if ((st = check_state(&gi[i], warn, crit, maxwait, now)) > worst)
 			worst = st;
-	}
 	(void)fprintf(fp, "GATERUN %s -", word[worst]);
 	if (n == 0)
 		(void)fprintf(fp, " no gates");
 	for (i = 0; i < n; i++)
-		(void)fprintf(fp, "%s %s %zu/%u (%.0f%%%s%s%s)", i ? "," : "",
-		    names[i], gi[i].nh, gi[i].limit, utilization(&gi[i]),
-		    gi[i].limit == 0 ? ", paused" : "",
-		    gi[i].hold_until != 0 ? ", held after a loss" : "",
-		    oldest_wait(&gi[i], now) > maxwait ? ", waiter stuck" : "");
+		if (gi[i].replica_unsynced)
+			(void)fprintf(fp, "%s %s unknown (a read-only replica "
+			    "with no gaterun data)", i ? "," : "", names[i]);
+		else
+			(void)fprintf(fp, "%s %s %zu/%u (%.0f%%%s%s%s)",
+			    i ? "," : "", names[i], gi[i].nh, gi[i].limit,
+			    utilization(&gi[i]), gi[i].limit == 0 ?
+			    ", paused" : "", gi[i].hold_until != 0 ?
+			    ", held after a loss" : "",
+			    oldest_wait(&gi[i], now) > maxwait ?
+			    ", waiter stuck" : "");
 	(void)fputs(" |", fp);
 	for (i = 0; i < n; i++) {
 		const char *pfx = n > 1 ? names[i] : "";
 
+		if (gi[i].replica_unsynced)
+			continue;	/* no figures: a new gate's defaults */
 		(void)fprintf(fp, " %s%sactive=%zu;%.0f;%.0f;0;%u %s%swaiting=%zu",
 		    pfx, n > 1 ? "_" : "", gi[i].nh,
 		    ceil(gi[i].limit * warn / 100.0),

@@ -41,7 +41,8 @@ void	report_kill_json(FILE *, const char *, const struct gate_kill *,
 void	report_metrics(FILE *, char **, const struct gate_info *, size_t);
 /*
  * A Nagios/Icinga plugin line for n gates; returns the plugin's exit code:
- * 0 OK, 1 WARNING, 2 CRITICAL.
+ * 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (a gate read from a Redis
+ * replica with no gaterun data).
  */
 int	report_check(FILE *, char **, const struct gate_info *, size_t,
 	    unsigned, unsigned, double);

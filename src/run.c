@@ -740,14 +740,19 @@ take_parents(struct runner *rn, const struct gate_req *req,
 	return 1;
 }
 
-/* No slot of parent i (r 0) or no way to get one (r -1): say so, exit. */
+/*
+ * No slot of parent i (r 0) or no way to get one (r -1): say so, exit.
+ * A parent held after a loss or paused is named so, as the gate would be.
+ */
 static void __dead
 no_parent_slot(struct runner *rn, size_t i, int r)
 {
 	const struct opts *o = rn->o;
 	size_t active;
 	unsigned limit;
-	int e = errno;
+	int64_t until;
+	int e = errno, hw, lost;
+	char hb[400];
 
 	unpark(rn);
 	(void)gate_release(rn->g);
@@ -763,6 +768,15 @@ no_parent_slot(struct runner *rn, size_t i, int r)
 		errx(e == ENOLCK ? o->conflict : EXIT_GATERUN, "cannot take a "
 		    "slot of gate '%s', parent of '%s': %s", parent_names[i],
 		    o->gate, gate_strerror(e));
+	if (gate_hold(parents[i], &until, &hw, &lost))
+		errx(o->conflict, "cannot start: gate '%s', parent of '%s', is "
+		    "%s", parent_names[i], o->gate, report_hold(hb, sizeof(hb),
+		    until, hw, lost));
+	if (limit == 0)
+		errx(o->conflict, "cannot start: gate '%s', parent of '%s', is "
+		    "paused (limit 0, %zu running): 'gaterun -g %s --limit N' "
+		    "resumes it", parent_names[i], o->gate, active,
+		    parent_names[i]);
 	errx(o->conflict, "cannot start: maximum concurrent processes reached "
 	    "(%zu/%u on gate '%s', parent of '%s')", active, limit,
 	    parent_names[i], o->gate);

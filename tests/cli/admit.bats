@@ -384,6 +384,16 @@ followers() {
 	until_true '[ "$(active a)" -eq 0 ] && [ "$(active p)" -eq 0 ]'
 }
 
+@test "parents: a -n newcomer refused by a paused parent is told it is paused, not that the maximum is reached" {
+	# Failed before: "maximum concurrent processes reached (0/0 on gate
+	# 'p', parent of 'a')".
+	"$G" -g p --limit 0 >/dev/null
+	"$G" -g a --limit 3 --parent p >/dev/null
+	run -75 "$G" -g a -n -- echo ran
+	[ "$output" = "gaterun: cannot start: gate 'p', parent of 'a', is paused (limit 0, 0 running): 'gaterun -g p --limit N' resumes it" ]
+	[ "$(active a)" -eq 0 ]
+}
+
 @test "parents: a SIGKILLed wrapper's command keeps its slots in the gate and the parent" {
 	"$G" -g p --limit 2 >/dev/null
 	"$G" -g a --parent p --limit 2 >/dev/null

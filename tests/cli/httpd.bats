@@ -64,6 +64,10 @@ body() { sed '$d' <<<"$output"; }
 	[[ "$output" == *"--warn must be an integer from 0 to 100"* ]]
 	run "$H" -r -g a/b 0
 	[[ "$output" == *"bad gate name"* ]]
+	# A long one is quoted by its first 40 characters (failed before:
+	# the whole name).
+	run -125 "$H" -r -g "$(printf 'x%.0s' {1..5000})" 0
+	[ "$output" = "gaterun-httpd: bad gate name: '$(printf 'x%.0s' {1..40})...'" ]
 }
 
 @test "httpd: status is the command line's JSON, behind the token" {
@@ -459,6 +463,11 @@ body() { sed '$d' <<<"$output"; }
 	    "$URL/api/process-limit"
 	[ "$(code)" = 400 ]
 	[ "$(body | jq -r .error)" = "bad gate name: 'café😀€'" ]
+	# A long one (values stop at 127 bytes): its first 40 characters
+	# (failed before: all of them).
+	run auth "$URL/api/process-status?gate=$(printf 'x%.0s' {1..120})"
+	[ "$(code)" = 400 ]
+	[ "$(body | jq -r .error)" = "bad gate name: '$(printf 'x%.0s' {1..40})...'" ]
 	for e in '\u0000' '\ud83d' '\ude00' '\ud83dx' '\ud83d\u0041' \
 	    '\ud83d\ud83d' '\u12' '\u12g4' '\uD83D\uDE0z'; do
 		run auth -d "{\"gate\":\"a${e}b\",\"max_concurrent\":3}" \

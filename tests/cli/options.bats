@@ -51,6 +51,23 @@ load common
 	[ ! -e "$GATERUN_DIR" ]
 }
 
+@test "a long bad gate name is quoted by its first 40 characters, then '...'; a short one whole" {
+	# Failed before: a 5000-character name made a 5000-character message.
+	x40=$(printf 'x%.0s' {1..40})
+	e40=$(printf '\303\251%.0s' {1..40})	# U+00E9, two bytes each
+	run -125 "$G" -g "$(printf 'x%.0s' {1..5000})" -- true
+	[ "$output" = "gaterun: invalid gate name '$x40...': use 1 to 64 of A-Z a-z 0-9 . _ -, not starting with '.'" ]
+	run -125 "$G" -g "${e40}zz" -- true
+	[ "$output" = "gaterun: invalid gate name '$e40...': use 1 to 64 of A-Z a-z 0-9 . _ -, not starting with '.'" ]
+	run -125 "$G" -g "$x40/" -- true
+	[[ "$output" == "gaterun: invalid gate name '$x40...': "* ]]
+	run -125 "$G" -g "${x40:1}/" -- true
+	[[ "$output" == "gaterun: invalid gate name '${x40:1}/': "* ]]
+	run -125 "$G" -R "$(printf 'y%.0s' {1..5000})" --limit 2
+	[ "$output" = "gaterun: invalid parent gate name '$(printf 'y%.0s' {1..40})...'" ]
+	[ ! -e "$GATERUN_DIR" ]
+}
+
 @test "a missing command is a usage error" {
 	run "$G"
 	[ "$status" -eq 125 ]

@@ -886,6 +886,66 @@ kill_listeners() {
 	[ $((sb - ea)) -lt 6000 ] || { cat log bg.out; false; }
 }
 
+# The recorded command PID of the waiter with ticket $1 in gate farm's key
+# (0: none recorded), read from the key's state lines (lib/state.c).
+waiter_cmd() {
+	redis-cli -p "$RPORT" --raw get gaterun:gate:farm |
+		awk -v t="$1" '$1 == "w" && $3 == t { print $6 }'
+}
+
+# In one step on the server (a script: no waiter's transaction between the
+# read and the write), put waiter ticket 2 ahead of ticket 1 (priority 1:
+# the line's order is by priority, then ticket, lib/state.c record_add),
+# as a restart that re-recorded them in another order would, and wake
+# ticket 1 (an item on its list, lib/store_redis_wait.c) so it looks now.
+swap_waiters() {
+	redis-cli -p "$RPORT" eval '
+		local v = redis.call("GET", KEYS[1])
+		local a = string.match(v, "\nw %- 1 [^\n]*")
+		local b = string.match(v, "\nw %- 2 [^\n]*")
+		local i, j = string.find(v, a .. b, 1, true)
+		redis.call("SET", KEYS[1], string.sub(v, 1, i - 1) .. b ..
+		    " prio=1" .. a .. string.sub(v, j + 1))
+		local addr = string.match(a, "^\nw %- 1 %S+ %S+ %S+ %S+ %S+ %S+ (%S+)")
+		return redis.call("RPUSH", "gaterun:wake:" .. addr, "1")' \
+		1 gaterun:gate:farm >/dev/null
+}
+
+@test "a waiter that let its forked-ahead child go when the line reordered (no longer the head) runs its command when served at once" {
+	# Failed before 63d6c7d: A was served with its record naming the
+	# child it had let go, forked none and exited 125 ("wait for sh:
+	# No child processes"); its command never ran (H2 of brk-redis5).
+	"$G" -g farm --limit 1 >/dev/null
+	on_host H -- sh -c 'until [ -e go ]; do sleep 0.05; done'
+	h=$BG
+	until_true '[ "$(active farm)" -eq 1 ]'
+	on_host A -- sh -c 'echo A ran > a.ran'
+	a=$BG
+	# The head forks its command ahead and records its PID.
+	until_true '[ "$(waiter_cmd 1)" -gt 0 ] && [ -n "$(pgrep -P "$a")" ]'
+	on_host B -- sh -c 'echo B ran > b.ran'
+	b=$BG
+	until_true '[ "$(waiting farm)" -eq 2 ]'
+	swap_waiters
+	# A, second now, lets its child go; its record keeps the child's PID.
+	until_true '[ -z "$(pgrep -P "$a")" ]'
+	[ "$(waiter_cmd 1)" -gt 0 ]
+	[ "$(status_field '.waiters[0].host' farm)" = B ]
+	# Room for both in one transaction: A is served without being the
+	# head again first (where it would fork its child anew).
+	"$G" -g farm --limit 3 >/dev/null
+	wait_status "$a"
+	[ "$status" -eq 0 ] || { cat bg.out; false; }
+	wait_status "$b"
+	[ "$status" -eq 0 ] || { cat bg.out; false; }
+	[ "$(cat a.ran)" = "A ran" ]
+	[ "$(cat b.ran)" = "B ran" ]
+	run -1 grep -q "No child processes" bg.out
+	touch go
+	wait_status "$h"
+	[ "$status" -eq 0 ]
+}
+
 # 0 once none of the PIDs given runs.
 all_ended() {
 	local p
@@ -1113,8 +1173,9 @@ replica_start() {
 	if grep -q NOPERM bg.out; then cat bg.out; false; fi
 }
 
-@test "--status, --json, --check on a replica with no gaterun data: say so, show the gate as new, exit 0; --watch takes its data when it comes" {
+@test "--status, --json, --check on a replica with no gaterun data: say so, show the gate as new (--check: UNKNOWN); --watch takes its data when it comes" {
 	# Failed before: 125, "read-only replica" (the read made the epoch).
+	# --check said OK (exit 0) before it said UNKNOWN (L2 of brk-redis5).
 	replica_start
 	master=$GATERUN_STORE
 	export GATERUN_STORE=redis://127.0.0.1:$R2PORT
@@ -1122,14 +1183,51 @@ replica_start() {
 	[[ "$output" == *"the Redis server is a read-only replica with no gaterun data (not synced with its master yet, or none there): the gate is shown as a new one"* ]]
 	[[ "$output" == *"gate 'farm': 0/5 active (0%), 0 waiting, can start: yes"* ]]
 	[ "$(status_field .max_allowed farm 2>/dev/null)" -eq 5 ]
-	run -0 "$G" -g farm --check
-	[[ "$output" == *"GATERUN OK - farm 0/5"* ]]
+	run -3 "$G" -g farm --check
+	[[ "$output" == *"GATERUN UNKNOWN - farm unknown (a read-only replica with no gaterun data) |"* ]]
+	[ "$(status_field .replica_unsynced farm 2>/dev/null)" = true ]
 	bg "$G" -g farm --status --watch
 	until_true 'grep -q "0/5 active" bg.out'
 	GATERUN_STORE=$master "$G" -g farm --limit 2 >/dev/null
 	until_true 'grep -q "0/2 active" bg.out'
 	[ "$(grep -c "no gaterun data" bg.out)" -eq 1 ]
 	run ! grep -q "lost" bg.out
+	# Synced: the gate is known, and --check reads it.
+	[ "$(status_field .replica_unsynced farm)" = false ]
+	run -0 "$G" -g farm --check
+	[[ "$output" == "GATERUN OK - farm 0/2 (0%) | active=0;2;2;0;2 waiting=0" ]]
+}
+
+@test "a replica of an absent master (never synced): --check is UNKNOWN (3), --json and --metrics say the replica is not synced, the health API is unavailable" {
+	# Failed before: --check said "GATERUN OK - farm 0/5 (0%)", exit 0,
+	# and only stderr said the gate was shown as new (L2 of brk-redis5).
+	r2=$(free_port)
+	redis-server --port "$r2" --bind 127.0.0.1 --save '' --appendonly no \
+		--dir "$BATS_TEST_TMPDIR" --replicaof 127.0.0.1 "$(free_port)" \
+		>>"$BATS_TEST_TMPDIR/redis2.log" 2>&1 &
+	track "$!"
+	until_true 'redis-cli -p "$r2" ping 2>/dev/null | grep -q PONG'
+	export GATERUN_STORE=redis://127.0.0.1:$r2
+	run -3 "$G" -g farm --check
+	[[ "$output" == *"GATERUN UNKNOWN - farm unknown (a read-only replica with no gaterun data) |" ]]
+	[[ "$output" == *"the gate is shown as a new one"* ]]
+	run -0 "$G" -g farm --status --json
+	[ "$(jq -r .replica_unsynced <<<"${lines[-1]}")" = true ]
+	run -0 "$G" -g farm --metrics
+	grep -qx 'gaterun_replica_unsynced{gate="farm"} 1' <<<"$output"
+	if [ -x "${GATERUN_HTTPD:-}" ] && command -v curl >/dev/null; then
+		bg "$GATERUN_HTTPD" -r 127.0.0.1:0
+		until_true 'grep -q listening bg.out'
+		url=http://127.0.0.1:$(sed -n 's|.*http://127.0.0.1:\([0-9]*\)/.*|\1|p' bg.out)
+		run -0 curl -s -w '\n%{http_code}' "$url/api/health?gate=farm"
+		[ "${lines[-1]}" = 503 ]
+		[ "$(jq -r .status <<<"${lines[0]}")" = unavailable ]
+		[[ "$(jq -r .message <<<"${lines[0]}")" == "gate 'farm' cannot be read: the Redis server is a read-only replica with no gaterun data"* ]]
+		run -0 curl -s "$url/api/process-status?gate=farm"
+		[ "$(jq -r .replica_unsynced <<<"$output")" = true ]
+	fi
+	# A master's gate: not a replica's view.
+	[ "$(GATERUN_STORE=redis://127.0.0.1:$RPORT status_field .replica_unsynced farm)" = false ]
 }
 
 # A job of host B (PID in $b) started on a replica of the server: it
@@ -1462,6 +1560,25 @@ redraws() {
 	[ "$status" -eq 0 ]
 	run -0 "$G" -g farm --limit 2 --parent ''
 	[ "$(status_field .parent farm)" = null ]
+}
+
+@test "a -n newcomer refused by a parent gate held after a loss is told the parent is held, not that the maximum is reached" {
+	# Failed before: "cannot start: maximum concurrent processes reached
+	# (0/5 on gate 'top', parent of 'farm')", 4 of brk-redis5's brief.
+	"$G" -g top --limit 1 >/dev/null
+	"$G" -g farm --limit 5 --parent top >/dev/null
+	on_host A -- sh -c 'until [ -e go ]; do sleep 0.05; done'
+	a=$BG
+	until_true '[ "$(active top)" -eq 1 ]'
+	redis-cli -p "$RPORT" del gaterun:gate:top >/dev/null
+	run -75 env GATERUN_HOST=B "$G" -g farm -n -- echo B ran
+	[[ "$output" == *"gaterun: cannot start: gate 'top', parent of 'farm', is held until "*": nobody new starts "* ]]
+	[[ "$output" != *"maximum concurrent"* ]]
+	[[ "$output" != *"B ran"* ]]
+	[ "$(active farm)" -eq 1 ]	# A's only: B gave its slot back
+	touch go
+	wait_status "$a"
+	[ "$status" -eq 0 ] || { cat bg.out; false; }
 }
 
 @test "a forward step of the server's clock ends every lease at once: a newcomer is held until their owners could renew, not let in beside the holder" {

@@ -1224,17 +1224,26 @@ Test(file, watch_sees_a_gate_change)
 #ifdef HAVE_HIREDIS
 #include <hiredis.h>
 
-/* One command to the test's server, straight through hiredis. */
-static void
-redis_do(const char *cmd)
+/* A connection to the test's server, straight through hiredis. */
+static redisContext *
+redis_ctx(void)
 {
 	redisContext *c;
-	redisReply *rp;
 	int port;
 
 	cr_assert(eq(int, sscanf(redis_loc, "redis://127.0.0.1:%d", &port), 1));
 	c = redisConnect("127.0.0.1", port);
 	cr_assert(c != NULL && c->err == 0);
+	return c;
+}
+
+/* One command to the test's server. */
+static void
+redis_do(const char *cmd)
+{
+	redisContext *c = redis_ctx();
+	redisReply *rp;
+
 	rp = redisCommand(c, cmd);
 	cr_assert(rp != NULL);
 	freeReplyObject(rp);
@@ -1372,13 +1381,9 @@ redis_hold(const char *rest)
 	    "local h = 'hold ' .. (t[1] * 1000 + 60000) .. ' ' .. ARGV[1] "
 	    "redis.call('SET', KEYS[1], (string.gsub(v, '\\n', '\\n' .. h .. "
 	    "'\\n', 1)))";
-	redisContext *c;
+	redisContext *c = redis_ctx();
 	redisReply *rp;
-	int port;
 
-	cr_assert(eq(int, sscanf(redis_loc, "redis://127.0.0.1:%d", &port), 1));
-	c = redisConnect("127.0.0.1", port);
-	cr_assert(c != NULL && c->err == 0);
 	rp = redisCommand(c, "EVAL %s 1 gaterun:gate:t %s", lua, rest);
 	cr_assert(rp != NULL && rp->type != REDIS_REPLY_ERROR);
 	freeReplyObject(rp);
