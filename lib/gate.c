@@ -1032,10 +1032,13 @@ redis_strerror(int e)
 		    "given (give it in the locator or in "
 		    "$GATERUN_REDIS_PASSWORD_FILE)";
 	case EBADRQC:		/* NOPERM */
+		/* Every command store_redis*.c sends; README and the man
+		   page ("NOPERM") say the same. */
 		return "the Redis user lacks a permission (NOPERM): gaterun "
 		    "needs the keys and channels gaterun:* and the commands "
-		    "GET SET DEL EXPIRE PEXPIRE SADD SMEMBERS RPUSH BLPOP WATCH "
-		    "UNWATCH MULTI EXEC TIME PUBLISH SUBSCRIBE (and SELECT for a "
+		    "GET SET DEL EXPIRE PEXPIRE SADD SMEMBERS SISMEMBER SCARD "
+		    "HSET HGET RPUSH BLPOP WATCH UNWATCH MULTI EXEC TIME "
+		    "PUBLISH SUBSCRIBE (and AUTH with a password, SELECT for a "
 		    "database other than 0)";
 	case EREMCHG:
 		return "the Redis server is a read-only replica (READONLY: "

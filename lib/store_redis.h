@@ -226,6 +226,8 @@ void	rs_kill_close(void *);
 void	rs_mine_free(struct rstore *);
 /* A waiter's timer brought forward to at (boot ns) (store_redis_wait.c). */
 void	rs_wait_until(struct rstore *, int64_t);
+/* A waiter's lost connection made again, the server being back. */
+void	rs_wait_arm(struct rstore *);
 /* A waiter's parts, closed (store_redis_wait.c). */
 void	rs_wait_close(struct rstore *);
 /* See forked in store.h (store_redis_wait.c). */

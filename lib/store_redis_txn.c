@@ -1411,6 +1411,7 @@ rs_begin(struct store *s, struct store_txn *t)
 			r->unanswered = 0;	/* not a stall */
 		return -1;
 	}
+	rs_wait_arm(r);		/* the server answers: a waiter listens */
 	return 0;
 }
 

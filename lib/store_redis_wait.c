@@ -5,7 +5,9 @@
  * waiter is not blocked yet, the item waits in the list) and a timer that
  * fires every third of the lease, so the look that follows renews its
  * record. A record of another host is watched by a timer set to the
- * instant its lease can end; one of this host by its pidfd.
+ * instant its lease can end; one of this host by its pidfd. A lost
+ * connection is made again after the next sleep, or, the server being
+ * away then, by the next transaction it answers (rs_wait_arm).
  */
 #include "config.h"
 
@@ -193,6 +195,25 @@ rs_drain(struct store *s)
 		/* Told to leave (rs_io.stop): its one try is the leave's. */
 		if (mono_ns() >= r->wc_after && (r->io.stop == NULL ||
 		    !*r->io.stop))
+			wait_connect(r);
+	} else if (!r->blpop)
+		blpop_send(r);
+}
+
+/*
+ * After a read the server answered: a waiter's connection lost and not
+ * made again (drain's one try came while the server was away, and the
+ * look that followed waited for it: a restart) is made again now, and
+ * its BLPOP sent, so that a wake-up of the slot it is given finds it
+ * listening, not its next renewal.
+ */
+void
+rs_wait_arm(struct rstore *r)
+{
+	if (r->epfd == -1)
+		return;
+	if (r->wc == NULL) {
+		if (mono_ns() >= r->wc_after)
 			wait_connect(r);
 	} else if (!r->blpop)
 		blpop_send(r);

@@ -84,3 +84,14 @@ ended() {
 	st=${st##*) }
 	[ "${st%% *}" = Z ]
 }
+
+# How many TCP connections process $1 has established to the test's
+# server (port $RPORT, on 127.0.0.1): its sockets' inodes looked up in
+# /proc/net/tcp (state 01, established).
+conns() {
+	local inodes
+	inodes=$(find "/proc/$1/fd" -lname 'socket:*' -printf '%l\n' 2>/dev/null | tr -dc '0-9\n' | tr '\n' ' ')
+	awk -v port="$(printf ':%04X' "$RPORT")" -v inodes=" $inodes" '
+		$4 == "01" && substr($3, length($3) - 4) == port && index(inodes, " " $10 " ") { n++ }
+		END { print n + 0 }' /proc/net/tcp
+}
