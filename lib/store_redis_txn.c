@@ -1574,6 +1574,12 @@ rs_commit(struct store *s, struct store_txn *t, const store_addr *wakes,
 	renewed = t->exists ? renew_ours(r, t) : 0;
 	if (!t->exists || (!t->dirty && n == 0)) {
 		unwatch(r);
+		/* What was read is ours as it is: a waiter served by another's
+		 * release is a holder now, not the waiter it saved (H-0 of
+		 * brk-redis7: made again as a waiter after a loss, it stayed
+		 * behind when it ended). */
+		if (t->exists)
+			mine_save(r, &t->st);
 		state_free(&t->st);
 		r->asked = 0;
 		return 0;

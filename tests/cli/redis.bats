@@ -1670,6 +1670,31 @@ redraws() {
 	[ $((sb - t)) -lt 20000 ] || { echo "B started after $((sb - t)) ms"; cat bg.out; false; }
 }
 
+@test "a holder that was served from the line, its key deleted while it runs, leaves no waiter record behind when it ends" {
+	# Failed before: A, served by H's release, still had its waiter record
+	# saved; after the DEL it was made again as a waiter, and stayed after
+	# A exited, ahead of N, until its 30 s lease ended (H-0 of brk-redis7).
+	"$G" -g farm --limit 1 >/dev/null 2>&1
+	logged_job H 30 H goh
+	h=$BG
+	until_true '[ "$(active farm)" -eq 1 ]'
+	on_host A -- sh -c 'echo "start A" >> log; until [ -e goa ]; do sleep 0.05; done; echo "end A $(date +%s%3N)" >> log'
+	a=$BG
+	until_true '[ "$(waiting farm)" -eq 1 ]'
+	touch goh
+	until_true 'grep -q "start A" log'
+	redis-cli -p "$RPORT" del gaterun:gate:farm >/dev/null
+	on_host N -- sh -c 'echo "start N $(date +%s%3N)" >> log'
+	n=$BG
+	until_true '[ "$(waiting farm 2>/dev/null)" = 1 ]'
+	touch goa
+	all_ok "$h" "$a" "$n"
+	ea=$(awk '$1 == "end" && $2 == "A" { print $3 }' log)
+	sn=$(awk '$1 == "start" && $2 == "N" { print $3 }' log)
+	[ $((sn - ea)) -lt 15000 ] || { echo "N started $((sn - ea)) ms after A"; cat bg.out; false; }
+	[ "$(waiting farm)" -eq 0 ]
+}
+
 @test "a host that died alone on a gate: a newcomer after its lease is held a third of it and a second (its owner could renew), then gets the slot" {
 	# A -n newcomer was let in at once before (the check above).
 	"$G" -g farm --limit 1 >/dev/null
