@@ -108,6 +108,10 @@ name_shown(const char *s, name_buf buf)
 		i = NAME_SHOWN * 4;
 	memcpy(buf, s, i);
 	(void)strlcpy(buf + i, s[i] != '\0' ? "..." : "", 4);
+	/* Control bytes as '?': no terminal escapes (L-1 of brk-redis7). */
+	for (n = 0; n < i; n++)
+		if ((unsigned char)buf[n] < 0x20 || buf[n] == 0x7f)
+			buf[n] = '?';
 	return buf;
 }
 

@@ -63,6 +63,9 @@ load common
 	[[ "$output" == "gaterun: invalid gate name '$x40...': "* ]]
 	run -125 "$G" -g "${x40:1}/" -- true
 	[[ "$output" == "gaterun: invalid gate name '${x40:1}/': "* ]]
+	# Control bytes (a terminal's escapes) are shown as '?'.
+	run -125 "$G" -g "$(printf 'a\033[31mb')" -- true
+	[[ "$output" == "gaterun: invalid gate name 'a?[31mb': "* ]]
 	run -125 "$G" -R "$(printf 'y%.0s' {1..5000})" --limit 2
 	[ "$output" = "gaterun: invalid parent gate name '$(printf 'y%.0s' {1..40})...'" ]
 	[ ! -e "$GATERUN_DIR" ]
