@@ -151,6 +151,7 @@ struct rstore {
 	size_t		nrtix;
 	int		known;		/* this process saw the gate's key */
 	int		said_fresh;	/* "no gaterun data" said */
+	int		said_ends;	/* PREFIX "ends" not a hash: said */
 	int		gates_empty;	/* the key and PREFIX "gates" missing */
 	int64_t		prev_t0, prev_ms; /* the last read's t0 and now_ms */
 	int64_t		lag_ms;		/* see rs_clock_lag: the most since

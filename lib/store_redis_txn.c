@@ -1186,6 +1186,23 @@ hold_end(struct rstore *r, struct store_txn *t)
 }
 
 /*
+ * PREFIX "ends" holds another type of value: said once (M-1 of brk-redis7:
+ * its writes failed in silence, and the hold after a loss is shorter
+ * without it).
+ */
+static void
+ends_alien(struct rstore *r)
+{
+	if (r->said_ends)
+		return;
+	r->said_ends = 1;
+	rs_say(r, "the key " PREFIX "ends holds a value gaterun did not "
+	    "write (another type): what a lost key needs is not kept, so a "
+	    "hold after a loss lasts only the longest lease seen; delete "
+	    "it, and gaterun makes it again");
+}
+
+/*
  * What PREFIX "ends" keeps of the gate's last value (see value_ends) into
  * r->ends.ms, ends_next, ends_wait, ends_limit and ends_nh: 0 (-1) if
  * none. 0 or -1.
@@ -1198,8 +1215,12 @@ ends_read(struct rstore *r)
 
 	if (redisAppendCommandArgv(r->c, 3, av, NULL) != REDIS_OK)
 		return -1;
-	if ((rp = rs_reply(&r->c, &r->io)) == NULL)	/* not a hash: none */
-		return r->c != NULL && errno == EPROTOTYPE ? 0 : -1;
+	if ((rp = rs_reply(&r->c, &r->io)) == NULL) {
+		if (r->c == NULL || errno != EPROTOTYPE)
+			return -1;
+		ends_alien(r);		/* not a hash: as if none */
+		return 0;
+	}
 	if (rp->type != REDIS_REPLY_STRING ||
 	    sscanf(rp->str, "%" SCNd64 " %" SCNu64 " %" SCNd64 " %ld %ld %ld %"
 	    SCNd64, &r->ends.ms, &r->ends.next, &r->ends.wait, &r->ends.limit,
