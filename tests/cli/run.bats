@@ -162,9 +162,12 @@ GATERUN_SLOT_GATE=default"
 }
 
 @test "-w runs the command when a slot frees before the wait runs out" {
+	# The holder ends once the -w job waits: a holder of a fixed 0.3 s
+	# could end before a loaded machine saw it hold (ASan, load 11).
 	"$G" --limit 1 >/dev/null
-	bg "$G" -- sleep 0.3
+	bg "$G" -- sh -c 'until [ -e go ]; do sleep 0.05; done'
 	until_true '[ "$(active)" -eq 1 ]'
+	bg bash -c "until [ \"\$('$G' --status --json | jq -r .waiting)\" = 1 ]; do sleep 0.05; done; touch go"
 	run "$G" -w 20 -- echo ran
 	[ "$status" -eq 0 ]
 	[ "$output" = "ran" ]
