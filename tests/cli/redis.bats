@@ -604,7 +604,8 @@ now_ms() { date +%s%3N; }
 	# In line behind a holder when the server stops.
 	on_host A -- sh -c 'echo > a.ran; sleep 60'
 	until_true '[ -e a.ran ]'
-	on_host B -w 2 -- echo B ran
+	# -w 5: long enough for a loaded machine's --status to see B in line.
+	on_host B -w 5 -- echo B ran
 	b=$BG
 	until_true '[ "$(waiting farm)" -eq 1 ]'
 	kill -STOP "$RPID"
@@ -613,8 +614,8 @@ now_ms() { date +%s%3N; }
 	kill -CONT "$RPID"
 	echo "$(($(now_ms) - t)) ms"
 	[ "$status" -eq 75 ]
-	[ $(($(now_ms) - t)) -lt 7000 ]
-	grep -q "did not answer in time (-w 2)" bg.out
+	[ $(($(now_ms) - t)) -lt 8000 ]
+	grep -q "did not answer in time (-w 5)" bg.out
 }
 
 @test "errors: unreachable, bad locator, wrong password, WRONGTYPE: exit 125, clear, no password shown" {
