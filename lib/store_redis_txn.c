@@ -1355,12 +1355,13 @@ loss_seen(struct rstore *r, const struct store_txn *t)
 /*
  * The hold a look (status) reports: the one the key holds, or, if the key
  * is gone though the gate was in use (the server's set of gates names
- * it), the one the first to write will begin (see loss_seen), of a lease
- * of ours. 0 or -1.
+ * it), the one the first to write will begin (see loss_seen and
+ * hold_length). 0 or -1.
  */
 static int
 look_hold(struct rstore *r, struct store_txn *t)
 {
+	int64_t ms;
 	int v;
 
 	if (r->fresh && r->hold.ms <= r->now_ms) {
@@ -1372,8 +1373,8 @@ look_hold(struct rstore *r, struct store_txn *t)
 			t->st.limit = (unsigned)r->ends.limit;
 			r->restored = 1;	/* what remake will do */
 		}
-		if (v == 1 && hold_length(r, 1) > 0) {
-			r->hold.ms = r->now_ms + hold_length(r, 1);
+		if (v == 1 && (ms = hold_length(r, 1)) > 0) {
+			r->hold.ms = r->now_ms + ms;
 			r->hold.why = GATE_HOLD_LOST;
 		}
 	}
