@@ -139,6 +139,10 @@ teardown() {
 	fifo=$(cd "$GATERUN_DIR" && echo .w.*)
 	[ -p "$GATERUN_DIR/$fifo" ]
 	kill -KILL "$BG"
+	# kill(2) returns before the process has ended: an ASan waiter still
+	# tearing down its memory holds its FIFO open and is alive to the
+	# release, which would wake it rather than reap it. Dead first.
+	wait "$BG" || true
 	touch go
 	wait_status "$h"
 	[ "$status" -eq 0 ]
