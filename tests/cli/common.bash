@@ -54,6 +54,15 @@ start_time() {
 	START=${f[19]}
 }
 
+# The state letter of process $1 (R, S, T stopped, Z zombie...: the field
+# after its name in /proc/PID/stat); nothing if there is no such process.
+proc_state() {
+	local stat
+	{ read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 0
+	stat=${stat##*) }
+	echo "${stat%% *}"
+}
+
 # SIGKILL a process and everything below it, children first (by PID).
 kill_tree() {
 	local c

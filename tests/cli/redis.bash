@@ -80,9 +80,8 @@ others_of() {
 # 0 if process $1 is gone or a zombie (its parent has not reaped it yet).
 ended() {
 	local st
-	st=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
-	st=${st##*) }
-	[ "${st%% *}" = Z ]
+	st=$(proc_state "$1")
+	[ -z "$st" ] || [ "$st" = Z ]
 }
 
 # How many TCP connections process $1 has established to the test's

@@ -54,10 +54,7 @@ os.rename("pty.rc.new", "pty.rc")
 
 # 0 if process $1 is stopped (state T).
 stopped() {
-	local st
-	st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-	st=${st##*) }
-	[ "${st%% *}" = T ]
+	[ "$(proc_state "$1")" = T ]
 }
 
 # The lease end (server ms) of host A's record of gate farm; the server's
