@@ -58,6 +58,33 @@ termable_a() {
 	until_true '[ -s a.pid ] && [ "$(active farm)" -eq 1 ]'
 }
 
+# Host A takes gate farm's one free slot, lease $1, with a command that
+# sleeps a minute (its PID in a.pid). Its wrapper's PID in $a.
+# shellcheck disable=SC2034  # $a is the test's
+sleeping_a() {
+	on_host A --lease "$1" -- sh -c 'echo $$ > a.pid; exec sleep 60'
+	a=$BG
+	until_true '[ -s a.pid ] && [ "$(active farm)" -eq 1 ]'
+}
+
+# Gate farm (limit 1) taken by host A's command, which sleeps a minute
+# (a.ran once it runs), and in line behind it a waiter of lease $1 on each
+# host named after ($2...), its command "echo HOST ran" (said in bg.out),
+# its PID in the variable named after the host in lower case ($b for B).
+# Returns once all are in line.
+held_with_waiters() {
+	local lease=$1 host
+	shift
+	"$G" -g farm --limit 1 >/dev/null
+	on_host A -- sh -c 'echo > a.ran; exec sleep 60'
+	until_true '[ -e a.ran ]'
+	for host; do
+		on_host "$host" --lease "$lease" -- echo "$host ran"
+		printf -v "${host,,}" %s "$BG"
+	done
+	until_true "[ \"\$(waiting farm)\" -eq $# ]"
+}
+
 # Host B waits in line behind A; once in, it writes to b.ran "after" if
 # A's command was stopped (a.termed), else "during". Its PID in $b.
 # shellcheck disable=SC2034  # $b is the test's
@@ -93,4 +120,119 @@ conns() {
 	awk -v port="$(printf ':%04X' "$RPORT")" -v inodes=" $inodes" '
 		$4 == "01" && substr($3, length($3) - 4) == port && index(inodes, " " $10 " ") { n++ }
 		END { print n + 0 }' /proc/net/tcp
+}
+
+# The most lines "start" seen before their "end" in log $1.
+max_overlap() {
+	awk '$1 == "start" { n++; if (n > m) m = n } $1 == "end" { n-- } END { print m + 0 }' "$1"
+}
+
+# Wait for each PID given: all exited 0, or show bg.out and fail.
+# shellcheck disable=SC2154  # wait_status sets $status
+all_ok() {
+	local p
+	for p; do
+		wait_status "$p"
+		[ "$status" -eq 0 ] || { cat bg.out; return 1; }
+	done
+}
+
+# A job on host $1 of gate farm with lease $2 that logs "start NAME MS"
+# and "end NAME MS" to file log (NAME: $3; MS: the time, ms since the
+# epoch) and, when $4 is given, runs until that file exists.
+logged_job() {
+	local h=$1 lease=$2 name=$3 until=${4:-}
+	on_host "$h" --lease "$lease" -- sh -c "echo \"start $name \$(date +%s%3N)\" >> log; until [ -z '$until' ] || [ -e '$until' ]; do sleep 0.05; done; echo \"end $name \$(date +%s%3N)\" >> log"
+}
+
+# The names logged as started, in order, on one line.
+start_order() { awk '$1 == "start" { printf "%s ", $2 }' log; }
+
+# Host $1 takes a slot of gate farm: a logged job named $1, lease $2, that
+# runs until file $3 exists. Its wrapper's PID in the variable named after
+# the host in lower case ($a for A). Returns once $4 (1 unless given) are
+# active.
+logged_holder() {
+	logged_job "$1" "$2" "$1" "$3"
+	printf -v "${1,,}" %s "$BG"
+	until_true "[ \"\$(active farm)\" -eq ${4:-1} ]"
+}
+
+# Host $1 queues at gate farm: a logged job named $1, lease $2, that ends
+# once in (or runs until file $4 exists, if given). Its wrapper's PID in
+# the variable named after the host in lower case ($b for B). Returns once
+# $3 (1 unless given) are waiting.
+logged_waiter() {
+	logged_job "$1" "$2" "$1" "${4:-}"
+	printf -v "${1,,}" %s "$BG"
+	until_true "[ \"\$(waiting farm 2>/dev/null)\" = ${3:-1} ]"
+}
+
+# Waiters W1, W2... of lease $1, one on each host named after it, queued
+# at gate farm in that order (each in line before the next comes): their
+# PIDs in array pids.
+line_up() {
+	local lease=$1 h n=0
+	shift
+	pids=()
+	for h; do
+		n=$((n + 1))
+		logged_job "$h" "$lease" "W$n"
+		pids+=("$BG")
+		until_true "[ \"\$(waiting farm)\" -eq $n ]"
+	done
+}
+
+# Check log: never two jobs at once, and the jobs started in the order
+# given ("A B ", as start_order says it).
+one_at_a_time() {
+	[ "$(max_overlap log)" -eq 1 ] || { cat log bg.out; return 1; }
+	[ "$(start_order)" = "$1" ] || { cat log bg.out; return 1; }
+}
+
+# The time (ms) logged with event $1 (start, end) of job $2.
+logged_ms() {
+	awk -v e="$1" -v n="$2" '$1 == e && $2 == n { print $3 }' log
+}
+
+# Check that job $2 started less than $3 ms after job $1 ended (the times
+# in log); if not, say how long after, and show log and bg.out.
+started_within() {
+	local end start
+	end=$(logged_ms end "$1")
+	start=$(logged_ms start "$2")
+	[ $((start - end)) -lt "$3" ] ||
+		{ echo "$2 started $((start - end)) ms after $1 ended"; cat log bg.out; return 1; }
+}
+
+# Delete the key of gate $1 (farm unless given) on the server, as an
+# eviction or a stray DEL would: its state is lost under its processes.
+del_gate_key() {
+	redis-cli -p "$RPORT" del "gaterun:gate:${1:-farm}" >/dev/null
+}
+
+# Stop the test's server by signal $1 and wait until it is gone (with its
+# data: it is started with no persistence, and loads only what a SAVE
+# wrote before).
+redis_stop() {
+	kill -"$1" "$RPID"
+	wait "$RPID" 2>/dev/null || true
+}
+
+# Stop the test's server by signal $1 (see redis_stop) and start it again
+# on its port.
+redis_restart() {
+	redis_stop "$1"
+	redis_start "$RPORT"
+}
+
+# Start a server of the test's own (in $RPORT, $RPID) whose wall clock the
+# test steps: the microseconds written to file clock.shift (0 now) are
+# added to it (clockshift.c). Skipped if clockshift.so is not built.
+clockshift_start() {
+	[ -e "${GATERUN_ARTIFACTS:-}/clockshift.so" ] ||
+		skip "tests/clockshift.so is not built (make check builds it)"
+	echo 0 >clock.shift
+	CLOCKSHIFT_FILE=$PWD/clock.shift \
+		LD_PRELOAD=$GATERUN_ARTIFACTS/clockshift.so redis_start
 }

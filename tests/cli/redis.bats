@@ -12,20 +12,6 @@ setup() {
 	redis_setup
 }
 
-# Wait for each PID given: all exited 0, or show bg.out and fail.
-all_ok() {
-	local p
-	for p; do
-		wait_status "$p"
-		[ "$status" -eq 0 ] || { cat bg.out; return 1; }
-	done
-}
-
-# The most lines "start" seen before their "end" in log $1.
-max_overlap() {
-	awk '$1 == "start" { n++; if (n > m) m = n } $1 == "end" { n-- } END { print m + 0 }' "$1"
-}
-
 @test "60 jobs on 3 hosts at limit 3: never more than 3 at once, served in arrival order" {
 	"$G" -g farm --limit 3 >/dev/null
 	pids=()
@@ -77,9 +63,7 @@ max_overlap() {
 
 @test "a host whose wrapper and command are SIGKILLed gives its slot back when its lease ends" {
 	"$G" -g farm --limit 1 >/dev/null
-	on_host A --lease 6 -- sh -c 'echo $$ > a.pid; exec sleep 60'
-	a=$BG
-	until_true '[ -s a.pid ] && [ "$(active farm)" -eq 1 ]'
+	sleeping_a 6
 	on_host B -- sh -c 'echo ran > b.ran'
 	b=$BG
 	until_true '[ "$(waiting farm)" -eq 1 ]'
@@ -141,19 +125,13 @@ max_overlap() {
 # waiter that notices the loss holds newcomers back for one.
 holder_and_waiter() {
 	"$G" -g farm --limit 1 >/dev/null
-	on_host A --lease 20 -- sh -c 'echo start A >> log; until [ -e go ]; do sleep 0.05; done; echo end A >> log'
-	a=$BG
-	until_true '[ "$(active farm)" -eq 1 ]'
-	on_host B --lease 6 -- sh -c 'echo start B >> log; echo end B >> log'
-	b=$BG
-	until_true '[ "$(waiting farm)" -eq 1 ]'
+	logged_holder A 20 go
+	logged_waiter B 6
 }
 
 @test "a restarted server without its data: the holder records its slot again, nobody over the limit" {
 	holder_and_waiter
-	kill -KILL "$RPID"
-	wait "$RPID" || true
-	redis_start "$RPORT"
+	redis_restart KILL
 	# A's next renewal (within a third of its lease) records its slot again.
 	until_true '[ "$(active farm 2>/dev/null)" = 1 ]' 4000
 	[ "$(status_field '.slots[0].host' farm)" = A ]
@@ -162,10 +140,7 @@ holder_and_waiter() {
 	[ "$output" != "C ran" ]
 	grep -q "lost the gate's state" bg.out
 	touch go
-	wait_status "$a"
-	[ "$status" -eq 0 ] || { cat bg.out; false; }
-	wait_status "$b"
-	[ "$status" -eq 0 ] || { cat bg.out; false; }
+	all_ok "$a" "$b"
 	[ "$(max_overlap log)" -eq 1 ]
 	# The waiter's place went with the server's data, nothing "damaged"
 	# (said so before).
@@ -203,36 +178,18 @@ holder_and_waiter() {
 	echo > goa
 	echo > gob
 	until_true '! kill -0 "$a" 2>/dev/null && ! kill -0 "$b" 2>/dev/null' 1000
-	wait_status "$a"
-	[ "$status" -eq 0 ] || { cat bg.out; false; }
-	wait_status "$b"
-	[ "$status" -eq 0 ] || { cat bg.out; false; }
+	all_ok "$a" "$b"
 	[ "$(status_field .max_allowed farm)" -eq 1 ]
 }
-
-# A job on host $1 of gate farm with lease $2 (the rest: its command),
-# that logs "start NAME" and "end NAME" (NAME: $3) and, when $4 is
-# given, runs until that file exists.
-logged_job() {
-	local h=$1 lease=$2 name=$3 until=${4:-}
-	on_host "$h" --lease "$lease" -- sh -c "echo start $name >> log; until [ -z '$until' ] || [ -e '$until' ]; do sleep 0.05; done; echo end $name >> log"
-}
-
-# The names logged as started, in order, on one line.
-start_order() { awk '$1 == "start" { printf "%s ", $2 }' log; }
 
 @test "a gate key deleted under a holder and a waiter: nobody new gets in, the holder is not stopped, the waiter keeps its place, the limit is kept" {
 	# Failed before: the newcomer C (-n) was let in at once next to A, the
 	# gate was made again with the default limit 5, and A's watchdog
 	# stopped A (its renewal found its record gone).
 	"$G" -g farm --limit 1 >/dev/null 2>&1
-	logged_job A 10 A go
-	a=$BG
-	until_true '[ "$(active farm)" -eq 1 ]'
-	logged_job B 10 B
-	b=$BG
-	until_true '[ "$(waiting farm)" -eq 1 ]'
-	redis-cli -p "$RPORT" del gaterun:gate:farm >/dev/null
+	logged_holder A 10 go
+	logged_waiter B 10
+	del_gate_key
 	run -75 env GATERUN_HOST=C "$G" -g farm -n -- echo C ran
 	[[ "$output" != *"C ran"* ]]
 	# A's next renewal (a third of its lease) records its slot and the
@@ -241,12 +198,8 @@ start_order() { awk '$1 == "start" { printf "%s ", $2 }' log; }
 	until_true '[ "$(waiting farm)" -eq 1 ]'
 	[ "$(status_field .max_allowed farm)" -eq 1 ]
 	touch go
-	wait_status "$a"
-	[ "$status" -eq 0 ] || { cat bg.out; false; }
-	wait_status "$b"
-	[ "$status" -eq 0 ] || { cat bg.out; false; }
-	[ "$(max_overlap log)" -eq 1 ]
-	[ "$(start_order)" = "A B " ]
+	all_ok "$a" "$b"
+	one_at_a_time "A B "
 	run ! grep -q "lease could not be renewed" bg.out
 	run ! grep -q "place was lost" bg.out
 	grep -q "recorded again" bg.out
@@ -259,16 +212,12 @@ start_order() { awk '$1 == "start" { printf "%s ", $2 }' log; }
 	"$G" -g farm --limit 1 >/dev/null 2>&1
 	# A renews every 10 s: what follows is read before it records its
 	# slot and the limit again.
-	logged_job A 30 A go
-	a=$BG
-	until_true '[ "$(active farm)" -eq 1 ]'
+	logged_holder A 30 go
 	# With gaterun:ends too (what gaterun keeps for a lost key), the
 	# limit is lost as well.
-	redis-cli -p "$RPORT" del gaterun:gate:farm >/dev/null
+	del_gate_key
 	redis-cli -p "$RPORT" hdel gaterun:ends farm >/dev/null
-	logged_job W 30 W
-	w=$BG
-	until_true '[ "$(waiting farm)" -eq 1 ]'
+	logged_waiter W 30
 	run -0 "$G" -g farm --status
 	[[ "${lines[0]}" == *", limit lost), 1 waiting, can start: no" ]]
 	[[ "$output" != *"the head can start"* ]]
@@ -309,16 +258,12 @@ start_order() { awk '$1 == "start" { printf "%s ", $2 }' log; }
 	# and W, at the head since before the loss, waited that long with the
 	# gate empty (N3 of brk-redis4).
 	"$G" -g farm --limit 1 >/dev/null
-	on_host A --lease 10 -- sh -c 'echo "start A $(date +%s%3N)" >> log; until [ -e goa ]; do sleep 0.05; done; echo "end A $(date +%s%3N)" >> log'
-	a=$BG
-	until_true '[ "$(active farm)" -eq 1 ]'
-	on_host W -- sh -c 'echo "start W $(date +%s%3N)" >> log; echo "end W" >> log'
-	w=$BG
-	until_true '[ "$(waiting farm)" -eq 1 ]'
+	logged_holder A 10 goa
+	logged_waiter W 30
 	# A's wrapper stopped (not its watchdog) until B is in, as above.
 	kill -STOP "$a"
 	redis-cli -p "$RPORT" flushall >/dev/null
-	on_host B -- sh -c 'echo "start B" >> log; until [ -e gob ]; do sleep 0.05; done; echo "end B" >> log'
+	logged_job B 30 B gob
 	b=$BG
 	until_true '[ "$(status_field ".slots[0].host" farm 2>/dev/null)" = B ]'
 	kill -CONT "$a"
@@ -327,21 +272,15 @@ start_order() { awk '$1 == "start" { printf "%s ", $2 }' log; }
 	until_true '[ "$(status_field "[.slots[].host] | sort | join(\",\")" farm 2>/dev/null)" = A,B ]' 2000
 	until_true '[ "$(waiting farm 2>/dev/null)" = 1 ]' 2000
 	touch gob
-	wait_status "$b"
-	[ "$status" -eq 0 ] || { cat bg.out; false; }
+	all_ok "$b"
 	[ "$(active farm)" -eq 1 ]
 	[ "$(waiting farm)" -eq 1 ]
 	touch goa
-	wait_status "$a"
-	[ "$status" -eq 0 ] || { cat bg.out; false; }
-	wait_status "$w"
-	[ "$status" -eq 0 ] || { cat bg.out; false; }
+	all_ok "$a" "$w"
 	# W started at A's release, long before A's record could end (at
 	# least 6.6 s after its last renewal: a lease of 10 s, renewed
 	# every 3.3 s).
-	ea=$(awk '$1 == "end" && $2 == "A" { print $3 }' log)
-	sw=$(awk '$1 == "start" && $2 == "W" { print $3 }' log)
-	[ $((sw - ea)) -lt 4000 ] || { cat log bg.out; false; }
+	started_within A W 4000
 }
 
 @test "a key deleted under a holder of a long lease: a newcomer of a short one is held until the holder records its slot again, not let in beside it" {
@@ -349,13 +288,9 @@ start_order() { awk '$1 == "start" { printf "%s ", $2 }' log; }
 	# holder's 30 s (renewed every 10 s), so B was let in on the default
 	# limit before A recorded its slot again: overlap 2 (H3 of brk-redis5).
 	"$G" -g farm --limit 1 >/dev/null 2>&1
-	logged_job A 30 A go
-	a=$BG
-	until_true '[ "$(active farm)" -eq 1 ]'
-	redis-cli -p "$RPORT" del gaterun:gate:farm >/dev/null
-	logged_job B 3 B
-	b=$BG
-	until_true '[ "$(waiting farm 2>/dev/null)" = 1 ]'
+	logged_holder A 30 go
+	del_gate_key
+	logged_waiter B 3
 	# The hold shown lasts A's lease: past B's. The limit is known.
 	until=$(date -d "$(status_field .hold.until farm)" +%s)
 	[ $((until - $(date +%s))) -gt 10 ]
@@ -366,8 +301,7 @@ start_order() { awk '$1 == "start" { printf "%s ", $2 }' log; }
 	[ "$(waiting farm)" -eq 1 ]
 	touch go
 	all_ok "$a" "$b"
-	[ "$(max_overlap log)" -eq 1 ] || { cat log bg.out; false; }
-	[ "$(start_order)" = "A B " ]
+	one_at_a_time "A B "
 }
 
 @test "a holder that leaves before the waiter records its place again after a loss: the waiter starts when it does, not at the hold's end" {
@@ -376,23 +310,15 @@ start_order() { awk '$1 == "start" { printf "%s ", $2 }' log; }
 	# was kept out until the hold ended: the only slot idle 30 s (H1 of
 	# brk-redis5). The slot A gave back is W's.
 	"$G" -g farm --limit 1 >/dev/null 2>&1
-	on_host A --lease 30 -- sh -c 'echo "start A $(date +%s%3N)" >> log; until [ -e goa ]; do sleep 0.05; done; echo "end A $(date +%s%3N)" >> log'
-	a=$BG
-	until_true '[ "$(active farm)" -eq 1 ]'
-	on_host W --lease 9 -- sh -c 'echo "start W $(date +%s%3N)" >> log; echo "end W" >> log'
-	w=$BG
-	until_true '[ "$(waiting farm)" -eq 1 ]'
-	redis-cli -p "$RPORT" del gaterun:gate:farm >/dev/null
+	logged_holder A 30 goa
+	logged_waiter W 9
+	del_gate_key
 	touch goa
-	wait_status "$a"
-	[ "$status" -eq 0 ] || { cat bg.out; false; }
+	all_ok "$a"
 	# A newcomer does not take the slot A gave back before W is in.
 	run -75 env GATERUN_HOST=C "$G" -g farm -n -- echo C ran
-	wait_status "$w"
-	[ "$status" -eq 0 ] || { cat bg.out; false; }
-	ea=$(awk '$1 == "end" && $2 == "A" { print $3 }' log)
-	sw=$(awk '$1 == "start" && $2 == "W" { print $3 }' log)
-	[ $((sw - ea)) -lt 15000 ] || { cat log bg.out; false; }
+	all_ok "$w"
+	started_within A W 15000
 	[ "$(max_overlap log)" -eq 1 ]
 	grep -q "recorded again" bg.out
 }
@@ -402,24 +328,18 @@ start_order() { awk '$1 == "start" { printf "%s ", $2 }' log; }
 	# let in next to A (not recorded again yet) on limit 1 (H-A of
 	# brk-redis6).
 	"$G" -g farm --limit 2 >/dev/null 2>&1
-	logged_job A 60 A goa
-	a=$BG
-	until_true '[ "$(active farm)" -eq 1 ]'
-	logged_job B 60 B gob
-	b=$BG
-	until_true '[ "$(active farm)" -eq 2 ]'
-	redis-cli -p "$RPORT" del gaterun:gate:farm >/dev/null
+	logged_holder A 60 goa
+	logged_holder B 60 gob 2
+	del_gate_key
 	"$G" -g farm --limit 1 >/dev/null 2>&1
 	touch gob
-	wait_status "$b"
-	[ "$status" -eq 0 ] || { cat bg.out; false; }
+	all_ok "$b"
 	# A renews every 20 s: it has not recorded its slot again yet.
 	[ "$(status_field '.slots | length' farm)" -eq 0 ]
 	run -75 env GATERUN_HOST=C "$G" -g farm -n -- echo C ran
 	[[ "$output" != *"C ran"* ]]
 	touch goa
-	wait_status "$a"
-	[ "$status" -eq 0 ] || { cat bg.out; false; }
+	all_ok "$a"
 	[ "$(status_field .max_allowed farm)" -eq 1 ]
 }
 
@@ -428,7 +348,7 @@ start_order() { awk '$1 == "start" { printf "%s ", $2 }' log; }
 	# the message promised a hold that was not there (M-B of brk-redis6).
 	"$G" -g farm --limit 1 >/dev/null 2>&1
 	"$G" -g farm -- true
-	redis-cli -p "$RPORT" del gaterun:gate:farm >/dev/null
+	del_gate_key
 	run -0 "$G" -g farm --status --json
 	[ "$(jq -r '[.max_allowed, .hold] | join(",")' <<<"$output")" = 1, ]
 	run -0 "$G" -g farm -n -- echo ran
@@ -442,23 +362,15 @@ start_order() { awk '$1 == "start" { printf "%s ", $2 }' log; }
 	# and the only slot stayed idle that long with it waiting (H-E of
 	# brk-redis6).
 	"$G" -g farm --limit 1 >/dev/null 2>&1
-	on_host A --lease 3 -- sh -c 'until [ -e goa ]; do sleep 0.05; done; echo "end A $(date +%s%3N)" >> log'
-	a=$BG
-	until_true '[ "$(active farm)" -eq 1 ]'
-	on_host B --lease 60 -- sh -c 'echo "start B $(date +%s%3N)" >> log'
-	b=$BG
-	until_true '[ "$(waiting farm)" -eq 1 ]'
-	redis-cli -p "$RPORT" del gaterun:gate:farm >/dev/null
+	logged_holder A 3 goa
+	logged_waiter B 60
+	del_gate_key
 	touch goa
-	wait_status "$a"
-	[ "$status" -eq 0 ] || { cat bg.out; false; }
+	all_ok "$a"
 	# A's hold ends with its 3 s lease; B records its place again at its
 	# next renewal (every 20 s), then starts.
-	wait_status "$b"
-	[ "$status" -eq 0 ] || { cat bg.out; false; }
-	ea=$(awk '$1 == "end" && $2 == "A" { print $3 }' log)
-	sb=$(awk '$1 == "start" && $2 == "B" { print $3 }' log)
-	[ $((sb - ea)) -lt 35000 ] || { cat log bg.out; false; }
+	all_ok "$b"
+	started_within A B 35000
 }
 
 @test "a key deleted under a holder of a day-long lease: the other slots are not held, and the hold ends when the holder records its slot again" {
@@ -466,10 +378,8 @@ start_order() { awk '$1 == "start" { printf "%s ", $2 }' log; }
 	# of day that looked past; 4 of 5 slots stayed idle even after A gave
 	# its slot back (H-G of brk-redis6).
 	"$G" -g farm --limit 5 >/dev/null 2>&1
-	logged_job A 86400 A go
-	a=$BG
-	until_true '[ "$(active farm)" -eq 1 ]'
-	redis-cli -p "$RPORT" del gaterun:gate:farm >/dev/null
+	logged_holder A 86400 go
+	del_gate_key
 	# gaterun:ends says one slot was held: four are free, held or not.
 	run -0 env GATERUN_HOST=B "$G" -g farm -n -- echo B ran
 	[[ "$output" == *"B ran"* ]]
@@ -477,8 +387,7 @@ start_order() { awk '$1 == "start" { printf "%s ", $2 }' log; }
 	[[ "${lines[1]}" == "held until $(date -d tomorrow +%Y-%m-%d) "* ]] ||
 		[[ "${lines[1]}" == "held until $(date -d '2 days' +%Y-%m-%d) "* ]]
 	touch go
-	wait_status "$a"
-	[ "$status" -eq 0 ] || { cat bg.out; false; }
+	all_ok "$a"
 	# A's release recorded it again and gave it back: nothing is held.
 	[ "$(status_field .hold farm)" = null ]
 	[ "$(status_field .max_allowed farm)" -eq 5 ]
@@ -489,28 +398,21 @@ start_order() { awk '$1 == "start" { printf "%s ", $2 }' log; }
 	# it again (the epoch was the same), and its watchdog stopped A.
 	"$G" -g farm --limit 1 >/dev/null 2>&1
 	redis-cli -p "$RPORT" save >/dev/null
-	logged_job A 10 A go
-	a=$BG
-	until_true '[ "$(active farm)" -eq 1 ]'
-	kill -TERM "$RPID"
-	wait "$RPID" || true
-	redis_start "$RPORT"
+	logged_holder A 10 go
+	redis_restart TERM
 	until_true '[ "$(active farm 2>/dev/null)" = 1 ]' 3000
 	[ "$(status_field ".slots[0].host" farm)" = A ]
 	[ "$(status_field .max_allowed farm)" -eq 1 ]
 	run -75 env GATERUN_HOST=C "$G" -g farm -n -- echo C ran
 	touch go
-	wait_status "$a"
-	[ "$status" -eq 0 ] || { cat bg.out; false; }
+	all_ok "$a"
 	run ! grep -q "lease could not be renewed" bg.out
 }
 
 @test "an idle gate on a server restarted without its data: the first job says the server has no gaterun data and the limit it starts with" {
 	# Failed before: the limit 1 fell back to 5 without a word.
 	"$G" -g farm --limit 1 >/dev/null 2>&1
-	kill -KILL "$RPID"
-	wait "$RPID" || true
-	redis_start "$RPORT"
+	redis_restart KILL
 	run -0 env GATERUN_HOST=A "$G" -g farm -- echo A ran
 	[[ "$output" == *"A ran"* ]]
 	[[ "$output" == *"the Redis server has no gaterun data (new, or restarted without persistence): the gate starts with limit 5"* ]]
@@ -527,15 +429,8 @@ start_order() { awk '$1 == "start" { printf "%s ", $2 }' log; }
 	# said "place was lost" (several times: once per transaction run
 	# again).
 	"$G" -g farm --limit 1 >/dev/null 2>&1
-	logged_job A 30 A go
-	a=$BG
-	until_true '[ "$(active farm)" -eq 1 ]'
-	pids=()
-	for w in 1 2 3 4; do
-		logged_job "H$((w % 2))" 5 "W$w"
-		pids+=("$BG")
-		until_true '[ "$(waiting farm)" -eq '"$w"' ]'
-	done
+	logged_holder A 30 go
+	line_up 5 H1 H0 H1 H0
 	# Longer than a waiter's 5 s lease (a lease that short would be lost
 	# by a slow renewal on a busy machine), well within A's 30 s and
 	# within the 10 s a reply is waited for. The waiters' renewals wait
@@ -546,11 +441,8 @@ start_order() { awk '$1 == "start" { printf "%s ", $2 }' log; }
 	until_true 'grep -q "clock ran" bg.out'
 	until_true '[ "$(waiting farm)" -eq 4 ]'
 	touch go
-	wait_status "$a"
-	[ "$status" -eq 0 ] || { cat bg.out; false; }
-	all_ok "${pids[@]}"
-	[ "$(max_overlap log)" -eq 1 ]
-	[ "$(start_order)" = "A W1 W2 W3 W4 " ] || { cat log bg.out; false; }
+	all_ok "$a" "${pids[@]}"
+	one_at_a_time "A W1 W2 W3 W4 "
 	run ! grep -q "place was lost" bg.out
 }
 
@@ -560,26 +452,16 @@ start_order() { awk '$1 == "start" { printf "%s ", $2 }' log; }
 	# the waiters' renewals late: they lost their places, queued again in
 	# the order they reconnected, and said so.
 	"$G" -g farm --limit 1 >/dev/null 2>&1
-	logged_job A 60 A go
-	a=$BG
-	until_true '[ "$(active farm)" -eq 1 ]'
-	pids=()
-	for w in 1 2 3; do
-		logged_job "H$w" 5 "W$w"
-		pids+=("$BG")
-		until_true '[ "$(waiting farm)" -eq '"$w"' ]'
-	done
+	logged_holder A 60 go
+	line_up 5 H1 H2 H3
 	kill -STOP "$RPID"
 	sleep 13
 	kill -CONT "$RPID"
 	until_true 'grep -q "clock ran\|dropped" bg.out'
 	until_true '[ "$(waiting farm)" -eq 3 ]'
 	touch go
-	wait_status "$a"
-	[ "$status" -eq 0 ] || { cat bg.out; false; }
-	all_ok "${pids[@]}"
-	[ "$(max_overlap log)" -eq 1 ]
-	[ "$(start_order)" = "A W1 W2 W3 " ] || { cat log bg.out; false; }
+	all_ok "$a" "${pids[@]}"
+	one_at_a_time "A W1 W2 W3 "
 	run ! grep -q "place was lost" bg.out
 }
 
@@ -780,9 +662,7 @@ kill_listeners() {
 	# back, then the wrapper died of SIGPIPE (141), leaving a renewed
 	# record of a command that was gone: the gate stayed full a lease more.
 	"$G" -g farm --limit 1 >/dev/null
-	on_host A --lease 3 -- sh -c 'echo $$ > a.pid; exec sleep 60'
-	a=$BG
-	until_true '[ -s a.pid ] && [ "$(active farm)" -eq 1 ]'
+	sleeping_a 3
 	kill -STOP "$RPID"
 	until_true 'ended "$(cat a.pid)"' 2000
 	kill -CONT "$RPID"
@@ -834,11 +714,8 @@ kill_listeners() {
 	# Failed before: each waiter exited 125 ("the Redis server refused
 	# the connection") and its command never ran.
 	holder_and_waiter
-	on_host C --lease 6 -- sh -c 'echo start C >> log; echo end C >> log'
-	c=$BG
-	until_true '[ "$(waiting farm)" -eq 2 ]'
-	kill -KILL "$RPID"
-	wait "$RPID" || true
+	logged_waiter C 6 2
+	redis_stop KILL
 	until_true 'grep -q "still in line, trying again every second" bg.out'
 	redis_start "$RPORT"
 	until_true '[ "$(active farm 2>/dev/null)" = 1 ]' 4000
@@ -859,20 +736,15 @@ kill_listeners() {
 	# The server keeps its data here (saved, loaded again): nothing
 	# but the wake-up is to wake B (A's lease ends 40 s on at least).
 	"$G" -g farm --limit 1 >/dev/null
-	on_host A --lease 60 -- sh -c 'echo "start A $(date +%s%3N)" >> log; until [ -e go ]; do sleep 0.05; done; echo "end A $(date +%s%3N)" >> log'
-	a=$BG
-	until_true '[ "$(active farm)" -eq 1 ]'
-	on_host B --lease 60 -- sh -c 'echo "start B $(date +%s%3N)" >> log; echo "end B" >> log'
-	b=$BG
-	until_true '[ "$(waiting farm)" -eq 1 ]'
+	logged_holder A 60 go
+	logged_waiter B 60
 	redis-cli -p "$RPORT" save >/dev/null
 	# TERM: the server closes its listening socket before its clients'
 	# connections (a KILL can leave it open a moment longer, and B's try
 	# right away can find it). Away a moment: B's one try to connect its
 	# wake connection again is refused, its look then waits a moment for
 	# the server.
-	kill -TERM "$RPID"
-	wait "$RPID" || true
+	redis_stop TERM
 	sleep 0.5
 	redis_start "$RPORT"
 	# B's look connected (and, fixed, its wake connection too).
@@ -880,11 +752,9 @@ kill_listeners() {
 	touch go
 	all_ok "$a" "$b"
 	[ "$(max_overlap log)" -eq 1 ]
-	ea=$(awk '$1 == "end" && $2 == "A" { print $3 }' log)
-	sb=$(awk '$1 == "start" && $2 == "B" { print $3 }' log)
 	# Woken by A's release: well within a second; 6 s for a loaded
 	# machine, far below B's renewal period (20 s).
-	[ $((sb - ea)) -lt 6000 ] || { cat log bg.out; false; }
+	started_within A B 6000
 }
 
 # The recorded command PID of the waiter with ticket $1 in gate farm's key
@@ -917,9 +787,7 @@ swap_waiters() {
 	# child it had let go, forked none and exited 125 ("wait for sh:
 	# No child processes"); its command never ran (H2 of brk-redis5).
 	"$G" -g farm --limit 1 >/dev/null
-	on_host H -- sh -c 'until [ -e go ]; do sleep 0.05; done'
-	h=$BG
-	until_true '[ "$(active farm)" -eq 1 ]'
+	logged_holder H 30 go
 	on_host A -- sh -c 'echo A ran > a.ran'
 	a=$BG
 	# The head forks its command ahead and records its PID.
@@ -935,10 +803,7 @@ swap_waiters() {
 	# Room for both in one transaction: A is served without being the
 	# head again first (where it would fork its child anew).
 	"$G" -g farm --limit 3 >/dev/null
-	wait_status "$a"
-	[ "$status" -eq 0 ] || { cat bg.out; false; }
-	wait_status "$b"
-	[ "$status" -eq 0 ] || { cat bg.out; false; }
+	all_ok "$a" "$b"
 	[ "$(cat a.ran)" = "A ran" ]
 	[ "$(cat b.ran)" = "B ran" ]
 	run -1 grep -q "No child processes" bg.out
@@ -988,8 +853,7 @@ all_ended() {
 	on_host A -- sh -c 'read -r _ < go'
 	a=$BG
 	until_true '[ "$(active farm)" -eq 1 ]'
-	kill -KILL "$RPID"
-	wait "$RPID" || true
+	redis_stop KILL
 	echo > go
 	wait_status "$a"
 	[ "$status" -eq 0 ]
@@ -1147,9 +1011,7 @@ replica_start() {
 	run -0 "$G" -g farm --limit 1
 	run -0 "$G" -g farm -- echo ran
 	[ "$output" = ran ]
-	on_host A -- sh -c 'until [ -e go ]; do sleep 0.05; done'
-	a=$BG
-	until_true '[ "$(active farm)" -eq 1 ]'
+	logged_holder A 30 go
 	on_host B -- sh -c 'echo B > b.ran'
 	b=$BG
 	until_true '[ "$(waiting farm)" -eq 1 ]'
@@ -1167,7 +1029,7 @@ replica_start() {
 	wait_status "$c"
 	[ "$status" -eq 143 ]
 	# A loss read (the gate's key deleted): held, not refused.
-	redis-cli -p "$RPORT" del gaterun:gate:farm >/dev/null
+	del_gate_key
 	run "$G" -g farm -n -- true
 	[[ "$output" != *NOPERM* ]]
 	[ "$status" -eq 0 ] || [ "$status" -eq 75 ]
@@ -1268,12 +1130,7 @@ replica_waiter() {
 	# Failed before: each look (connections refused, tried again for
 	# 1.5 s) outlasted the timer's period, the wake fd was ready at every
 	# sleep, and a TERM was never let in: it stayed pending.
-	"$G" -g farm --limit 1 >/dev/null
-	on_host A -- sh -c 'echo > a.ran; exec sleep 60'
-	until_true '[ -e a.ran ]'
-	on_host B --lease 3 -- echo B ran
-	b=$BG
-	until_true '[ "$(waiting farm)" -eq 1 ]'
+	held_with_waiters 3 B
 	kill -KILL "$RPID"
 	until_true 'grep -q "refused the connection.*still in line" bg.out'
 	kill -TERM "$b"
@@ -1302,14 +1159,7 @@ stopped_within() {
 	# nanosleep); now the pauses let the signal in, and the leave is one
 	# try. 2.5 s: far above what it takes (10 ms; 0.55 s under ASan at a
 	# load of 10), below the 3.1 s of pauses the old leave alone slept.
-	"$G" -g farm --limit 1 >/dev/null
-	on_host A -- sh -c 'echo > a.ran; exec sleep 60'
-	until_true '[ -e a.ran ]'
-	on_host B -- echo B ran
-	b=$BG
-	on_host C -- echo C ran
-	c=$BG
-	until_true '[ "$(waiting farm)" -eq 2 ]'
+	held_with_waiters 30 B C
 	kill -KILL "$RPID"
 	until_true '[ "$(grep -c "refused the connection.*still in line" bg.out)" -ge 2 ]'
 	stopped_within "$b" TERM 143 2500
@@ -1320,12 +1170,7 @@ stopped_within() {
 @test "a waiter told to stop while its server does not answer (stopped) dies of it within about a second" {
 	# Failed before: 20 s (its leave waited 10 s for each of two replies,
 	# TERM blocked); now it makes one try of at most a second.
-	"$G" -g farm --limit 1 >/dev/null
-	on_host A -- sh -c 'echo > a.ran; exec sleep 60'
-	until_true '[ -e a.ran ]'
-	on_host B -- echo B ran
-	b=$BG
-	until_true '[ "$(waiting farm)" -eq 1 ]'
+	held_with_waiters 30 B
 	kill -STOP "$RPID"
 	stopped_within "$b" TERM 143 5000
 	kill -CONT "$RPID"
@@ -1395,8 +1240,7 @@ stopped_within() {
 
 @test "a job started while the server restarts runs once it is back; with -w it gives up at -w, exit 75" {
 	# Failed before: 125 at once, "refused the connection".
-	kill -KILL "$RPID"
-	wait "$RPID" 2>/dev/null || true
+	redis_stop KILL
 	run -75 "$G" -g farm -w 1.5 -- true
 	[[ "$output" == *"cannot start: gate 'farm': the Redis server refused the connection"*"(-w 1.5)"* ]]
 	on_host C -- sh -c 'echo > c.ran'
@@ -1531,8 +1375,7 @@ redraws() {
 	until_true 'grep -q "0/2 active" bg.out'
 	echo "redraws: $(redraws)"
 	[ "$(redraws)" -le 4 ]
-	kill -KILL "$RPID"
-	wait "$RPID" 2>/dev/null || true
+	redis_stop KILL
 	# (the connection lost, or refused: as the server's end is seen)
 	until_true 'grep -q "cannot watch the gates in redis://127.0.0.1:$RPORT: the .*: trying again every second" bg.out'
 	redis_start "$RPORT"
@@ -1571,33 +1414,24 @@ redraws() {
 	on_host A -- sh -c 'until [ -e go ]; do sleep 0.05; done'
 	a=$BG
 	until_true '[ "$(active top)" -eq 1 ]'
-	redis-cli -p "$RPORT" del gaterun:gate:top >/dev/null
+	del_gate_key top
 	run -75 env GATERUN_HOST=B "$G" -g farm -n -- echo B ran
 	[[ "$output" == *"gaterun: cannot start: gate 'top', parent of 'farm', is held until "*": nobody new starts "* ]]
 	[[ "$output" != *"maximum concurrent"* ]]
 	[[ "$output" != *"B ran"* ]]
 	[ "$(active farm)" -eq 1 ]	# A's only: B gave its slot back
 	touch go
-	wait_status "$a"
-	[ "$status" -eq 0 ] || { cat bg.out; false; }
+	all_ok "$a"
 }
 
 @test "a forward step of the server's clock ends every lease at once: a newcomer is held until their owners could renew, not let in beside the holder" {
 	# Failed before: C (-n), come after the step and before any renewal,
 	# was let in next to A (N4 of brk-redis4).
-	[ -e "${GATERUN_ARTIFACTS:-}/clockshift.so" ] ||
-		skip "tests/clockshift.so is not built (make check builds it)"
-	echo 0 >clock.shift
-	CLOCKSHIFT_FILE=$PWD/clock.shift \
-		LD_PRELOAD=$GATERUN_ARTIFACTS/clockshift.so redis_start
+	clockshift_start
 	"$G" -g farm --limit 1 >/dev/null 2>&1
 	# Leases of 30 s: their owners renew every 10 s, long after C came.
-	logged_job A 30 A go
-	a=$BG
-	until_true '[ "$(active farm)" -eq 1 ]'
-	logged_job W 30 W
-	w=$BG
-	until_true '[ "$(waiting farm)" -eq 1 ]'
+	logged_holder A 30 go
+	logged_waiter W 30
 	echo 40000000 >clock.shift	# 40 s ahead: past every lease
 	until_true '[ "$(redis-cli -p "$RPORT" time | head -1)" -gt $(($(date +%s) + 30)) ]'
 	run -75 env GATERUN_HOST=C "$G" -g farm -n -- echo C ran
@@ -1606,12 +1440,8 @@ redraws() {
 	[[ "$output" == *"cannot start: gate 'farm' is held until "* ]]
 	[ "$(status_field .hold.reason farm)" = check ]
 	touch go
-	wait_status "$a"
-	[ "$status" -eq 0 ] || { cat bg.out; false; }
-	wait_status "$w"
-	[ "$status" -eq 0 ] || { cat bg.out; false; }
-	[ "$(max_overlap log)" -eq 1 ]
-	[ "$(start_order)" = "A W " ]
+	all_ok "$a" "$w"
+	one_at_a_time "A W "
 }
 
 @test "a backward step of the server's clock stops no command: renewals are due on this host's clock; a hold written before the step lasts as long as meant" {
@@ -1619,18 +1449,10 @@ redraws() {
 	# server, nothing was renewed, and the watchdog stopped A (143), then
 	# B 0.5 s after it started (H-C of brk-redis6); a hold written an
 	# hour ahead lasted the hour (H-D).
-	[ -e "${GATERUN_ARTIFACTS:-}/clockshift.so" ] ||
-		skip "tests/clockshift.so is not built (make check builds it)"
-	echo 0 >clock.shift
-	CLOCKSHIFT_FILE=$PWD/clock.shift \
-		LD_PRELOAD=$GATERUN_ARTIFACTS/clockshift.so redis_start
+	clockshift_start
 	"$G" -g farm --limit 1 >/dev/null 2>&1
-	on_host A --lease 6 -- sh -c 'echo "start A" >> log; until [ -e go ]; do sleep 0.05; done; echo "end A" >> log'
-	a=$BG
-	until_true '[ "$(active farm)" -eq 1 ]'
-	on_host W --lease 6 -- sh -c 'echo "start W" >> log; echo "end W" >> log'
-	w=$BG
-	until_true '[ "$(waiting farm)" -eq 1 ]'
+	logged_holder A 6 go
+	logged_waiter W 6
 	printf "%s\n" -10000000 >clock.shift	# 10 s back
 	until_true '[ "$(redis-cli -p "$RPORT" time | head -1)" -lt $(($(date +%s) - 5)) ]'
 	# Past A's lease on this host's clock (6 s): still renewed, running.
@@ -1657,17 +1479,14 @@ redraws() {
 	# with the gate empty after the hold for A's 5 s lease ended (H-1 of
 	# brk-redis7).
 	"$G" -g farm --limit 1 >/dev/null 2>&1
-	on_host A --lease 5 -- sh -c 'echo $$ > a.pid; exec sleep 60'
-	a=$BG
-	until_true '[ -s a.pid ] && [ "$(active farm)" -eq 1 ]'
-	redis-cli -p "$RPORT" del gaterun:gate:farm >/dev/null
+	sleeping_a 5
+	del_gate_key
 	kill -KILL "$a" "$(cat a.pid)"
 	t=$(now_ms)
-	on_host B --lease 90 -- sh -c 'echo "start B $(date +%s%3N)" >> log'
+	logged_job B 90 B
 	b=$BG
-	wait_status "$b"
-	[ "$status" -eq 0 ] || { cat bg.out; false; }
-	sb=$(awk '$1 == "start" && $2 == "B" { print $3 }' log)
+	all_ok "$b"
+	sb=$(logged_ms start B)
 	[ $((sb - t)) -lt 20000 ] || { echo "B started after $((sb - t)) ms"; cat bg.out; false; }
 }
 
@@ -1676,23 +1495,15 @@ redraws() {
 	# saved; after the DEL it was made again as a waiter, and stayed after
 	# A exited, ahead of N, until its 30 s lease ended (H-0 of brk-redis7).
 	"$G" -g farm --limit 1 >/dev/null 2>&1
-	logged_job H 30 H goh
-	h=$BG
-	until_true '[ "$(active farm)" -eq 1 ]'
-	on_host A -- sh -c 'echo "start A" >> log; until [ -e goa ]; do sleep 0.05; done; echo "end A $(date +%s%3N)" >> log'
-	a=$BG
-	until_true '[ "$(waiting farm)" -eq 1 ]'
+	logged_holder H 30 goh
+	logged_waiter A 30 1 goa
 	touch goh
 	until_true 'grep -q "start A" log'
-	redis-cli -p "$RPORT" del gaterun:gate:farm >/dev/null
-	on_host N -- sh -c 'echo "start N $(date +%s%3N)" >> log'
-	n=$BG
-	until_true '[ "$(waiting farm 2>/dev/null)" = 1 ]'
+	del_gate_key
+	logged_waiter N 30
 	touch goa
 	all_ok "$h" "$a" "$n"
-	ea=$(awk '$1 == "end" && $2 == "A" { print $3 }' log)
-	sn=$(awk '$1 == "start" && $2 == "N" { print $3 }' log)
-	[ $((sn - ea)) -lt 15000 ] || { echo "N started $((sn - ea)) ms after A"; cat bg.out; false; }
+	started_within A N 15000
 	[ "$(waiting farm)" -eq 0 ]
 }
 
@@ -1702,7 +1513,7 @@ redraws() {
 	"$G" -g farm --limit 1 >/dev/null 2>&1
 	"$G" -g farm -- true
 	redis-cli -p "$RPORT" set gaterun:ends x >/dev/null
-	redis-cli -p "$RPORT" del gaterun:gate:farm >/dev/null
+	del_gate_key
 	run -0 "$G" -g farm -- echo ran
 	[[ "$output" == *"the key gaterun:ends holds a value gaterun did not write (another type)"* ]]
 	[[ "$output" == *ran* ]]
@@ -1712,9 +1523,7 @@ redraws() {
 @test "a host that died alone on a gate: a newcomer after its lease is held a third of it and a second (its owner could renew), then gets the slot" {
 	# A -n newcomer was let in at once before (the check above).
 	"$G" -g farm --limit 1 >/dev/null
-	on_host A --lease 3 -- sh -c 'echo $$ > a.pid; exec sleep 60'
-	a=$BG
-	until_true '[ -s a.pid ] && [ "$(active farm)" -eq 1 ]'
+	sleeping_a 3
 	kill -KILL "$a" "$(cat a.pid)"
 	# Its lease ends within 3 s: a look leaves it out then.
 	until_true '[ "$(active farm)" -eq 0 ]'
