@@ -484,6 +484,29 @@ start_order() { awk '$1 == "start" { printf "%s ", $2 }' log; }
 	[ "$(status_field .max_allowed farm)" -eq 5 ]
 }
 
+@test "a restarted server without its data: a holder with nobody in line records its slot again as soon as the server is back, not at its renewal" {
+	"$G" -g farm --limit 1 >/dev/null
+	# A renews every 30 s: the server comes back long before that.
+	on_host A --lease 90 -- sh -c 'until [ -e go ]; do sleep 0.05; done'
+	a=$BG
+	until_true '[ "$(active farm)" -eq 1 ]'
+	kill -KILL "$RPID"
+	wait "$RPID" || true
+	redis_start "$RPORT"
+	t=$(date +%s%N)
+	# Its watchdog listens again and has it renew at once (0.2 s here),
+	# not at its renewal, 30 s after it started.
+	until_true '[ "$(active farm 2>/dev/null)" = 1 ]' 6000
+	(($(date +%s%N) - t < 20000000000))
+	[ "$(status_field .max_allowed farm)" -eq 1 ]
+	run -75 env GATERUN_HOST=C "$G" -g farm -n -- echo C ran
+	[ "$output" != "C ran" ]
+	touch go
+	wait_status "$a"
+	[ "$status" -eq 0 ] || { cat bg.out; false; }
+	grep -q "lost the gate's state" bg.out
+}
+
 @test "a server restarted from an old copy of its data (the epoch kept, the holder not in it): the holder records its slot again and is not stopped" {
 	# Failed before: A's renewals found its record gone and did not make
 	# it again (the epoch was the same), and its watchdog stopped A.
