@@ -225,10 +225,25 @@ present(const struct state *st, const struct entry *e)
 	    same_request(st->w, st->nw, e) > 0;
 }
 
+/* 1 if a waiter of st has ticket t. */
+static int
+ticket_waits(const struct state *st, uint64_t t)
+{
+	size_t i;
+
+	for (i = 0; i < st->nw; i++)
+		if (st->w[i].ticket == t)
+			return 1;
+	return 0;
+}
+
 /*
  * Our waiter records missing from st put back in line by their tickets
  * (before the first waiter of a later ticket and no higher priority), so
- * that a waiter keeps its place through a loss.
+ * that a waiter keeps its place through a loss. Not one whose ticket
+ * another waiter has now (a server restarted from a copy older than our
+ * ticket gave it out again: two waiters of one ticket are no line, N-2 of
+ * brk-redis8): that waiter finds its place lost and queues again.
  */
 static int
 remake_waiters(struct rstore *r, struct store_txn *t)
@@ -239,7 +254,7 @@ remake_waiters(struct rstore *r, struct store_txn *t)
 
 	for (k = 0; k < r->nminew; k++) {
 		e = r->minew[k];
-		if (present(st, &e))
+		if (present(st, &e) || ticket_waits(st, e.ticket))
 			continue;
 		for (pos = 0; pos < st->nw; pos++)
 			if (st->w[pos].ticket > e.ticket &&

@@ -528,6 +528,65 @@ start_order() { awk '$1 == "start" { printf "%s ", $2 }' log; }
 	run ! grep -q "lease could not be renewed" bg.out
 }
 
+@test "a server restarted from a copy older than a waiter, whose ticket a newcomer took: the waiter queues again, the gate is not refused" {
+	# Failed before: W made its record again with the ticket N had been
+	# given, two waiters of one ticket, and every gaterun refused the key
+	# ("not a gate's state", 125) until it was deleted.
+	"$G" -g farm --limit 1 >/dev/null 2>&1
+	logged_job A 30 A go
+	a=$BG
+	until_true '[ "$(active farm)" -eq 1 ]'
+	redis-cli -p "$RPORT" save >/dev/null
+	logged_job W 6 W
+	w=$BG
+	until_true '[ "$(waiting farm)" -eq 1 ]'
+	# W does not see the restart before N has taken its ticket.
+	kill -STOP "$w"
+	kill -TERM "$RPID"
+	wait "$RPID" || true
+	redis_start "$RPORT"
+	logged_job N 30 N
+	n=$BG
+	until_true '[ "$(waiting farm 2>/dev/null)" = 1 ]'
+	kill -CONT "$w"
+	until_true 'grep -q "place was lost on the Redis server" bg.out'
+	until_true '[ "$(waiting farm)" -eq 2 ]'
+	touch go
+	for p in "$a" "$n" "$w"; do
+		wait_status "$p"
+		[ "$status" -eq 0 ] || { cat bg.out; false; }
+	done
+	[ "$(start_order)" = "A N W " ]
+	[ "$(max_overlap log)" -eq 1 ]
+	run ! grep -q "not a gate's state" bg.out
+}
+
+@test "a gate's key of ours that is damaged (two waiters of one ticket) is salvaged, said, and written again: nobody is refused" {
+	# Failed before: every gaterun refused the key, 125.
+	"$G" -g farm --limit 1 >/dev/null 2>&1
+	logged_job A 30 A go
+	a=$BG
+	until_true '[ "$(active farm)" -eq 1 ]'
+	logged_job B 30 B
+	b=$BG
+	until_true '[ "$(waiting farm)" -eq 1 ]'
+	# B's waiter line again, of a dead wrapper (PID 4194304 is above
+	# pid_max's ceiling): as N-2 of brk-redis8 left a key.
+	redis-cli -p "$RPORT" eval "local v = redis.call('get', KEYS[1]); local w = string.match(v, '\nw %- %d+ %d+ [^\n]*'); local d = string.gsub(w, '^(\nw %- %d+ )%d+', '%14194304'); return redis.call('set', KEYS[1], (string.gsub(v, '\nend', d .. '\nend')))" 1 gaterun:gate:farm >/dev/null
+	[ "$(redis-cli -p "$RPORT" get gaterun:gate:farm | grep -c '^w ')" -eq 2 ]
+	run -0 "$G" -g farm --status
+	[[ "$output" == *"gate's key is damaged"* ]]
+	[[ "$output" == *"1 waiting"* ]]
+	touch go
+	for p in "$a" "$b"; do
+		wait_status "$p"
+		[ "$status" -eq 0 ] || { cat bg.out; false; }
+	done
+	[ "$(start_order)" = "A B " ]
+	run -0 "$G" -g farm --status
+	[[ "$output" != *damaged* ]]
+}
+
 @test "an idle gate on a server restarted without its data: the first job says the server has no gaterun data and the limit it starts with" {
 	# Failed before: the limit 1 fell back to 5 without a word.
 	"$G" -g farm --limit 1 >/dev/null 2>&1
