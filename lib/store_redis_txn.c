@@ -173,7 +173,7 @@ read_tickets(struct rstore *r, const struct state *st)
 	}
 }
 
-/* Both copies freed (the store closed). */
+/* Both copies freed, and the holder records seen (the store closed). */
 void
 rs_mine_free(struct rstore *r)
 {
@@ -182,6 +182,9 @@ rs_mine_free(struct rstore *r)
 	free(r->rtix);
 	r->rtix = NULL;
 	r->nrtix = 0;
+	free(r->seenh);
+	r->seenh = NULL;
+	r->nseenh = 0;
 }
 
 /*
@@ -574,6 +577,10 @@ start(struct rstore *r, struct store_txn *t, int watch)
 		state_free(&t->st);
 		return -1;
 	}
+	/* What was read, but during a loss: what was before it, until the
+	 * commit that begins the hold is written. */
+	if (t->exists && !r->fresh && !r->lost)
+		rs_seen_save(r, &t->st);
 	return 0;
 }
 
@@ -753,7 +760,7 @@ rs_commit(struct store *s, struct store_txn *t, const store_addr *wakes,
 			mine_save(r, &t->st);
 			r->known = 1;
 			/* Ours too, as written (H-H of brk-redis7). */
-			r->seen_nh = (long)t->st.nh;
+			rs_seen_save(r, &t->st);
 		}
 		if (r->fresh && r->gates_empty && t->dirty)
 			say_fresh(r, t->st.limit);

@@ -259,7 +259,6 @@ rs_value_parse(struct rstore *r, const char *buf, size_t len,
 	leases_apply(r, t->st.h, t->st.nh, v, nv);
 	leases_apply(r, t->st.w, t->st.nw, v, nv);
 	leases_seen(r, &t->st);
-	r->seen_nh = (long)t->st.nh;
 	free(v);
 	return 0;
 }

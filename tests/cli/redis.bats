@@ -528,6 +528,33 @@ start_order() { awk '$1 == "start" { printf "%s ", $2 }' log; }
 	run ! grep -q "lease could not be renewed" bg.out
 }
 
+@test "a server restarted from a copy that has the holder but not the waiter: the holder's release gives the waiter the slot at once" {
+	# Failed before: B, finding its record dropped, counted A (in the
+	# copy, never lost) among the holders not recorded again, and B got
+	# A's slot only at A's lease end, 40-60 s after A ended (N-3 of
+	# brk-redis8).
+	"$G" -g farm --limit 1 >/dev/null 2>&1
+	on_host A --lease 60 -- sh -c 'until [ -e goa ]; do sleep 0.05; done; echo "end A $(date +%s%3N)" >> log'
+	a=$BG
+	until_true '[ "$(active farm)" -eq 1 ]'
+	redis-cli -p "$RPORT" save >/dev/null
+	on_host B --lease 30 -- sh -c 'echo "start B $(date +%s%3N)" >> log'
+	b=$BG
+	until_true '[ "$(waiting farm)" -eq 1 ]'
+	kill -TERM "$RPID"
+	wait "$RPID" || true
+	redis_start "$RPORT"
+	until_true 'grep -q "records made here were dropped" bg.out && [ "$(waiting farm)" -eq 1 ]'
+	touch goa
+	for p in "$a" "$b"; do
+		wait_status "$p"
+		[ "$status" -eq 0 ] || { cat bg.out; false; }
+	done
+	ea=$(awk '$1 == "end" && $2 == "A" { print $3 }' log)
+	sb=$(awk '$1 == "start" && $2 == "B" { print $3 }' log)
+	[ $((sb - ea)) -lt 15000 ] || { cat log bg.out; false; }
+}
+
 @test "a server restarted from a copy older than a waiter, whose ticket a newcomer took: the waiter queues again, the gate is not refused" {
 	# Failed before: W made its record again with the ticket N had been
 	# given, two waiters of one ticket, and every gaterun refused the key
