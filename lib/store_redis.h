@@ -85,6 +85,13 @@ struct rs_ends {
 	int64_t		at;		/* when it was written (server ms) */
 };
 
+/* A record as a loss needs it: its ticket and wrapper name it. */
+struct rs_rec {
+	uint64_t	ticket;
+	pid_t		pid;
+	unsigned long long start;
+};
+
 struct rstore {
 	struct store	base;
 	struct redis_loc loc;
@@ -134,7 +141,11 @@ struct rstore {
 					   another's waiter read may run to */
 	int64_t		seen_ttl;	/* the longest lease (ms) of another's
 					   holder read */
-	long		seen_nh;	/* holder slots in the last value read */
+	struct rs_rec	*seenh;		/* the holder records last read or
+					   written, kept as they were before
+					   a loss until it is written (see
+					   hold_new) */
+	size_t		nseenh;
 	unsigned	remade;		/* holder records remake made, */
 	unsigned	remadew;	/* and waiter records */
 	int		hold_read;	/* the value read had a hold line */
@@ -258,6 +269,8 @@ void	rs_check_begin(struct rstore *, struct store_txn *);
    before the commit writes. */
 void	rs_hold_begin(struct rstore *, struct store_txn *);
 void	rs_hold_end(struct rstore *, struct store_txn *);
+/* The holder records of a state read or written, for a loss to come. */
+void	rs_seen_save(struct rstore *, const struct state *);
 /* The hold a look reports: 0 or -1. */
 int	rs_look_hold(struct rstore *, struct store_txn *);
 /* What PREFIX "ends" keeps of a value ("END NEXT WAIT LIMIT NH NW AT"). */

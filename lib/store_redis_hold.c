@@ -312,6 +312,73 @@ mine_held(const struct rstore *r, const struct state *st)
 	return n;
 }
 
+/* See store_redis.h; on no memory, none are kept (no hold counts them). */
+void
+rs_seen_save(struct rstore *r, const struct state *st)
+{
+	struct rs_rec *v;
+	size_t i;
+
+	if ((v = reallocarray(r->seenh, st->nh + 1, sizeof(*v))) == NULL) {
+		r->nseenh = 0;
+		return;
+	}
+	r->seenh = v;
+	for (i = 0; i < st->nh; i++) {
+		v[i].ticket = st->h[i].ticket;
+		v[i].pid = st->h[i].wrapper.pid;
+		v[i].start = st->h[i].wrapper.start;
+	}
+	r->nseenh = st->nh;
+}
+
+/* How many records of the request of e st holds. */
+static size_t
+rec_count(const struct entry *v, size_t n, const struct rs_rec *e)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < n; i++)
+		k += v[i].ticket == e->ticket && v[i].wrapper.pid == e->pid &&
+		    v[i].wrapper.start == e->start;
+	return k;
+}
+
+/*
+ * The holder records seen before the loss that st lacks, and those of
+ * ours remake just made again (they lacked too, and count back at once):
+ * the holders who may come back. Not those still there (a restart from an
+ * old copy kept them: its holder never counted back, and its slot sat
+ * idle for its lease, N-3 of brk-redis8), nor those let in since (a
+ * newcomer in the window before the loss was seen, counted as not back:
+ * N-3b). A record of a request of weight k: as many as are missing.
+ */
+static long
+hold_missing(const struct rstore *r, const struct state *st)
+{
+	size_t i, j, seen, now;
+	long n = 0;
+
+	for (i = 0; i < r->nseenh; i++) {
+		for (j = 0; j < i; j++)
+			if (r->seenh[j].ticket == r->seenh[i].ticket &&
+			    r->seenh[j].pid == r->seenh[i].pid &&
+			    r->seenh[j].start == r->seenh[i].start)
+				break;
+		if (j < i)
+			continue;	/* its request was counted */
+		seen = 0;
+		for (j = i; j < r->nseenh; j++)
+			seen += r->seenh[j].ticket == r->seenh[i].ticket &&
+			    r->seenh[j].pid == r->seenh[i].pid &&
+			    r->seenh[j].start == r->seenh[i].start;
+		now = rec_count(st->h, st->nh, &r->seenh[i]);
+		if (seen > now)
+			n += (long)(seen - now);
+	}
+	return n + (long)r->remade;
+}
+
 /*
  * A hold begun now: what is known of the holders before the loss, from
  * PREFIX "ends" (all of them) or our last read (at least those).
@@ -326,7 +393,8 @@ hold_new(struct rstore *r, const struct store_txn *t)
 	r->hold.back = 0;
 	r->hold.wback = 0;
 	r->hold.exact = r->lost == 1 && r->ends.nh >= 0;
-	r->hold.n0 = r->hold.exact ? r->ends.nh : r->known ? r->seen_nh : -1;
+	r->hold.n0 = r->hold.exact ? r->ends.nh : r->known ?
+	    hold_missing(r, &t->st) : -1;
 	r->hold.w0 = r->hold.exact ? r->ends.nw : -1;
 }
 

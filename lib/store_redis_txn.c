@@ -173,7 +173,7 @@ read_tickets(struct rstore *r, const struct state *st)
 	}
 }
 
-/* Both copies freed (the store closed). */
+/* Both copies freed, and the holder records seen (the store closed). */
 void
 rs_mine_free(struct rstore *r)
 {
@@ -182,6 +182,9 @@ rs_mine_free(struct rstore *r)
 	free(r->rtix);
 	r->rtix = NULL;
 	r->nrtix = 0;
+	free(r->seenh);
+	r->seenh = NULL;
+	r->nseenh = 0;
 }
 
 /*
@@ -225,10 +228,25 @@ present(const struct state *st, const struct entry *e)
 	    same_request(st->w, st->nw, e) > 0;
 }
 
+/* 1 if a waiter of st has ticket t. */
+static int
+ticket_waits(const struct state *st, uint64_t t)
+{
+	size_t i;
+
+	for (i = 0; i < st->nw; i++)
+		if (st->w[i].ticket == t)
+			return 1;
+	return 0;
+}
+
 /*
  * Our waiter records missing from st put back in line by their tickets
  * (before the first waiter of a later ticket and no higher priority), so
- * that a waiter keeps its place through a loss.
+ * that a waiter keeps its place through a loss. Not one whose ticket
+ * another waiter has now (a server restarted from a copy older than our
+ * ticket gave it out again: two waiters of one ticket are no line, N-2 of
+ * brk-redis8): that waiter finds its place lost and queues again.
  */
 static int
 remake_waiters(struct rstore *r, struct store_txn *t)
@@ -239,7 +257,7 @@ remake_waiters(struct rstore *r, struct store_txn *t)
 
 	for (k = 0; k < r->nminew; k++) {
 		e = r->minew[k];
-		if (present(st, &e))
+		if (present(st, &e) || ticket_waits(st, e.ticket))
 			continue;
 		for (pos = 0; pos < st->nw; pos++)
 			if (st->w[pos].ticket > e.ticket &&
@@ -559,6 +577,10 @@ start(struct rstore *r, struct store_txn *t, int watch)
 		state_free(&t->st);
 		return -1;
 	}
+	/* What was read, but during a loss: what was before it, until the
+	 * commit that begins the hold is written. */
+	if (t->exists && !r->fresh && !r->lost)
+		rs_seen_save(r, &t->st);
 	return 0;
 }
 
@@ -738,7 +760,7 @@ rs_commit(struct store *s, struct store_txn *t, const store_addr *wakes,
 			mine_save(r, &t->st);
 			r->known = 1;
 			/* Ours too, as written (H-H of brk-redis7). */
-			r->seen_nh = (long)t->st.nh;
+			rs_seen_save(r, &t->st);
 		}
 		if (r->fresh && r->gates_empty && t->dirty)
 			say_fresh(r, t->st.limit);
