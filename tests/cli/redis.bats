@@ -396,12 +396,8 @@ holder_and_waiter() {
 @test "a restarted server without its data: a holder with nobody in line records its slot again as soon as the server is back, not at its renewal" {
 	"$G" -g farm --limit 1 >/dev/null
 	# A renews every 30 s: the server comes back long before that.
-	on_host A --lease 90 -- sh -c 'until [ -e go ]; do sleep 0.05; done'
-	a=$BG
-	until_true '[ "$(active farm)" -eq 1 ]'
-	kill -KILL "$RPID"
-	wait "$RPID" || true
-	redis_start "$RPORT"
+	logged_holder A 90 go
+	redis_restart KILL
 	t=$(date +%s%N)
 	# Its watchdog listens again and has it renew at once (0.2 s here),
 	# not at its renewal, 30 s after it started.
@@ -411,8 +407,7 @@ holder_and_waiter() {
 	run -75 env GATERUN_HOST=C "$G" -g farm -n -- echo C ran
 	[ "$output" != "C ran" ]
 	touch go
-	wait_status "$a"
-	[ "$status" -eq 0 ] || { cat bg.out; false; }
+	all_ok "$a"
 	grep -q "lost the gate's state" bg.out
 }
 
@@ -438,25 +433,14 @@ holder_and_waiter() {
 	# A's slot only at A's lease end, 40-60 s after A ended (N-3 of
 	# brk-redis8).
 	"$G" -g farm --limit 1 >/dev/null 2>&1
-	on_host A --lease 60 -- sh -c 'until [ -e goa ]; do sleep 0.05; done; echo "end A $(date +%s%3N)" >> log'
-	a=$BG
-	until_true '[ "$(active farm)" -eq 1 ]'
+	logged_holder A 60 goa
 	redis-cli -p "$RPORT" save >/dev/null
-	on_host B --lease 30 -- sh -c 'echo "start B $(date +%s%3N)" >> log'
-	b=$BG
-	until_true '[ "$(waiting farm)" -eq 1 ]'
-	kill -TERM "$RPID"
-	wait "$RPID" || true
-	redis_start "$RPORT"
+	logged_waiter B 30
+	redis_restart TERM
 	until_true 'grep -q "records made here were dropped" bg.out && [ "$(waiting farm)" -eq 1 ]'
 	touch goa
-	for p in "$a" "$b"; do
-		wait_status "$p"
-		[ "$status" -eq 0 ] || { cat bg.out; false; }
-	done
-	ea=$(awk '$1 == "end" && $2 == "A" { print $3 }' log)
-	sb=$(awk '$1 == "start" && $2 == "B" { print $3 }' log)
-	[ $((sb - ea)) -lt 15000 ] || { cat log bg.out; false; }
+	all_ok "$a" "$b"
+	started_within A B 15000
 }
 
 @test "a server restarted from a copy older than a waiter, whose ticket a newcomer took: the waiter queues again, the gate is not refused" {
@@ -464,43 +448,27 @@ holder_and_waiter() {
 	# given, two waiters of one ticket, and every gaterun refused the key
 	# ("not a gate's state", 125) until it was deleted.
 	"$G" -g farm --limit 1 >/dev/null 2>&1
-	logged_job A 30 A go
-	a=$BG
-	until_true '[ "$(active farm)" -eq 1 ]'
+	logged_holder A 30 go
 	redis-cli -p "$RPORT" save >/dev/null
-	logged_job W 6 W
-	w=$BG
-	until_true '[ "$(waiting farm)" -eq 1 ]'
+	logged_waiter W 6
 	# W does not see the restart before N has taken its ticket.
 	kill -STOP "$w"
-	kill -TERM "$RPID"
-	wait "$RPID" || true
-	redis_start "$RPORT"
-	logged_job N 30 N
-	n=$BG
-	until_true '[ "$(waiting farm 2>/dev/null)" = 1 ]'
+	redis_restart TERM
+	logged_waiter N 30
 	kill -CONT "$w"
 	until_true 'grep -q "place was lost on the Redis server" bg.out'
 	until_true '[ "$(waiting farm)" -eq 2 ]'
 	touch go
-	for p in "$a" "$n" "$w"; do
-		wait_status "$p"
-		[ "$status" -eq 0 ] || { cat bg.out; false; }
-	done
-	[ "$(start_order)" = "A N W " ]
-	[ "$(max_overlap log)" -eq 1 ]
+	all_ok "$a" "$n" "$w"
+	one_at_a_time "A N W "
 	run ! grep -q "not a gate's state" bg.out
 }
 
 @test "a gate's key of ours that is damaged (two waiters of one ticket) is salvaged, said, and written again: nobody is refused" {
 	# Failed before: every gaterun refused the key, 125.
 	"$G" -g farm --limit 1 >/dev/null 2>&1
-	logged_job A 30 A go
-	a=$BG
-	until_true '[ "$(active farm)" -eq 1 ]'
-	logged_job B 30 B
-	b=$BG
-	until_true '[ "$(waiting farm)" -eq 1 ]'
+	logged_holder A 30 go
+	logged_waiter B 30
 	# B's waiter line again, of a dead wrapper (PID 4194304 is above
 	# pid_max's ceiling): as N-2 of brk-redis8 left a key.
 	redis-cli -p "$RPORT" eval "local v = redis.call('get', KEYS[1]); local w = string.match(v, '\nw %- %d+ %d+ [^\n]*'); local d = string.gsub(w, '^(\nw %- %d+ )%d+', '%14194304'); return redis.call('set', KEYS[1], (string.gsub(v, '\nend', d .. '\nend')))" 1 gaterun:gate:farm >/dev/null
@@ -509,10 +477,7 @@ holder_and_waiter() {
 	[[ "$output" == *"gate's key is damaged"* ]]
 	[[ "$output" == *"1 waiting"* ]]
 	touch go
-	for p in "$a" "$b"; do
-		wait_status "$p"
-		[ "$status" -eq 0 ] || { cat bg.out; false; }
-	done
+	all_ok "$a" "$b"
 	[ "$(start_order)" = "A B " ]
 	run -0 "$G" -g farm --status
 	[[ "$output" != *damaged* ]]
