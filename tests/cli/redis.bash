@@ -139,10 +139,13 @@ all_ok() {
 
 # A job on host $1 of gate farm with lease $2 that logs "start NAME MS"
 # and "end NAME MS" to file log (NAME: $3; MS: the time, ms since the
-# epoch) and, when $4 is given, runs until that file exists.
+# epoch) and, when $4 is given, runs until that file exists. date's format
+# comes in the environment: the command's text is recorded in the gate's
+# key, which a test edits with Lua's gsub (where % is special).
 logged_job() {
 	local h=$1 lease=$2 name=$3 until=${4:-}
-	on_host "$h" --lease "$lease" -- sh -c "echo \"start $name \$(date +%s%3N)\" >> log; until [ -z '$until' ] || [ -e '$until' ]; do sleep 0.05; done; echo \"end $name \$(date +%s%3N)\" >> log"
+	local -x LOGGED_MS=+%s%3N
+	on_host "$h" --lease "$lease" -- sh -c "echo \"start $name \$(date \$LOGGED_MS)\" >> log; until [ -z '$until' ] || [ -e '$until' ]; do sleep 0.05; done; echo \"end $name \$(date \$LOGGED_MS)\" >> log"
 }
 
 # The names logged as started, in order, on one line.
