@@ -528,6 +528,28 @@ start_order() { awk '$1 == "start" { printf "%s ", $2 }' log; }
 	run ! grep -q "lease could not be renewed" bg.out
 }
 
+@test "a key deleted under a holder and a waiter of a long lease: when the holder ends, the waiter is woken and starts, not at its renewal" {
+	# Failed before: nobody could wake B, whose record went with the key:
+	# the gate stayed empty until B's renewal, 30 s after it queued (N-1
+	# of brk-redis8; 20 min at -e 3600).
+	"$G" -g farm --limit 1 >/dev/null 2>&1
+	on_host A --lease 30 -- sh -c 'until [ -e goa ]; do sleep 0.05; done; echo "end A $(date +%s%3N)" >> log'
+	a=$BG
+	until_true '[ "$(active farm)" -eq 1 ]'
+	on_host B --lease 90 -- sh -c 'echo "start B $(date +%s%3N)" >> log'
+	b=$BG
+	until_true '[ "$(waiting farm)" -eq 1 ]'
+	redis-cli -p "$RPORT" del gaterun:gate:farm >/dev/null
+	touch goa
+	for p in "$a" "$b"; do
+		wait_status "$p"
+		[ "$status" -eq 0 ] || { cat bg.out; false; }
+	done
+	ea=$(awk '$1 == "end" && $2 == "A" { print $3 }' log)
+	sb=$(awk '$1 == "start" && $2 == "B" { print $3 }' log)
+	[ $((sb - ea)) -lt 15000 ] || { cat log bg.out; false; }
+}
+
 @test "a server restarted from a copy that has the holder but not the waiter: the holder's release gives the waiter the slot at once" {
 	# Failed before: B, finding its record dropped, counted A (in the
 	# copy, never lost) among the holders not recorded again, and B got
