@@ -274,7 +274,7 @@ start_order() { awk '$1 == "start" { printf "%s ", $2 }' log; }
 	[[ "$output" != *"the head can start"* ]]
 	[[ "${lines[1]}" == "held until "*" after a loss of the Redis server's data"* ]]
 	run -0 "$G" -g farm --status --json
-	[ "$(jq -r '[.can_start_new, .hold.reason, .hold.limit_lost, (.hold.until | test("^20.*Z$"))] | join(",")' <<<"$output")" = false,lost,true,true ]
+	[ "$(jq -r '[.can_start_new, .hold.reason, .hold.limit_lost, (.hold.until | test("^20.*Z$")), .free_slots] | join(",")' <<<"$output")" = false,lost,true,true,0 ]
 	run -75 env GATERUN_HOST=C "$G" -g farm -n -- echo C ran
 	[[ "$output" == *"cannot start: gate 'farm' is held until "*" after a loss of the Redis server's data"* ]]
 	[[ "$output" != *paused* ]]
@@ -283,6 +283,7 @@ start_order() { awk '$1 == "start" { printf "%s ", $2 }' log; }
 	[[ "$output" == "GATERUN WARNING - farm 0/5 (0%, held after a loss)"* ]]
 	run -0 "$G" -g farm --metrics
 	grep -qx 'gaterun_held{gate="farm"} 1' <<<"$output"
+	grep -qx 'gaterun_free_slots{gate="farm"} 0' <<<"$output"
 	run -0 "$G" -g farm --limit 1
 	[ "$output" = "gate 'farm': limit unknown (lost with the Redis server's data) -> 1" ]
 	run -0 "$G" -g farm --limit 1 --json
