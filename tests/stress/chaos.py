@@ -18,6 +18,7 @@ and down, --kill-all and --status run. Afterwards it checks:
 Prints the figures and exits 1 on any violation.
 
     chaos.py GATERUN PROBE [--seconds S] [--gates N] [--wrappers M] [--seed X]
+    chaos.py --self-test      (the limit check on made-up runs: self_test)
 """
 import argparse
 import json
@@ -358,7 +359,38 @@ class Chaos:
         return not bad
 
 
+def self_test():
+    """check_limits on made-up runs of gate g, limit 4 lowered to 1 by a
+    gaterun that ran from 1.0 s to 1.1 s: a command of weight 2 granted at
+    0.9 s that started at 2.0 s is within its limit (a 200 ms window took
+    it for one let in over the lowered limit); two of weight 1 granted at
+    1.5 s and 1.7 s, both running at 2.0 s, are over it; one with no
+    holder record is reported. 0 if all three are judged so."""
+    S = 1_000_000_000
+    c = Chaos.__new__(Chaos)
+    c.limit_events = {"g": [(0, S // 10, 4), (S, S + S // 10, 1)]}
+    c.kill_time = {}
+    ok = True
+    for want, runs in ((0, [("a", 2, 9 * S // 10, 2 * S, 21 * S // 10)]),
+                       (1, [("a", 1, 15 * S // 10, 16 * S // 10, 25 * S // 10),
+                            ("b", 1, 17 * S // 10, 2 * S, 22 * S // 10)]),
+                       (1, [("a", 1, None, 2 * S, 21 * S // 10)])):
+        c.gate_of = {r[0]: "g" for r in runs}
+        c.flags = {r[0]: dict(weight=r[1], exec=False, timed=False, rc=0)
+                   for r in runs}
+        bad, _ = c.check_limits({r[0]: r[3] for r in runs},
+                                {r[0]: r[4] for r in runs},
+                                {r[0]: r[2] for r in runs})
+        print("chaos: self-test: %d failure%s, %d wanted%s" % (
+            len(bad), "" if len(bad) == 1 else "s", want,
+            "".join("\nchaos:   " + b for b in bad)))
+        ok = ok and len(bad) == want
+    return 0 if ok else 1
+
+
 def main():
+    if sys.argv[1:] == ["--self-test"]:
+        sys.exit(self_test())
     ap = argparse.ArgumentParser()
     ap.add_argument("gaterun")
     ap.add_argument("probe")
