@@ -8,9 +8,9 @@
  * text of lease lines then the file store's text (state.c):
  *
  *	gaterun-redis 1
- *	[hold MS WHY CREDIT FIRST WAIT]	(after a loss: nobody new until; WHY
+ *	[hold MS WHY ...]		(after a loss: nobody new until; WHY
  *					 lost, dropped or check: GATE_HOLD_*;
- *					 the rest: see hold_begin)
+ *					 the rest: see rs_hold_begin)
  *	[dflt]				(the limit is a default, never set)
  *	l TICKET WPID WSTART LEASE_MS HOST [TTL]	(TTL: the lease's ms)
  *	...
@@ -20,7 +20,7 @@
  * (a server that lost its data has none, or another: "restarted"),
  * PREFIX "wake:" ADDR a waiter's list, PREFIX "gates" the set of names,
  * PREFIX "ends" a hash of each gate's "END NEXT WAIT LIMIT NH NW AT"
- * (value_ends: what a hold needs of a key that was deleted), PREFIX
+ * (rs_ends_format: what a hold needs of a key that was deleted), PREFIX
  * "changes" the channel every change is published on, and PREFIX "kill:"
  * NAME and PREFIX "killed:" ID for kill-all across hosts
  * (store_redis_kill.c).

@@ -44,8 +44,8 @@ struct rs_io {
 
 /*
  * A hold after a loss, as the line "hold MS WHY CREDIT FIRST WAIT LIMIT0
- * AT N0 EXACT BACK W0 WBACK" of a gate's key says it (see hold_begin in
- * store_redis_txn.c): nobody new until ms (server ms), why (GATE_HOLD_*),
+ * AT N0 EXACT BACK W0 WBACK" of a gate's key says it (see rs_hold_begin in
+ * store_redis_hold.c): nobody new until ms (server ms), why (GATE_HOLD_*),
  * the slots given back in it not yet taken, the first ticket not given
  * before the loss, until when waiters in line before it may come back,
  * the limit before the loss, when the line was written, the holder slots
@@ -70,7 +70,7 @@ struct rs_hold {
 
 /*
  * What PREFIX "ends" keeps of a gate's last value, "END NEXT WAIT LIMIT NH
- * NW AT" (see value_ends): until when its holders' leases run (server ms;
+ * NW AT" (see rs_ends_format): until when its holders' leases run (server ms;
  * 0: none kept), its next ticket, until when its waiters' leases run, its
  * limit (-1: a default), holder slots and waiters (-1: unknown), and when
  * it was written.
@@ -128,7 +128,7 @@ struct rstore {
 	int		restored;	/* remake put the limit back */
 	int64_t		seen_end;	/* boot ns the longest lease of
 					   another's holder read may run to
-					   (see hold_begin) */
+					   (see rs_hold_begin) */
 	uint64_t	seen_next;	/* the highest next ticket read */
 	int64_t		seen_wait;	/* boot ns the longest lease of
 					   another's waiter read may run to */
@@ -139,7 +139,7 @@ struct rstore {
 	unsigned	remadew;	/* and waiter records */
 	int		hold_read;	/* the value read had a hold line */
 	size_t		hold_nh;	/* holders when the policy was shown
-					   the gate full (see hold_end) */
+					   the gate full (see rs_hold_end) */
 	int		shown;		/* the policy sees the gate full: its
 					   limit in store_txn.hold_limit */
 	struct entry	*mine;		/* our holders at the last commit */
@@ -225,6 +225,44 @@ int	rs_kill_answer(void *, const struct store_killreq *, int,
 void	rs_kill_close(void *);
 /* The copies of our records freed (store_redis_txn.c). */
 void	rs_mine_free(struct rstore *);
+/* 1 if a record is this handle's (store_redis_txn.c: see there). */
+int	rs_mine(const struct rstore *, const struct entry *);
+/* 1 if a record of ours at the last commit is missing from a state. */
+int	rs_missing_ours(const struct rstore *, const struct state *);
+/* 1 if the transaction under way was asked for before our lease ended. */
+int	rs_in_time(const struct rstore *);
+
+/* The key's text (store_redis_value.c). 1 if a record is this process's. */
+int	rs_ours(const struct rstore *, const struct entry *);
+/* The key's value into t->st: 0, or -1 (EBADMSG: not ours to read). */
+int	rs_value_parse(struct rstore *, const char *, size_t,
+	    struct store_txn *);
+/* The key's value for a state, malloc'd: 0 or -1. */
+int	rs_value_format(const struct rstore *, const struct state *, char **,
+	    size_t *);
+/* 1 if a state's limit is a default one, never set. */
+int	rs_limit_default(const struct rstore *, const struct state *);
+
+/* The loss hold (store_redis_hold.c). No hold, nothing kept: cleared. */
+void	rs_hold_clear(struct rs_hold *);
+void	rs_ends_clear(struct rs_ends *);
+/* The hold line's rest (after "hold MS") into r->hold. */
+void	rs_hold_parse(struct rstore *, const char *, const char *);
+/* The hold line into a buffer, if a hold is on; its length (0: none). */
+size_t	rs_hold_format(const struct rstore *, char *, size_t);
+/* A loss seen (r->lost): said once; 0 or -1. */
+int	rs_loss_seen(struct rstore *, const struct store_txn *);
+/* The hold after records that ended at once with no renewal since. */
+void	rs_check_begin(struct rstore *, struct store_txn *);
+/* The hold begun or lengthened, and shown to the policy; then undone
+   before the commit writes. */
+void	rs_hold_begin(struct rstore *, struct store_txn *);
+void	rs_hold_end(struct rstore *, struct store_txn *);
+/* The hold a look reports: 0 or -1. */
+int	rs_look_hold(struct rstore *, struct store_txn *);
+/* What PREFIX "ends" keeps of a value ("END NEXT WAIT LIMIT NH NW AT"). */
+void	rs_ends_format(const struct rstore *, const struct state *, char *,
+	    size_t);
 /* A waiter's timer brought forward to at (boot ns) (store_redis_wait.c). */
 void	rs_wait_until(struct rstore *, int64_t);
 /* A waiter's lost connection made again, the server being back. */
