@@ -381,9 +381,9 @@ def self_test():
         bad, _ = c.check_limits({r[0]: r[3] for r in runs},
                                 {r[0]: r[4] for r in runs},
                                 {r[0]: r[2] for r in runs})
-        print("chaos: self-test: %d failure%s, %d wanted%s" % (
-            len(bad), "" if len(bad) == 1 else "s", want,
-            "".join("\nchaos:   " + b for b in bad)))
+        print("chaos: self-test: %d reported, %d wanted%s" % (
+            len(bad), want, "".join("\nchaos:   " + b for b in bad)
+            if len(bad) != want else ""))
         ok = ok and len(bad) == want
     return 0 if ok else 1
 
