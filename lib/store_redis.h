@@ -70,11 +70,14 @@ struct rs_hold {
 
 /*
  * What PREFIX "ends" keeps of a gate's last value, "END NEXT WAIT LIMIT NH
- * NW AT" (see rs_ends_format): until when its holders' leases run (server ms;
- * 0: none kept), its next ticket, until when its waiters' leases run, its
- * limit (-1: a default), holder slots and waiters (-1: unknown), and when
- * it was written.
+ * NW AT WAKE" (see rs_ends_format): until when its holders' leases run
+ * (server ms; 0: none kept), its next ticket, until when its waiters'
+ * leases run, its limit (-1: a default), holder slots and waiters (-1:
+ * unknown), when it was written, and the wake addresses of its first
+ * RS_ENDS_WAKE waiters, joined by commas ("-": none; older versions
+ * wrote no WAKE).
  */
+#define RS_ENDS_WAKE	4
 struct rs_ends {
 	int64_t		ms;
 	uint64_t	next;
@@ -83,6 +86,15 @@ struct rs_ends {
 	long		nh;
 	long		nw;
 	int64_t		at;		/* when it was written (server ms) */
+	char		wake[RS_ENDS_WAKE][STATE_ADDR_LEN + 1];
+	size_t		nwake;		/* the first waiters' wake addresses */
+};
+
+/* A record as a loss needs it: its ticket and wrapper name it. */
+struct rs_rec {
+	uint64_t	ticket;
+	pid_t		pid;
+	unsigned long long start;
 };
 
 struct rstore {
@@ -134,7 +146,11 @@ struct rstore {
 					   another's waiter read may run to */
 	int64_t		seen_ttl;	/* the longest lease (ms) of another's
 					   holder read */
-	long		seen_nh;	/* holder slots in the last value read */
+	struct rs_rec	*seenh;		/* the holder records last read or
+					   written, kept as they were before
+					   a loss until it is written (see
+					   hold_new) */
+	size_t		nseenh;
 	unsigned	remade;		/* holder records remake made, */
 	unsigned	remadew;	/* and waiter records */
 	int		hold_read;	/* the value read had a hold line */
@@ -258,6 +274,8 @@ void	rs_check_begin(struct rstore *, struct store_txn *);
    before the commit writes. */
 void	rs_hold_begin(struct rstore *, struct store_txn *);
 void	rs_hold_end(struct rstore *, struct store_txn *);
+/* The holder records of a state read or written, for a loss to come. */
+void	rs_seen_save(struct rstore *, const struct state *);
 /* The hold a look reports: 0 or -1. */
 int	rs_look_hold(struct rstore *, struct store_txn *);
 /* What PREFIX "ends" keeps of a value ("END NEXT WAIT LIMIT NH NW AT"). */

@@ -312,6 +312,73 @@ mine_held(const struct rstore *r, const struct state *st)
 	return n;
 }
 
+/* See store_redis.h; on no memory, none are kept (no hold counts them). */
+void
+rs_seen_save(struct rstore *r, const struct state *st)
+{
+	struct rs_rec *v;
+	size_t i;
+
+	if ((v = reallocarray(r->seenh, st->nh + 1, sizeof(*v))) == NULL) {
+		r->nseenh = 0;
+		return;
+	}
+	r->seenh = v;
+	for (i = 0; i < st->nh; i++) {
+		v[i].ticket = st->h[i].ticket;
+		v[i].pid = st->h[i].wrapper.pid;
+		v[i].start = st->h[i].wrapper.start;
+	}
+	r->nseenh = st->nh;
+}
+
+/* How many records of the request of e st holds. */
+static size_t
+rec_count(const struct entry *v, size_t n, const struct rs_rec *e)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < n; i++)
+		k += v[i].ticket == e->ticket && v[i].wrapper.pid == e->pid &&
+		    v[i].wrapper.start == e->start;
+	return k;
+}
+
+/*
+ * The holder records seen before the loss that st lacks, and those of
+ * ours remake just made again (they lacked too, and count back at once):
+ * the holders who may come back. Not those still there (a restart from an
+ * old copy kept them: its holder never counted back, and its slot sat
+ * idle for its lease, N-3 of brk-redis8), nor those let in since (a
+ * newcomer in the window before the loss was seen, counted as not back:
+ * N-3b). A record of a request of weight k: as many as are missing.
+ */
+static long
+hold_missing(const struct rstore *r, const struct state *st)
+{
+	size_t i, j, seen, now;
+	long n = 0;
+
+	for (i = 0; i < r->nseenh; i++) {
+		for (j = 0; j < i; j++)
+			if (r->seenh[j].ticket == r->seenh[i].ticket &&
+			    r->seenh[j].pid == r->seenh[i].pid &&
+			    r->seenh[j].start == r->seenh[i].start)
+				break;
+		if (j < i)
+			continue;	/* its request was counted */
+		seen = 0;
+		for (j = i; j < r->nseenh; j++)
+			seen += r->seenh[j].ticket == r->seenh[i].ticket &&
+			    r->seenh[j].pid == r->seenh[i].pid &&
+			    r->seenh[j].start == r->seenh[i].start;
+		now = rec_count(st->h, st->nh, &r->seenh[i]);
+		if (seen > now)
+			n += (long)(seen - now);
+	}
+	return n + (long)r->remade;
+}
+
 /*
  * A hold begun now: what is known of the holders before the loss, from
  * PREFIX "ends" (all of them) or our last read (at least those).
@@ -326,7 +393,8 @@ hold_new(struct rstore *r, const struct store_txn *t)
 	r->hold.back = 0;
 	r->hold.wback = 0;
 	r->hold.exact = r->lost == 1 && r->ends.nh >= 0;
-	r->hold.n0 = r->hold.exact ? r->ends.nh : r->known ? r->seen_nh : -1;
+	r->hold.n0 = r->hold.exact ? r->ends.nh : r->known ?
+	    hold_missing(r, &t->st) : -1;
 	r->hold.w0 = r->hold.exact ? r->ends.nw : -1;
 }
 
@@ -423,16 +491,35 @@ ends_alien(struct rstore *r)
 	    "it, and gaterun makes it again");
 }
 
+/* The WAKE field of PREFIX "ends" (see struct rs_ends) into e: what is a
+   wake address (STATE_ADDR_LEN hex digits) of the first few. */
+static void
+ends_wake(struct rs_ends *e, const char *p)
+{
+	size_t n;
+
+	while (*p == ' ')
+		p++;
+	while (e->nwake < RS_ENDS_WAKE && *p != '\0') {
+		n = strspn(p, "0123456789abcdef");
+		if (n != STATE_ADDR_LEN || (p[n] != ',' && p[n] != '\0'))
+			return;
+		memcpy(e->wake[e->nwake], p, n);
+		e->wake[e->nwake++][n] = '\0';
+		p += n + (p[n] == ',');
+	}
+}
+
 /*
- * What PREFIX "ends" keeps of the gate's last value (see rs_ends_format) into
- * r->ends.ms, ends_next, ends_wait, ends_limit and ends_nh: 0 (-1) if
- * none. 0 or -1.
+ * What PREFIX "ends" keeps of the gate's last value (see rs_ends_format)
+ * into r->ends (see struct rs_ends): cleared if none. 0 or -1.
  */
 static int
 ends_read(struct rstore *r)
 {
 	const char *av[] = { "HGET", PREFIX "ends", r->name };
 	redisReply *rp;
+	int n = 0;
 
 	if (redisAppendCommandArgv(r->c, 3, av, NULL) != REDIS_OK)
 		return -1;
@@ -444,12 +531,14 @@ ends_read(struct rstore *r)
 	}
 	if (rp->type != REDIS_REPLY_STRING ||
 	    sscanf(rp->str, "%" SCNd64 " %" SCNu64 " %" SCNd64 " %ld %ld %ld %"
-	    SCNd64, &r->ends.ms, &r->ends.next, &r->ends.wait, &r->ends.limit,
-	    &r->ends.nh, &r->ends.nw, &r->ends.at) != 7 || r->ends.ms < 0 ||
-	    r->ends.limit > STATE_MAX_SLOTS || r->ends.nh < 0 ||
-	    r->ends.nh > STATE_MAX_SLOTS || r->ends.nw < 0)
+	    SCNd64 "%n", &r->ends.ms, &r->ends.next, &r->ends.wait,
+	    &r->ends.limit, &r->ends.nh, &r->ends.nw, &r->ends.at, &n) != 7 ||
+	    r->ends.ms < 0 || r->ends.limit > STATE_MAX_SLOTS ||
+	    r->ends.nh < 0 || r->ends.nh > STATE_MAX_SLOTS || r->ends.nw < 0)
 		rs_ends_clear(&r->ends);	/* none, or not ours: as if none */
-	else if (r->ends.at > r->now_ms) {
+	else
+		ends_wake(&r->ends, rp->str + n);
+	if (r->ends.at > r->now_ms) {
 		/* Written before the server's clock went back (H-2 of
 		 * brk-redis7): its ends move back with it. */
 		r->ends.ms -= r->ends.at - r->now_ms;
@@ -534,6 +623,8 @@ rs_loss_seen(struct rstore *r, const struct store_txn *t)
 	r->gates_empty = 0;
 	r->lag_ms = 0;
 	r->dropped = 0;
+	if (r->lost == 1 && r->fresh)
+		return ends_read(r);	/* again: a try after EAGAIN */
 	if (r->lost)
 		return 0;
 	if (r->fresh) {
@@ -619,7 +710,7 @@ rs_ends_format(const struct rstore *r, const struct state *st, char *buf,
 	int64_t end = r->hold.ms > r->now_ms ? r->hold.ms : r->now_ms;
 	int64_t wait = r->hold.ms > r->now_ms || reserving(r) ?
 	    r->hold.wait : 0;
-	size_t i;
+	size_t i, k, n;
 
 	for (i = 0; i < st->nh; i++)
 		if (st->h[i].lease_ms > end)
@@ -627,8 +718,14 @@ rs_ends_format(const struct rstore *r, const struct state *st, char *buf,
 	for (i = 0; i < st->nw; i++)
 		if (st->w[i].lease_ms > wait)
 			wait = st->w[i].lease_ms;
-	(void)snprintf(buf, size, "%" PRId64 " %" PRIu64 " %" PRId64 " %ld"
-	    " %ld %zu %" PRId64, end, st->next_ticket, wait,
+	n = (size_t)snprintf(buf, size, "%" PRId64 " %" PRIu64 " %" PRId64
+	    " %ld %ld %zu %" PRId64 " ", end, st->next_ticket, wait,
 	    rs_limit_default(r, st) ? -1L : (long)st->limit, (long)st->nh +
 	    hold_unknown(r), st->nw, r->now_ms);
+	for (i = 0, k = 0; i < st->nw && k < RS_ENDS_WAKE && n < size; i++)
+		if (st->w[i].addr[0] != '\0')
+			n += (size_t)snprintf(buf + n, size - n, "%s%s",
+			    k++ > 0 ? "," : "", st->w[i].addr);
+	if (k == 0 && n < size)
+		(void)snprintf(buf + n, size - n, "-");
 }

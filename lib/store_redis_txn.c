@@ -173,7 +173,7 @@ read_tickets(struct rstore *r, const struct state *st)
 	}
 }
 
-/* Both copies freed (the store closed). */
+/* Both copies freed, and the holder records seen (the store closed). */
 void
 rs_mine_free(struct rstore *r)
 {
@@ -182,6 +182,9 @@ rs_mine_free(struct rstore *r)
 	free(r->rtix);
 	r->rtix = NULL;
 	r->nrtix = 0;
+	free(r->seenh);
+	r->seenh = NULL;
+	r->nseenh = 0;
 }
 
 /*
@@ -225,10 +228,25 @@ present(const struct state *st, const struct entry *e)
 	    same_request(st->w, st->nw, e) > 0;
 }
 
+/* 1 if a waiter of st has ticket t. */
+static int
+ticket_waits(const struct state *st, uint64_t t)
+{
+	size_t i;
+
+	for (i = 0; i < st->nw; i++)
+		if (st->w[i].ticket == t)
+			return 1;
+	return 0;
+}
+
 /*
  * Our waiter records missing from st put back in line by their tickets
  * (before the first waiter of a later ticket and no higher priority), so
- * that a waiter keeps its place through a loss.
+ * that a waiter keeps its place through a loss. Not one whose ticket
+ * another waiter has now (a server restarted from a copy older than our
+ * ticket gave it out again: two waiters of one ticket are no line, N-2 of
+ * brk-redis8): that waiter finds its place lost and queues again.
  */
 static int
 remake_waiters(struct rstore *r, struct store_txn *t)
@@ -239,7 +257,7 @@ remake_waiters(struct rstore *r, struct store_txn *t)
 
 	for (k = 0; k < r->nminew; k++) {
 		e = r->minew[k];
-		if (present(st, &e))
+		if (present(st, &e) || ticket_waits(st, e.ticket))
 			continue;
 		for (pos = 0; pos < st->nw; pos++)
 			if (st->w[pos].ticket > e.ticket &&
@@ -559,6 +577,10 @@ start(struct rstore *r, struct store_txn *t, int watch)
 		state_free(&t->st);
 		return -1;
 	}
+	/* What was read, but during a loss: what was before it, until the
+	 * commit that begins the hold is written. */
+	if (t->exists && !r->fresh && !r->lost)
+		rs_seen_save(r, &t->st);
 	return 0;
 }
 
@@ -608,7 +630,12 @@ rs_abort(struct store *s, struct store_txn *t)
 /*
  * Queue MULTI, the writes (the value, the gate's name in PREFIX "gates",
  * its longest lease in PREFIX "ends", which outlive a DEL of the key: see
- * rs_hold_begin), the wake-ups, EXEC; the count of replies.
+ * rs_hold_begin), the wake-ups, EXEC; the count of replies. When the key
+ * was lost, the first waiters PREFIX "ends" names are woken too: their
+ * records went with it, and nobody else knows them; each looks, finds its
+ * record gone, and records its place again, which it did only at its
+ * renewal before, a third of its lease, with the gate idle meanwhile
+ * (N-1 of brk-redis8).
  */
 static int
 commit_send(struct rstore *r, const char *val, size_t len,
@@ -617,6 +644,7 @@ commit_send(struct rstore *r, const char *val, size_t len,
 	const char *av[3];
 	size_t avl[3];
 	char wk[sizeof(PREFIX) + 8 + STATE_ADDR_LEN];
+	const char *w;
 	size_t i;
 	int k = 0;
 
@@ -636,10 +664,11 @@ commit_send(struct rstore *r, const char *val, size_t len,
 		k += redisAppendCommand(r->c, "PUBLISH %s %s", PREFIX "changes",
 		    r->name) == REDIS_OK;
 	}
-	for (i = 0; i < n; i++) {
-		if (strcmp(wakes[i], r->addr) == 0)
+	for (i = 0; i < n + (r->lost == 1 ? r->ends.nwake : 0); i++) {
+		w = i < n ? wakes[i] : r->ends.wake[i - n];
+		if (strcmp(w, r->addr) == 0)
 			continue;	/* nothing to our own address */
-		(void)snprintf(wk, sizeof(wk), PREFIX "wake:%s", wakes[i]);
+		(void)snprintf(wk, sizeof(wk), PREFIX "wake:%s", w);
 		k += redisAppendCommand(r->c, "RPUSH %s 1", wk) == REDIS_OK;
 		k += redisAppendCommand(r->c, "EXPIRE %s 3600", wk) == REDIS_OK;
 	}
@@ -698,7 +727,7 @@ rs_commit(struct store *s, struct store_txn *t, const store_addr *wakes,
     size_t n)
 {
 	struct rstore *r = (struct rstore *)s;
-	char *val = NULL, ends[128] = "";
+	char *val = NULL, ends[128 + RS_ENDS_WAKE * (STATE_ADDR_LEN + 1)] = "";
 	size_t len = 0;
 	int k, renewed, ret = -1;
 
@@ -738,7 +767,7 @@ rs_commit(struct store *s, struct store_txn *t, const store_addr *wakes,
 			mine_save(r, &t->st);
 			r->known = 1;
 			/* Ours too, as written (H-H of brk-redis7). */
-			r->seen_nh = (long)t->st.nh;
+			rs_seen_save(r, &t->st);
 		}
 		if (r->fresh && r->gates_empty && t->dirty)
 			say_fresh(r, t->st.limit);

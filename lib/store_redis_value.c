@@ -194,6 +194,31 @@ suspects(struct rstore *r, const struct lease *v, size_t n)
 	}
 }
 
+/*
+ * The state part of a value of ours that does not parse (why): damaged,
+ * by a hand or by a bug (two waiters of one ticket once left a gate
+ * refused by every gaterun until its key was deleted: N-2 of
+ * brk-redis8). What can be read of it is kept, as the file store does
+ * with a damaged file, said, and written again by the next change (the
+ * waiters whose records went with the damage queue again). 0 or -1.
+ */
+static int
+value_salvage(struct rstore *r, const char *p, const char *end,
+    struct store_txn *t, const char *why)
+{
+	char buf[200];
+
+	(void)snprintf(buf, sizeof(buf), "the gate's key is damaged (%s): "
+	    "kept as far as it can be read, and written again at the next "
+	    "change", why);
+	rs_say(r, buf);
+	if (state_parse(p, (size_t)(end - p), &t->st, 1, &why) == -1)
+		return -1;	/* out of memory: salvage never fails else */
+	t->lost = 1;
+	t->dirty = 1;
+	return 0;
+}
+
 /* The key's value into t->st. 0, or -1 (EBADMSG: not ours to read). */
 int
 rs_value_parse(struct rstore *r, const char *buf, size_t len,
@@ -225,15 +250,15 @@ rs_value_parse(struct rstore *r, const char *buf, size_t len,
 	if (leases_parse(&p, end, &v, &nv) == -1)
 		return -1;
 	suspects(r, v, nv);
-	if (state_parse(p, (size_t)(end - p), &t->st, 0, &why) == -1) {
+	if (state_parse(p, (size_t)(end - p), &t->st, 0, &why) == -1 &&
+	    (errno != EINVAL || value_salvage(r, p, end, t, why) == -1)) {
 		free(v);
-		errno = EBADMSG;
+		errno = errno == EINVAL ? EBADMSG : errno;
 		return -1;
 	}
 	leases_apply(r, t->st.h, t->st.nh, v, nv);
 	leases_apply(r, t->st.w, t->st.nw, v, nv);
 	leases_seen(r, &t->st);
-	r->seen_nh = (long)t->st.nh;
 	free(v);
 	return 0;
 }

@@ -42,6 +42,9 @@
 #include "sys.h"
 
 #define MARGIN_NS	500000000LL	/* KILL lands this long before the end */
+#define RELISTEN_FIRST	20000000LL	/* see relisten: the first try, */
+#define RELISTEN_MAX	500000000LL	/* the most between two, */
+#define RELISTEN_WAIT	1000000000LL	/* and the longest wait of one */
 
 /* Grace between TERM and KILL: a fifth of the lease, at most 2 s. */
 static int64_t
@@ -63,6 +66,9 @@ struct dog {
 	int64_t		look;		/* next look at a stopped job */
 	int		forked;		/* gate_forked done: renews itself */
 	int		termed;
+	int64_t		relisten;	/* the kill-all listener was lost:
+					   listen again then (boot ns), or 0 */
+	int64_t		backoff;	/* and after that, if it fails */
 };
 
 /*
@@ -189,6 +195,59 @@ stop_at(const struct dog *d)
 }
 
 /*
+ * The kill-all listener's connection was lost: the server went away, and
+ * when it comes back it may have lost every record (a restart without
+ * persistence), ours among them, and let newcomers in on our slots until
+ * the wrapper's next renewal, a third of a lease away (20 min at -e 3600:
+ * M-3 of brk-redis7). So listen again soon: from 20 ms on, twice as long
+ * after each failed try up to 0.5 s, give or take a quarter at random
+ * (the watchdogs of many holders do not all come at once), each try
+ * bounded. Once the server answers, have the wrapper, our parent, renew
+ * at once (SIGALRM, its renewal timer's signal): its renewal sees a
+ * restart (a new epoch) and records its slots again. Kill-all requests
+ * reach us again as soon.
+ */
+static int
+relisten(struct dog *d, void **kl, int *said)
+{
+	int64_t left = stop_at(d) - boot_ns(), wait = left / 2;
+	int fd;
+
+	if (d->relisten == 0 || boot_ns() < d->relisten)
+		return -1;
+	if (*said == -1 || left < 1000000000LL) {
+		d->relisten = 0;	/* none, or no time: at the renewal */
+		return -1;
+	}
+	fd = gate_kill_listen(d->g, d->h.cmd.pid, mono_ns() +
+	    (wait < RELISTEN_WAIT ? wait : RELISTEN_WAIT), kl);
+	if (fd == -1 && (errno == ENOTSUP || errno == ESRCH)) {
+		*said = -1;		/* the command is gone */
+		d->relisten = 0;
+	} else if (fd == -1) {
+		d->backoff = d->backoff * 2 < RELISTEN_MAX ? d->backoff * 2 :
+		    RELISTEN_MAX;
+		d->relisten = boot_ns() + d->backoff * 3 / 4 +
+		    arc4random_uniform((uint32_t)(d->backoff / 2000)) * 1000LL;
+	} else {
+		d->relisten = 0;
+		*said = 0;
+		if (getppid() == d->h.wrapper.pid)
+			(void)kill(d->h.wrapper.pid, SIGALRM);
+	}
+	return fd;
+}
+
+/* The listener's connection is lost: listen again soon (relisten). */
+static void
+listener_lost(struct dog *d, void *kl)
+{
+	gate_kill_unlisten(kl);
+	d->backoff = RELISTEN_FIRST;
+	d->relisten = boot_ns() + d->backoff;
+}
+
+/*
  * The lease is ending unrenewed: stop the tree (TERM, the grace, KILL),
  * then wait for the command's end (its pidfd), for a watchdog gone while
  * it is there would be started again by the wrapper.
@@ -243,7 +302,7 @@ static void __dead
 watchdog(int rd, struct dog *d)
 {
 	struct pollfd p[4];
-	int64_t v[2];
+	int64_t v[2], at;
 	void *kl = NULL;
 	int said = 0;
 
@@ -260,14 +319,18 @@ watchdog(int rd, struct dog *d)
 	for (;;) {
 		if (boot_ns() >= stop_at(d))
 			lease_lost(d, p[1].fd);
-		if (dog_sleep(p, look_paused(d, stop_at(d))) == -1 &&
-		    errno != EINTR)
+		at = look_paused(d, stop_at(d));
+		if (d->relisten != 0 && d->relisten < at)
+			at = d->relisten;
+		if (dog_sleep(p, at) == -1 && errno != EINTR)
 			_exit(1);
 		if (p[2].fd != -1 && p[2].revents &&
 		    gate_kill_serve(kl) == -1) {
-			gate_kill_unlisten(kl);
+			listener_lost(d, kl);
 			p[2].fd = -1;
 		}
+		if (p[2].fd == -1)
+			p[2].fd = relisten(d, &kl, &said);
 		if (p[1].revents)
 			_exit(0);		/* the command ended */
 		if (p[0].fd != -1 && p[0].revents) {
@@ -277,9 +340,10 @@ watchdog(int rd, struct dog *d)
 				_exit(0);
 			else if (v[0] > d->until && v[1] < d->until)
 				d->until = v[0];	/* else asked too late */
-			if (p[2].fd == -1)
-				p[2].fd = kill_listen(d->g, d->gate,
-				    d->h.cmd.pid, stop_at(d), &kl, &said);
+			if (p[2].fd == -1 && (p[2].fd = kill_listen(d->g,
+			    d->gate, d->h.cmd.pid, stop_at(d), &kl,
+			    &said)) != -1)
+				d->relisten = 0;
 		}
 	}
 }
