@@ -1841,6 +1841,16 @@ redraws() {
 	[ "$(grep -c 'gaterun:ends holds' <<<"$output")" -eq 1 ]
 }
 
+@test "a gaterun:ends of another type is said at the first write, before any loss needs it" {
+	# Failed before: said only once a loss needed it; every job ran
+	# silent meanwhile (M-1 of brk-redis8).
+	"$G" -g farm --limit 1 >/dev/null 2>&1
+	redis-cli -p "$RPORT" set gaterun:ends x >/dev/null
+	run -0 "$G" -g farm -- echo ran
+	[[ "$output" == *"the key gaterun:ends holds a value gaterun did not write (another type)"* ]]
+	[[ "$output" == *ran* ]]
+}
+
 @test "a host that died alone on a gate: a newcomer after its lease is held a third of it and a second (its owner could renew), then gets the slot" {
 	# A -n newcomer was let in at once before (the check above).
 	"$G" -g farm --limit 1 >/dev/null
