@@ -171,6 +171,40 @@ logged_waiter() {
 	until_true "[ \"\$(waiting farm 2>/dev/null)\" = ${3:-1} ]"
 }
 
+# Gate farm (limit 1) held by host A until file go exists, host B in
+# line: both logged jobs (logged_holder, logged_waiter), PIDs in $a and $b.
+# A's lease (20 s unless $1 says) has room for a slow restart of the
+# server (ASan, a busy machine: a 9 s lease was lost there; one of 20 s is
+# stopped unrenewed at 17.5 s), and A waits for a file, not a FIFO, so
+# that the test never blocks on a holder that is gone. Not 30 s: the hold
+# after a loss lasts as long as the longest lease seen. The waiter's lease
+# (6 s unless $2 says) is short: a waiter that notices the loss holds
+# newcomers back for one.
+holder_and_waiter() {
+	"$G" -g farm --limit 1 >/dev/null
+	logged_holder A "${1:-20}" go
+	logged_waiter B "${2:-6}"
+}
+
+# Gate farm (limit 1) held by host A (logged_holder, lease $1) until file
+# go exists, and saved so: a copy of the server's data with A in it, which
+# the server loads when it starts again (redis_restart).
+saved_with_holder() {
+	"$G" -g farm --limit 1 >/dev/null 2>&1
+	logged_holder A "$1" go
+	redis-cli -p "$RPORT" save >/dev/null
+}
+
+# Holder A's command ends (file go made): A and the waiter named $1 (its
+# PID in the variable named after it in lower case) exit 0, and $1 starts
+# less than $2 ms after A ended.
+a_releases_to() {
+	local pid=${1,,}
+	touch go
+	all_ok "$a" "${!pid}" || return 1
+	started_within A "$1" "$2"
+}
+
 # Waiters W1, W2... of lease $1, one on each host named after it, queued
 # at gate farm in that order (each in line before the next comes): their
 # PIDs in array pids.
