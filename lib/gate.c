@@ -2547,11 +2547,12 @@ gate_kill_all(struct gate *g, int sig, double grace, struct gate_kill **outp,
 	return r;
 }
 
-/* A holder's kill-all listener: the store's, and what it stops. */
+/* A holder's kill-all listener: the store's, what it stops, its slots. */
 struct gate_killer {
 	const struct store_ops	*ops;
 	void			*l;
 	struct killall_holder	h;
+	unsigned		nslots;
 };
 
 /* See gate.h: a listener for the slot this process holds. */
@@ -2570,6 +2571,7 @@ gate_kill_listen(struct gate *g, pid_t cmd, int64_t deadline, void **lp)
 	k->ops = g->store->ops;
 	k->h.slot = gate_slot(g);
 	k->h.wrapper = g->self;
+	k->nslots = (unsigned)g->nheld;
 	if (proc_id(cmd, &k->h.cmd) == -1 ||
 	    (fd = k->ops->kill_listen(g->store, deadline, &k->l)) == -1) {
 		free(k);
@@ -2590,6 +2592,8 @@ gate_kill_serve(void *p)
 	int r, e;
 
 	while ((r = k->ops->kill_take(k->l, &rq)) == 1) {
+		rq.slot = k->h.slot;
+		rq.nslots = k->nslots;
 		e = killall_run(&k->h, 1, rq.sig, rq.grace, &out, &n) == -1 ?
 		    errno : 0;
 		r = k->ops->kill_answer(k->l, &rq, e, out, n);

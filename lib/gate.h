@@ -135,6 +135,12 @@ struct gate_kill {
 	 * A store shared by hosts (Redis): the host that signalled it, or
 	 * that did not answer within the grace (error ETIMEDOUT: pid is the
 	 * command's, which may still run). "" elsewhere.
+	 *
+	 * There, during the hold after a loss of the server's data, one
+	 * entry is no process (error EHOSTUNREACH, host ""): slot is how
+	 * many holder slots the key lacked (-1: not known), pid how many of
+	 * them answered a request sent to every holder; the others were
+	 * not reached.
 	 */
 	char		host[GATE_HOST_MAX + 1];
 };

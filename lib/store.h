@@ -62,11 +62,20 @@ struct store_holder {
 	char		host[STATE_HOST_LEN + 1];
 };
 
-/* A kill-all request as a holder's listener took it. */
+/*
+ * A kill-all request as a holder's listener took it. wild: it did not
+ * name this holder but asked every listener of the gate (the holders
+ * the key lacks during a hold after a loss); the answer then says the
+ * holder's slot and how many it holds (slot, nslots: set by the server
+ * of the request, gate_kill_serve).
+ */
 struct store_killreq {
 	char		id[40];
 	int		sig;
 	double		grace;
+	int		wild;
+	int		slot;
+	unsigned	nslots;
 };
 
 struct store_ops {

@@ -149,6 +149,8 @@ struct rstore {
 	unsigned	remade;		/* holder records remake made, */
 	unsigned	remadew;	/* and waiter records */
 	int		hold_read;	/* the value read had a hold line */
+	int		klistens;	/* kill-all listeners made (a watchdog's:
+					   see store_redis_kill.c) */
 	size_t		hold_nh;	/* holders when the policy was shown
 					   the gate full (see rs_hold_end) */
 	int		shown;		/* the policy sees the gate full: its
@@ -273,6 +275,8 @@ void	rs_hold_end(struct rstore *, struct store_txn *);
 void	rs_seen_save(struct rstore *, const struct state *);
 /* The hold a look reports: 0 or -1. */
 int	rs_look_hold(struct rstore *, struct store_txn *);
+/* Holder slots a hold lacks after the last read (-1: unknown), or 0. */
+long	rs_hold_missing(const struct rstore *);
 /* What PREFIX "ends" keeps of a value ("END NEXT WAIT LIMIT NH NW AT"). */
 void	rs_ends_format(const struct rstore *, const struct state *, char *,
 	    size_t);

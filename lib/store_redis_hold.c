@@ -258,6 +258,25 @@ hold_unknown(const struct rstore *r)
 }
 
 /*
+ * For kill-all (store_redis_kill.c), after a read: the holder slots from
+ * before a loss not recorded again, 0 without a hold, -1 during one that
+ * does not know how many. A reader that found the key lost (not made
+ * again: no hold written yet) counts the holders PREFIX "ends" kept, if
+ * their leases may run.
+ */
+long
+rs_hold_missing(const struct rstore *r)
+{
+	if (r->hold.ms > r->now_ms)
+		return r->hold.n0 < 0 ? -1 : hold_unknown(r);
+	if (r->lost != 1 || !r->fresh)
+		return 0;
+	if (r->ends.nh < 0)
+		return -1;
+	return r->ends.ms > r->now_ms ? r->ends.nh : 0;
+}
+
+/*
  * The slots the line may take now, beyond the holders but this handle's
  * (mine: if it gives them back in this transaction, as a release does,
  * they are the line's too, and the policy hands them on):

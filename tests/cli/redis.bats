@@ -835,6 +835,52 @@ kill_listeners() {
 	[ "$status" -eq 143 ]
 }
 
+@test "kill-all during the hold after a loss (the key deleted) reaches the holders not recorded again, says where and that the gate is held" {
+	# Failed before: "killed 0 processes", exit 0, and both commands ran
+	# on (N-4 of brk-redis8). A lease of 60 s: neither holder records
+	# its slot again (at its renewal, 20 s) before the kill-all.
+	"$G" -g farm --limit 2 >/dev/null
+	for h in A B; do
+		on_host "$h" --lease 60 -- sh -c "echo \$\$ > $h.pid; sleep 120 & wait"
+		eval "w$h=\$BG"
+	done
+	until_true '[ -s A.pid ] && [ -s B.pid ] && [ "$(kill_listeners)" -eq 2 ]'
+	redis-cli -p "$RPORT" del gaterun:gate:farm >/dev/null
+	run -0 env GATERUN_HOST=Z "$G" -g farm --kill-all --grace 2
+	echo "$output"
+	[[ "$output" == *"killed 4 processes: "* ]]
+	[ "$(grep -o '@A' <<<"$output" | wc -l)" -eq 2 ]
+	[ "$(grep -o '@B' <<<"$output" | wc -l)" -eq 2 ]
+	[[ "$output" == *"the gate is held after a loss: 2 holder slots not recorded again; 2 answered"* ]]
+	wait_status "$wA"
+	[ "$status" -eq 143 ]
+	wait_status "$wB"
+	[ "$status" -eq 143 ]
+}
+
+@test "kill-all during the hold after a loss: a holder not recorded again that does not answer is said not reached, exit 1" {
+	"$G" -g farm --limit 2 >/dev/null
+	for h in A C; do
+		on_host "$h" --lease 60 -- sh -c "echo \$\$ > $h.pid; sleep 120 & wait"
+		eval "w$h=\$BG"
+	done
+	until_true '[ -s A.pid ] && [ -s C.pid ] && [ "$(kill_listeners)" -eq 2 ]'
+	# Host C is cut off: its wrapper, watchdog and command stopped.
+	# shellcheck disable=SC2046
+	kill -STOP "$wC" $(pgrep -P "$wC")
+	redis-cli -p "$RPORT" del gaterun:gate:farm >/dev/null
+	run -1 --separate-stderr env GATERUN_HOST=Z "$G" -g farm --kill-all --grace 1 --json
+	echo "$output"
+	echo "$stderr"
+	[ "$(jq -r '.killed | map(.host) | unique | join(",")' <<<"$output")" = A ]
+	[ "$(jq -r '[.hold.not_recorded, .hold.answered] | join(",")' <<<"$output")" = 2,1 ]
+	[[ "$stderr" == *"the gate is held after a loss: 2 holder slots not recorded again; 1 answered; those that did not answer were not reached"* ]]
+	wait_status "$wA"
+	[ "$status" -eq 143 ]
+	# shellcheck disable=SC2046
+	kill -CONT "$wC" $(pgrep -P "$wC")
+}
+
 @test "-x is refused on a Redis store, saying why; --lease is checked" {
 	run -125 "$G" -g farm -x -- true
 	[[ "$output" == *"-x: gate 'farm' is on a store of leases"* ]]
