@@ -70,10 +70,11 @@ struct rs_hold {
 
 /*
  * What PREFIX "ends" keeps of a gate's last value, "END NEXT WAIT LIMIT NH
- * NW AT" (see rs_ends_format): until when its holders' leases run (server ms;
- * 0: none kept), its next ticket, until when its waiters' leases run, its
- * limit (-1: a default), holder slots and waiters (-1: unknown), and when
- * it was written.
+ * NW AT [PARENT]" (see rs_ends_format): until when its holders' leases run
+ * (server ms; 0: none kept), its next ticket, until when its waiters'
+ * leases run, its limit (-1: a default), holder slots and waiters (-1:
+ * unknown), when it was written, and its parent gate ("": none, or
+ * written by a version that did not keep it).
  */
 struct rs_ends {
 	int64_t		ms;
@@ -83,6 +84,7 @@ struct rs_ends {
 	long		nh;
 	long		nw;
 	int64_t		at;		/* when it was written (server ms) */
+	char		parent[GATE_NAME_MAX + 1];
 };
 
 /* A record as a loss needs it: its ticket and wrapper name it. */

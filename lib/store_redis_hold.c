@@ -492,15 +492,38 @@ ends_alien(struct rstore *r)
 }
 
 /*
+ * The parent that follows the seven numbers of a PREFIX "ends" value in p
+ * (N-5 of brk-redis8: a DEL of a child's key lost it): r->ends.parent, ""
+ * if none (written by a version that kept none, or no parent). -1 if it
+ * is not a gate name.
+ */
+static int
+ends_parent(struct rstore *r, const char *p)
+{
+	size_t n;
+
+	r->ends.parent[0] = '\0';
+	p += strspn(p, " ");
+	n = strcspn(p, " ");
+	if (n == 0)
+		return 0;
+	if (n > GATE_NAME_MAX)
+		return -1;
+	memcpy(r->ends.parent, p, n);
+	r->ends.parent[n] = '\0';
+	return gate_name_valid(r->ends.parent) ? 0 : -1;
+}
+
+/*
  * What PREFIX "ends" keeps of the gate's last value (see rs_ends_format) into
- * r->ends.ms, ends_next, ends_wait, ends_limit and ends_nh: 0 (-1) if
- * none. 0 or -1.
+ * r->ends (0, -1 or "" if none). 0 or -1.
  */
 static int
 ends_read(struct rstore *r)
 {
 	const char *av[] = { "HGET", PREFIX "ends", r->name };
 	redisReply *rp;
+	int n = 0;
 
 	if (redisAppendCommandArgv(r->c, 3, av, NULL) != REDIS_OK)
 		return -1;
@@ -512,12 +535,15 @@ ends_read(struct rstore *r)
 	}
 	if (rp->type != REDIS_REPLY_STRING ||
 	    sscanf(rp->str, "%" SCNd64 " %" SCNu64 " %" SCNd64 " %ld %ld %ld %"
-	    SCNd64, &r->ends.ms, &r->ends.next, &r->ends.wait, &r->ends.limit,
-	    &r->ends.nh, &r->ends.nw, &r->ends.at) != 7 || r->ends.ms < 0 ||
+	    SCNd64 "%n", &r->ends.ms, &r->ends.next, &r->ends.wait,
+	    &r->ends.limit, &r->ends.nh, &r->ends.nw, &r->ends.at, &n) != 7 ||
+	    r->ends.ms < 0 ||
 	    r->ends.limit > STATE_MAX_SLOTS || r->ends.nh < 0 ||
 	    r->ends.nh > STATE_MAX_SLOTS || r->ends.nw < 0)
 		rs_ends_clear(&r->ends);	/* none, or not ours: as if none */
-	else if (r->ends.at > r->now_ms) {
+	else if (ends_parent(r, rp->str + n) == -1)
+		rs_ends_clear(&r->ends);
+	if (r->ends.at > r->now_ms) {
 		/* Written before the server's clock went back (H-2 of
 		 * brk-redis7): its ends move back with it. */
 		r->ends.ms -= r->ends.at - r->now_ms;
@@ -662,6 +688,9 @@ rs_look_hold(struct rstore *r, struct store_txn *t)
 			t->st.limit = (unsigned)r->ends.limit;
 			r->restored = 1;	/* what remake will do */
 		}
+		if (v == 1 && r->ends.parent[0] != '\0')
+			(void)strlcpy(t->st.parent, r->ends.parent,
+			    sizeof(t->st.parent));
 		if (v == 1 && (ms = hold_length(r, 1)) > 0) {
 			r->hold.ms = r->now_ms + ms;
 			r->hold.why = GATE_HOLD_LOST;
@@ -673,12 +702,14 @@ rs_look_hold(struct rstore *r, struct store_txn *t)
 
 /*
  * What PREFIX "ends" keeps of a value for after a DEL of its key (see
- * rs_hold_begin), "END NEXT WAIT LIMIT NH NW AT": until when (server ms) its
- * holders may run without renewing (the longest lease, or the hold's end
- * if later), its next ticket, until when its waiters may (or those of a
- * hold), its limit (-1: a default one; during a hold, the gate's own),
+ * rs_hold_begin), "END NEXT WAIT LIMIT NH NW AT [PARENT]": until when
+ * (server ms) its holders may run without renewing (the longest lease, or
+ * the hold's end if later), its next ticket, until when its waiters may
+ * (or those of a hold), its limit (-1: a default one; during a hold, the gate's own),
  * its holder slots (with those a hold knows of but not recorded), its
- * waiters, and when (struct rs_ends).
+ * waiters, when (struct rs_ends), and its parent gate if it has one (last:
+ * older versions read the seven numbers and no more; a name has no
+ * spaces).
  */
 void
 rs_ends_format(const struct rstore *r, const struct state *st, char *buf,
@@ -696,7 +727,8 @@ rs_ends_format(const struct rstore *r, const struct state *st, char *buf,
 		if (st->w[i].lease_ms > wait)
 			wait = st->w[i].lease_ms;
 	(void)snprintf(buf, size, "%" PRId64 " %" PRIu64 " %" PRId64 " %ld"
-	    " %ld %zu %" PRId64, end, st->next_ticket, wait,
+	    " %ld %zu %" PRId64 "%s%s", end, st->next_ticket, wait,
 	    rs_limit_default(r, st) ? -1L : (long)st->limit, (long)st->nh +
-	    hold_unknown(r), st->nw, r->now_ms);
+	    hold_unknown(r), st->nw, r->now_ms, st->parent[0] != '\0' ? " " :
+	    "", st->parent);
 }

@@ -484,6 +484,27 @@ start_order() { awk '$1 == "start" { printf "%s ", $2 }' log; }
 	[ "$(status_field .max_allowed farm)" -eq 5 ]
 }
 
+@test "a child gate's key deleted: it comes back with its parent, and its commands still take the parent's slot" {
+	# Failed before: the key came back with its limit and no parent, and
+	# a -n B in farm ran beside A though the parent (limit 1) was full
+	# (N-5 of brk-redis8).
+	"$G" -g build --limit 1 >/dev/null 2>&1
+	"$G" -g farm --limit 3 --parent build >/dev/null 2>&1
+	logged_job A 30 A go
+	a=$BG
+	until_true '[ "$(active build)" -eq 1 ]'
+	redis-cli -p "$RPORT" del gaterun:gate:farm >/dev/null
+	[ "$(status_field .parent farm)" = build ]
+	run -75 env GATERUN_HOST=B "$G" -g farm -n -- echo B ran
+	[[ "$output" != *"B ran"* ]]
+	[[ "$output" == *"parent of 'farm'"* ]]
+	touch go
+	wait_status "$a"
+	[ "$status" -eq 0 ] || { cat bg.out; false; }
+	redis-cli -p "$RPORT" get gaterun:gate:farm | grep -qx 'parent build'
+	[ "$(status_field .max_allowed farm)" -eq 3 ]
+}
+
 @test "a restarted server without its data: a holder with nobody in line records its slot again as soon as the server is back, not at its renewal" {
 	"$G" -g farm --limit 1 >/dev/null
 	# A renews every 30 s: the server comes back long before that.
