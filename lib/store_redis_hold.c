@@ -116,11 +116,14 @@ rs_hold_format(const struct rstore *r, char *buf, size_t size)
 	return k > 0 && (size_t)k < size ? (size_t)k : 0;
 }
 
+static long	hold_unknown(const struct rstore *);
+
 /*
  * The hold in force, for the policy and the views (store_txn.hold_until):
  * its end on this host's clock, why, and the limit (t->st.limit, read
  * before rs_hold_begin lowers it), lost if the key was made again with a
- * default one that remake could not put back.
+ * default one that remake could not put back; and whether holders not
+ * recorded again may hold keys (store_txn.keys_unknown).
  */
 static void
 hold_tell(const struct rstore *r, struct store_txn *t)
@@ -135,6 +138,7 @@ hold_tell(const struct rstore *r, struct store_txn *t)
 	t->hold_why = r->hold.why != 0 ? r->hold.why : GATE_HOLD_LOST;
 	t->hold_limit = t->st.limit;
 	t->limit_lost = (r->fresh || r->deflt) && !r->restored;
+	t->keys_unknown = hold_unknown(r) > 0;
 }
 
 /*
