@@ -70,12 +70,15 @@ struct rs_hold {
 
 /*
  * What PREFIX "ends" keeps of a gate's last value, "END NEXT WAIT LIMIT NH
- * NW AT [PARENT]" (see rs_ends_format): until when its holders' leases run
- * (server ms; 0: none kept), its next ticket, until when its waiters'
- * leases run, its limit (-1: a default), holder slots and waiters (-1:
- * unknown), when it was written, and its parent gate ("": none, or
- * written by a version that did not keep it).
+ * NW AT WAKE [PARENT]" (see rs_ends_format): until when its holders'
+ * leases run (server ms; 0: none kept), its next ticket, until when its
+ * waiters' leases run, its limit (-1: a default), holder slots and waiters
+ * (-1: unknown), when it was written, the wake addresses of its first
+ * RS_ENDS_WAKE waiters, joined by commas ("-": none; older versions wrote
+ * no WAKE), and its parent gate ("": none, or written by a version that
+ * did not keep it).
  */
+#define RS_ENDS_WAKE	4
 struct rs_ends {
 	int64_t		ms;
 	uint64_t	next;
@@ -84,6 +87,8 @@ struct rs_ends {
 	long		nh;
 	long		nw;
 	int64_t		at;		/* when it was written (server ms) */
+	char		wake[RS_ENDS_WAKE][STATE_ADDR_LEN + 1];
+	size_t		nwake;		/* the first waiters' wake addresses */
 	char		parent[GATE_NAME_MAX + 1];
 };
 
@@ -273,6 +278,8 @@ void	rs_hold_begin(struct rstore *, struct store_txn *);
 void	rs_hold_end(struct rstore *, struct store_txn *);
 /* The holder records of a state read or written, for a loss to come. */
 void	rs_seen_save(struct rstore *, const struct state *);
+/* PREFIX "ends" holds another type of value: said once. */
+void	rs_ends_alien(struct rstore *);
 /* The hold a look reports: 0 or -1. */
 int	rs_look_hold(struct rstore *, struct store_txn *);
 /* What PREFIX "ends" keeps of a value ("END NEXT WAIT LIMIT NH NW AT"). */

@@ -483,8 +483,8 @@ rs_hold_end(struct rstore *r, struct store_txn *t)
  * its writes failed in silence, and the hold after a loss is shorter
  * without it).
  */
-static void
-ends_alien(struct rstore *r)
+void
+rs_ends_alien(struct rstore *r)
 {
 	if (r->said_ends)
 		return;
@@ -495,11 +495,31 @@ ends_alien(struct rstore *r)
 	    "it, and gaterun makes it again");
 }
 
+/* The WAKE field of PREFIX "ends" (see struct rs_ends) into e: what is a
+   wake address (STATE_ADDR_LEN hex digits) of the first few. */
+static void
+ends_wake(struct rs_ends *e, const char *p)
+{
+	size_t n;
+
+	while (*p == ' ')
+		p++;
+	while (e->nwake < RS_ENDS_WAKE && *p != '\0') {
+		n = strspn(p, "0123456789abcdef");
+		if (n != STATE_ADDR_LEN || (p[n] != ',' && p[n] != ' ' &&
+		    p[n] != '\0'))
+			return;
+		memcpy(e->wake[e->nwake], p, n);
+		e->wake[e->nwake++][n] = '\0';
+		p += n + (p[n] == ',');
+	}
+}
+
 /*
- * The parent that follows the seven numbers of a PREFIX "ends" value in p
- * (N-5 of brk-redis8: a DEL of a child's key lost it): r->ends.parent, ""
- * if none (written by a version that kept none, or no parent). -1 if it
- * is not a gate name.
+ * The PARENT field of PREFIX "ends" (N-5 of brk-redis8: a DEL of a child's
+ * key lost its parent), after WAKE in p: r->ends.parent, "" if none
+ * (written by a version that kept none, or no parent). -1 if it is not a
+ * gate name.
  */
 static int
 ends_parent(struct rstore *r, const char *p)
@@ -507,6 +527,8 @@ ends_parent(struct rstore *r, const char *p)
 	size_t n;
 
 	r->ends.parent[0] = '\0';
+	p += strspn(p, " ");
+	p += strcspn(p, " ");		/* WAKE */
 	p += strspn(p, " ");
 	n = strcspn(p, " ");
 	if (n == 0)
@@ -519,8 +541,8 @@ ends_parent(struct rstore *r, const char *p)
 }
 
 /*
- * What PREFIX "ends" keeps of the gate's last value (see rs_ends_format) into
- * r->ends (0, -1 or "" if none). 0 or -1.
+ * What PREFIX "ends" keeps of the gate's last value (see rs_ends_format)
+ * into r->ends (see struct rs_ends): cleared if none. 0 or -1.
  */
 static int
 ends_read(struct rstore *r)
@@ -534,19 +556,20 @@ ends_read(struct rstore *r)
 	if ((rp = rs_reply(&r->c, &r->io)) == NULL) {
 		if (r->c == NULL || errno != EPROTOTYPE)
 			return -1;
-		ends_alien(r);		/* not a hash: as if none */
+		rs_ends_alien(r);	/* not a hash: as if none */
 		return 0;
 	}
 	if (rp->type != REDIS_REPLY_STRING ||
 	    sscanf(rp->str, "%" SCNd64 " %" SCNu64 " %" SCNd64 " %ld %ld %ld %"
 	    SCNd64 "%n", &r->ends.ms, &r->ends.next, &r->ends.wait,
 	    &r->ends.limit, &r->ends.nh, &r->ends.nw, &r->ends.at, &n) != 7 ||
-	    r->ends.ms < 0 ||
-	    r->ends.limit > STATE_MAX_SLOTS || r->ends.nh < 0 ||
-	    r->ends.nh > STATE_MAX_SLOTS || r->ends.nw < 0)
+	    r->ends.ms < 0 || r->ends.limit > STATE_MAX_SLOTS ||
+	    r->ends.nh < 0 || r->ends.nh > STATE_MAX_SLOTS || r->ends.nw < 0)
 		rs_ends_clear(&r->ends);	/* none, or not ours: as if none */
 	else if (ends_parent(r, rp->str + n) == -1)
 		rs_ends_clear(&r->ends);
+	else
+		ends_wake(&r->ends, rp->str + n);
 	if (r->ends.at > r->now_ms) {
 		/* Written before the server's clock went back (H-2 of
 		 * brk-redis7): its ends move back with it. */
@@ -632,6 +655,8 @@ rs_loss_seen(struct rstore *r, const struct store_txn *t)
 	r->gates_empty = 0;
 	r->lag_ms = 0;
 	r->dropped = 0;
+	if (r->lost == 1 && r->fresh)
+		return ends_read(r);	/* again: a try after EAGAIN */
 	if (r->lost)
 		return 0;
 	if (r->fresh) {
@@ -706,14 +731,14 @@ rs_look_hold(struct rstore *r, struct store_txn *t)
 
 /*
  * What PREFIX "ends" keeps of a value for after a DEL of its key (see
- * rs_hold_begin), "END NEXT WAIT LIMIT NH NW AT [PARENT]": until when
+ * rs_hold_begin), "END NEXT WAIT LIMIT NH NW AT WAKE [PARENT]": until when
  * (server ms) its holders may run without renewing (the longest lease, or
  * the hold's end if later), its next ticket, until when its waiters may
- * (or those of a hold), its limit (-1: a default one; during a hold, the gate's own),
- * its holder slots (with those a hold knows of but not recorded), its
- * waiters, when (struct rs_ends), and its parent gate if it has one (last:
- * older versions read the seven numbers and no more; a name has no
- * spaces).
+ * (or those of a hold), its limit (-1: a default one; during a hold, the
+ * gate's own), its holder slots (with those a hold knows of but not
+ * recorded), its waiters, when, its first waiters' wake addresses
+ * (struct rs_ends), and its parent gate if it has one (last: older
+ * versions read the fields before it and no more; a name has no spaces).
  */
 void
 rs_ends_format(const struct rstore *r, const struct state *st, char *buf,
@@ -722,7 +747,7 @@ rs_ends_format(const struct rstore *r, const struct state *st, char *buf,
 	int64_t end = r->hold.ms > r->now_ms ? r->hold.ms : r->now_ms;
 	int64_t wait = r->hold.ms > r->now_ms || reserving(r) ?
 	    r->hold.wait : 0;
-	size_t i;
+	size_t i, k, n;
 
 	for (i = 0; i < st->nh; i++)
 		if (st->h[i].lease_ms > end)
@@ -730,9 +755,16 @@ rs_ends_format(const struct rstore *r, const struct state *st, char *buf,
 	for (i = 0; i < st->nw; i++)
 		if (st->w[i].lease_ms > wait)
 			wait = st->w[i].lease_ms;
-	(void)snprintf(buf, size, "%" PRId64 " %" PRIu64 " %" PRId64 " %ld"
-	    " %ld %zu %" PRId64 "%s%s", end, st->next_ticket, wait,
+	n = (size_t)snprintf(buf, size, "%" PRId64 " %" PRIu64 " %" PRId64
+	    " %ld %ld %zu %" PRId64 " ", end, st->next_ticket, wait,
 	    rs_limit_default(r, st) ? -1L : (long)st->limit, (long)st->nh +
-	    hold_unknown(r), st->nw, r->now_ms, st->parent[0] != '\0' ? " " :
-	    "", st->parent);
+	    hold_unknown(r), st->nw, r->now_ms);
+	for (i = 0, k = 0; i < st->nw && k < RS_ENDS_WAKE && n < size; i++)
+		if (st->w[i].addr[0] != '\0')
+			n += (size_t)snprintf(buf + n, size - n, "%s%s",
+			    k++ > 0 ? "," : "", st->w[i].addr);
+	if (k == 0 && n < size)
+		n += (size_t)snprintf(buf + n, size - n, "-");
+	if (st->parent[0] != '\0' && n < size)
+		(void)snprintf(buf + n, size - n, " %s", st->parent);
 }
