@@ -1893,6 +1893,9 @@ gate_acquire(struct gate *g, const struct gate_req *req,
 	int r;
 
 	r = gate_enqueue(g, req, gw != NULL);
+	while (r == 0 && gw != NULL && g->key_unknown)	/* as run.c */
+		if ((r = gate_hold_sleep(g, gw)) == 0)
+			r = gate_enqueue(g, req, 1);
 	while (r == 0 && gw != NULL)
 		r = gate_wait(g, req, gw, &pos, &nq);
 	if (r == -1 && errno == ETIMEDOUT)
