@@ -292,6 +292,18 @@ void	gate_counts(const struct gate *, size_t *, unsigned *);
  */
 int	gate_hold(const struct gate *, int64_t *, int *, int *);
 /*
+ * 1 if the last gate_enqueue neither took a slot nor queued because the
+ * request's key cannot be checked: the gate is held after a loss (see
+ * gate_hold) and holders not recorded again may hold it. The caller may
+ * sleep until the hold ends (gate_hold_sleep) and enqueue again.
+ */
+int	gate_key_unknown(const struct gate *);
+/*
+ * Sleep until the hold gate_hold saw ends, gw's deadline (ETIMEDOUT) or a
+ * signal gw->stop records (EINTR). 0 or -1.
+ */
+int	gate_hold_sleep(const struct gate *, const struct gate_wait *);
+/*
  * Record the command this process started: for the request in line (the
  * record carries it on promotion), else for the slot taken last.
  */

@@ -42,6 +42,12 @@ struct store_txn {
 	unsigned	hold_limit;
 	int		limit_lost;
 	/*
+	 * 1: during that hold, holders from before the loss are not recorded
+	 * again: the keys (gate_req.key) they hold are not known, and a keyed
+	 * request is not let in (N-7 of brk-redis8).
+	 */
+	int		keys_unknown;
+	/*
 	 * 1: a reader of a read-only replica with no gaterun data (Redis: not
 	 * synced with its master yet, or none there): st is a new gate's,
 	 * not what the master holds.

@@ -70,12 +70,13 @@ struct rs_hold {
 
 /*
  * What PREFIX "ends" keeps of a gate's last value, "END NEXT WAIT LIMIT NH
- * NW AT WAKE" (see rs_ends_format): until when its holders' leases run
- * (server ms; 0: none kept), its next ticket, until when its waiters'
- * leases run, its limit (-1: a default), holder slots and waiters (-1:
- * unknown), when it was written, and the wake addresses of its first
- * RS_ENDS_WAKE waiters, joined by commas ("-": none; older versions
- * wrote no WAKE).
+ * NW AT WAKE [PARENT]" (see rs_ends_format): until when its holders'
+ * leases run (server ms; 0: none kept), its next ticket, until when its
+ * waiters' leases run, its limit (-1: a default), holder slots and waiters
+ * (-1: unknown), when it was written, the wake addresses of its first
+ * RS_ENDS_WAKE waiters, joined by commas ("-": none; older versions wrote
+ * no WAKE), and its parent gate ("": none, or written by a version that
+ * did not keep it).
  */
 #define RS_ENDS_WAKE	4
 struct rs_ends {
@@ -88,6 +89,7 @@ struct rs_ends {
 	int64_t		at;		/* when it was written (server ms) */
 	char		wake[RS_ENDS_WAKE][STATE_ADDR_LEN + 1];
 	size_t		nwake;		/* the first waiters' wake addresses */
+	char		parent[GATE_NAME_MAX + 1];
 };
 
 /* A record as a loss needs it: its ticket and wrapper name it. */

@@ -488,6 +488,52 @@ start_order() { awk '$1 == "start" { printf "%s ", $2 }' log; }
 	[ "$(status_field .max_allowed farm)" -eq 5 ]
 }
 
+@test "a child gate's key deleted: it comes back with its parent, and its commands still take the parent's slot" {
+	# Failed before: the key came back with its limit and no parent, and
+	# a -n B in farm ran beside A though the parent (limit 1) was full
+	# (N-5 of brk-redis8).
+	"$G" -g build --limit 1 >/dev/null 2>&1
+	"$G" -g farm --limit 3 --parent build >/dev/null 2>&1
+	logged_job A 30 A go
+	a=$BG
+	until_true '[ "$(active build)" -eq 1 ]'
+	redis-cli -p "$RPORT" del gaterun:gate:farm >/dev/null
+	[ "$(status_field .parent farm)" = build ]
+	run -75 env GATERUN_HOST=B "$G" -g farm -n -- echo B ran
+	[[ "$output" != *"B ran"* ]]
+	[[ "$output" == *"parent of 'farm'"* ]]
+	touch go
+	wait_status "$a"
+	[ "$status" -eq 0 ] || { cat bg.out; false; }
+	redis-cli -p "$RPORT" get gaterun:gate:farm | grep -qx 'parent build'
+	[ "$(status_field .max_allowed farm)" -eq 3 ]
+}
+
+@test "a key deleted under a holder of key K: another request with key K is not let in while the holder is not recorded again" {
+	# Failed before: a -n -u K and a waiting -u K both ran beside A's
+	# -u K (the hold had room: gaterun:ends knew A's slot, not its key;
+	# N-7 of brk-redis8).
+	"$G" -g farm --limit 2 >/dev/null 2>&1
+	on_host A --lease 12 -u K -- sh -c 'echo start A >> log; until [ -e go ]; do sleep 0.05; done; echo end A >> log'
+	a=$BG
+	until_true '[ "$(active farm)" -eq 1 ]'
+	redis-cli -p "$RPORT" del gaterun:gate:farm >/dev/null
+	run -75 env GATERUN_HOST=B "$G" -g farm -n -u K -- echo B ran
+	[[ "$output" != *"B ran"* ]]
+	[[ "$output" == *"key 'K'"* ]] || { echo "$output"; false; }
+	# A waiting one waits for the hold (until A is recorded again, or
+	# its lease could end), then finds K taken.
+	run -75 env GATERUN_HOST=C "$G" -g farm -u K -- echo C ran
+	[[ "$output" != *"C ran"* ]]
+	[[ "$output" == *"a request with key 'K' is already queued or running"* ]]
+	# A request without a key is let in beside A all along.
+	run -0 env GATERUN_HOST=D "$G" -g farm -n -- echo D ran
+	[[ "$output" == *"D ran"* ]]
+	touch go
+	wait_status "$a"
+	[ "$status" -eq 0 ] || { cat bg.out; false; }
+}
+
 @test "a restarted server without its data: a holder with nobody in line records its slot again as soon as the server is back, not at its renewal" {
 	"$G" -g farm --limit 1 >/dev/null
 	# A renews every 30 s: the server comes back long before that.
