@@ -387,14 +387,13 @@ setup() {
 	logged_job A 30 A go
 	a=$BG
 	until_true '[ "$(active build)" -eq 1 ]'
-	redis-cli -p "$RPORT" del gaterun:gate:farm >/dev/null
+	del_gate_key
 	[ "$(status_field .parent farm)" = build ]
 	run -75 env GATERUN_HOST=B "$G" -g farm -n -- echo B ran
 	[[ "$output" != *"B ran"* ]]
 	[[ "$output" == *"parent of 'farm'"* ]]
 	touch go
-	wait_status "$a"
-	[ "$status" -eq 0 ] || { cat bg.out; false; }
+	all_ok "$a"
 	redis-cli -p "$RPORT" get gaterun:gate:farm | grep -qx 'parent build'
 	[ "$(status_field .max_allowed farm)" -eq 3 ]
 }
@@ -407,7 +406,7 @@ setup() {
 	on_host A --lease 12 -u K -- sh -c 'echo start A >> log; until [ -e go ]; do sleep 0.05; done; echo end A >> log'
 	a=$BG
 	until_true '[ "$(active farm)" -eq 1 ]'
-	redis-cli -p "$RPORT" del gaterun:gate:farm >/dev/null
+	del_gate_key
 	run -75 env GATERUN_HOST=B "$G" -g farm -n -u K -- echo B ran
 	[[ "$output" != *"B ran"* ]]
 	[[ "$output" == *"key 'K'"* ]] || { echo "$output"; false; }
@@ -420,8 +419,7 @@ setup() {
 	run -0 env GATERUN_HOST=D "$G" -g farm -n -- echo D ran
 	[[ "$output" == *"D ran"* ]]
 	touch go
-	wait_status "$a"
-	[ "$status" -eq 0 ] || { cat bg.out; false; }
+	all_ok "$a"
 }
 
 @test "a restarted server without its data: a holder with nobody in line records its slot again as soon as the server is back, not at its renewal" {
@@ -642,6 +640,20 @@ kill_listeners() {
 	redis-cli -p "$RPORT" pubsub numsub gaterun:kill:farm | tail -n 1
 }
 
+# A holder of gate farm on each host given, lease 60 s (renewed at 20 s),
+# its command (PID in HOST.pid) waiting for a child that sleeps 120 s; its
+# wrapper's PID in $wHOST. Returns once every command wrote its PID and
+# every holder's watchdog listens for a kill-all.
+kill_targets() {
+	local h ready=
+	for h; do
+		on_host "$h" --lease 60 -- sh -c "echo \$\$ > $h.pid; sleep 120 & wait"
+		printf -v "w$h" %s "$BG"
+		ready+="[ -s $h.pid ] && "
+	done
+	until_true "${ready}[ \"\$(kill_listeners)\" -eq $# ]"
+}
+
 @test "messages: a password to a server that has none, a garbage epoch (nothing changed), an IPv6 locator" {
 	# Each failed before: 'refused the password'; the garbage was taken
 	# as the server's epoch; '[::1]' was 'not a Redis locator'.
@@ -721,12 +733,8 @@ kill_listeners() {
 	# on (N-4 of brk-redis8). A lease of 60 s: neither holder records
 	# its slot again (at its renewal, 20 s) before the kill-all.
 	"$G" -g farm --limit 2 >/dev/null
-	for h in A B; do
-		on_host "$h" --lease 60 -- sh -c "echo \$\$ > $h.pid; sleep 120 & wait"
-		eval "w$h=\$BG"
-	done
-	until_true '[ -s A.pid ] && [ -s B.pid ] && [ "$(kill_listeners)" -eq 2 ]'
-	redis-cli -p "$RPORT" del gaterun:gate:farm >/dev/null
+	kill_targets A B
+	del_gate_key
 	run -0 env GATERUN_HOST=Z "$G" -g farm --kill-all --grace 2
 	echo "$output"
 	[[ "$output" == *"killed 4 processes: "* ]]
@@ -741,15 +749,11 @@ kill_listeners() {
 
 @test "kill-all during the hold after a loss: a holder not recorded again that does not answer is said not reached, exit 1" {
 	"$G" -g farm --limit 2 >/dev/null
-	for h in A C; do
-		on_host "$h" --lease 60 -- sh -c "echo \$\$ > $h.pid; sleep 120 & wait"
-		eval "w$h=\$BG"
-	done
-	until_true '[ -s A.pid ] && [ -s C.pid ] && [ "$(kill_listeners)" -eq 2 ]'
+	kill_targets A C
 	# Host C is cut off: its wrapper, watchdog and command stopped.
 	# shellcheck disable=SC2046
 	kill -STOP "$wC" $(pgrep -P "$wC")
-	redis-cli -p "$RPORT" del gaterun:gate:farm >/dev/null
+	del_gate_key
 	run -1 --separate-stderr env GATERUN_HOST=Z "$G" -g farm --kill-all --grace 1 --json
 	echo "$output"
 	echo "$stderr"
