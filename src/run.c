@@ -8,6 +8,7 @@
 
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -435,22 +436,27 @@ exec_cmd(struct gate *g, const struct opts *o, const struct sigsaved *ss)
  * command), or -1: then we run below that holder, and a second slot could
  * wait for ever on our own ancestor. Looked for only when GATERUN_SLOT is
  * in our environment (every command run in a slot has it), then checked
- * against the gate's live holders. *holder gets the ancestor's PID.
+ * against the gate's live holders. *holder gets the ancestor's PID; *held,
+ * unless NULL, the end of the gate's hold after a loss (0: none).
  */
 static int
-ancestor_slot(struct gate *g, pid_t *holder)
+ancestor_slot(struct gate *g, pid_t *holder, int64_t *held)
 {
 	struct gate_info gi;
 	struct procid *a;
 	size_t na, i, j;
 	int slot = -1;
 
+	if (held != NULL)
+		*held = 0;
 	if (getenv("GATERUN_SLOT") == NULL || proc_ancestors(&a, &na) == -1)
 		return -1;
 	if (gate_info(g, &gi) == -1) {
 		free(a);
 		return -1;
 	}
+	if (held != NULL)
+		*held = gi.hold_until;
 	/* a[0] is us: after -x of an outer gaterun, the holder itself. */
 	for (i = 0; i < na && slot == -1; i++)
 		for (j = 0; j < gi.nh && slot == -1; j++)
@@ -461,6 +467,114 @@ ancestor_slot(struct gate *g, pid_t *holder)
 			}
 	gate_info_free(&gi);
 	free(a);
+	return slot;
+}
+
+/*
+ * 1 if an ancestor of ours (not ourselves) runs our own executable (its
+ * /proc/PID/exe is the same file): a gaterun, the wrapper of a slot.
+ */
+static int
+below_gaterun(void)
+{
+	struct procid *a;
+	struct stat self, st;
+	char path[32];
+	size_t na, i;
+	int found = 0;
+
+	if (stat("/proc/self/exe", &self) == -1 ||
+	    proc_ancestors(&a, &na) == -1)
+		return 0;
+	for (i = 1; i < na && !found; i++) {
+		(void)snprintf(path, sizeof(path), "/proc/%d/exe",
+		    (int)a[i].pid);
+		found = stat(path, &st) == 0 && st.st_dev == self.st_dev &&
+		    st.st_ino == self.st_ino;
+	}
+	free(a);
+	return found;
+}
+
+/* A change on the watch: looked at by ancestor_wait's next look. */
+static void
+on_watch(void *arg, const char *name)
+{
+	(void)arg;
+	(void)name;
+}
+
+/*
+ * Sleep until the gate changes (w, if any: its change channel), the hold
+ * seen ends (held, CLOCK_REALTIME ns), dl passes (CLOCK_MONOTONIC ns; -1:
+ * none) or a signal says stop (we die of it: nothing is held yet). 0 to
+ * look again, -1 when dl passed. A watch that fails is closed (*w NULL):
+ * the hold's end alone wakes us then.
+ */
+static int
+sleep_change(struct gate_watch **w, int64_t held, int64_t dl,
+    const sigset_t *sleepmask)
+{
+	struct pollfd pfd;
+	struct timespec ts;
+	int64_t ns = held - real_ns() + 1000000;	/* past its end */
+
+	if (dl >= 0 && dl - mono_ns() < ns)
+		ns = dl - mono_ns();
+	if (ns <= 0)
+		return dl >= 0 && mono_ns() >= dl ? -1 : 0;
+	ts.tv_sec = ns / 1000000000;
+	ts.tv_nsec = ns % 1000000000;
+	pfd.fd = *w != NULL ? gate_watch_fd(*w) : -1;
+	pfd.events = POLLIN;
+	if (ppoll(&pfd, 1, &ts, sleepmask) > 0 &&
+	    gate_watch_read(*w, on_watch, NULL) == -1) {
+		gate_watch_close(*w);
+		*w = NULL;
+	}
+	if (got_stop)
+		die_of(got_stop);
+	return 0;
+}
+
+/*
+ * ancestor_slot, for a request that would queue. After a loss of the
+ * Redis server's data the holders' records are missing until each renews
+ * (a third of its lease) and the gate is held meanwhile: a nested request
+ * that finds no ancestor holder then would queue behind its own ancestor,
+ * which waits for it: a deadlock (N-8 of brk-redis8). So when
+ * GATERUN_SLOT_GATE names this gate, a gaterun is among our ancestors and
+ * the gate is held, we sleep on the store's change channel (gate_watch)
+ * until a change or the hold's end, and look again: the ancestor recorded
+ * again, we run in its slot; the hold over and still no ancestor holder,
+ * we queue as any request (the environment alone proves nothing). -n
+ * does not wait; -w's deadline dl bounds the wait. The slot, or -1.
+ */
+static int
+ancestor_wait(struct gate *g, const struct opts *o, int64_t dl,
+    const sigset_t *sleepmask, pid_t *holder)
+{
+	const char *sg = getenv("GATERUN_SLOT_GATE");
+	struct gate_watch *w = NULL;
+	int64_t held;
+	int slot;
+
+	if ((slot = ancestor_slot(g, holder, &held)) >= 0 || held == 0 ||
+	    o->nowait || sg == NULL || strcmp(sg, o->gate) != 0 ||
+	    !below_gaterun())
+		return slot;
+	logev(o, "gate '%s': pid %d waits for its ancestor's slot to be "
+	    "recorded again (the gate is held after a loss)", o->gate,
+	    (int)getpid());
+	setproctitle("waiting on '%s' for its ancestor's slot to be recorded "
+	    "again", o->gate);
+	if (gate_watch_open(&w, o->dir) == -1)
+		w = NULL;	/* then by the hold's end alone */
+	/* The watch is open before the look: no change falls between. */
+	while ((slot = ancestor_slot(g, holder, &held)) < 0 && held != 0 &&
+	    sleep_change(&w, held, dl, sleepmask) == 0)
+		;
+	gate_watch_close(w);
 	return slot;
 }
 
@@ -697,7 +811,7 @@ ancestor_parent(const struct opts *o, size_t i)
 	pid_t holder;
 	int slot;
 
-	if ((slot = ancestor_slot(parents[i], &holder)) < 0)
+	if ((slot = ancestor_slot(parents[i], &holder, NULL)) < 0)
 		return 0;
 	logev(o, "gate '%s': pid %d runs inside slot %d of its parent '%s', "
 	    "held by its ancestor %d", o->gate, (int)getpid(), slot,
@@ -1256,7 +1370,7 @@ do_run(const struct opts *o)
 	pid_t holder;
 	char cwd[PATH_MAX];
 	struct gate *g;
-	int64_t t0;
+	int64_t t0, dl;
 	int r, st = -1;
 
 	t0 = mono_ns();
@@ -1275,7 +1389,9 @@ do_run(const struct opts *o)
 		errx(EXIT_GATERUN, "-J: gate '%s' is on a store of leases "
 		    "(Redis): a jobserver there is not done; run without -J",
 		    o->gate);
-	if ((r = ancestor_slot(g, &holder)) >= 0)
+	dl = o->nowait ? 0 : o->wait < 0 ? -1 :
+	    mono_ns() + (int64_t)(o->wait * 1e9);
+	if ((r = ancestor_wait(g, o, dl, &sleepmask, &holder)) >= 0)
 		exec_nested(g, o, &ss, r, holder);
 	if (o->jobserver) {	/* the build's environment names it */
 		rn.js = jobserver_open(o, &oj);
@@ -1288,7 +1404,7 @@ do_run(const struct opts *o)
 	if (!o->exec)
 		req.cmd = park_first(&rn);
 	memset(&gw, 0, sizeof(gw));
-	gw.deadline = o->wait < 0 ? -1 : mono_ns() + (int64_t)(o->wait * 1e9);
+	gw.deadline = o->nowait ? -1 : dl;
 	gw.sigmask = &sleepmask;
 	gw.stop = &got_stop;
 	lock_bound(g, o, &gw);
