@@ -496,63 +496,74 @@ below_gaterun(void)
 	return found;
 }
 
-/* A change on the watch: looked at by ancestor_wait's next look. */
+/* What a watch read names: the gate waited on, changed (or any may have). */
+struct watched {
+	const char	*name;
+	int		hit;
+};
+
 static void
 on_watch(void *arg, const char *name)
 {
-	(void)arg;
-	(void)name;
+	struct watched *wd = arg;
+
+	if (name == NULL || strcmp(name, wd->name) == 0)
+		wd->hit = 1;
 }
 
 /*
- * Sleep until the gate changes (w, if any: its change channel), the hold
- * seen ends (held, CLOCK_REALTIME ns), dl passes (CLOCK_MONOTONIC ns; -1:
- * none) or a signal says stop (we die of it: nothing is held yet). 0 to
- * look again, -1 when dl passed. A watch that fails is closed (*w NULL):
- * the hold's end alone wakes us then.
+ * Sleep until gate name changes (w, if any: the store's change channel),
+ * the hold seen ends (held, CLOCK_REALTIME ns), gw's deadline passes or
+ * a signal sets its stop. 0 to look again, -1 when the deadline passed or
+ * told to stop (the caller's next step in line says so). A watch that
+ * fails is closed (*w NULL): the hold's end alone wakes us then.
  */
 static int
-sleep_change(struct gate_watch **w, int64_t held, int64_t dl,
-    const sigset_t *sleepmask)
+sleep_change(struct gate_watch **w, const char *name, int64_t held,
+    const struct gate_wait *gw)
 {
+	struct watched wd = { name, 0 };
 	struct pollfd pfd;
 	struct timespec ts;
-	int64_t ns = held - real_ns() + 1000000;	/* past its end */
+	int64_t ns;
 
-	if (dl >= 0 && dl - mono_ns() < ns)
-		ns = dl - mono_ns();
-	if (ns <= 0)
-		return dl >= 0 && mono_ns() >= dl ? -1 : 0;
-	ts.tv_sec = ns / 1000000000;
-	ts.tv_nsec = ns % 1000000000;
-	pfd.fd = *w != NULL ? gate_watch_fd(*w) : -1;
-	pfd.events = POLLIN;
-	if (ppoll(&pfd, 1, &ts, sleepmask) > 0 &&
-	    gate_watch_read(*w, on_watch, NULL) == -1) {
-		gate_watch_close(*w);
-		*w = NULL;
+	while (!wd.hit && !*gw->stop) {
+		ns = held - real_ns() + 1000000;	/* past its end */
+		if (gw->deadline >= 0 && gw->deadline - mono_ns() < ns)
+			ns = gw->deadline - mono_ns();
+		if (ns <= 0)
+			return gw->deadline >= 0 &&
+			    mono_ns() >= gw->deadline ? -1 : 0;
+		ts.tv_sec = ns / 1000000000;
+		ts.tv_nsec = ns % 1000000000;
+		pfd.fd = *w != NULL ? gate_watch_fd(*w) : -1;
+		pfd.events = POLLIN;
+		if (ppoll(&pfd, 1, &ts, gw->sigmask) > 0 &&
+		    gate_watch_read(*w, on_watch, &wd) == -1) {
+			gate_watch_close(*w);
+			*w = NULL;
+		}
 	}
-	if (got_stop)
-		die_of(got_stop);
-	return 0;
+	return *gw->stop ? -1 : 0;
 }
 
 /*
- * ancestor_slot, for a request that would queue. After a loss of the
- * Redis server's data the holders' records are missing until each renews
- * (a third of its lease) and the gate is held meanwhile: a nested request
- * that finds no ancestor holder then would queue behind its own ancestor,
- * which waits for it: a deadlock (N-8 of brk-redis8). So when
- * GATERUN_SLOT_GATE names this gate, a gaterun is among our ancestors and
- * the gate is held, we sleep on the store's change channel (gate_watch)
- * until a change or the hold's end, and look again: the ancestor recorded
- * again, we run in its slot; the hold over and still no ancestor holder,
- * we queue as any request (the environment alone proves nothing). -n
- * does not wait; -w's deadline dl bounds the wait. The slot, or -1.
+ * ancestor_slot, for a request that would queue on gate g named name (the
+ * run's gate if own, else a parent). After a loss of the Redis server's
+ * data the holders' records are missing until each renews (a third of its
+ * lease) and the gate is held meanwhile: a nested request that finds no
+ * ancestor holder then would queue behind its own ancestor, which waits
+ * for it: a deadlock (N-8 of brk-redis8). So when a gaterun is among our
+ * ancestors, the gate is held and (own) GATERUN_SLOT_GATE names it, we
+ * sleep on the store's change channel (gate_watch) until it changes or
+ * the hold ends, and look again: the ancestor recorded again, we run in
+ * its slot; the hold over and still no ancestor holder, we queue as any
+ * request (the environment alone proves nothing). -n does not wait; gw
+ * bounds the wait. The slot, or -1.
  */
 static int
-ancestor_wait(struct gate *g, const struct opts *o, int64_t dl,
-    const sigset_t *sleepmask, pid_t *holder)
+ancestor_wait(struct gate *g, const struct opts *o, const char *name,
+    int own, const struct gate_wait *gw, pid_t *holder)
 {
 	const char *sg = getenv("GATERUN_SLOT_GATE");
 	struct gate_watch *w = NULL;
@@ -560,19 +571,19 @@ ancestor_wait(struct gate *g, const struct opts *o, int64_t dl,
 	int slot;
 
 	if ((slot = ancestor_slot(g, holder, &held)) >= 0 || held == 0 ||
-	    o->nowait || sg == NULL || strcmp(sg, o->gate) != 0 ||
+	    o->nowait || (own && (sg == NULL || strcmp(sg, name) != 0)) ||
 	    !below_gaterun())
 		return slot;
 	logev(o, "gate '%s': pid %d waits for its ancestor's slot to be "
-	    "recorded again (the gate is held after a loss)", o->gate,
+	    "recorded again (the gate is held after a loss)", name,
 	    (int)getpid());
 	setproctitle("waiting on '%s' for its ancestor's slot to be recorded "
-	    "again", o->gate);
+	    "again", name);
 	if (gate_watch_open(&w, o->dir) == -1)
 		w = NULL;	/* then by the hold's end alone */
 	/* The watch is open before the look: no change falls between. */
 	while ((slot = ancestor_slot(g, holder, &held)) < 0 && held != 0 &&
-	    sleep_change(&w, held, dl, sleepmask) == 0)
+	    sleep_change(&w, name, held, gw) == 0)
 		;
 	gate_watch_close(w);
 	return slot;
@@ -806,12 +817,13 @@ parents_cmd(struct runner *rn)
  * could wait for ever on our own ancestor.
  */
 static int
-ancestor_parent(const struct opts *o, size_t i)
+ancestor_parent(const struct opts *o, size_t i, const struct gate_wait *gw)
 {
 	pid_t holder;
 	int slot;
 
-	if ((slot = ancestor_slot(parents[i], &holder, NULL)) < 0)
+	if ((slot = ancestor_wait(parents[i], o, parent_names[i], 0, gw,
+	    &holder)) < 0)
 		return 0;
 	logev(o, "gate '%s': pid %d runs inside slot %d of its parent '%s', "
 	    "held by its ancestor %d", o->gate, (int)getpid(), slot,
@@ -839,7 +851,7 @@ take_parents(struct runner *rn, const struct gate_req *req,
 	preq.cmd = rn->pid > 0 ? rn->pid : 0;
 	for (*which = 0; *which < nparents; (*which)++) {
 		lock_bound(parents[*which], rn->o, gw);
-		if (ancestor_parent(rn->o, *which))
+		if (ancestor_parent(rn->o, *which, gw))
 			break;
 		r = gate_enqueue(parents[*which], &preq, !rn->o->nowait);
 		while (r == 0 && !rn->o->nowait)
@@ -1370,7 +1382,7 @@ do_run(const struct opts *o)
 	pid_t holder;
 	char cwd[PATH_MAX];
 	struct gate *g;
-	int64_t t0, dl;
+	int64_t t0;
 	int r, st = -1;
 
 	t0 = mono_ns();
@@ -1389,9 +1401,11 @@ do_run(const struct opts *o)
 		errx(EXIT_GATERUN, "-J: gate '%s' is on a store of leases "
 		    "(Redis): a jobserver there is not done; run without -J",
 		    o->gate);
-	dl = o->nowait ? 0 : o->wait < 0 ? -1 :
-	    mono_ns() + (int64_t)(o->wait * 1e9);
-	if ((r = ancestor_wait(g, o, dl, &sleepmask, &holder)) >= 0)
+	memset(&gw, 0, sizeof(gw));
+	gw.deadline = o->wait < 0 ? -1 : mono_ns() + (int64_t)(o->wait * 1e9);
+	gw.sigmask = &sleepmask;
+	gw.stop = &got_stop;
+	if ((r = ancestor_wait(g, o, o->gate, 1, &gw, &holder)) >= 0)
 		exec_nested(g, o, &ss, r, holder);
 	if (o->jobserver) {	/* the build's environment names it */
 		rn.js = jobserver_open(o, &oj);
@@ -1403,10 +1417,6 @@ do_run(const struct opts *o)
 	rn.job = &job;
 	if (!o->exec)
 		req.cmd = park_first(&rn);
-	memset(&gw, 0, sizeof(gw));
-	gw.deadline = o->nowait ? -1 : dl;
-	gw.sigmask = &sleepmask;
-	gw.stop = &got_stop;
 	lock_bound(g, o, &gw);
 	take_all(&rn, &req, &gw);
 	if (rn.js != NULL && nparents > 0)	/* known once the slot is ours */
