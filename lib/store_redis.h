@@ -70,11 +70,14 @@ struct rs_hold {
 
 /*
  * What PREFIX "ends" keeps of a gate's last value, "END NEXT WAIT LIMIT NH
- * NW AT" (see rs_ends_format): until when its holders' leases run (server ms;
- * 0: none kept), its next ticket, until when its waiters' leases run, its
- * limit (-1: a default), holder slots and waiters (-1: unknown), and when
- * it was written.
+ * NW AT WAKE" (see rs_ends_format): until when its holders' leases run
+ * (server ms; 0: none kept), its next ticket, until when its waiters'
+ * leases run, its limit (-1: a default), holder slots and waiters (-1:
+ * unknown), when it was written, and the wake addresses of its first
+ * RS_ENDS_WAKE waiters, joined by commas ("-": none; older versions
+ * wrote no WAKE).
  */
+#define RS_ENDS_WAKE	4
 struct rs_ends {
 	int64_t		ms;
 	uint64_t	next;
@@ -83,6 +86,8 @@ struct rs_ends {
 	long		nh;
 	long		nw;
 	int64_t		at;		/* when it was written (server ms) */
+	char		wake[RS_ENDS_WAKE][STATE_ADDR_LEN + 1];
+	size_t		nwake;		/* the first waiters' wake addresses */
 };
 
 /* A record as a loss needs it: its ticket and wrapper name it. */

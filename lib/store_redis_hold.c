@@ -491,16 +491,35 @@ ends_alien(struct rstore *r)
 	    "it, and gaterun makes it again");
 }
 
+/* The WAKE field of PREFIX "ends" (see struct rs_ends) into e: what is a
+   wake address (STATE_ADDR_LEN hex digits) of the first few. */
+static void
+ends_wake(struct rs_ends *e, const char *p)
+{
+	size_t n;
+
+	while (*p == ' ')
+		p++;
+	while (e->nwake < RS_ENDS_WAKE && *p != '\0') {
+		n = strspn(p, "0123456789abcdef");
+		if (n != STATE_ADDR_LEN || (p[n] != ',' && p[n] != '\0'))
+			return;
+		memcpy(e->wake[e->nwake], p, n);
+		e->wake[e->nwake++][n] = '\0';
+		p += n + (p[n] == ',');
+	}
+}
+
 /*
- * What PREFIX "ends" keeps of the gate's last value (see rs_ends_format) into
- * r->ends.ms, ends_next, ends_wait, ends_limit and ends_nh: 0 (-1) if
- * none. 0 or -1.
+ * What PREFIX "ends" keeps of the gate's last value (see rs_ends_format)
+ * into r->ends (see struct rs_ends): cleared if none. 0 or -1.
  */
 static int
 ends_read(struct rstore *r)
 {
 	const char *av[] = { "HGET", PREFIX "ends", r->name };
 	redisReply *rp;
+	int n = 0;
 
 	if (redisAppendCommandArgv(r->c, 3, av, NULL) != REDIS_OK)
 		return -1;
@@ -512,12 +531,14 @@ ends_read(struct rstore *r)
 	}
 	if (rp->type != REDIS_REPLY_STRING ||
 	    sscanf(rp->str, "%" SCNd64 " %" SCNu64 " %" SCNd64 " %ld %ld %ld %"
-	    SCNd64, &r->ends.ms, &r->ends.next, &r->ends.wait, &r->ends.limit,
-	    &r->ends.nh, &r->ends.nw, &r->ends.at) != 7 || r->ends.ms < 0 ||
-	    r->ends.limit > STATE_MAX_SLOTS || r->ends.nh < 0 ||
-	    r->ends.nh > STATE_MAX_SLOTS || r->ends.nw < 0)
+	    SCNd64 "%n", &r->ends.ms, &r->ends.next, &r->ends.wait,
+	    &r->ends.limit, &r->ends.nh, &r->ends.nw, &r->ends.at, &n) != 7 ||
+	    r->ends.ms < 0 || r->ends.limit > STATE_MAX_SLOTS ||
+	    r->ends.nh < 0 || r->ends.nh > STATE_MAX_SLOTS || r->ends.nw < 0)
 		rs_ends_clear(&r->ends);	/* none, or not ours: as if none */
-	else if (r->ends.at > r->now_ms) {
+	else
+		ends_wake(&r->ends, rp->str + n);
+	if (r->ends.at > r->now_ms) {
 		/* Written before the server's clock went back (H-2 of
 		 * brk-redis7): its ends move back with it. */
 		r->ends.ms -= r->ends.at - r->now_ms;
@@ -602,6 +623,8 @@ rs_loss_seen(struct rstore *r, const struct store_txn *t)
 	r->gates_empty = 0;
 	r->lag_ms = 0;
 	r->dropped = 0;
+	if (r->lost == 1 && r->fresh)
+		return ends_read(r);	/* again: a try after EAGAIN */
 	if (r->lost)
 		return 0;
 	if (r->fresh) {
@@ -687,7 +710,7 @@ rs_ends_format(const struct rstore *r, const struct state *st, char *buf,
 	int64_t end = r->hold.ms > r->now_ms ? r->hold.ms : r->now_ms;
 	int64_t wait = r->hold.ms > r->now_ms || reserving(r) ?
 	    r->hold.wait : 0;
-	size_t i;
+	size_t i, k, n;
 
 	for (i = 0; i < st->nh; i++)
 		if (st->h[i].lease_ms > end)
@@ -695,8 +718,14 @@ rs_ends_format(const struct rstore *r, const struct state *st, char *buf,
 	for (i = 0; i < st->nw; i++)
 		if (st->w[i].lease_ms > wait)
 			wait = st->w[i].lease_ms;
-	(void)snprintf(buf, size, "%" PRId64 " %" PRIu64 " %" PRId64 " %ld"
-	    " %ld %zu %" PRId64, end, st->next_ticket, wait,
+	n = (size_t)snprintf(buf, size, "%" PRId64 " %" PRIu64 " %" PRId64
+	    " %ld %ld %zu %" PRId64 " ", end, st->next_ticket, wait,
 	    rs_limit_default(r, st) ? -1L : (long)st->limit, (long)st->nh +
 	    hold_unknown(r), st->nw, r->now_ms);
+	for (i = 0, k = 0; i < st->nw && k < RS_ENDS_WAKE && n < size; i++)
+		if (st->w[i].addr[0] != '\0')
+			n += (size_t)snprintf(buf + n, size - n, "%s%s",
+			    k++ > 0 ? "," : "", st->w[i].addr);
+	if (k == 0 && n < size)
+		(void)snprintf(buf + n, size - n, "-");
 }

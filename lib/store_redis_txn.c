@@ -630,7 +630,12 @@ rs_abort(struct store *s, struct store_txn *t)
 /*
  * Queue MULTI, the writes (the value, the gate's name in PREFIX "gates",
  * its longest lease in PREFIX "ends", which outlive a DEL of the key: see
- * rs_hold_begin), the wake-ups, EXEC; the count of replies.
+ * rs_hold_begin), the wake-ups, EXEC; the count of replies. When the key
+ * was lost, the first waiters PREFIX "ends" names are woken too: their
+ * records went with it, and nobody else knows them; each looks, finds its
+ * record gone, and records its place again, which it did only at its
+ * renewal before, a third of its lease, with the gate idle meanwhile
+ * (N-1 of brk-redis8).
  */
 static int
 commit_send(struct rstore *r, const char *val, size_t len,
@@ -639,6 +644,7 @@ commit_send(struct rstore *r, const char *val, size_t len,
 	const char *av[3];
 	size_t avl[3];
 	char wk[sizeof(PREFIX) + 8 + STATE_ADDR_LEN];
+	const char *w;
 	size_t i;
 	int k = 0;
 
@@ -658,10 +664,11 @@ commit_send(struct rstore *r, const char *val, size_t len,
 		k += redisAppendCommand(r->c, "PUBLISH %s %s", PREFIX "changes",
 		    r->name) == REDIS_OK;
 	}
-	for (i = 0; i < n; i++) {
-		if (strcmp(wakes[i], r->addr) == 0)
+	for (i = 0; i < n + (r->lost == 1 ? r->ends.nwake : 0); i++) {
+		w = i < n ? wakes[i] : r->ends.wake[i - n];
+		if (strcmp(w, r->addr) == 0)
 			continue;	/* nothing to our own address */
-		(void)snprintf(wk, sizeof(wk), PREFIX "wake:%s", wakes[i]);
+		(void)snprintf(wk, sizeof(wk), PREFIX "wake:%s", w);
 		k += redisAppendCommand(r->c, "RPUSH %s 1", wk) == REDIS_OK;
 		k += redisAppendCommand(r->c, "EXPIRE %s 3600", wk) == REDIS_OK;
 	}
@@ -720,7 +727,7 @@ rs_commit(struct store *s, struct store_txn *t, const store_addr *wakes,
     size_t n)
 {
 	struct rstore *r = (struct rstore *)s;
-	char *val = NULL, ends[128] = "";
+	char *val = NULL, ends[128 + RS_ENDS_WAKE * (STATE_ADDR_LEN + 1)] = "";
 	size_t len = 0;
 	int k, renewed, ret = -1;
 

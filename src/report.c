@@ -172,10 +172,16 @@ report_hold(char *buf, size_t len, int64_t until, int why, int limit_lost)
 	return buf;
 }
 
-/* Slots free under the limit (none when over it: a lowered limit). */
+/*
+ * Slots free under the limit: none when over it (a lowered limit), nor
+ * while a hold after a loss lasts, as "can start" says (a dashboard or an
+ * autoscaler saw room that was not there: L-1 of brk-redis8).
+ */
 static unsigned
 free_slots(const struct gate_info *gi)
 {
+	if (gi->hold_until != 0)
+		return 0;
 	return gi->nh < gi->limit ? gi->limit - (unsigned)gi->nh : 0;
 }
 
