@@ -502,6 +502,7 @@ struct watched {
 	int		hit;
 };
 
+/* A gate changed (name), or any may have (NULL): hit if it is ours. */
 static void
 on_watch(void *arg, const char *name)
 {
@@ -814,7 +815,8 @@ parents_cmd(struct runner *rn)
  * 1 if an ancestor of ours holds a slot of parent i (as its gate or as a
  * parent): we run within that slot, as a nested request of that gate
  * would, and the parents above it are held there too. Taking it again
- * could wait for ever on our own ancestor.
+ * could wait for ever on our own ancestor. A parent held after a loss,
+ * with no ancestor recorded yet, is waited for within gw (ancestor_wait).
  */
 static int
 ancestor_parent(const struct opts *o, size_t i, const struct gate_wait *gw)

@@ -420,7 +420,9 @@ start_order() { awk '$1 == "start" { printf "%s ", $2 }' log; }
 	on_host A --lease 30 -- sh -c 'echo "start A $(date +%s%3N)" >> log; until [ -e goa ]; do sleep 0.05; done; echo "end A $(date +%s%3N)" >> log'
 	a=$BG
 	until_true '[ "$(active farm)" -eq 1 ]'
-	on_host W --lease 9 -- sh -c 'echo "start W $(date +%s%3N)" >> log; echo "end W" >> log'
+	# W holds its slot until told (gow): a newcomer that came after W
+	# ended would rightly get the gate empty.
+	on_host W --lease 9 -- sh -c 'echo "start W $(date +%s%3N)" >> log; until [ -e gow ]; do sleep 0.05; done; echo "end W" >> log'
 	w=$BG
 	until_true '[ "$(waiting farm)" -eq 1 ]'
 	redis-cli -p "$RPORT" del gaterun:gate:farm >/dev/null
@@ -429,6 +431,7 @@ start_order() { awk '$1 == "start" { printf "%s ", $2 }' log; }
 	[ "$status" -eq 0 ] || { cat bg.out; false; }
 	# A newcomer does not take the slot A gave back before W is in.
 	run -75 env GATERUN_HOST=C "$G" -g farm -n -- echo C ran
+	touch gow
 	wait_status "$w"
 	[ "$status" -eq 0 ] || { cat bg.out; false; }
 	ea=$(awk '$1 == "end" && $2 == "A" { print $3 }' log)
