@@ -276,6 +276,8 @@ void	rs_hold_begin(struct rstore *, struct store_txn *);
 void	rs_hold_end(struct rstore *, struct store_txn *);
 /* The holder records of a state read or written, for a loss to come. */
 void	rs_seen_save(struct rstore *, const struct state *);
+/* PREFIX "ends" holds another type of value: said once. */
+void	rs_ends_alien(struct rstore *);
 /* The hold a look reports: 0 or -1. */
 int	rs_look_hold(struct rstore *, struct store_txn *);
 /* What PREFIX "ends" keeps of a value ("END NEXT WAIT LIMIT NH NW AT"). */

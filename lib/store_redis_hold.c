@@ -479,8 +479,8 @@ rs_hold_end(struct rstore *r, struct store_txn *t)
  * its writes failed in silence, and the hold after a loss is shorter
  * without it).
  */
-static void
-ends_alien(struct rstore *r)
+void
+rs_ends_alien(struct rstore *r)
 {
 	if (r->said_ends)
 		return;
@@ -526,7 +526,7 @@ ends_read(struct rstore *r)
 	if ((rp = rs_reply(&r->c, &r->io)) == NULL) {
 		if (r->c == NULL || errno != EPROTOTYPE)
 			return -1;
-		ends_alien(r);		/* not a hash: as if none */
+		rs_ends_alien(r);	/* not a hash: as if none */
 		return 0;
 	}
 	if (rp->type != REDIS_REPLY_STRING ||

@@ -676,9 +676,15 @@ commit_send(struct rstore *r, const char *val, size_t len,
 	return k;
 }
 
-/* Read k replies, the last EXEC's: 0, or -1 (EAGAIN: a nil EXEC). */
+/*
+ * Read k replies, the last EXEC's: 0, or -1 (EAGAIN: a nil EXEC). If the
+ * value was written (wrote), the HSET of PREFIX "ends" is EXEC's third
+ * reply: an error there (another type at the key) is said once, on the
+ * first write, not only when a loss needs what it keeps (M-1 of
+ * brk-redis8: --check said OK meanwhile).
+ */
 static int
-commit_read(struct rstore *r, int k)
+commit_read(struct rstore *r, int k, int wrote)
 {
 	redisReply *rp;
 	int i, e = 0;
@@ -691,6 +697,10 @@ commit_read(struct rstore *r, int k)
 		}
 		if (i == k - 1 && rp->type == REDIS_REPLY_NIL && e == 0)
 			e = EAGAIN;	/* the key changed: run again */
+		if (i == k - 1 && wrote && rp->type == REDIS_REPLY_ARRAY &&
+		    rp->elements > 2 &&
+		    rp->element[2]->type == REDIS_REPLY_ERROR)
+			rs_ends_alien(r);
 		freeReplyObject(rp);
 	}
 	if (e == 0 && r->c == NULL)
@@ -759,7 +769,7 @@ rs_commit(struct store *s, struct store_txn *t, const store_addr *wakes,
 	if (r->unanswered == 0)
 		r->unanswered = boot_ns();
 	k = commit_send(r, val, len, ends, wakes, n);
-	if ((ret = commit_read(r, k)) == 0) {
+	if ((ret = commit_read(r, k, val != NULL)) == 0) {
 		r->unanswered = 0;
 		if (renewed)
 			r->until = r->t0 + r->ttl_ms * MS;
