@@ -151,6 +151,7 @@ struct gate {
 	gate_notify_fn	*notify;
 	void		*notify_arg;
 	int		res_held;	/* the last look: a need not met */
+	int		key_unknown;	/* see gate_key_unknown */
 	char		res_why[200];	/* which, in words */
 };
 
@@ -1806,6 +1807,7 @@ op_enqueue(struct txn *t, void *arg)
 	int r;
 
 	g->res_held = 0;
+	g->key_unknown = 0;
 	if (promote(t) == -1)
 		return -1;
 	if (q->req != NULL && q->req->weight > gate_limit(t) &&
@@ -1817,6 +1819,10 @@ op_enqueue(struct txn *t, void *arg)
 	}
 	if ((r = key_taken(t, q->req)) != 0)
 		return r;
+	if (q->req != NULL && q->req->key != NULL && t->s.keys_unknown) {
+		g->key_unknown = 1;	/* see gate_key_unknown */
+		return 0;
+	}
 	if ((r = take_now(t, q->req)) != 0 || !q->wait)
 		return r;
 	if (queue_full(t))
@@ -1887,6 +1893,9 @@ gate_acquire(struct gate *g, const struct gate_req *req,
 	int r;
 
 	r = gate_enqueue(g, req, gw != NULL);
+	while (r == 0 && gw != NULL && g->key_unknown)	/* as run.c */
+		if ((r = gate_hold_sleep(g, gw)) == 0)
+			r = gate_enqueue(g, req, 1);
 	while (r == 0 && gw != NULL)
 		r = gate_wait(g, req, gw, &pos, &nq);
 	if (r == -1 && errno == ETIMEDOUT)
@@ -2004,6 +2013,48 @@ gate_follow(struct gate *g, const struct gate_wait *gw, int *status,
 			return -1;
 		}
 	}
+}
+
+/*
+ * A keyed request is not let in while holders from before a loss are not
+ * recorded again (N-7 of brk-redis8: after a DEL of the key, a second -u K
+ * ran beside the first). Of the ways to keep a key unique then, this is
+ * the simplest sound one: those holders write their records, keys and
+ * all, back at their renewal, and the hold lasts until they have or their
+ * leases could end; keeping the keys in PREFIX "ends" would not survive a
+ * restart without data, and would have to name each key's request for
+ * --unique-join to follow it. The hold is short (a third of a lease when
+ * the holders are alive), and only keyed requests wait it out.
+ */
+int
+gate_key_unknown(const struct gate *g)
+{
+	return g->key_unknown;
+}
+
+int
+gate_hold_sleep(const struct gate *g, const struct gate_wait *gw)
+{
+	struct timespec ts;
+	int64_t left = g->last_hold - real_ns() + 1000000, d;
+
+	if (gw->deadline >= 0 && (d = gw->deadline - mono_ns()) < left)
+		left = d;
+	if (left < 0)
+		left = 0;
+	ts.tv_sec = left / 1000000000;
+	ts.tv_nsec = left % 1000000000;
+	if (ppoll(NULL, 0, &ts, gw->sigmask) == -1 && errno != EINTR)
+		return -1;
+	if (gw->stop != NULL && *gw->stop) {
+		errno = EINTR;
+		return -1;
+	}
+	if (gw->deadline >= 0 && mono_ns() >= gw->deadline) {
+		errno = ETIMEDOUT;
+		return -1;
+	}
+	return 0;
 }
 
 const char *
@@ -2547,11 +2598,12 @@ gate_kill_all(struct gate *g, int sig, double grace, struct gate_kill **outp,
 	return r;
 }
 
-/* A holder's kill-all listener: the store's, and what it stops. */
+/* A holder's kill-all listener: the store's, what it stops, its slots. */
 struct gate_killer {
 	const struct store_ops	*ops;
 	void			*l;
 	struct killall_holder	h;
+	unsigned		nslots;
 };
 
 /* See gate.h: a listener for the slot this process holds. */
@@ -2570,6 +2622,7 @@ gate_kill_listen(struct gate *g, pid_t cmd, int64_t deadline, void **lp)
 	k->ops = g->store->ops;
 	k->h.slot = gate_slot(g);
 	k->h.wrapper = g->self;
+	k->nslots = (unsigned)g->nheld;
 	if (proc_id(cmd, &k->h.cmd) == -1 ||
 	    (fd = k->ops->kill_listen(g->store, deadline, &k->l)) == -1) {
 		free(k);
@@ -2590,6 +2643,8 @@ gate_kill_serve(void *p)
 	int r, e;
 
 	while ((r = k->ops->kill_take(k->l, &rq)) == 1) {
+		rq.slot = k->h.slot;
+		rq.nslots = k->nslots;
 		e = killall_run(&k->h, 1, rq.sig, rq.grace, &out, &n) == -1 ?
 		    errno : 0;
 		r = k->ops->kill_answer(k->l, &rq, e, out, n);

@@ -135,6 +135,12 @@ struct gate_kill {
 	 * A store shared by hosts (Redis): the host that signalled it, or
 	 * that did not answer within the grace (error ETIMEDOUT: pid is the
 	 * command's, which may still run). "" elsewhere.
+	 *
+	 * There, during the hold after a loss of the server's data, one
+	 * entry is no process (error EHOSTUNREACH, host ""): slot is how
+	 * many holder slots the key lacked (-1: not known), pid how many of
+	 * them answered a request sent to every holder; the others were
+	 * not reached.
 	 */
 	char		host[GATE_HOST_MAX + 1];
 };
@@ -285,6 +291,18 @@ void	gate_counts(const struct gate *, size_t *, unsigned *);
  * then the gate's own (or the default shown while it is lost).
  */
 int	gate_hold(const struct gate *, int64_t *, int *, int *);
+/*
+ * 1 if the last gate_enqueue neither took a slot nor queued because the
+ * request's key cannot be checked: the gate is held after a loss (see
+ * gate_hold) and holders not recorded again may hold it. The caller may
+ * sleep until the hold ends (gate_hold_sleep) and enqueue again.
+ */
+int	gate_key_unknown(const struct gate *);
+/*
+ * Sleep until the hold gate_hold saw ends, gw's deadline (ETIMEDOUT) or a
+ * signal gw->stop records (EINTR). 0 or -1.
+ */
+int	gate_hold_sleep(const struct gate *, const struct gate_wait *);
 /*
  * Record the command this process started: for the request in line (the
  * record carries it on promotion), else for the slot taken last.

@@ -42,6 +42,12 @@ struct store_txn {
 	unsigned	hold_limit;
 	int		limit_lost;
 	/*
+	 * 1: during that hold, holders from before the loss are not recorded
+	 * again: the keys (gate_req.key) they hold are not known, and a keyed
+	 * request is not let in (N-7 of brk-redis8).
+	 */
+	int		keys_unknown;
+	/*
 	 * 1: a reader of a read-only replica with no gaterun data (Redis: not
 	 * synced with its master yet, or none there): st is a new gate's,
 	 * not what the master holds.
@@ -62,11 +68,20 @@ struct store_holder {
 	char		host[STATE_HOST_LEN + 1];
 };
 
-/* A kill-all request as a holder's listener took it. */
+/*
+ * A kill-all request as a holder's listener took it. wild: it did not
+ * name this holder but asked every listener of the gate (the holders
+ * the key lacks during a hold after a loss); the answer then says the
+ * holder's slot and how many it holds (slot, nslots: set by the server
+ * of the request, gate_kill_serve).
+ */
 struct store_killreq {
 	char		id[40];
 	int		sig;
 	double		grace;
+	int		wild;
+	int		slot;
+	unsigned	nslots;
 };
 
 struct store_ops {

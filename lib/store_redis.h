@@ -70,12 +70,13 @@ struct rs_hold {
 
 /*
  * What PREFIX "ends" keeps of a gate's last value, "END NEXT WAIT LIMIT NH
- * NW AT WAKE" (see rs_ends_format): until when its holders' leases run
- * (server ms; 0: none kept), its next ticket, until when its waiters'
- * leases run, its limit (-1: a default), holder slots and waiters (-1:
- * unknown), when it was written, and the wake addresses of its first
- * RS_ENDS_WAKE waiters, joined by commas ("-": none; older versions
- * wrote no WAKE).
+ * NW AT WAKE [PARENT]" (see rs_ends_format): until when its holders'
+ * leases run (server ms; 0: none kept), its next ticket, until when its
+ * waiters' leases run, its limit (-1: a default), holder slots and waiters
+ * (-1: unknown), when it was written, the wake addresses of its first
+ * RS_ENDS_WAKE waiters, joined by commas ("-": none; older versions wrote
+ * no WAKE), and its parent gate ("": none, or written by a version that
+ * did not keep it).
  */
 #define RS_ENDS_WAKE	4
 struct rs_ends {
@@ -88,6 +89,7 @@ struct rs_ends {
 	int64_t		at;		/* when it was written (server ms) */
 	char		wake[RS_ENDS_WAKE][STATE_ADDR_LEN + 1];
 	size_t		nwake;		/* the first waiters' wake addresses */
+	char		parent[GATE_NAME_MAX + 1];
 };
 
 /* A record as a loss needs it: its ticket and wrapper name it. */
@@ -154,6 +156,8 @@ struct rstore {
 	unsigned	remade;		/* holder records remake made, */
 	unsigned	remadew;	/* and waiter records */
 	int		hold_read;	/* the value read had a hold line */
+	int		klistens;	/* kill-all listeners made (a watchdog's:
+					   see store_redis_kill.c) */
 	size_t		hold_nh;	/* holders when the policy was shown
 					   the gate full (see rs_hold_end) */
 	int		shown;		/* the policy sees the gate full: its
@@ -280,6 +284,8 @@ void	rs_seen_save(struct rstore *, const struct state *);
 void	rs_ends_alien(struct rstore *);
 /* The hold a look reports: 0 or -1. */
 int	rs_look_hold(struct rstore *, struct store_txn *);
+/* Holder slots a hold lacks after the last read (-1: unknown), or 0. */
+long	rs_hold_missing(const struct rstore *);
 /* What PREFIX "ends" keeps of a value ("END NEXT WAIT LIMIT NH NW AT"). */
 void	rs_ends_format(const struct rstore *, const struct state *, char *,
 	    size_t);

@@ -116,11 +116,14 @@ rs_hold_format(const struct rstore *r, char *buf, size_t size)
 	return k > 0 && (size_t)k < size ? (size_t)k : 0;
 }
 
+static long	hold_unknown(const struct rstore *);
+
 /*
  * The hold in force, for the policy and the views (store_txn.hold_until):
  * its end on this host's clock, why, and the limit (t->st.limit, read
  * before rs_hold_begin lowers it), lost if the key was made again with a
- * default one that remake could not put back.
+ * default one that remake could not put back; and whether holders not
+ * recorded again may hold keys (store_txn.keys_unknown).
  */
 static void
 hold_tell(const struct rstore *r, struct store_txn *t)
@@ -135,6 +138,7 @@ hold_tell(const struct rstore *r, struct store_txn *t)
 	t->hold_why = r->hold.why != 0 ? r->hold.why : GATE_HOLD_LOST;
 	t->hold_limit = t->st.limit;
 	t->limit_lost = (r->fresh || r->deflt) && !r->restored;
+	t->keys_unknown = hold_unknown(r) > 0;
 }
 
 /*
@@ -255,6 +259,25 @@ hold_unknown(const struct rstore *r)
 	    r->hold.n0 <= (long)r->hold.back)
 		return 0;
 	return r->hold.n0 - (long)r->hold.back;
+}
+
+/*
+ * For kill-all (store_redis_kill.c), after a read: the holder slots from
+ * before a loss not recorded again, 0 without a hold, -1 during one that
+ * does not know how many. A reader that found the key lost (not made
+ * again: no hold written yet) counts the holders PREFIX "ends" kept, if
+ * their leases may run.
+ */
+long
+rs_hold_missing(const struct rstore *r)
+{
+	if (r->hold.ms > r->now_ms)
+		return r->hold.n0 < 0 ? -1 : hold_unknown(r);
+	if (r->lost != 1 || !r->fresh)
+		return 0;
+	if (r->ends.nh < 0)
+		return -1;
+	return r->ends.ms > r->now_ms ? r->ends.nh : 0;
 }
 
 /*
@@ -502,12 +525,38 @@ ends_wake(struct rs_ends *e, const char *p)
 		p++;
 	while (e->nwake < RS_ENDS_WAKE && *p != '\0') {
 		n = strspn(p, "0123456789abcdef");
-		if (n != STATE_ADDR_LEN || (p[n] != ',' && p[n] != '\0'))
+		if (n != STATE_ADDR_LEN || (p[n] != ',' && p[n] != ' ' &&
+		    p[n] != '\0'))
 			return;
 		memcpy(e->wake[e->nwake], p, n);
 		e->wake[e->nwake++][n] = '\0';
 		p += n + (p[n] == ',');
 	}
+}
+
+/*
+ * The PARENT field of PREFIX "ends" (N-5 of brk-redis8: a DEL of a child's
+ * key lost its parent), after WAKE in p: r->ends.parent, "" if none
+ * (written by a version that kept none, or no parent). -1 if it is not a
+ * gate name.
+ */
+static int
+ends_parent(struct rstore *r, const char *p)
+{
+	size_t n;
+
+	r->ends.parent[0] = '\0';
+	p += strspn(p, " ");
+	p += strcspn(p, " ");		/* WAKE */
+	p += strspn(p, " ");
+	n = strcspn(p, " ");
+	if (n == 0)
+		return 0;
+	if (n > GATE_NAME_MAX)
+		return -1;
+	memcpy(r->ends.parent, p, n);
+	r->ends.parent[n] = '\0';
+	return gate_name_valid(r->ends.parent) ? 0 : -1;
 }
 
 /*
@@ -536,6 +585,8 @@ ends_read(struct rstore *r)
 	    r->ends.ms < 0 || r->ends.limit > STATE_MAX_SLOTS ||
 	    r->ends.nh < 0 || r->ends.nh > STATE_MAX_SLOTS || r->ends.nw < 0)
 		rs_ends_clear(&r->ends);	/* none, or not ours: as if none */
+	else if (ends_parent(r, rp->str + n) == -1)
+		rs_ends_clear(&r->ends);
 	else
 		ends_wake(&r->ends, rp->str + n);
 	if (r->ends.at > r->now_ms) {
@@ -685,6 +736,9 @@ rs_look_hold(struct rstore *r, struct store_txn *t)
 			t->st.limit = (unsigned)r->ends.limit;
 			r->restored = 1;	/* what remake will do */
 		}
+		if (v == 1 && r->ends.parent[0] != '\0')
+			(void)strlcpy(t->st.parent, r->ends.parent,
+			    sizeof(t->st.parent));
 		if (v == 1 && (ms = hold_length(r, 1)) > 0) {
 			r->hold.ms = r->now_ms + ms;
 			r->hold.why = GATE_HOLD_LOST;
@@ -696,12 +750,14 @@ rs_look_hold(struct rstore *r, struct store_txn *t)
 
 /*
  * What PREFIX "ends" keeps of a value for after a DEL of its key (see
- * rs_hold_begin), "END NEXT WAIT LIMIT NH NW AT": until when (server ms) its
- * holders may run without renewing (the longest lease, or the hold's end
- * if later), its next ticket, until when its waiters may (or those of a
- * hold), its limit (-1: a default one; during a hold, the gate's own),
- * its holder slots (with those a hold knows of but not recorded), its
- * waiters, and when (struct rs_ends).
+ * rs_hold_begin), "END NEXT WAIT LIMIT NH NW AT WAKE [PARENT]": until when
+ * (server ms) its holders may run without renewing (the longest lease, or
+ * the hold's end if later), its next ticket, until when its waiters may
+ * (or those of a hold), its limit (-1: a default one; during a hold, the
+ * gate's own), its holder slots (with those a hold knows of but not
+ * recorded), its waiters, when, its first waiters' wake addresses
+ * (struct rs_ends), and its parent gate if it has one (last: older
+ * versions read the fields before it and no more; a name has no spaces).
  */
 void
 rs_ends_format(const struct rstore *r, const struct state *st, char *buf,
@@ -727,5 +783,7 @@ rs_ends_format(const struct rstore *r, const struct state *st, char *buf,
 			n += (size_t)snprintf(buf + n, size - n, "%s%s",
 			    k++ > 0 ? "," : "", st->w[i].addr);
 	if (k == 0 && n < size)
-		(void)snprintf(buf + n, size - n, "-");
+		n += (size_t)snprintf(buf + n, size - n, "-");
+	if (st->parent[0] != '\0' && n < size)
+		(void)snprintf(buf + n, size - n, " %s", st->parent);
 }

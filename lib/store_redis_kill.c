@@ -9,11 +9,23 @@
  * request is published on and a string holding the last request, which
  * expires with it; PREFIX "killed:" ID the list the answers are pushed to.
  *
- *	request	ID SIG GRACE_MS HOST WPID [HOST WPID ...]
+ *	request	ID SIG GRACE_MS HOST WPID [HOST WPID ...] [* 0 [HOST -PID ...]]
  *	answer	HOST WPID ERRNO [PID ERRNO ...]
+ *	or	* SLOT NSLOTS HOST WPID ERRNO [PID ERRNO ...]
  *
  * A request names the holders it is for by host id and wrapper PID: a
- * command started later is not touched. A listener subscribes first and
+ * command started later is not touched. During a hold after a loss
+ * (store_redis_hold.c) the key lacks holders that still run (N-4 of
+ * brk-redis8): the request then also asks every listener of the gate
+ * ("* 0") but the kill-all's own ancestors ("HOST -PID"), and those it
+ * did not name answer with their slot and how many they hold (the second
+ * form), so that kill-all can tell whether all those missing answered.
+ * A watchdog of an older version reads "* 0" and "HOST -PID" as holders
+ * named (no wrapper has PID 0 or below): it serves only a request naming
+ * it, and a holder of its the key lacks is reported not reached. Such a
+ * request read from the stored copy is served only by a listener made
+ * again (after a lost connection): a first one is a holder that started
+ * after it. A listener subscribes first and
  * reads the stored request next, so one that subscribes just after the
  * PUBLISH still sees it (Redis pub/sub keeps nothing for a subscriber
  * that was not there: https://redis.io/docs/interact/pubsub/). Whoever
@@ -39,7 +51,7 @@
 #define ANSWER_TTL	"60000"		/* ms an answer list is kept */
 #define ANSWER_MS	2000		/* an answer's connection made again */
 
-/* A holder's listener. */
+/* A holder's listener. again: not the watchdog's first (see above). */
 struct rkill {
 	redisContext	*sub;		/* subscribed to the channel */
 	redisContext	*c;		/* to read the request, answer */
@@ -49,6 +61,7 @@ struct rkill {
 	char		*pending;	/* the request stored at listen */
 	char		last[40];	/* the last one served */
 	struct redis_loc loc;		/* to connect c again */
+	int		again;
 };
 
 /* A holder asked: who it is, and whether it answered. */
@@ -57,10 +70,21 @@ struct target {
 	int		answered;
 };
 
-/* One kill-all: its targets, and what they did. */
+/*
+ * One kill-all: its targets, the caller's ancestors (spared), the holder
+ * slots the key lacks (-1: unknown; see rs_hold_missing), the holders
+ * that answered the request to all (w) and the slots they hold, and what
+ * they did.
+ */
 struct kreq {
 	struct target	*t;
 	size_t		nt;
+	struct procid	*anc;
+	size_t		na;
+	long		missing;
+	struct store_holder *w;
+	size_t		nw;
+	unsigned long	wslots;
 	struct gate_kill *out;
 	size_t		nout, cap;
 };
@@ -115,11 +139,10 @@ static int
 targets(struct rstore *r, const struct store_holder *h, size_t n,
     struct kreq *q)
 {
-	struct procid *anc = NULL;
-	size_t i, j, na = 0;
+	size_t i, j;
 
 	if ((q->t = calloc(n + 1, sizeof(*q->t))) == NULL ||
-	    proc_ancestors(&anc, &na) == -1)
+	    proc_ancestors(&q->anc, &q->na) == -1)
 		return -1;
 	for (i = 0; i < n; i++) {
 		for (j = 0; j < q->nt; j++)
@@ -129,7 +152,7 @@ targets(struct rstore *r, const struct store_holder *h, size_t n,
 		if (j < q->nt)
 			continue;
 		if (strcmp(h[i].host, r->host) == 0 &&
-		    is_ancestor(anc, na, &h[i].cmd)) {
+		    is_ancestor(q->anc, q->na, &h[i].cmd)) {
 			if (out_add(q, h[i].cmd.pid, EDEADLK, h[i].slot,
 			    h[i].host) == -1)
 				break;
@@ -137,15 +160,15 @@ targets(struct rstore *r, const struct store_holder *h, size_t n,
 		}
 		q->t[q->nt++].h = &h[i];
 	}
-	free(anc);
 	return i < n ? -1 : 0;
 }
 
-/* "ID SIG GRACE_MS HOST WPID ...", malloc'd. */
+/* "ID SIG GRACE_MS HOST WPID ... [* 0 [HOST -PID ...]]", malloc'd. */
 static char *
-request_text(const struct kreq *q, const char *id, int sig, double grace)
+request_text(const struct rstore *r, const struct kreq *q, const char *id,
+    int sig, double grace)
 {
-	size_t i, len = 64 + q->nt * (STATE_HOST_LEN + 16);
+	size_t i, len = 64 + (q->nt + q->na) * (STATE_HOST_LEN + 16);
 	char *s;
 	int k;
 
@@ -156,6 +179,11 @@ request_text(const struct kreq *q, const char *id, int sig, double grace)
 	for (i = 0; i < q->nt && k > 0; i++)
 		k += snprintf(s + k, len - (size_t)k, " %s %d", q->t[i].h->host,
 		    (int)q->t[i].h->wrapper.pid);
+	if (q->missing != 0 && k > 0)
+		k += snprintf(s + k, len - (size_t)k, " * 0");
+	for (i = 0; q->missing != 0 && i < q->na && k > 0; i++)
+		k += snprintf(s + k, len - (size_t)k, " %s -%d", r->host,
+		    (int)q->anc[i].pid);
 	return s;
 }
 
@@ -203,32 +231,86 @@ publish(struct rstore *r, const char *chan, const char *req, double grace)
 	return command_again(r, 3, av) == -1 ? 1 : 0;
 }
 
-/* One answer "HOST WPID ERRNO [PID ERRNO ...]" into q; junk is ignored. */
+/*
+ * A holder the request did not name answered the request to all: noted
+ * once (a listener made again may serve it twice). 1 if new, 0, -1.
+ */
+static int
+wild_add(struct kreq *q, const char *host, pid_t wpid, unsigned nslots)
+{
+	struct store_holder *p;
+	size_t i;
+
+	for (i = 0; i < q->nw; i++)
+		if (q->w[i].wrapper.pid == wpid &&
+		    strcmp(q->w[i].host, host) == 0)
+			return 0;
+	if ((p = reallocarray(q->w, q->nw + 1, sizeof(*p))) == NULL)
+		return -1;
+	q->w = p;
+	memset(&p[q->nw], 0, sizeof(*p));
+	p[q->nw].wrapper.pid = wpid;
+	(void)strlcpy(p[q->nw].host, host, sizeof(p[q->nw].host));
+	q->nw++;
+	q->wslots += nslots > 0 && nslots <= STATE_MAX_SLOTS ? nslots : 1;
+	return 1;
+}
+
+/*
+ * One answer "[* SLOT NSLOTS] HOST WPID ERRNO [PID ERRNO ...]" into q;
+ * junk is ignored.
+ */
 static int
 take_answer(struct kreq *q, char *text)
 {
 	char *host, *w, *e, *p, *save;
 	struct target *t = NULL;
+	int wild, slot = -1, k = 0;
+	pid_t cmd;
 	size_t i;
 
-	if ((host = strtok_r(text, " ", &save)) == NULL ||
-	    (w = strtok_r(NULL, " ", &save)) == NULL ||
+	p = strtok_r(text, " ", &save);
+	if ((wild = p != NULL && strcmp(p, "*") == 0) &&
+	    (p = strtok_r(NULL, " ", &save)) != NULL) {
+		slot = atoi(p);
+		p = strtok_r(NULL, " ", &save);
+	}
+	if (p == NULL || (host = wild ? strtok_r(NULL, " ", &save) : p) ==
+	    NULL || (w = strtok_r(NULL, " ", &save)) == NULL ||
 	    (e = strtok_r(NULL, " ", &save)) == NULL)
 		return 0;
 	for (i = 0; i < q->nt && t == NULL; i++)
 		if (!q->t[i].answered && strcmp(q->t[i].h->host, host) == 0 &&
 		    q->t[i].h->wrapper.pid == atoi(w))
 			t = &q->t[i];
-	if (t == NULL)
-		return 0;
-	t->answered = 1;
+	if (t != NULL) {
+		t->answered = 1;
+		slot = t->h->slot;
+		cmd = t->h->cmd.pid;
+	} else if (!wild || (k = wild_add(q, host, atoi(w), (unsigned)
+	    atoi(p))) <= 0)
+		return wild ? k : 0;
+	else
+		cmd = atoi(w);	/* its command's PID is not known here */
 	if (atoi(e) != 0)
-		return out_add(q, t->h->cmd.pid, atoi(e), t->h->slot, host);
+		return out_add(q, cmd, atoi(e), slot, host);
 	while ((p = strtok_r(NULL, " ", &save)) != NULL &&
 	    (e = strtok_r(NULL, " ", &save)) != NULL)
-		if (out_add(q, atoi(p), atoi(e), t->h->slot, host) == -1)
+		if (out_add(q, atoi(p), atoi(e), slot, host) == -1)
 			return -1;
 	return 0;
+}
+
+/* 1 while answers are awaited: of a holder named, or of those missing. */
+static int
+awaited(const struct kreq *q)
+{
+	size_t i;
+
+	for (i = 0; i < q->nt; i++)
+		if (!q->t[i].answered)
+			return 1;
+	return q->missing < 0 || q->wslots < (unsigned long)q->missing;
 }
 
 /* BLPOP one answer for at most left ns: 1, 0 (none came), -1. */
@@ -262,21 +344,21 @@ next_answer(struct rstore *r, const char *list, int64_t left, struct kreq *q)
 }
 
 /*
- * Collect the answers to a request sent, until all came or end (mono
- * ns). A lost connection is made again and BLPOP sent again: the answers
- * wait in their list (ANSWER_TTL). 0, or -1 (out of memory).
+ * Collect the answers to a request sent, until all came (awaited; when
+ * how many holders the key lacks is not known, all that come) or end
+ * (mono ns). A lost connection is made again and BLPOP sent again: the
+ * answers wait in their list (ANSWER_TTL). 0, or -1 (out of memory).
  */
 static int
 collect(struct rstore *r, const char *list, int64_t end, struct kreq *q)
 {
 	struct timespec pause = { 0, 100000000 };
 	int64_t left;
-	size_t done = 0;
 	int k;
 
-	while (done < q->nt && (left = end - mono_ns()) > 0) {
+	while (awaited(q) && (left = end - mono_ns()) > 0) {
 		if ((k = next_answer(r, list, left, q)) == 1)
-			done++;
+			continue;
 		else if (k == -1 && errno == ENOMEM)
 			return -1;
 		else if (k == -1 && r->c != NULL)
@@ -290,7 +372,9 @@ collect(struct rstore *r, const char *list, int64_t end, struct kreq *q)
 /*
  * See store.h: ask, wait for the answers, list who did not answer. Once
  * the request is sent, a lost connection only costs answers not read in
- * time (ETIMEDOUT): -1 means nothing was sent.
+ * time (ETIMEDOUT): -1 means nothing was sent. During a hold that lacks
+ * holders, one entry more (EHOSTUNREACH: see struct gate_kill) says how
+ * many and how many of them answered.
  */
 int
 rs_kill_remote(struct store *s, const struct store_holder *h, size_t n,
@@ -305,12 +389,14 @@ rs_kill_remote(struct store *s, const struct store_holder *h, size_t n,
 	int e;
 
 	memset(&q, 0, sizeof(q));
+	q.missing = rs_hold_missing(r);
 	(void)snprintf(id, sizeof(id), "%08x%08x", arc4random(), arc4random());
 	(void)snprintf(list, sizeof(list), PREFIX "killed:%s", id);
 	chan_name(chan, sizeof(chan), r->name);
 	if (targets(r, h, n, &q) == -1)
 		goto fail;
-	if (q.nt > 0 && ((req = request_text(&q, id, sig, grace)) == NULL ||
+	if ((q.nt > 0 || q.missing != 0) &&
+	    ((req = request_text(r, &q, id, sig, grace)) == NULL ||
 	    publish(r, chan, req, grace) == -1))
 		goto fail;
 	if (collect(r, list, mono_ns() + (int64_t)((grace + GATE_KILL_SLACK) *
@@ -321,6 +407,9 @@ rs_kill_remote(struct store *s, const struct store_holder *h, size_t n,
 		    q.t[i].h->cmd.pid : q.t[i].h->wrapper.pid, ETIMEDOUT,
 		    q.t[i].h->slot, q.t[i].h->host) == -1)
 			goto fail;
+	if (q.missing != 0 && out_add(&q, (pid_t)q.wslots, EHOSTUNREACH,
+	    (int)q.missing, "") == -1)
+		goto fail;
 	del[0] = "DEL";
 	del[1] = list;
 	if (r->c != NULL)
@@ -329,6 +418,8 @@ rs_kill_remote(struct store *s, const struct store_holder *h, size_t n,
 		goto fail;
 	free(req);
 	free(q.t);
+	free(q.anc);
+	free(q.w);
 	*outp = q.out;
 	*np = q.nout;
 	return 0;
@@ -336,6 +427,8 @@ fail:
 	e = errno;
 	free(req);
 	free(q.t);
+	free(q.anc);
+	free(q.w);
 	free(q.out);
 	errno = e;
 	return -1;
@@ -361,6 +454,7 @@ rs_kill_listen(struct store *s, int64_t deadline, void **lp)
 	(void)strlcpy(k->host, r->host, sizeof(k->host));
 	k->wpid = r->self.pid;
 	k->loc = r->loc;
+	k->again = r->klistens++ > 0;
 	chan_name(k->chan, sizeof(k->chan), r->name);
 	av[0] = "SUBSCRIBE";
 	av[1] = k->chan;
@@ -388,12 +482,17 @@ fail:
 	return -1;
 }
 
-/* 1 if the request text names us and is new, with rq filled. */
+/*
+ * 1 if the request text is new and names us, or asks all but us (and is
+ * not the stored copy, for a first listener: see above), with rq filled.
+ */
 static int
-names_us(struct rkill *k, char *text, struct store_killreq *rq)
+names_us(struct rkill *k, char *text, int stored, struct store_killreq *rq)
 {
 	char *id, *sig, *ms, *h, *w, *save;
+	int named = 0, all = 0, spared = 0;
 	const char *errstr;
+	long pid;
 
 	if ((id = strtok_r(text, " ", &save)) == NULL ||
 	    (sig = strtok_r(NULL, " ", &save)) == NULL ||
@@ -407,13 +506,21 @@ names_us(struct rkill *k, char *text, struct store_killreq *rq)
 	if (errstr != NULL)
 		return 0;
 	while ((h = strtok_r(NULL, " ", &save)) != NULL &&
-	    (w = strtok_r(NULL, " ", &save)) != NULL)
-		if (strcmp(h, k->host) == 0 && atoi(w) == (int)k->wpid) {
-			(void)strlcpy(rq->id, id, sizeof(rq->id));
-			(void)strlcpy(k->last, id, sizeof(k->last));
-			return 1;
-		}
-	return 0;
+	    (w = strtok_r(NULL, " ", &save)) != NULL) {
+		pid = strtol(w, NULL, 10);
+		if (pid == 0 && strcmp(h, "*") == 0)
+			all = 1;
+		else if (strcmp(h, k->host) == 0 && pid == (long)k->wpid)
+			named = 1;
+		else if (strcmp(h, k->host) == 0 && pid == -(long)k->wpid)
+			spared = 1;
+	}
+	if (!named && (!all || spared || (stored && !k->again)))
+		return 0;
+	rq->wild = !named;
+	(void)strlcpy(rq->id, id, sizeof(rq->id));
+	(void)strlcpy(k->last, id, sizeof(k->last));
+	return 1;
 }
 
 /* A request for us, read without blocking: 1, 0 (none), -1 (lost). */
@@ -427,7 +534,7 @@ rs_kill_take(void *p, struct store_killreq *rq)
 
 	if ((text = k->pending) != NULL) {
 		k->pending = NULL;
-		m = names_us(k, text, rq);
+		m = names_us(k, text, 1, rq);
 		free(text);
 		if (m)
 			return 1;
@@ -445,7 +552,7 @@ rs_kill_take(void *p, struct store_killreq *rq)
 		}
 		m = rp->type == REDIS_REPLY_ARRAY && rp->elements == 3 &&
 		    rp->element[2]->type == REDIS_REPLY_STRING &&
-		    names_us(k, rp->element[2]->str, rq);
+		    names_us(k, rp->element[2]->str, 0, rq);
 		freeReplyObject(rp);
 		if (m)
 			return 1;
@@ -474,7 +581,8 @@ answer_command(struct rkill *k, int argc, const char **argv)
 	return -1;
 }
 
-/* Push "HOST WPID ERRNO [PID ERRNO ...]" to the request's list. */
+/* Push "[* SLOT NSLOTS] HOST WPID ERRNO [PID ERRNO ...]" to the request's
+   list (the first part if the request did not name us). */
 int
 rs_kill_answer(void *p, const struct store_killreq *rq, int err,
     const struct gate_kill *out, size_t n)
@@ -482,12 +590,15 @@ rs_kill_answer(void *p, const struct store_killreq *rq, int err,
 	struct rkill *k = p;
 	const char *av[3];
 	char list[sizeof(PREFIX) + 48], *s;
-	size_t i, len = 64 + STATE_HOST_LEN + n * 24;
-	int w, r;
+	size_t i, len = 96 + STATE_HOST_LEN + n * 24;
+	int w = 0, r;
 
 	if ((s = malloc(len)) == NULL)
 		return -1;
-	w = snprintf(s, len, "%s %d %d", k->host, (int)k->wpid, err);
+	if (rq->wild)
+		w = snprintf(s, len, "* %d %u ", rq->slot, rq->nslots);
+	w += snprintf(s + w, len - (size_t)w, "%s %d %d", k->host,
+	    (int)k->wpid, err);
 	for (i = 0; i < n; i++)
 		if (out[i].error != ESRCH)	/* gone: nothing done */
 			w += snprintf(s + w, len - (size_t)w, " %d %d",

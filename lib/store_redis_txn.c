@@ -288,7 +288,8 @@ remake_waiters(struct rstore *r, struct store_txn *t)
  * in what it holds now, at their slot if free, else at a free one past
  * it (its slot may have been given away meanwhile), and the limit last
  * seen if the gate is gone or was made again with a default limit (the
- * limit PREFIX "ends" kept of the last value first: ours may be older). A
+ * limit PREFIX "ends" kept of the last value first: ours may be older),
+ * and, if the gate is gone, the parent PREFIX "ends" kept. A
  * request of weight k has k records: as many are made as are missing.
  * Commands that run are counted again, even over the limit (then nobody
  * is let in until enough have ended): what ran before the loss was seen
@@ -311,6 +312,8 @@ remake(struct rstore *r, struct store_txn *t)
 		st->limit = r->last_limit;	/* lost with the rest */
 		r->restored = 1;
 	}
+	if (r->fresh && r->ends.parent[0] != '\0')	/* N-5 of brk-redis8 */
+		(void)strlcpy(st->parent, r->ends.parent, sizeof(st->parent));
 	memset(used, 0, sizeof(used));
 	for (i = 0; i < st->nh; i++)
 		used[st->h[i].slot / 8] |= 1 << (st->h[i].slot % 8);
@@ -737,7 +740,8 @@ rs_commit(struct store *s, struct store_txn *t, const store_addr *wakes,
     size_t n)
 {
 	struct rstore *r = (struct rstore *)s;
-	char *val = NULL, ends[128 + RS_ENDS_WAKE * (STATE_ADDR_LEN + 1)] = "";
+	char *val = NULL, ends[128 + RS_ENDS_WAKE * (STATE_ADDR_LEN + 1) +
+	    GATE_NAME_MAX + 1] = "";
 	size_t len = 0;
 	int k, renewed, ret = -1;
 

@@ -257,6 +257,37 @@ do_limit(const struct opts *o)
 	return 0;
 }
 
+/*
+ * Kill-all during the hold after a loss (see struct gate_kill): said on
+ * stderr when not all the holders the key lacked answered (1: a failure;
+ * when how many is not known, only if none answered), else on stdout
+ * unless to says nothing (--json says it).
+ */
+static int
+kill_hold(const struct gate_kill *k, FILE *to)
+{
+	long n = k->slot, got = k->pid;
+
+	if (n < 0) {
+		warnx("the gate is held after a loss: holders not recorded "
+		    "again may run (how many is not known); %ld answered; any "
+		    "that did not answer were not reached", got);
+		return got == 0;
+	}
+	if (got < n) {
+		warnx("the gate is held after a loss: %ld holder slot%s not "
+		    "recorded again; %ld answered; those that did not answer "
+		    "were not reached: their commands may still run", n,
+		    n == 1 ? "" : "s", got);
+		return 1;
+	}
+	if (to != NULL)
+		(void)fprintf(to, "the gate is held after a loss: %ld holder "
+		    "slot%s not recorded again; %ld answered\n", n,
+		    n == 1 ? "" : "s", got);
+	return 0;
+}
+
 /* Say why a process kill-all tried was not signalled; 1 if a failure. */
 static int
 kill_failed(const struct gate_kill *k)
@@ -271,6 +302,8 @@ kill_failed(const struct gate_kill *k)
 		    "gaterun started in this PID namespace", k->slot,
 		    (int)k->pid);
 		return 1;
+	case EHOSTUNREACH:	/* no process: said by kill_hold */
+		return kill_hold(k, NULL);
 	case ETIMEDOUT:		/* a store shared by hosts: see gate.h */
 		warnx("host '%s' did not answer within the grace: its command "
 		    "in slot %d (PID %d there) may still run", k->host,
@@ -323,6 +356,10 @@ do_kill(const struct opts *o)
 				    "was spared: it is this kill-all%s\n",
 				    k[i].slot, (int)k[i].pid,
 				    k[i].pid == getpid() ? "" : "'s ancestor");
+		for (i = 0; i < n; i++)
+			if (k[i].error == EHOSTUNREACH && k[i].slot >= 0 &&
+			    k[i].pid >= k[i].slot)
+				(void)kill_hold(&k[i], stdout);
 	}
 	logev(o, "gate '%s': kill-all by %s: signal %d sent to %zu "
 	    "processes%s", o->gate, me(), o->sig, nok,

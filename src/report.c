@@ -567,7 +567,8 @@ kill_pids(FILE *fp, const struct gate_kill *k, size_t n, int ok)
 
 	for (i = 0; i < n; i++)
 		if (ok ? k[i].error == 0 : k[i].error != 0 &&
-		    k[i].error != ESRCH && k[i].error != EDEADLK)
+		    k[i].error != ESRCH && k[i].error != EDEADLK &&
+		    k[i].error != EHOSTUNREACH)
 			(void)fprintf(fp, "%s%d", m++ ? "," : "", (int)k[i].pid);
 	return m;
 }
@@ -612,10 +613,19 @@ report_kill_json(FILE *fp, const char *name, const struct gate_kill *k,
 	(void)fputs("],\"failed_pids\":[", fp);
 	(void)kill_pids(fp, k, n, 0);
 	(void)fputc(']', fp);
-	for (i = 0; i < n && k[i].host[0] == '\0'; i++)
+	for (i = 0; i < n && k[i].host[0] == '\0' &&
+	    k[i].error != EHOSTUNREACH; i++)
 		;
 	if (i < n)
 		kill_hosts(fp, k, n);
+	/* Only during the hold after a loss (see struct gate_kill). */
+	for (i = 0; i < n; i++)
+		if (k[i].error == EHOSTUNREACH && k[i].slot >= 0)
+			(void)fprintf(fp, ",\"hold\":{\"not_recorded\":%d,"
+			    "\"answered\":%d}", k[i].slot, (int)k[i].pid);
+		else if (k[i].error == EHOSTUNREACH)
+			(void)fprintf(fp, ",\"hold\":{\"not_recorded\":null,"
+			    "\"answered\":%d}", (int)k[i].pid);
 	/* Only when run from inside a slot of the gate. */
 	for (i = nok = 0; i < n; i++)
 		if (k[i].error == EDEADLK)

@@ -783,6 +783,10 @@ take_slot(struct runner *rn, const struct gate_req *req,
 	int r;
 
 	r = gate_enqueue(rn->g, req, !rn->o->nowait);
+	/* Its key checked once a hold after a loss ends (gate_key_unknown). */
+	while (r == 0 && !rn->o->nowait && gate_key_unknown(rn->g))
+		if ((r = gate_hold_sleep(rn->g, gw)) == 0)
+			r = gate_enqueue(rn->g, req, 1);
 	while (r == 0 && !rn->o->nowait)
 		if ((r = gate_wait(rn->g, req, gw, &pos, &nq)) == 0)
 			on_queued(rn, pos, nq);
@@ -1184,6 +1188,12 @@ no_slot(struct runner *rn, int r)
 	if ((why = gate_res_why(rn->g)) != NULL)	/* a need not met */
 		errx(o->conflict, "cannot start: gate '%s': %s", o->gate, why);
 	gate_counts(rn->g, &active, &limit);
+	if (gate_key_unknown(rn->g) && gate_hold(rn->g, &until, &hw, &lost))
+		errx(o->conflict, "cannot start: gate '%s': key '%s' cannot be "
+		    "checked while holders from before a loss of the server's "
+		    "data are not recorded again (one may hold it): the gate "
+		    "is %s", o->gate, o->key, report_hold(hb, sizeof(hb),
+		    until, hw, lost));
 	if (gate_hold(rn->g, &until, &hw, &lost))	/* not a pause */
 		errx(o->conflict, "cannot start: gate '%s' is %s", o->gate,
 		    report_hold(hb, sizeof(hb), until, hw, lost));

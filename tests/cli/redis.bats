@@ -528,6 +528,52 @@ start_order() { awk '$1 == "start" { printf "%s ", $2 }' log; }
 	[ "$(status_field .max_allowed farm)" -eq 5 ]
 }
 
+@test "a child gate's key deleted: it comes back with its parent, and its commands still take the parent's slot" {
+	# Failed before: the key came back with its limit and no parent, and
+	# a -n B in farm ran beside A though the parent (limit 1) was full
+	# (N-5 of brk-redis8).
+	"$G" -g build --limit 1 >/dev/null 2>&1
+	"$G" -g farm --limit 3 --parent build >/dev/null 2>&1
+	logged_job A 30 A go
+	a=$BG
+	until_true '[ "$(active build)" -eq 1 ]'
+	redis-cli -p "$RPORT" del gaterun:gate:farm >/dev/null
+	[ "$(status_field .parent farm)" = build ]
+	run -75 env GATERUN_HOST=B "$G" -g farm -n -- echo B ran
+	[[ "$output" != *"B ran"* ]]
+	[[ "$output" == *"parent of 'farm'"* ]]
+	touch go
+	wait_status "$a"
+	[ "$status" -eq 0 ] || { cat bg.out; false; }
+	redis-cli -p "$RPORT" get gaterun:gate:farm | grep -qx 'parent build'
+	[ "$(status_field .max_allowed farm)" -eq 3 ]
+}
+
+@test "a key deleted under a holder of key K: another request with key K is not let in while the holder is not recorded again" {
+	# Failed before: a -n -u K and a waiting -u K both ran beside A's
+	# -u K (the hold had room: gaterun:ends knew A's slot, not its key;
+	# N-7 of brk-redis8).
+	"$G" -g farm --limit 2 >/dev/null 2>&1
+	on_host A --lease 12 -u K -- sh -c 'echo start A >> log; until [ -e go ]; do sleep 0.05; done; echo end A >> log'
+	a=$BG
+	until_true '[ "$(active farm)" -eq 1 ]'
+	redis-cli -p "$RPORT" del gaterun:gate:farm >/dev/null
+	run -75 env GATERUN_HOST=B "$G" -g farm -n -u K -- echo B ran
+	[[ "$output" != *"B ran"* ]]
+	[[ "$output" == *"key 'K'"* ]] || { echo "$output"; false; }
+	# A waiting one waits for the hold (until A is recorded again, or
+	# its lease could end), then finds K taken.
+	run -75 env GATERUN_HOST=C "$G" -g farm -u K -- echo C ran
+	[[ "$output" != *"C ran"* ]]
+	[[ "$output" == *"a request with key 'K' is already queued or running"* ]]
+	# A request without a key is let in beside A all along.
+	run -0 env GATERUN_HOST=D "$G" -g farm -n -- echo D ran
+	[[ "$output" == *"D ran"* ]]
+	touch go
+	wait_status "$a"
+	[ "$status" -eq 0 ] || { cat bg.out; false; }
+}
+
 @test "a restarted server without its data: a holder with nobody in line records its slot again as soon as the server is back, not at its renewal" {
 	"$G" -g farm --limit 1 >/dev/null
 	# A renews every 30 s: the server comes back long before that.
@@ -899,6 +945,52 @@ kill_listeners() {
 	[ "$(jq -r '.spared | length' <<<"$output")" -eq 1 ]
 	wait_status "$wB"
 	[ "$status" -eq 143 ]
+}
+
+@test "kill-all during the hold after a loss (the key deleted) reaches the holders not recorded again, says where and that the gate is held" {
+	# Failed before: "killed 0 processes", exit 0, and both commands ran
+	# on (N-4 of brk-redis8). A lease of 60 s: neither holder records
+	# its slot again (at its renewal, 20 s) before the kill-all.
+	"$G" -g farm --limit 2 >/dev/null
+	for h in A B; do
+		on_host "$h" --lease 60 -- sh -c "echo \$\$ > $h.pid; sleep 120 & wait"
+		eval "w$h=\$BG"
+	done
+	until_true '[ -s A.pid ] && [ -s B.pid ] && [ "$(kill_listeners)" -eq 2 ]'
+	redis-cli -p "$RPORT" del gaterun:gate:farm >/dev/null
+	run -0 env GATERUN_HOST=Z "$G" -g farm --kill-all --grace 2
+	echo "$output"
+	[[ "$output" == *"killed 4 processes: "* ]]
+	[ "$(grep -o '@A' <<<"$output" | wc -l)" -eq 2 ]
+	[ "$(grep -o '@B' <<<"$output" | wc -l)" -eq 2 ]
+	[[ "$output" == *"the gate is held after a loss: 2 holder slots not recorded again; 2 answered"* ]]
+	wait_status "$wA"
+	[ "$status" -eq 143 ]
+	wait_status "$wB"
+	[ "$status" -eq 143 ]
+}
+
+@test "kill-all during the hold after a loss: a holder not recorded again that does not answer is said not reached, exit 1" {
+	"$G" -g farm --limit 2 >/dev/null
+	for h in A C; do
+		on_host "$h" --lease 60 -- sh -c "echo \$\$ > $h.pid; sleep 120 & wait"
+		eval "w$h=\$BG"
+	done
+	until_true '[ -s A.pid ] && [ -s C.pid ] && [ "$(kill_listeners)" -eq 2 ]'
+	# Host C is cut off: its wrapper, watchdog and command stopped.
+	# shellcheck disable=SC2046
+	kill -STOP "$wC" $(pgrep -P "$wC")
+	redis-cli -p "$RPORT" del gaterun:gate:farm >/dev/null
+	run -1 --separate-stderr env GATERUN_HOST=Z "$G" -g farm --kill-all --grace 1 --json
+	echo "$output"
+	echo "$stderr"
+	[ "$(jq -r '.killed | map(.host) | unique | join(",")' <<<"$output")" = A ]
+	[ "$(jq -r '[.hold.not_recorded, .hold.answered] | join(",")' <<<"$output")" = 2,1 ]
+	[[ "$stderr" == *"the gate is held after a loss: 2 holder slots not recorded again; 1 answered; those that did not answer were not reached"* ]]
+	wait_status "$wA"
+	[ "$status" -eq 143 ]
+	# shellcheck disable=SC2046
+	kill -CONT "$wC" $(pgrep -P "$wC")
 }
 
 @test "-x is refused on a Redis store, saying why; --lease is checked" {
