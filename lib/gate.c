@@ -1950,6 +1950,22 @@ op_follow(struct txn *t, void *arg)
 	return 0;
 }
 
+/* -1 if a wait is over: a signal said leave (EINTR), or its deadline
+   passed (ETIMEDOUT); else 0. */
+static int
+wait_over(const struct gate_wait *gw)
+{
+	if (gw->stop != NULL && *gw->stop) {
+		errno = EINTR;
+		return -1;
+	}
+	if (gw->deadline >= 0 && mono_ns() >= gw->deadline) {
+		errno = ETIMEDOUT;
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * Sleep on fd until it is readable, the deadline, or a signal; with fd -1
  * (the process could not be watched: no pidfd under valgrind, no fd
@@ -2004,14 +2020,8 @@ gate_follow(struct gate *g, const struct gate_wait *gw, int *status,
 			(void)xclose(fd);
 		if (r == -1)
 			return -1;
-		if (gw->stop != NULL && *gw->stop) {
-			errno = EINTR;
+		if (wait_over(gw) == -1)
 			return -1;
-		}
-		if (gw->deadline >= 0 && mono_ns() >= gw->deadline) {
-			errno = ETIMEDOUT;
-			return -1;
-		}
 	}
 }
 
@@ -2046,15 +2056,7 @@ gate_hold_sleep(const struct gate *g, const struct gate_wait *gw)
 	ts.tv_nsec = left % 1000000000;
 	if (ppoll(NULL, 0, &ts, gw->sigmask) == -1 && errno != EINTR)
 		return -1;
-	if (gw->stop != NULL && *gw->stop) {
-		errno = EINTR;
-		return -1;
-	}
-	if (gw->deadline >= 0 && mono_ns() >= gw->deadline) {
-		errno = ETIMEDOUT;
-		return -1;
-	}
-	return 0;
+	return wait_over(gw);
 }
 
 const char *

@@ -8,6 +8,7 @@
 
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -435,22 +436,27 @@ exec_cmd(struct gate *g, const struct opts *o, const struct sigsaved *ss)
  * command), or -1: then we run below that holder, and a second slot could
  * wait for ever on our own ancestor. Looked for only when GATERUN_SLOT is
  * in our environment (every command run in a slot has it), then checked
- * against the gate's live holders. *holder gets the ancestor's PID.
+ * against the gate's live holders. *holder gets the ancestor's PID; *held,
+ * unless NULL, the end of the gate's hold after a loss (0: none).
  */
 static int
-ancestor_slot(struct gate *g, pid_t *holder)
+ancestor_slot(struct gate *g, pid_t *holder, int64_t *held)
 {
 	struct gate_info gi;
 	struct procid *a;
 	size_t na, i, j;
 	int slot = -1;
 
+	if (held != NULL)
+		*held = 0;
 	if (getenv("GATERUN_SLOT") == NULL || proc_ancestors(&a, &na) == -1)
 		return -1;
 	if (gate_info(g, &gi) == -1) {
 		free(a);
 		return -1;
 	}
+	if (held != NULL)
+		*held = gi.hold_until;
 	/* a[0] is us: after -x of an outer gaterun, the holder itself. */
 	for (i = 0; i < na && slot == -1; i++)
 		for (j = 0; j < gi.nh && slot == -1; j++)
@@ -461,6 +467,126 @@ ancestor_slot(struct gate *g, pid_t *holder)
 			}
 	gate_info_free(&gi);
 	free(a);
+	return slot;
+}
+
+/*
+ * 1 if an ancestor of ours (not ourselves) runs our own executable (its
+ * /proc/PID/exe is the same file): a gaterun, the wrapper of a slot.
+ */
+static int
+below_gaterun(void)
+{
+	struct procid *a;
+	struct stat self, st;
+	char path[32];
+	size_t na, i;
+	int found = 0;
+
+	if (stat("/proc/self/exe", &self) == -1 ||
+	    proc_ancestors(&a, &na) == -1)
+		return 0;
+	for (i = 1; i < na && !found; i++) {
+		(void)snprintf(path, sizeof(path), "/proc/%d/exe",
+		    (int)a[i].pid);
+		found = stat(path, &st) == 0 && st.st_dev == self.st_dev &&
+		    st.st_ino == self.st_ino;
+	}
+	free(a);
+	return found;
+}
+
+/* What a watch read names: the gate waited on, changed (or any may have). */
+struct watched {
+	const char	*name;
+	int		hit;
+};
+
+/* A gate changed (name), or any may have (NULL): hit if it is ours. */
+static void
+on_watch(void *arg, const char *name)
+{
+	struct watched *wd = arg;
+
+	if (name == NULL || strcmp(name, wd->name) == 0)
+		wd->hit = 1;
+}
+
+/*
+ * Sleep until gate name changes (w, if any: the store's change channel),
+ * the hold seen ends (held, CLOCK_REALTIME ns), gw's deadline passes or
+ * a signal sets its stop. 0 to look again, -1 when the deadline passed or
+ * told to stop (the caller's next step in line says so). A watch that
+ * fails is closed (*w NULL): the hold's end alone wakes us then.
+ */
+static int
+sleep_change(struct gate_watch **w, const char *name, int64_t held,
+    const struct gate_wait *gw)
+{
+	struct watched wd = { name, 0 };
+	struct pollfd pfd;
+	struct timespec ts;
+	int64_t ns;
+
+	while (!wd.hit && !*gw->stop) {
+		ns = held - real_ns() + 1000000;	/* past its end */
+		if (gw->deadline >= 0 && gw->deadline - mono_ns() < ns)
+			ns = gw->deadline - mono_ns();
+		if (ns <= 0)
+			return gw->deadline >= 0 &&
+			    mono_ns() >= gw->deadline ? -1 : 0;
+		ts.tv_sec = ns / 1000000000;
+		ts.tv_nsec = ns % 1000000000;
+		pfd.fd = *w != NULL ? gate_watch_fd(*w) : -1;
+		pfd.events = POLLIN;
+		if (ppoll(&pfd, 1, &ts, gw->sigmask) > 0 &&
+		    gate_watch_read(*w, on_watch, &wd) == -1) {
+			gate_watch_close(*w);
+			*w = NULL;
+		}
+	}
+	return *gw->stop ? -1 : 0;
+}
+
+/*
+ * ancestor_slot, for a request that would queue on gate g named name (the
+ * run's gate if own, else a parent). After a loss of the Redis server's
+ * data the holders' records are missing until each renews (a third of its
+ * lease) and the gate is held meanwhile: a nested request that finds no
+ * ancestor holder then would queue behind its own ancestor, which waits
+ * for it: a deadlock (N-8 of brk-redis8). So when a gaterun is among our
+ * ancestors, the gate is held and (own) GATERUN_SLOT_GATE names it, we
+ * sleep on the store's change channel (gate_watch) until it changes or
+ * the hold ends, and look again: the ancestor recorded again, we run in
+ * its slot; the hold over and still no ancestor holder, we queue as any
+ * request (the environment alone proves nothing). -n does not wait; gw
+ * bounds the wait. The slot, or -1.
+ */
+static int
+ancestor_wait(struct gate *g, const struct opts *o, const char *name,
+    int own, const struct gate_wait *gw, pid_t *holder)
+{
+	const char *sg = getenv("GATERUN_SLOT_GATE");
+	struct gate_watch *w = NULL;
+	int64_t held;
+	int slot;
+
+	if ((slot = ancestor_slot(g, holder, &held)) >= 0 || held == 0 ||
+	    o->nowait || (own && (sg == NULL || strcmp(sg, name) != 0)) ||
+	    !below_gaterun())
+		return slot;
+	logev(o, "gate '%s': pid %d waits for its ancestor's slot to be "
+	    "recorded again (the gate is held after a loss)", name,
+	    (int)getpid());
+	setproctitle("waiting on '%s' for its ancestor's slot to be recorded "
+	    "again", name);
+	if (gate_watch_open(&w, o->dir) == -1)
+		w = NULL;	/* then by the hold's end alone */
+	/* The watch is open before the look: no change falls between. */
+	while ((slot = ancestor_slot(g, holder, &held)) < 0 && held != 0 &&
+	    sleep_change(&w, name, held, gw) == 0)
+		;
+	gate_watch_close(w);
 	return slot;
 }
 
@@ -693,15 +819,17 @@ parents_cmd(struct runner *rn)
  * 1 if an ancestor of ours holds a slot of parent i (as its gate or as a
  * parent): we run within that slot, as a nested request of that gate
  * would, and the parents above it are held there too. Taking it again
- * could wait for ever on our own ancestor.
+ * could wait for ever on our own ancestor. A parent held after a loss,
+ * with no ancestor recorded yet, is waited for within gw (ancestor_wait).
  */
 static int
-ancestor_parent(const struct opts *o, size_t i)
+ancestor_parent(const struct opts *o, size_t i, const struct gate_wait *gw)
 {
 	pid_t holder;
 	int slot;
 
-	if ((slot = ancestor_slot(parents[i], &holder)) < 0)
+	if ((slot = ancestor_wait(parents[i], o, parent_names[i], 0, gw,
+	    &holder)) < 0)
 		return 0;
 	logev(o, "gate '%s': pid %d runs inside slot %d of its parent '%s', "
 	    "held by its ancestor %d", o->gate, (int)getpid(), slot,
@@ -729,7 +857,7 @@ take_parents(struct runner *rn, const struct gate_req *req,
 	preq.cmd = rn->pid > 0 ? rn->pid : 0;
 	for (*which = 0; *which < nparents; (*which)++) {
 		lock_bound(parents[*which], rn->o, gw);
-		if (ancestor_parent(rn->o, *which))
+		if (ancestor_parent(rn->o, *which, gw))
 			break;
 		r = gate_enqueue(parents[*which], &preq, !rn->o->nowait);
 		while (r == 0 && !rn->o->nowait)
@@ -1285,7 +1413,11 @@ do_run(const struct opts *o)
 		errx(EXIT_GATERUN, "-J: gate '%s' is on a store of leases "
 		    "(Redis): a jobserver there is not done; run without -J",
 		    o->gate);
-	if ((r = ancestor_slot(g, &holder)) >= 0)
+	memset(&gw, 0, sizeof(gw));
+	gw.deadline = o->wait < 0 ? -1 : mono_ns() + (int64_t)(o->wait * 1e9);
+	gw.sigmask = &sleepmask;
+	gw.stop = &got_stop;
+	if ((r = ancestor_wait(g, o, o->gate, 1, &gw, &holder)) >= 0)
 		exec_nested(g, o, &ss, r, holder);
 	if (o->jobserver) {	/* the build's environment names it */
 		rn.js = jobserver_open(o, &oj);
@@ -1297,10 +1429,6 @@ do_run(const struct opts *o)
 	rn.job = &job;
 	if (!o->exec)
 		req.cmd = park_first(&rn);
-	memset(&gw, 0, sizeof(gw));
-	gw.deadline = o->wait < 0 ? -1 : mono_ns() + (int64_t)(o->wait * 1e9);
-	gw.sigmask = &sleepmask;
-	gw.stop = &got_stop;
 	lock_bound(g, o, &gw);
 	take_all(&rn, &req, &gw);
 	if (rn.js != NULL && nparents > 0)	/* known once the slot is ours */
