@@ -205,6 +205,29 @@ a_releases_to() {
 	started_within A "$1" "$2"
 }
 
+# Host A holds a slot of gate $1 (lease 30 s) with a command that, once
+# file go exists, runs a nested gaterun of gate $2 whose command writes
+# "inner ran in slot N" to file inner. A's PID in $a. Returns once $1 has
+# it active.
+# shellcheck disable=SC2034  # $a is the test's
+nested_holder() {
+	bg env GATERUN_HOST=A "$G" -g "$1" --lease 30 -- sh -c 'until [ -e go ]; do sleep 0.05; done; "$0" -g "$1" -- sh -c "echo inner ran in slot \$GATERUN_SLOT > inner"' "$G" "$2"
+	a=$BG
+	until_true "[ \"\$(active $1)\" -eq 1 ]"
+}
+
+# File go made: nested_holder's inner command runs (up to A's renewal,
+# 10 s, and a loaded machine's slack; if not, show bg.out and gate $1),
+# in slot 0; A exits 0, and gate $1 is left with nobody in or waiting.
+nested_ran() {
+	touch go
+	until_true '[ -s inner ]' 2000 || { cat bg.out; "$G" -g "$1" --status; return 1; }
+	all_ok "$a" || return 1
+	[ "$(cat inner)" = "inner ran in slot 0" ] || return 1
+	[ "$(active "$1")" -eq 0 ] || return 1
+	[ "$(waiting "$1")" -eq 0 ]
+}
+
 # Waiters W1, W2... of lease $1, one on each host named after it, queued
 # at gate farm in that order (each in line before the next comes): their
 # PIDs in array pids.

@@ -198,19 +198,10 @@ setup() {
 	# until killed (N-8 of brk-redis8).
 	"$G" -g farm --limit 1 >/dev/null 2>&1
 	# A renews every 10 s: the inner starts well before A is recorded.
-	on_host A -- sh -c 'until [ -e go ]; do sleep 0.05; done; "$0" -g farm -- sh -c "echo inner ran in slot \$GATERUN_SLOT > inner"' "$G"
-	a=$BG
-	until_true '[ "$(active farm)" -eq 1 ]'
-	redis-cli -p "$RPORT" del gaterun:gate:farm >/dev/null
-	touch go
-	# Up to A's renewal (10 s) and a loaded machine's slack.
-	until_true '[ -s inner ]' 2000 || { cat bg.out; "$G" -g farm --status; false; }
-	wait_status "$a"
-	[ "$status" -eq 0 ] || { cat bg.out; false; }
-	[ "$(cat inner)" = "inner ran in slot 0" ]
+	nested_holder farm farm
+	del_gate_key
+	nested_ran farm
 	grep -q "recorded again" bg.out
-	[ "$(active farm)" -eq 0 ]
-	[ "$(waiting farm)" -eq 0 ]
 }
 
 @test "a nested gaterun of a child gate, its ancestor holding the parent whose key was deleted, runs within the parent's slot once the ancestor is recorded again" {
@@ -218,17 +209,9 @@ setup() {
 	# parent build behind its own ancestor A: deadlock until killed.
 	"$G" -g build --limit 1 >/dev/null 2>&1
 	"$G" -g cc --limit 3 --parent build >/dev/null 2>&1
-	bg env GATERUN_HOST=A "$G" -g build --lease 30 -- sh -c 'until [ -e go ]; do sleep 0.05; done; "$0" -g cc -- sh -c "echo inner ran in slot \$GATERUN_SLOT > inner"' "$G"
-	a=$BG
-	until_true '[ "$(active build)" -eq 1 ]'
-	redis-cli -p "$RPORT" del gaterun:gate:build >/dev/null
-	touch go
-	until_true '[ -s inner ]' 2000 || { cat bg.out; "$G" -g build --status; false; }
-	wait_status "$a"
-	[ "$status" -eq 0 ] || { cat bg.out; false; }
-	[ "$(cat inner)" = "inner ran in slot 0" ]
-	[ "$(active build)" -eq 0 ]
-	[ "$(waiting build)" -eq 0 ]
+	nested_holder build cc
+	del_gate_key build
+	nested_ran build
 }
 
 @test "while a gate is held after a loss, every view says so: --status, --json, --check, --metrics, a -n newcomer, --limit" {
