@@ -29,8 +29,9 @@
  * MULTI, EXEC; EXEC answers nil when a watched key changed): WATCH key,
  * GET key, GET epoch, TIME; the policy runs here; then MULTI, SET key,
  * SADD gates, HSET ends, PUBLISH, RPUSH to each waiter woken, EXEC. A nil
- * EXEC is EAGAIN: gate.c runs the policy again on what the winner wrote. Nothing is locked on the
- * server, so a client that dies mid-transaction leaves nothing behind.
+ * EXEC is EAGAIN: gate.c runs the policy again on what the winner wrote.
+ * Nothing is locked on the server, so a client that dies mid-transaction
+ * leaves nothing behind.
  *
  * Liveness. Each record carries its host id and a lease end in the
  * server's clock (TIME at the transaction's start + TTL): a record is

@@ -116,7 +116,15 @@ rs_hold_format(const struct rstore *r, char *buf, size_t size)
 	return k > 0 && (size_t)k < size ? (size_t)k : 0;
 }
 
-static long	hold_unknown(const struct rstore *);
+/* Holder slots from before the loss not recorded again (at least). */
+static long
+hold_unknown(const struct rstore *r)
+{
+	if (r->hold.ms <= r->now_ms || r->hold.n0 < 0 ||
+	    r->hold.n0 <= (long)r->hold.back)
+		return 0;
+	return r->hold.n0 - (long)r->hold.back;
+}
 
 /*
  * The hold in force, for the policy and the views (store_txn.hold_until):
@@ -251,16 +259,6 @@ hold_line(struct rstore *r, struct store_txn *t)
 	}
 }
 
-/* Holder slots from before the loss not recorded again (at least). */
-static long
-hold_unknown(const struct rstore *r)
-{
-	if (r->hold.ms <= r->now_ms || r->hold.n0 < 0 ||
-	    r->hold.n0 <= (long)r->hold.back)
-		return 0;
-	return r->hold.n0 - (long)r->hold.back;
-}
-
 /*
  * For kill-all (store_redis_kill.c), after a read: the holder slots from
  * before a loss not recorded again, 0 without a hold, -1 during one that
@@ -377,7 +375,7 @@ rec_count(const struct entry *v, size_t n, const struct rs_rec *e)
  * N-3b). A record of a request of weight k: as many as are missing.
  */
 static long
-hold_missing(const struct rstore *r, const struct state *st)
+seen_missing(const struct rstore *r, const struct state *st)
 {
 	size_t i, j, seen, now;
 	long n = 0;
@@ -417,7 +415,7 @@ hold_new(struct rstore *r, const struct store_txn *t)
 	r->hold.wback = 0;
 	r->hold.exact = r->lost == 1 && r->ends.nh >= 0;
 	r->hold.n0 = r->hold.exact ? r->ends.nh : r->known ?
-	    hold_missing(r, &t->st) : -1;
+	    seen_missing(r, &t->st) : -1;
 	r->hold.w0 = r->hold.exact ? r->ends.nw : -1;
 }
 
